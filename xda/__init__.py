@@ -1,0 +1,23 @@
+"""xda: physics-guided diffusion models for data assimilation, inside xarray.
+
+>>> import xda
+>>> analysis = background.phyda.assimilate(obs)        # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from . import datasets  # noqa: E402
+from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
+from .assimilate import assimilate  # noqa: E402
+from .background_error import BackgroundError  # noqa: E402
+from .models.registry import available_models, load_model  # noqa: E402
+
+
+def train(*args, **kwargs):
+    """Train an assimilation denoiser; see :func:`xda.train.train`."""
+    from .train import train as _train
+
+    return _train(*args, **kwargs)
+
+
+__all__ = ["assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

@@ -1,0 +1,217 @@
+"""Observations: gridded fields with gaps, station tables and point datasets.
+
+All forms become, per variable, a :class:`PointObservations` (values, locations and
+observation-error standard deviations, in the background variable's units), with the
+bilinear observation operator to the background grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import units as xu
+from .coords import Grid, grid_of
+from .errors import GridError, ObservationError
+from .numerics.interp import Bilinear, bilinear_weights
+
+#: Default observation-error standard deviations by CF standard name (typical
+#: radiosonde / surface-station values incl. representativeness, e.g. ECMWF IFS docs).
+DEFAULT_OBS_ERROR = {
+    "air_temperature": (1.0, "K"),
+    "geopotential_height": (10.0, "m"),
+    "eastward_wind": (2.0, "m/s"),
+    "northward_wind": (2.0, "m/s"),
+    "air_pressure_at_mean_sea_level": (100.0, "Pa"),
+    "surface_air_pressure": (100.0, "Pa"),
+}
+
+_LAT = ("lat", "latitude", "Latitude", "LAT")
+_LON = ("lon", "longitude", "Longitude", "LON")
+
+
+@dataclass
+class PointObservations:
+    """Observations of one variable.
+
+    Attributes
+    ----------
+    name : str
+        Variable name in the background.
+    value, lat, lon, error : ndarray (n,)
+        Values and error stds in the background's units; positions in degrees.
+    operator : Bilinear
+        Bilinear interpolation from the background grid to the points.
+    gridded : bool
+        Whether the observations came on the background grid.
+    dropped : dict
+        Counts of observations removed before QC, by reason.
+    """
+
+    name: str
+    value: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    error: np.ndarray
+    operator: Bilinear
+    gridded: bool
+    dropped: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.value.size
+
+    def subset(self, keep: np.ndarray) -> "PointObservations":
+        op = Bilinear(self.operator.index[keep], self.operator.weight[keep], self.operator.shape)
+        return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op, self.gridded, dict(self.dropped))
+
+
+def _obs_error(name, std_name, units, given, n, column=None) -> np.ndarray:
+    """Observation-error std (n,) in ``units``: a column, a given value, or the default table."""
+    if column is not None:
+        return np.asarray(column, np.float64)
+    if given is not None:
+        if isinstance(given, xr.DataArray):
+            return np.broadcast_to(xu.magnitude(given, units, name=f"obs_error[{name!r}]"), (n,)).astype(np.float64)
+        if isinstance(given, str) or hasattr(given, "units"):
+            return np.full(n, _to_units(given, units, name))
+        return np.full(n, float(given))
+    if std_name in DEFAULT_OBS_ERROR:
+        val, u = DEFAULT_OBS_ERROR[std_name]
+        return np.full(n, _to_units(f"{val} {u}", units, name, delta=True))
+    raise ObservationError(
+        f"no observation error for {name!r}: pass `obs_error={{{name!r}: value}}` in {units!r} "
+        f"(or a string with units), or add a column / variable {name + '_error'!r}"
+    )
+
+
+def _to_units(q, units, name, delta=True):
+    ureg = xu.registry()
+    qq = ureg.Quantity(q) if isinstance(q, str) else q
+    try:  # errors are differences: convert degC <-> K as deltas
+        src = qq.units
+        if delta and "degree_Celsius" in str(src):
+            qq = ureg.Quantity(qq.magnitude, "delta_degC")
+        target = ureg.Unit(units)
+        if "degree_Celsius" in str(target):
+            target = ureg.Unit("delta_degC")
+        return float(qq.to(target).magnitude)
+    except Exception as err:
+        raise ObservationError(f"cannot convert the observation error {q!r} of {name!r} to {units!r}") from err
+
+
+def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointObservations:
+    values, lat, lon, error = (np.asarray(a, np.float64).ravel() for a in (values, lat, lon, error))
+    ok = np.isfinite(values) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
+    bad_err = ok & ~(np.isfinite(error) & (error > 0))
+    if bad_err.any():
+        raise ObservationError(f"observation errors of {name!r} must be positive and finite ({bad_err.sum()} are not)")
+    dropped = {"missing": int((~ok).sum())}
+    op, inside = bilinear_weights(grid.lat, grid.lon, lat[ok], lon[ok], periodic=grid.periodic)
+    dropped["outside_grid"] = int((~inside).sum())
+    sel = np.flatnonzero(ok)[inside]
+    return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped)
+
+
+def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None) -> dict[str, PointObservations]:
+    """Turn user observations into :class:`PointObservations` per background variable.
+
+    Parameters
+    ----------
+    obs : DataArray, Dataset or pandas.DataFrame
+        * gridded: on the background grid, NaN where unobserved;
+        * points: a Dataset whose variables share one dimension (e.g. ``obs``) with
+          ``lat`` / ``lon`` coordinates along it;
+        * a station table: a DataFrame with ``lat``/``lon`` columns, one column per
+          variable, units in ``df.attrs['units']`` (a dict), optional ``<var>_error``
+          columns.
+    background : Dataset
+    grid : Grid
+        The background grid.
+    work_units : dict
+        Units to convert each variable's observations to.
+    obs_error : dict, optional
+        ``{var: value}`` (number in the working units, string or quantity).
+
+    Raises
+    ------
+    ObservationError, GridError, UnitsError
+    """
+    obs_error = obs_error or {}
+    if not isinstance(obs_error, dict):
+        obs_error = {v: obs_error for v in work_units}
+    if isinstance(obs, xr.DataArray):
+        if obs.name is None:
+            if len(work_units) != 1:
+                raise ObservationError("the observation DataArray has no name; name it after a background variable with `.rename('t2m')`")
+            obs = obs.rename(next(iter(work_units)))
+        obs = obs.to_dataset()
+    out = {}
+    if isinstance(obs, pd.DataFrame):
+        cols = {c.lower(): c for c in obs.columns}
+        la = next((cols[c] for c in _LAT if c in cols), None)
+        lo = next((cols[c] for c in _LON if c in cols), None)
+        if la is None or lo is None:
+            raise ObservationError(f"the station table needs 'lat' and 'lon' columns; it has {list(obs.columns)}")
+        units = obs.attrs.get("units", {})
+        for v in work_units:
+            if v not in obs.columns:
+                continue
+            if v not in units:
+                raise ObservationError(
+                    f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`"
+                )
+            vals = xu.magnitude(xr.DataArray(obs[v].to_numpy(np.float64), attrs={"units": units[v]}), work_units[v], name=v)
+            err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), len(obs),
+                             obs[v + "_error"].to_numpy() if v + "_error" in obs.columns else None)
+            out[v] = _points(v, vals, obs[la].to_numpy(), obs[lo].to_numpy(), err, grid, gridded=False)
+    elif isinstance(obs, xr.Dataset):
+        for v in work_units:
+            if v not in obs.data_vars:
+                continue
+            da = obs[v]
+            vals = xu.magnitude(da, work_units[v], name=v)
+            try:
+                ogrid = grid_of(da)
+                gridded = set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
+            except Exception:
+                gridded = False
+            col = obs[v + "_error"] if v + "_error" in obs.data_vars else None
+            if gridded:
+                if not ogrid.same_as(grid):
+                    raise GridError(
+                        f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "
+                        f"{grid.shape}; interpolate them with `obs.interp_like(background)` or pass them as points"
+                    )
+                da2 = da.transpose(..., ogrid.lat_dim, ogrid.lon_dim)
+                if da2.ndim != 2:
+                    raise ObservationError(f"gridded observations of {v!r} must be 2-D (lat, lon); got dims {da.dims}")
+                glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+                vals = xu.magnitude(da2, work_units[v], name=v)
+                n = vals.size
+                err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), n,
+                                 None if col is None else np.broadcast_to(xu.magnitude(col.transpose(*da2.dims), work_units[v]), vals.shape).ravel())
+                out[v] = _points(v, vals, glat, glon, err, grid, gridded=True)
+            else:
+                try:
+                    plat = obs[next(c for c in _LAT if c in da.coords)].values
+                    plon = obs[next(c for c in _LON if c in da.coords)].values
+                except StopIteration:
+                    raise ObservationError(
+                        f"observations of {v!r} are neither on the background grid nor have 'lat'/'lon' coordinates "
+                        "along an observation dimension"
+                    ) from None
+                err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), vals.size,
+                                 None if col is None else xu.magnitude(col, work_units[v]))
+                out[v] = _points(v, vals, plat, plon, err, grid, gridded=False)
+    else:
+        raise ObservationError(f"observations must be an xarray DataArray/Dataset or a pandas DataFrame, not {type(obs).__name__}")
+    if not out:
+        raise ObservationError(
+            f"none of the observed variables match the background's {list(work_units)}; "
+            "name observation variables (or DataFrame columns) after background variables"
+        )
+    return out
