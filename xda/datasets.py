@@ -82,9 +82,22 @@ def _sao(ds):
     lat = ds["lat"].values.ravel().astype(np.float64)
     lon = ds["lon"].values.ravel().astype(np.float64)
     bad = ~(np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 360))
+    n_impossible = int(bad.sum() - np.isnan(ds["lat"].values).sum())
     lat[bad], lon[bad] = np.nan, np.nan
-    repairs.append(f"{int(bad.sum() - np.isnan(ds['lat'].values).sum())} impossible positions (e.g. lon -790) set to NaN")
-    keep = ~bad
+    # reports without a position: take the station's position from its other reports
+    known = pd.DataFrame({"id": ids[~bad], "lat": lat[~bad], "lon": lon[~bad]}).groupby("id").median()
+    # US ICAO identifiers are 'K' + the 3-letter identifier the positioned reports use
+    key = ids.where(ids.isin(known.index), ids.str.replace(r"^K(?=[A-Z0-9]{3}$)", "", regex=True))
+    fill = bad & key.isin(known.index).to_numpy() & (ids != "").to_numpy()
+    lat[fill] = known.loc[key[fill], "lat"].to_numpy()
+    lon[fill] = known.loc[key[fill], "lon"].to_numpy()
+    values = ds["T"].values.ravel()
+    keep = np.isfinite(lat) & np.isfinite(lon)
+    repairs.append(
+        f"{n_impossible} impossible positions (e.g. lon -790) set to NaN; {int(fill.sum())} reports without a position "
+        f"placed at their station's position from its other reports (ICAO 'KXYZ' = 'XYZ'); {int((~keep & np.isfinite(values)).sum())} "
+        "temperature reports still without a position dropped"
+    )
     data = {}
     for v, (u, sn, ln) in {"T": ("degC", "air_temperature", "air temperature"),
                            "TD": ("degC", "dew_point_temperature", "dew point"),

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from xda.background_error import BackgroundError, background_check
+from xda.numerics import oi
+
+
+def test_single_observation_gain():
+    """At the observation point the increment is s_b^2 / (s_b^2 + s_o^2) d."""
+    xyz = oi.unit_vectors(np.array([45.0]), np.array([10.0]))
+    inc = oi.oi_increment(np.array([2.0]), xyz, xyz, np.array([3.0]), np.array([3.0]), np.array([1.0]), 5e5)
+    assert inc[0] == pytest.approx(9.0 / 10.0 * 2.0)
+
+
+def test_two_point_closed_form():
+    """Two observations, analysis at a third point, against the 2x2 algebra by hand."""
+    lat, lon = np.array([40.0, 42.0]), np.array([0.0, 3.0])
+    g_lat, g_lon = np.array([41.0]), np.array([1.0])
+    sb, so, L = 2.0, 0.5, 4e5
+    d = np.array([1.0, -0.5])
+    r12 = oi.chordal_distance(oi.unit_vectors(lat[:1], lon[:1]), oi.unit_vectors(lat[1:], lon[1:]))[0, 0]
+    rg = oi.chordal_distance(oi.unit_vectors(g_lat, g_lon), oi.unit_vectors(lat, lon))[0]
+    c12 = (1 + r12 / L) * np.exp(-r12 / L)
+    cg = (1 + rg / L) * np.exp(-rg / L)
+    a = sb**2 + so**2
+    b = sb**2 * c12
+    det = a * a - b * b
+    w = np.array([a * d[0] - b * d[1], -b * d[0] + a * d[1]]) / det
+    expected = sb**2 * (cg @ w)
+    inc = oi.oi_increment(d, oi.unit_vectors(g_lat, g_lon), oi.unit_vectors(lat, lon), np.array([sb]), np.full(2, sb), np.full(2, so), L)
+    assert inc[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_far_observations_do_not_matter():
+    xyz_g = oi.unit_vectors(np.array([0.0]), np.array([0.0]))
+    xyz_o = oi.unit_vectors(np.array([0.0]), np.array([180.0]))
+    inc = oi.oi_increment(np.array([5.0]), xyz_g, xyz_o, np.ones(1), np.ones(1), np.ones(1), 3e5)
+    assert abs(inc[0]) < 1e-10
+
+
+@pytest.mark.parametrize("kind", ["soar", "gaussian"])
+def test_covariance_fit_recovers_known_statistics(kind):
+    """Hollingsworth-Lonnberg fit on samples of a known Gaussian process."""
+    rng = np.random.default_rng(0)
+    n = 300
+    lat, lon = rng.uniform(30, 60, n), rng.uniform(-120, -70, n)
+    xyz = oi.unit_vectors(lat, lon)
+    sb, L = 3.0, 6e5
+    cov = sb**2 * oi.correlation(oi.chordal_distance(xyz, xyz), L, kind) + 1e-9 * np.eye(n)
+    samples = rng.multivariate_normal(np.zeros(n), cov, size=400)
+    c, v, cnt = oi.binned_covariance(samples, xyz, np.linspace(0, 3e6, 31))
+    var, length = oi.fit_covariance(c, v, cnt, kind)
+    assert np.sqrt(var) == pytest.approx(sb, rel=0.1)
+    assert length == pytest.approx(L, rel=0.15)
+
+
+def test_from_innovations_needs_enough_observations():
+    with pytest.raises(ValueError, match="too few"):
+        BackgroundError.from_innovations(np.ones(5), np.zeros(5), np.zeros(5))
+
+
+def test_background_check():
+    ok = background_check(np.array([0.5, 30.0, -4.0]), np.ones(3), np.ones(3), 5.0)
+    assert ok.tolist() == [True, False, True]
