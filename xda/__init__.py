@@ -6,7 +6,7 @@
 
 __version__ = "0.1.0"
 
-from . import datasets  # noqa: E402
+from . import datasets, metrics  # noqa: E402
 from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
 from .assimilate import assimilate  # noqa: E402
 from .background_error import BackgroundError  # noqa: E402
@@ -20,4 +20,4 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-__all__ = ["assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["metrics", "assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

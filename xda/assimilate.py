@@ -177,7 +177,8 @@ def assimilate(
         key = _model_variable(name, da, card, variables) if card else None
         keys[name] = key
         work_units[name] = card["variables"][key]["units"] if key else str(xu.units_of(da, name=name))
-    obs_by_var = collect(obs, bg, grid, work_units, obs_error)
+    obs_by_var = collect(obs, bg, grid, work_units, obs_error,
+                         {n: card['variables'][k]['standard_name'] for n, k in keys.items() if k})
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report = {}
@@ -225,7 +226,9 @@ def assimilate(
         rejected = np.flatnonzero(~ok)
         if rejected.size:
             worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
-            msg = ", ".join(f"{ob.value[i]:.4g} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background {ob.value[i] - d[i]:.4g}" for i in worst)
+            u = work_units[name]
+            msg = ", ".join(f"{ob.value[i]:.4g} {u} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background {ob.value[i] - d[i]:.4g} {u}"
+                            for i in worst)
             warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: {msg})", stacklevel=2)
         ob_ok = ob.subset(ok)
         d_ok = d[ok]

@@ -116,7 +116,7 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointOb
     return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped)
 
 
-def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None) -> dict[str, PointObservations]:
+def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None, standard_names=None) -> dict[str, PointObservations]:
     """Turn user observations into :class:`PointObservations` per background variable.
 
     Parameters
@@ -133,6 +133,9 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
         The background grid.
     work_units : dict
         Units to convert each variable's observations to.
+    standard_names : dict, optional
+        CF standard name per variable, for default observation errors (defaults to the
+        background's ``standard_name`` attributes).
     obs_error : dict, optional
         ``{var: value}`` (number in the working units, string or quantity).
 
@@ -141,6 +144,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
     ObservationError, GridError, UnitsError
     """
     obs_error = obs_error or {}
+    std = {v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units}
     if not isinstance(obs_error, dict):
         obs_error = {v: obs_error for v in work_units}
     if isinstance(obs, xr.DataArray):
@@ -165,7 +169,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                     f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`"
                 )
             vals = xu.magnitude(xr.DataArray(obs[v].to_numpy(np.float64), attrs={"units": units[v]}), work_units[v], name=v)
-            err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), len(obs),
+            err = _obs_error(v, std[v], work_units[v], obs_error.get(v), len(obs),
                              obs[v + "_error"].to_numpy() if v + "_error" in obs.columns else None)
             out[v] = _points(v, vals, obs[la].to_numpy(), obs[lo].to_numpy(), err, grid, gridded=False)
     elif isinstance(obs, xr.Dataset):
@@ -192,7 +196,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                 glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
                 vals = xu.magnitude(da2, work_units[v], name=v)
                 n = vals.size
-                err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), n,
+                err = _obs_error(v, std[v], work_units[v], obs_error.get(v), n,
                                  None if col is None else np.broadcast_to(xu.magnitude(col.transpose(*da2.dims), work_units[v]), vals.shape).ravel())
                 out[v] = _points(v, vals, glat, glon, err, grid, gridded=True)
             else:
@@ -204,7 +208,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                         f"observations of {v!r} are neither on the background grid nor have 'lat'/'lon' coordinates "
                         "along an observation dimension"
                     ) from None
-                err = _obs_error(v, background[v].attrs.get("standard_name"), work_units[v], obs_error.get(v), vals.size,
+                err = _obs_error(v, std[v], work_units[v], obs_error.get(v), vals.size,
                                  None if col is None else xu.magnitude(col, work_units[v]))
                 out[v] = _points(v, vals, plat, plon, err, grid, gridded=False)
     else:

@@ -1,0 +1,166 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import xda
+from xda.errors import GridError, ModelError, ObservationError, UnitsError
+
+FAST = dict(steps=2)
+
+
+@pytest.mark.parametrize("method", ["oi", "xda"])
+def test_output_structure_on_real_global_field(global_case, method):
+    bg, obs, truth = global_case
+    before_bg, before_obs = bg.copy(deep=True), obs.copy(deep=True)
+    an = bg.phyda.assimilate(obs, method=method, seed=0, **(FAST if method == "xda" else {}))
+    # inputs untouched
+    xr.testing.assert_identical(bg, before_bg)
+    xr.testing.assert_identical(obs, before_obs)
+    # same grid, coords, units, attrs; provenance added
+    assert an["z500"].dims == bg["z500"].dims
+    xr.testing.assert_identical(an["z500"].coords.to_dataset(), bg["z500"].coords.to_dataset())
+    assert an["z500"].attrs["units"] == "m"
+    assert an["z500"].attrs["standard_name"] == "geopotential_height"
+    assert an["z500"].attrs["xda_method"] == method
+    assert an["z500"].attrs["xda_n_obs"] > 100
+    assert "xda" in an.attrs["history"]
+    assert np.isfinite(an["z500"].values).all()
+    assert not np.allclose(an["z500"].values, bg["z500"].values)
+
+
+def test_oi_beats_the_background_on_real_data(global_case):
+    bg, obs, truth = global_case
+    an = xda.assimilate(bg, obs, method="oi")
+    withheld = obs.isnull()
+    err = lambda f: float(xda.metrics.rmse(f.where(withheld), truth, weights="latitude"))  # noqa: E731
+    assert err(an["z500"]) < 0.8 * err(bg["z500"])
+
+
+def test_members_dimension_and_seed(global_case):
+    bg, obs, _ = global_case
+    ens = bg.phyda.assimilate(obs, members=3, seed=1, **FAST)
+    assert ens["z500"].dims == ("member", "lat", "lon")
+    assert ens.sizes["member"] == 3
+    assert not np.allclose(ens["z500"].isel(member=0), ens["z500"].isel(member=1))
+    again = bg.phyda.assimilate(obs, members=3, seed=1, **FAST)
+    xr.testing.assert_allclose(ens, again)
+
+
+def test_dataarray_in_dataarray_out(global_case):
+    bg, obs, _ = global_case
+    an = bg["z500"].phyda.assimilate(obs, method="oi")
+    assert isinstance(an, xr.DataArray) and an.name == "z500" and an.attrs["units"] == "m"
+
+
+def test_regional_grid_and_station_table(storm_t):
+    bg = storm_t["t"].isel(time=0, drop=True)
+    bg = bg.fillna(float(bg.mean()))  # the real file is masked outside its analysis domain
+    truth = storm_t["t"].isel(time=4, drop=True)
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(25, 55, 60), rng.uniform(-130, -60, 60)
+    from xda.numerics.interp import apply, bilinear_weights
+
+    op, _ = bilinear_weights(truth.lat.values, truth.lon.values, lat, lon, periodic=False)
+    df = pd.DataFrame({"lat": lat, "lon": lon, "t": apply(op, truth.values) - 273.15})
+    df.attrs["units"] = {"t": "degC"}
+    for method in ("oi", "xda"):
+        an = bg.phyda.assimilate(df, method=method, background_error=xda.BackgroundError.constant(3.0, 5e5), **FAST)
+        assert an.dims == bg.dims and an.attrs["units"] == "K"
+        assert np.isfinite(an.values).all()
+
+
+def test_point_dataset_observations(z500):
+    bg = z500["z500"].isel(time=slice(1, None)).mean("time")
+    bg.attrs = dict(z500["z500"].attrs)
+    obs = xr.Dataset(
+        {"z500": ("obs", np.array([5500.0, 5600.0]), {"units": "m"})},
+        coords={"lat": ("obs", [45.0, 50.0]), "lon": ("obs", [10.0, -20.0])},
+    )
+    an = xda.assimilate(bg.to_dataset(name="z500"), obs, method="oi", background_error=xda.BackgroundError.constant(50, 5e5))
+    assert an["z500"].attrs["xda_n_obs"] == 2
+
+
+def test_qc_rejects_the_real_406_degC_report():
+    s = xda.datasets.open_dataset("sao_stations")
+    s = s.where(s["station"] == "KFTY", drop=True)
+    s = s.where(s["hour"] == 21, drop=True)
+    assert float(s["T"].max()) == pytest.approx(406.0)  # KFTY, Atlanta, 20:47 UTC
+    obs = pd.DataFrame({"lat": [s["lat"].values[0], 34.5, 33.0], "lon": [s["lon"].values[0], -85.0, -84.0],
+                        "tas": [406.0, 18.0, 19.0]})
+    obs.attrs["units"] = {"tas": "degC"}
+    lat, lon = np.arange(25.0, 45.0, 1.0), np.arange(-95.0, -75.0, 1.0)
+    bg = xr.DataArray(np.full((lat.size, lon.size), 291.0), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                      attrs={"units": "K", "standard_name": "air_temperature"}, name="tas")
+    with pytest.warns(UserWarning, match=r"QC rejected 1 of 3 observations of 'tas' \(largest: 679.1 K at \(33.78, -84.52\)"):
+        an = bg.phyda.assimilate(obs, method="oi", background_error=xda.BackgroundError.constant(2.0, 3e5))
+    assert an.attrs["xda_n_obs_rejected"] == 1
+    assert float(an.max()) < 295.0
+
+
+def test_gridded_observations_on_another_grid(global_case):
+    bg, obs, _ = global_case
+    with pytest.raises(GridError, match="interp_like"):
+        xda.assimilate(bg, obs.isel(lat=slice(0, 40)), method="oi")
+
+
+def test_missing_units():
+    lat, lon = np.arange(-80.0, 81, 10), np.arange(0.0, 360, 10)
+    bg = xr.Dataset({"x": (("lat", "lon"), np.zeros((lat.size, lon.size)))}, coords={"lat": lat, "lon": lon})
+    with pytest.raises(UnitsError, match=r"'x' has no units"):
+        xda.assimilate(bg, bg.where(bg > 1), method="oi")
+
+
+def test_unknown_variable_for_the_model(global_case):
+    bg, obs, _ = global_case
+    bg = bg.rename(z500="q")
+    bg["q"].attrs = {"units": "kg kg-1", "standard_name": "specific_humidity"}
+    obs = obs.rename("q")
+    obs.attrs = {"units": "kg kg-1"}
+    with pytest.raises(ModelError, match=r"does not know 'q'.*variables=\{'q': \.\.\.\}.*method='oi'"):
+        xda.assimilate(bg, obs, obs_error=1e-3, **FAST)
+    with pytest.raises(ModelError, match="no model named"):
+        xda.assimilate(bg, obs, model="nope")
+
+
+def test_explicit_variable_mapping(global_case):
+    bg, obs, _ = global_case
+    bg = bg.rename(z500="HGT")
+    bg["HGT"].attrs.pop("standard_name")
+    an = xda.assimilate(bg, obs.rename("HGT"), variables={"HGT": "z500"}, **FAST)
+    assert an["HGT"].attrs["xda_method"] == "xda"
+
+
+def test_nan_in_background(global_case):
+    bg, obs, _ = global_case
+    bad = bg.copy(deep=True)
+    bad["z500"][3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"background 'z500' has 1 NaN"):
+        xda.assimilate(bad, obs, method="oi")
+
+
+def test_several_times_need_a_loop(z500):
+    with pytest.raises(GridError, match=r"isel\(time=0\)"):
+        xda.assimilate(z500.isel(time=slice(0, 2)), z500.isel(time=0), method="oi")
+
+
+def test_argument_errors(global_case):
+    bg, obs, _ = global_case
+    with pytest.raises(ValueError, match="unknown method"):
+        xda.assimilate(bg, obs, method="enkf")
+    with pytest.raises(ValueError, match="members=1 with method='oi'"):
+        xda.assimilate(bg, obs, method="oi", members=2)
+    with pytest.raises(ObservationError, match="match the background"):
+        xda.assimilate(bg, obs.rename("other"), method="oi")
+    df = pd.DataFrame({"lat": [1.0], "lon": [2.0], "z500": [5000.0]})
+    with pytest.raises(ObservationError, match=r"df.attrs\['units'\]"):
+        xda.assimilate(bg, df, method="oi")
+
+
+def test_observation_error_defaults_and_strings(global_case):
+    bg, obs, _ = global_case
+    a = xda.assimilate(bg, obs, method="oi")  # default: 10 m for geopotential height
+    b = xda.assimilate(bg, obs, method="oi", obs_error="1000 cm")
+    xr.testing.assert_allclose(a, b)

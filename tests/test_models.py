@@ -1,0 +1,65 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+import xda
+from xda.errors import ModelError
+from xda.models import registry
+from xda.models.diffusion import N_COND, Denoiser, sample, sigma_schedule
+
+
+def test_shipped_model_loads_offline_and_is_cached():
+    assert registry.DEFAULT_MODEL in xda.available_models()
+    m1, card = xda.load_model(device="cpu")
+    m2, _ = xda.load_model(device="cpu")
+    assert m1 is m2  # cached per (name, device, dtype)
+    m3, _ = xda.load_model(device="cpu", dtype=torch.float64)
+    assert m3 is not m1 and next(m3.parameters()).dtype == torch.float64
+    for v, e in card["variables"].items():
+        assert e["units"] and e["standard_name"] and len(e["sigma_b"]["values"]) == len(e["sigma_b"]["lat"])
+    assert len(card["sha256"]) == 64
+
+
+def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
+    src = registry._find(registry.DEFAULT_MODEL)
+    for ext in (".json", ".safetensors"):
+        shutil.copy(src.with_suffix(ext), tmp_path / f"bad{ext}")
+    card = json.loads((tmp_path / "bad.json").read_text())
+    card["sha256"] = "0" * 64
+    (tmp_path / "bad.json").write_text(json.dumps(card))
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(ModelError, match="sha256"):
+        registry.load_model("bad", device="cpu")
+
+
+def test_preconditioning_limits():
+    """At tiny sigma the denoiser returns its input (c_skip -> 1, c_out -> 0)."""
+    torch.manual_seed(0)
+    d = Denoiser((8, 8, 8, 8))
+    x = torch.randn(2, 1, 16, 32)
+    cond = torch.randn(2, N_COND, 16, 32)
+    out = d(x, torch.tensor([1e-4]), cond, torch.zeros(2, dtype=torch.long), True)
+    torch.testing.assert_close(out, x, atol=1e-3, rtol=0)
+
+
+def test_periodic_network_commutes_with_longitude_roll():
+    torch.manual_seed(0)
+    d = Denoiser((8, 8, 8, 8)).eval()
+    for p in d.parameters():  # the output layer starts at zero: make it non-trivial
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.randn(1, 1, 16, 32)
+    cond = torch.randn(1, N_COND, 16, 32)
+    v = torch.zeros(1, dtype=torch.long)
+    a = d(x, torch.tensor([1.0]), cond, v, True).roll(8, -1)
+    b = d(x.roll(8, -1), torch.tensor([1.0]), cond.roll(8, -1), v, True)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_sampler_counts_evaluations_and_schedule():
+    s = sigma_schedule(5)
+    assert s[0] == pytest.approx(10.0) and s[-1] == 0 and torch.all(s[:-1] > s[1:])
+    d = Denoiser((8, 8, 8, 8))
+    z, nfe = sample(d, torch.zeros(2, N_COND, 8, 16), torch.zeros(2, dtype=torch.long), True, steps=5)
+    assert z.shape == (2, 1, 8, 16) and nfe == 9
