@@ -14,8 +14,8 @@ from .models.registry import available_models, load_model  # noqa: E402
 
 
 def train(*args, **kwargs):
-    """Train an assimilation denoiser; see :func:`xda.train.train`."""
-    from .train import train as _train
+    """Train an assimilation denoiser; see :func:`xda.training.train`."""
+    from .training import train as _train
 
     return _train(*args, **kwargs)
 

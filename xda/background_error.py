@@ -9,7 +9,7 @@ and an isotropic correlation (SOAR by default) with length scale ``L``. Two esti
   separation the fitted curve gives the background-error variance (the observation
   error adds only on the diagonal).
 * the statistics stored in a model card, estimated from (truth, background) pairs of
-  the training data (:func:`xda.train.background_error_stats`).
+  the training data (:func:`xda.training.background_error_stats`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One reproducible command from data to weights::
 
     python -m xda.simulate --out ~/.cache/xda/hs_t42.nc            # ~25 min on 2 CPU cores
-    python -m xda.train ~/.cache/xda/hs_t42.nc --out xda/weights --minutes 40
+    python -m xda.training ~/.cache/xda/hs_t42.nc --out xda/weights --minutes 45
 
 Training draws, for each example, a random training time and variable, augments it by
 a random longitude roll and a north-south reflection (symmetries of Held-Suarez
@@ -62,9 +62,9 @@ def background_error_stats(truth: np.ndarray, background: np.ndarray, lat: np.nd
     glat, glon = np.meshgrid(lat, np.linspace(0, 360, nx, endpoint=False), indexing="ij")
     xyz = oi.unit_vectors(glat.ravel()[pts], glon.ravel()[pts])
     centers, cov, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
-    var, length = oi.fit_covariance(centers, cov, count, "soar")
+    _, length = oi.fit_covariance(centers, cov, count, "soar")
     return {
-        "sigma_b": {"lat": [float(x) for x in lat], "values": [float(x) for x in prof * np.sqrt(var)]},
+        "sigma_b": {"lat": [float(x) for x in lat], "values": [float(x) for x in prof]},
         "length_scale_m": length,
         "correlation": "soar",
     }
@@ -133,7 +133,7 @@ def train(
     max_steps: int = 100_000,
     batch: int = 16,
     lr: float = 3e-4,
-    channels=(32, 64, 96, 128),
+    channels=(16, 32, 64, 128),
     seed: int = 0,
     device: str | None = None,
 ) -> Path:
@@ -177,8 +177,9 @@ def train(
         "grid": {"name": "T42 Gaussian", "shape": [int(ds.sizes["lat"]), int(ds.sizes["lon"])], "global": True},
         "training_data": dict({k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}, file=Path(data).name, times_train=int((split == "train").sum())),
         "training": dict(minutes=minutes, batch=batch, lr=lr, seed=seed, ema=0.999,
-                         command=f"python -m xda.train {Path(data).name} --minutes {minutes} --seed {seed}"),
+                         command=f"python -m xda.training {Path(data).name} --minutes {minutes} --seed {seed}"),
     }
+    ny, nx = ds.sizes["lat"], ds.sizes["lon"]
     batches = _Batches(fields, card, lat, seed)
     val = _Batches(val_fields, card, lat, seed + 1)
     model = Denoiser(channels, n_variables=len(VARIABLES)).to(dev)
@@ -187,7 +188,7 @@ def train(
     t0, step, losses = time.perf_counter(), 0, []
     gcrop = torch.Generator().manual_seed(seed + 7)
     while step < max_steps and time.perf_counter() - t0 < 60 * minutes:
-        crop = (32, 48) if torch.rand(1, generator=gcrop) < 1 / 3 else None
+        crop = (32, 48) if torch.rand(1, generator=gcrop) < 1 / 3 and min(ny - 32, nx - 48) > 0 else None
         z, cond, var, periodic = batches(batch, crop)
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 200)
@@ -200,7 +201,7 @@ def train(
             decay = min(0.999, (1 + step) / (10 + step))
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.lerp_(pm, 1 - decay)
-        losses.append(float(loss))
+        losses.append(loss.item())
         step += 1
         if step % 50 == 0:
             print(f"step {step} loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)

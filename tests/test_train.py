@@ -1,0 +1,42 @@
+import numpy as np
+import xarray as xr
+
+import xda
+from xda.models import registry
+from xda.training import background_error_stats
+
+
+def _fake_simulation(path, nt=12, ny=24, nx=48, seed=0):
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(-85, 85, ny)
+    lon = np.arange(nx) * 360 / nx
+    smooth = lambda a: a + np.roll(a, 1, -1) + np.roll(a, -1, -1) + np.roll(a, 1, -2)  # noqa: E731
+    data = {}
+    for v, base, amp in (("z500", 5500.0, 50.0), ("tas", 280.0, 2.0)):
+        truth = base + amp * smooth(rng.normal(size=(nt, ny, nx)))
+        data[f"{v}_truth"] = (("time", "lat", "lon"), truth)
+        data[f"{v}_background"] = (("time", "lat", "lon"), truth + 0.3 * amp * smooth(rng.normal(size=(nt, ny, nx))))
+    split = np.array(["train"] * 8 + ["validation"] * 2 + ["test"] * 2)
+    ds = xr.Dataset(data, coords={"time": np.arange(nt) * 12.0, "lat": lat, "lon": lon})
+    ds["split"] = ("time", split)
+    ds.attrs["seed"] = np.int64(seed)
+    ds.to_netcdf(path)
+
+
+def test_background_error_stats_recover_error_magnitude():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(20, 32, 64))
+    stats = background_error_stats(truth, truth + 2.0 * rng.normal(size=truth.shape), np.linspace(-80, 80, 32))
+    assert np.allclose(stats["sigma_b"]["values"], 2.0, rtol=0.1)
+
+
+def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
+    _fake_simulation(tmp_path / "sim.nc")
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=3, batch=2, channels=(8, 8, 8, 8))
+    assert wfile.exists() and wfile.stat().st_size < 2_000_000
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
+    model, card = registry.load_model("tiny", device="cpu")
+    assert card["training"]["steps"] == 3
+    assert set(card["variables"]) == {"z500", "tas"}
+    assert card["variables"]["tas"]["units"] == "K"
+    registry.clear_cache()
