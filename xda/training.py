@@ -80,8 +80,8 @@ class _Batches:
 
     def __init__(self, fields: dict, card: dict, lat: np.ndarray, seed: int):
         self.names = list(fields)
-        self.truth = [torch.as_tensor(fields[v][0]) for v in self.names]
-        self.bg = [torch.as_tensor(fields[v][1]) for v in self.names]
+        self.truth = [torch.as_tensor(fields[v][0], dtype=torch.float32) for v in self.names]
+        self.bg = [torch.as_tensor(fields[v][1], dtype=torch.float32) for v in self.names]
         self.sb = [torch.as_tensor(card["variables"][v]["sigma_b"]["values"], dtype=torch.float32) for v in self.names]
         self.mean = [card["variables"][v]["clim_mean"] for v in self.names]
         self.std = [card["variables"][v]["clim_std"] for v in self.names]
