@@ -63,3 +63,13 @@ def test_sampler_counts_evaluations_and_schedule():
     d = Denoiser((8, 8, 8, 8))
     z, nfe = sample(d, torch.zeros(2, N_COND, 8, 16), torch.zeros(2, dtype=torch.long), True, steps=5)
     assert z.shape == (2, 1, 8, 16) and nfe == 9
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_absent_gpu_is_a_clear_error():
+    with pytest.raises(ModelError, match="no CUDA GPU.*device='cpu'"):
+        xda.load_model(device="cuda")
+
+
+def test_default_device_without_gpu_is_cpu():
+    assert registry.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")

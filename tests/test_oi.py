@@ -62,3 +62,22 @@ def test_from_innovations_needs_enough_observations():
 def test_background_check():
     ok = background_check(np.array([0.5, 30.0, -4.0]), np.ones(3), np.ones(3), 5.0)
     assert ok.tolist() == [True, False, True]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 12), st.floats(0.1, 10), st.floats(1e5, 2e6), st.integers(0, 2**31 - 1))
+def test_oi_is_linear_in_the_innovations_and_shrinks_towards_them(n, scale, length, seed):
+    rng = np.random.default_rng(seed)
+    lat, lon = rng.uniform(-60, 60, n), rng.uniform(0, 360, n)
+    xyz = oi.unit_vectors(lat, lon)
+    d1, d2 = rng.normal(size=n), rng.normal(size=n)
+    sb, so = np.full(n, 1.5), np.full(n, 0.7)
+    f = lambda d: oi.oi_increment(d, xyz, xyz, sb, sb, so, length)  # noqa: E731
+    np.testing.assert_allclose(f(scale * d1 + d2), scale * f(d1) + f(d2), rtol=1e-8, atol=1e-8)
+    # at the observation points the analysis moves towards, never past, the observations on average
+    inc = f(d1)
+    assert np.dot(inc, d1) > 0 and np.sum(inc**2) <= np.sum(d1**2) + 1e-12

@@ -93,11 +93,17 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
     Raises
     ------
     ModelError
-        If the model is unknown or its weight file does not match the card's sha256.
+        If the model is unknown, its weight file does not match the card's sha256, or
+        a CUDA device is requested where there is none.
     """
     from safetensors.torch import load_file
 
     device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(
+            f"device={str(device)!r} was requested but torch sees no CUDA GPU; leave `device` unset "
+            "(CUDA when present, else CPU) or pass device='cpu'"
+        )
     key = (name, str(device), dtype)
     if key in _CACHE:
         return _CACHE[key]
