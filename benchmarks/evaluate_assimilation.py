@@ -20,6 +20,7 @@ writes it to benchmarks/results/assimilation.md. Cases:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -47,9 +48,9 @@ def add(rows, case, var, method, rm, ma, **extra):
     rows.append(dict(case=case, variable=var, method=method, rmse=rm, mae=ma, **extra))
 
 
-def osse(sim, rows, n_times, members, steps, seed=0):
+def osse(sim, rows, n_times, members, steps, seed=0, split="test", guidance=1.0):
     ds = xr.open_dataset(sim)
-    test = np.flatnonzero(ds["split"].values == "test")
+    test = np.flatnonzero(ds["split"].values == split)
     times = test[np.linspace(0, test.size - 1, n_times).astype(int)]
     rng = np.random.default_rng(seed)
     w = latitude_weights(ds["lat"].values)
@@ -67,7 +68,7 @@ def osse(sim, rows, n_times, members, steps, seed=0):
                 res = {"background": bg.values}
                 res["OI"] = xda.assimilate(bg, obs, method="oi", **kw).values
                 t0 = time.perf_counter()
-                an = xda.assimilate(bg, obs, method="xda", members=members, seed=seed + int(t), steps=steps, **kw)
+                an = xda.assimilate(bg, obs, method="xda", members=members, seed=seed + int(t), steps=steps, guidance=guidance, **kw)
                 dt = time.perf_counter() - t0
                 res["xda (member 0)"] = an.isel(member=0).values if members > 1 else an.values
                 if members > 1:
@@ -81,7 +82,7 @@ def osse(sim, rows, n_times, members, steps, seed=0):
                 continue
             vals = np.array(vals)
             t_mean = np.mean([x[0] for x in acc[(v, "_time")]])
-            add(rows, f"HS OSSE {density:.0%} obs ({len(times)} test times)", v, m, np.sqrt(vals[:, 0].mean()), vals[:, 1].mean(),
+            add(rows, f"HS OSSE {density:.0%} obs ({len(times)} {split} times)", v, m, np.sqrt(vals[:, 0].mean()), vals[:, 1].mean(),
                 seconds=t_mean if m.startswith("xda") else None)
 
 
@@ -158,11 +159,13 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "assimilation.md"))
     p.add_argument("--skip", nargs="*", default=[])
+    p.add_argument("--split", default="test", help="OSSE split: 'validation' for tuning, 'test' for reporting")
+    p.add_argument("--guidance", type=float, default=1.0)
     a = p.parse_args(argv)
     rows = []
     t0 = time.perf_counter()
     if "osse" not in a.skip:
-        osse(Path(a.sim).expanduser(), rows, a.n_times, a.members, a.steps)
+        osse(Path(a.sim).expanduser(), rows, a.n_times, a.members, a.steps, split=a.split, guidance=a.guidance)
         print(f"OSSE done {time.perf_counter() - t0:.0f} s", flush=True)
     if "ncep" not in a.skip:
         ncep(rows, a.members, a.steps)
@@ -173,7 +176,8 @@ def main(argv=None):
     table = df.to_markdown(index=False, floatfmt=".3g")
     print(table)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(f"Command: `python benchmarks/evaluate_assimilation.py --n-times {a.n_times} --members {a.members} --steps {a.steps}`\n\n{table}\n")
+    cmd = " ".join(["python benchmarks/evaluate_assimilation.py", *(argv if argv is not None else sys.argv[1:])])
+    Path(a.out).write_text(f"Command: `{cmd}`\n\n{table}\n")
 
 
 if __name__ == "__main__":

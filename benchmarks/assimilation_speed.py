@@ -1,0 +1,72 @@
+"""Latency of one 64 x 128 analysis: OI (the reference) vs xda, measured in the same run.
+
+    python benchmarks/assimilation_speed.py [--repeat 3] [--device cpu]
+
+Prints a table: seconds per analysis (median of ``--repeat``), denoiser evaluations,
+and the ratio to OI. Case: one Held-Suarez test time (or, without the simulation
+file, a synthetic 64 x 128 global field), 5 % of points observed, one variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+import xda
+
+
+def case(sim: Path):
+    if sim.exists():
+        ds = xr.open_dataset(sim)
+        t = int(np.flatnonzero(ds["split"].values == "test")[0])
+        truth, bg = ds["z500_truth"].isel(time=t), ds["z500_background"].isel(time=t).rename("z500")
+    else:
+        lat = np.linspace(-87.9, 87.9, 64)
+        lon = np.arange(128) * 2.8125
+        f = 5500 + 100 * np.cos(np.deg2rad(lat))[:, None] * np.sin(np.deg2rad(3 * lon))[None]
+        truth = xr.DataArray(f, dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                             attrs={"units": "m", "standard_name": "geopotential_height"})
+        bg = (truth + 20).rename("z500")
+    bg.attrs = {"units": "m", "standard_name": "geopotential_height"}
+    rng = np.random.default_rng(0)
+    obs = (truth + rng.normal(0, 10, truth.shape)).where(rng.random(truth.shape) < 0.05).rename("z500")
+    obs.attrs = dict(bg.attrs)
+    return bg, obs
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--sim", default="~/.cache/xda/hs_t42.nc")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--device", default=None)
+    a = p.parse_args()
+    bg, obs = case(Path(a.sim).expanduser())
+    kw = dict(obs_error=10.0, background_error="model", qc=None)
+    rows = []
+    configs = [("OI", dict(method="oi")), ("xda, 16 steps", dict(steps=16)), ("xda, 8 steps", dict(steps=8)),
+               ("xda, 16 steps, 8 members", dict(steps=16, members=8))]
+    xda.assimilate(bg, obs, seed=0, steps=2, device=a.device, **kw)  # load the model once (cached)
+    for name, c in configs:
+        ts, nfe = [], 0
+        for r in range(a.repeat):
+            t0 = time.perf_counter()
+            an = xda.assimilate(bg, obs, seed=r, device=a.device if c.get("method") != "oi" else None, **kw, **c)
+            ts.append(time.perf_counter() - t0)
+            nfe = an.attrs.get("xda_nfe", 0)
+        rows.append((name, float(np.median(ts)), nfe))
+    ref = rows[0][1]
+    dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"one 64 x 128 analysis, 5 % observed ({int(obs.notnull().sum())} obs), device {dev}, torch threads {torch.get_num_threads()}")
+    print(f"| {'configuration':28s} | {'seconds':>8s} | {'denoiser calls':>14s} | {'x OI time':>9s} |")
+    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 16}|{'-' * 11}|")
+    for name, t, n in rows:
+        print(f"| {name:28s} | {t:8.2f} | {n:14d} | {t / ref:9.1f} |")
+
+
+if __name__ == "__main__":
+    main()
