@@ -136,6 +136,7 @@ def train(
     channels=(16, 32, 64, 128),
     seed: int = 0,
     device: str | None = None,
+    init: str | Path | None = None,
 ) -> Path:
     """Train the assimilation denoiser on a simulation file from :mod:`xda.simulate`.
 
@@ -150,6 +151,8 @@ def train(
     batch, lr, channels, seed : training hyper-parameters.
     device : str, optional
         Defaults to CUDA when available.
+    init : path, optional
+        A ``.safetensors`` file of the same architecture to continue training from.
 
     Returns
     -------
@@ -182,7 +185,13 @@ def train(
     ny, nx = ds.sizes["lat"], ds.sizes["lon"]
     batches = _Batches(fields, card, lat, seed)
     val = _Batches(val_fields, card, lat, seed + 1)
-    model = Denoiser(channels, n_variables=len(VARIABLES)).to(dev)
+    model = Denoiser(channels, n_variables=len(VARIABLES))
+    if init is not None:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(init))
+        card["training"]["initialised_from"] = Path(init).name
+    model = model.to(dev)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     t0, step, losses = time.perf_counter(), 0, []
@@ -227,8 +236,10 @@ def main(argv=None):
     p.add_argument("--max-steps", type=int, default=100_000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--init", default=None, help="continue from this .safetensors file")
     a = p.parse_args(argv)
-    train(a.data, a.out, name=a.name, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, seed=a.seed)
+    train(a.data, a.out, name=a.name, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, seed=a.seed, lr=a.lr, init=a.init)
 
 
 if __name__ == "__main__":
