@@ -1,0 +1,238 @@
+"""Finite-difference operators on a regular latitude-longitude sphere (numba kernels).
+
+Plain arrays in SI units; the last two axes are (lat, lon). Grid geometry
+(:class:`Geometry`) holds per-row coefficients, so every kernel is a single pass over
+the field. Conventions (``a`` Earth radius, ``phi`` latitude, ``lambda`` longitude,
+``x = a cos(phi) lambda``, ``y = a phi``):
+
+* gradient: ``dc/dx = (c[i+1] - c[i-1]) / (2 a cos(phi) dlambda)``,
+  ``dc/dy = (c[j+1] - c[j-1]) / (y[j+1] - y[j-1])``; one-sided first differences on
+  the edges of a regional grid; periodic in longitude when the grid wraps.
+* laplacian (flux form, conservative):
+  ``1/(a^2 cos^2 phi) d2c/dlambda2 + 1/(a^2 cos phi) d/dphi(cos phi dc/dphi)``,
+  with the meridional flux through the poles taken as zero (``cos(+-90) = 0``);
+  NaN on the edge rows/columns of a regional grid, where the stencil is incomplete.
+* advection: ``u dc/dx + v dc/dy`` (the transport term as it appears on the left of
+  ``dc/dt + u.grad(c) = ...``; MetPy's ``advection`` returns the opposite sign).
+* advection-diffusion residual: ``R = dc/dt + u dc/dx + v dc/dy - kappa lap(c)``.
+
+Rows exactly at a pole (``cos(phi) = 0``) have no zonal derivative: NaN there.
+NaNs propagate only to the stencil neighbours that read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+EARTH_RADIUS = 6.371e6  # m
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Per-row finite-difference coefficients of a lat-lon grid (all float64, SI).
+
+    Build with :func:`geometry`.
+    """
+
+    inv_2dx: np.ndarray  # (ny,) 1 / (2 a cos(phi) dlambda); NaN at the poles
+    inv_dx2: np.ndarray  # (ny,) 1 / (a cos(phi) dlambda)^2
+    inv_dy_c: np.ndarray  # (ny,) 1 / (y[j+1] - y[j-1]); one-sided 1/(y1-y0) on edges
+    lap_n: np.ndarray  # (ny,) weight of c[j+1] in the meridional laplacian
+    lap_s: np.ndarray  # (ny,) weight of c[j-1]
+    periodic: bool
+    regional_lat: bool  # True: edge rows are grid edges (NaN laplacian), not poles
+
+
+def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: float = EARTH_RADIUS,
+             projected: bool = False) -> Geometry:
+    """Coefficients for a grid with latitudes ``lat_deg`` (ascending) and even longitudes.
+
+    ``projected=True`` treats ``lat_deg``/``lon_deg`` as y/x in metres (no sphere).
+    """
+    lat = np.asarray(lat_deg, np.float64)
+    lon = np.asarray(lon_deg, np.float64)
+    ny = lat.size
+    if projected:
+        y = lat
+        dx = np.full(ny, lon[1] - lon[0])
+        cos_c = np.ones(ny)
+        cos_half = np.ones(ny + 1)
+        regional = True
+    else:
+        phi = np.deg2rad(lat)
+        y = radius * phi
+        dlam = np.deg2rad(lon[1] - lon[0])
+        cos_c = np.cos(phi)
+        cos_c[np.isclose(np.abs(lat), 90.0)] = 0.0
+        dx = radius * cos_c * dlam
+        # latitudes of the cell faces: midpoints, and the poles beyond the edge rows
+        # of a global grid (zero meridional flux there)
+        regional = not periodic or (lat[0] > -90 + 1.5 * abs(lat[1] - lat[0])) or (lat[-1] < 90 - 1.5 * abs(lat[-1] - lat[-2]))
+        faces = np.concatenate([[-90.0], 0.5 * (lat[1:] + lat[:-1]), [90.0]])
+        cos_half = np.cos(np.deg2rad(faces))
+        cos_half[[0, -1]] = 0.0
+    with np.errstate(divide="ignore"):
+        inv_2dx = np.where(dx > 0, 1.0 / (2 * dx), np.nan)
+        inv_dx2 = np.where(dx > 0, 1.0 / dx**2, np.nan)
+    inv_dy_c = np.empty(ny)
+    inv_dy_c[1:-1] = 1.0 / (y[2:] - y[:-2])
+    inv_dy_c[0] = 1.0 / (y[1] - y[0])
+    inv_dy_c[-1] = 1.0 / (y[-1] - y[-2])
+    lap_n = np.zeros(ny)
+    lap_s = np.zeros(ny)
+    # flux form: [cos_{j+1/2} (c_{j+1}-c_j)/dy_+ - cos_{j-1/2} (c_j-c_{j-1})/dy_-] / (cos_j * cell height)
+    y_face = np.concatenate([[y[0] - 0.5 * (y[1] - y[0])], 0.5 * (y[1:] + y[:-1]), [y[-1] + 0.5 * (y[-1] - y[-2])]])
+    if not projected and not regional:
+        y_face[0], y_face[-1] = -radius * np.pi / 2, radius * np.pi / 2
+    height = y_face[1:] - y_face[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = np.where(cos_c > 0, cos_c * height, np.nan)
+        lap_n[:-1] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[:-1]
+        lap_s[1:] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[1:]
+    return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional))
+
+
+@numba.njit(inline="always")
+def _lon(i, nx, periodic):
+    """Indices west/east of i and the factor of the centred difference (1 or 2)."""
+    if periodic:
+        return (i - 1) % nx, (i + 1) % nx, 1.0
+    if i == 0:
+        return 0, 1, 2.0
+    if i == nx - 1:
+        return nx - 2, nx - 1, 2.0
+    return i - 1, i + 1, 1.0
+
+
+@numba.njit(inline="always")
+def _lat(j, ny):
+    if j == 0:
+        return 0, 1
+    if j == ny - 1:
+        return ny - 2, ny - 1
+    return j - 1, j + 1
+
+
+@numba.njit(parallel=True, cache=True)
+def _gradient(c, inv_2dx, inv_dy_c, periodic, gx, gy):
+    nt, ny, nx = c.shape
+    for k in numba.prange(nt * ny):
+        t, j = k // ny, k % ny
+        js, jn = _lat(j, ny)
+        for i in range(nx):
+            iw, ie, f = _lon(i, nx, periodic)
+            gx[t, j, i] = (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
+            gy[t, j, i] = (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j]
+
+
+@numba.njit(inline="always")
+def _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s):
+    if not periodic and (i == 0 or i == nx - 1):
+        return np.nan
+    if regional and (j == 0 or j == ny - 1):
+        return np.nan
+    iw, ie, _ = _lon(i, nx, periodic)
+    cc = c[t, j, i]
+    zonal = (c[t, j, ie] - 2.0 * cc + c[t, j, iw]) * inv_dx2[j]
+    merid = 0.0
+    if j < ny - 1:
+        merid += lap_n[j] * (c[t, j + 1, i] - cc)
+    if j > 0:
+        merid += lap_s[j] * (c[t, j - 1, i] - cc)
+    return zonal + merid
+
+
+@numba.njit(parallel=True, cache=True)
+def _laplacian(c, inv_dx2, lap_n, lap_s, periodic, regional, out):
+    nt, ny, nx = c.shape
+    for k in numba.prange(nt * ny):
+        t, j = k // ny, k % ny
+        for i in range(nx):
+            out[t, j, i] = _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s)
+
+
+@numba.njit(parallel=True, cache=True)
+def _advection(c, u, v, inv_2dx, inv_dy_c, periodic, out):
+    nt, ny, nx = c.shape
+    for k in numba.prange(nt * ny):
+        t, j = k // ny, k % ny
+        js, jn = _lat(j, ny)
+        for i in range(nx):
+            iw, ie, f = _lon(i, nx, periodic)
+            out[t, j, i] = (u[t, j, i] * (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
+                            + v[t, j, i] * (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j])
+
+
+@numba.njit(parallel=True, cache=True)
+def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, periodic, regional, out):
+    """Fused ``dc/dt + u.grad(c) - kappa lap(c)``: each input read once per point."""
+    nt, ny, nx = c.shape
+    for k in numba.prange(nt * ny):
+        t, j = k // ny, k % ny
+        tp = min(t + 1, nt - 1)
+        tm = max(t - 1, 0)
+        js, jn = _lat(j, ny)
+        for i in range(nx):
+            iw, ie, f = _lon(i, nx, periodic)
+            cc = c[t, j, i]
+            dcdt = (c[tp, j, i] - c[tm, j, i]) * inv_dt[t]
+            adv = (u[t, j, i] * (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
+                   + v[t, j, i] * (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j])
+            lap = _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s)
+            out[t, j, i] = dcdt + adv - kappa * lap
+
+
+def _as3d(a):
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a.reshape((-1,) + a.shape[-2:]))
+
+
+def gradient(c: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """(dc/dx, dc/dy) of ``c`` (..., ny, nx), in units of c per metre."""
+    c3 = _as3d(c)
+    gx, gy = np.empty_like(c3), np.empty_like(c3)
+    _gradient(c3, geo.inv_2dx.astype(c3.dtype), geo.inv_dy_c.astype(c3.dtype), geo.periodic, gx, gy)
+    return gx.reshape(np.shape(c)), gy.reshape(np.shape(c))
+
+
+def laplacian(c: np.ndarray, geo: Geometry) -> np.ndarray:
+    """Spherical laplacian of ``c`` (..., ny, nx), in units of c per square metre."""
+    c3 = _as3d(c)
+    out = np.empty_like(c3)
+    d = c3.dtype
+    _laplacian(c3, geo.inv_dx2.astype(d), geo.lap_n.astype(d), geo.lap_s.astype(d), geo.periodic, geo.regional_lat, out)
+    return out.reshape(np.shape(c))
+
+
+def advection(c: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
+    """``u dc/dx + v dc/dy`` for fields (..., ny, nx) of equal shape."""
+    c3, u3, v3 = _as3d(c), _as3d(u), _as3d(v)
+    out = np.empty_like(c3)
+    _advection(c3, u3.astype(c3.dtype, copy=False), v3.astype(c3.dtype, copy=False),
+               geo.inv_2dx.astype(c3.dtype), geo.inv_dy_c.astype(c3.dtype), geo.periodic, out)
+    return out.reshape(np.shape(c))
+
+
+def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo: Geometry) -> np.ndarray:
+    """``dc/dt + u dc/dx + v dc/dy - kappa lap(c)`` for fields (nt, ny, nx).
+
+    ``time_s`` (nt,) are the times in seconds; the tendency is a centred difference
+    (one-sided at the first and last time).
+    """
+    c3, u3, v3 = _as3d(c), _as3d(u), _as3d(v)
+    nt = c3.shape[0]
+    t = np.asarray(time_s, np.float64)
+    if t.size != nt or nt < 2:
+        raise ValueError(f"need at least 2 times matching the field's {nt}, got {t.size}")
+    span = t[np.minimum(np.arange(nt) + 1, nt - 1)] - t[np.maximum(np.arange(nt) - 1, 0)]
+    d = c3.dtype
+    out = np.empty_like(c3)
+    _residual(c3, u3.astype(d, copy=False), v3.astype(d, copy=False), d.type(kappa), (1.0 / span).astype(d),
+              geo.inv_2dx.astype(d), geo.inv_dy_c.astype(d), geo.inv_dx2.astype(d), geo.lap_n.astype(d),
+              geo.lap_s.astype(d), geo.periodic, geo.regional_lat, out)
+    return out
