@@ -10,6 +10,7 @@ from . import datasets, metrics  # noqa: E402
 from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
 from .assimilate import assimilate  # noqa: E402
 from .background_error import BackgroundError  # noqa: E402
+from .diagnostics import advection, advection_diffusion_residual, gradient, laplacian  # noqa: E402
 from .models.registry import available_models, load_model  # noqa: E402
 
 
@@ -20,4 +21,4 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-__all__ = ["metrics", "assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

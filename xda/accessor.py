@@ -17,6 +17,30 @@ class PhydaAccessor:
 
         return assimilate(self._obj, obs, **kwargs)
 
+    def advection_diffusion_residual(self, u, v, kappa=0.0, **kwargs):
+        """See :func:`xda.advection_diffusion_residual`."""
+        from .diagnostics import advection_diffusion_residual
+
+        return advection_diffusion_residual(self._obj, u, v, kappa, **kwargs)
+
+    def advection(self, u, v, **kwargs):
+        """See :func:`xda.advection`."""
+        from .diagnostics import advection
+
+        return advection(self._obj, u, v, **kwargs)
+
+    def laplacian(self, **kwargs):
+        """See :func:`xda.laplacian`."""
+        from .diagnostics import laplacian
+
+        return laplacian(self._obj, **kwargs)
+
+    def gradient(self, **kwargs):
+        """See :func:`xda.gradient`."""
+        from .diagnostics import gradient
+
+        return gradient(self._obj, **kwargs)
+
 
 xr.register_dataset_accessor("phyda")(PhydaAccessor)
 xr.register_dataarray_accessor("phyda")(PhydaAccessor)
