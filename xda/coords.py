@@ -31,8 +31,8 @@ def _find(obj, key: str, names: tuple[str, ...], override: str | None) -> str:
     if len(found) == 1:
         return found[0]
     for n in names:
-        if n in obj.coords and obj[n].ndim == 1:
-            return n
+        if n in obj.coords and obj[n].ndim == 1 and "degree" in str(obj[n].attrs.get("units", "degree")):
+            return n  # x / y in metres are projected coordinates, not longitude / latitude
     raise CoordinateError(
         f"cannot find the {key} coordinate among {list(obj.coords)}; pass it explicitly, "
         f"e.g. `{key[:3]}='my_{key[:3]}'`, or set `attrs['standard_name'] = '{key}'` on it"

@@ -94,8 +94,8 @@ def _si(da: xr.DataArray, units: str, name: str) -> xr.DataArray:
     """``da`` converted to ``units`` (values only; dims, coords and chunks kept)."""
     src = xu.units_of(da, name=name)
     ureg = xu.registry()
-    factor = ureg.Quantity(1.0, src).to(units).magnitude
-    offset = ureg.Quantity(0.0, src).to(units).magnitude if "degree_Celsius" in str(src) else 0.0
+    offset = ureg.Quantity(0.0, src).to(units).magnitude  # non-zero for degC -> K
+    factor = ureg.Quantity(1.0, src).to(units).magnitude - offset
     out = da * factor + offset if (factor != 1.0 or offset) else da
     return out.astype(np.result_type(da.dtype, np.float32))
 

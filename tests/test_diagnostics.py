@@ -1,0 +1,228 @@
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import sph_harm_y
+
+import xda
+from xda.errors import CoordinateError, GridError, UnitsError
+from xda.numerics import stencils, stencils_torch
+
+A = stencils.EARTH_RADIUS
+
+
+def global_field(values, ny, nx, name="c", units="K"):
+    lat = np.linspace(-90 + 90 / ny, 90 - 90 / ny, ny)
+    lon = np.arange(nx) * 360.0 / nx
+    return xr.DataArray(values, dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, name=name, attrs={"units": units})
+
+
+def test_spherical_harmonic_is_an_eigenfunction_of_the_laplacian():
+    ny, nx = 90, 180
+    f = global_field(np.zeros((ny, nx)), ny, nx)
+    theta = np.deg2rad(90 - f.lat.values)[:, None]
+    phi = np.deg2rad(f.lon.values)[None]
+    for l, m in [(2, 1), (4, 2), (7, 3)]:
+        y = sph_harm_y(l, m, theta, phi).real
+        lap = xda.laplacian(f.copy(data=y))
+        expected = -l * (l + 1) / A**2 * y
+        err = np.abs(lap.values - expected)[10:-10].max() / np.abs(expected).max()
+        assert err < 5e-3, (l, m, err)
+        assert lap.attrs["units"] == "K m-2"
+
+
+def test_constant_field_has_zero_gradient_and_laplacian(storm_t):
+    c = xr.full_like(storm_t["t"].isel(time=0), 280.0)
+    gx, gy = xda.gradient(c)
+    assert np.all(gx.values == 0) and np.all(gy.values == 0)
+    lap = xda.laplacian(c)
+    assert np.all(lap.values[1:-1, 1:-1] == 0)
+    assert np.isnan(lap.values[0]).all() and np.isnan(lap.values[:, -1]).all()  # regional edges
+
+
+def test_solid_body_rotation_advection():
+    ny, nx, U = 120, 240, 20.0
+    c = global_field(np.zeros((ny, nx)), ny, nx)
+    phi, lam = np.deg2rad(c.lat.values)[:, None], np.deg2rad(c.lon.values)[None]
+    c = c.copy(data=np.cos(phi) * np.sin(lam) * np.ones_like(lam))
+    u = xr.full_like(c, 0.0).copy(data=U * np.cos(phi) * np.ones_like(lam)).rename("u").assign_attrs(units="m/s")
+    v = xr.full_like(u, 0.0).rename("v")
+    adv = xda.advection(c, u, v)
+    expected = U / A * np.cos(phi) * np.cos(lam)
+    assert np.abs(adv.values - expected).max() < 1e-3 * np.abs(expected).max()
+    assert adv.attrs["units"] == "K s-1"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-1e-3, 1e-3), st.floats(-1e-3, 1e-3), st.floats(-30, 30), st.floats(-30, 30), st.floats(0, 1e6))
+def test_exactly_advected_field_has_zero_residual(gx, gy, uu, vv, kappa):
+    """c = c0 + gx (x - U t) + gy (y - V t) on a projected grid: dc/dt + u.grad c = 0, lap c = 0."""
+    x = np.arange(12) * 5e4
+    y = np.arange(9) * 5e4
+    t = np.arange(4) * 3600.0
+    tt, yy, xx = np.meshgrid(t, y, x, indexing="ij")
+    c = 280 + gx * (xx - uu * tt) + gy * (yy - vv * tt)
+    coords = {"time": ("time", t, {"units": "s"}), "y": ("y", y, {"units": "m"}), "x": ("x", x, {"units": "m"})}
+    da = lambda a, n, u: xr.DataArray(a, dims=("time", "y", "x"), coords=coords, name=n, attrs={"units": u})  # noqa: E731
+    r = xda.advection_diffusion_residual(da(c, "c", "K"), da(np.full_like(c, uu), "u", "m/s"), da(np.full_like(c, vv), "v", "m/s"), kappa)
+    scale = (abs(gx) + abs(gy)) * 30 + 1e-12
+    assert np.nanmax(np.abs(r.values)) <= 1e-9 * scale + 1e-12
+    assert np.isfinite(r.values[:, 1:-1, 1:-1]).all()
+
+
+def numpy_reference(c, lat, lon, u, v, kappa, t):
+    """Plain numpy residual on a global grid (periodic lon, pole faces closed)."""
+    phi = np.deg2rad(lat)[:, None]
+    dlam = np.deg2rad(lon[1] - lon[0])
+    dx = A * np.cos(phi) * dlam
+    y = A * np.deg2rad(lat)
+    gx = (np.roll(c, -1, -1) - np.roll(c, 1, -1)) / (2 * dx)
+    gy = np.gradient(c, y, axis=-2, edge_order=1)
+    gy[..., 1:-1, :] = (c[..., 2:, :] - c[..., :-2, :]) / (y[2:] - y[:-2])[:, None]
+    zonal = (np.roll(c, -1, -1) - 2 * c + np.roll(c, 1, -1)) / dx**2
+    yf = np.concatenate([[-A * np.pi / 2], 0.5 * (y[1:] + y[:-1]), [A * np.pi / 2]])
+    cf = np.cos(yf / A)
+    cf[[0, -1]] = 0
+    flux = np.zeros(c.shape[:-2] + (lat.size + 1, lon.size))
+    flux[..., 1:-1, :] = cf[1:-1, None] * (c[..., 1:, :] - c[..., :-1, :]) / (y[1:] - y[:-1])[:, None]
+    merid = (flux[..., 1:, :] - flux[..., :-1, :]) / (np.cos(phi) * (yf[1:] - yf[:-1])[:, None])
+    dcdt = np.empty_like(c)  # centred over two intervals, one-sided at the ends
+    dcdt[1:-1] = (c[2:] - c[:-2]) / (t[2:] - t[:-2])[:, None, None]
+    dcdt[0] = (c[1] - c[0]) / (t[1] - t[0])
+    dcdt[-1] = (c[-1] - c[-2]) / (t[-1] - t[-2])
+    return dcdt + u * gx + v * gy - kappa * (zonal + merid)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0, 1e6))
+def test_residual_agrees_with_plain_numpy(seed, kappa):
+    rng = np.random.default_rng(seed)
+    nt, ny, nx = 4, 18, 36
+    lat = np.linspace(-85, 85, ny)
+    lon = np.arange(nx) * 10.0
+    c, u, v = (rng.normal(size=(nt, ny, nx)) for _ in range(3))
+    t = np.cumsum(rng.uniform(1800, 7200, nt))
+    geo = stencils.geometry(lat, lon, True)
+    ours = stencils.advection_diffusion_residual(c, u, v, kappa, t, geo)
+    ref = numpy_reference(c, lat, lon, u, v, kappa, t)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 35), st.floats(-3, 3))
+def test_linearity_and_longitude_roll_invariance(seed, shift, alpha):
+    rng = np.random.default_rng(seed)
+    f = global_field(rng.normal(size=(18, 36)), 18, 36)
+    g = f.copy(data=rng.normal(size=(18, 36)))
+    lap = xda.laplacian
+    np.testing.assert_allclose(lap(alpha * f + g).values, alpha * lap(f).values + lap(g).values, rtol=1e-9, atol=1e-20)
+    rolled = f.roll(lon=shift, roll_coords=False)
+    np.testing.assert_allclose(lap(rolled).values, lap(f).roll(lon=shift, roll_coords=False).values, rtol=1e-12, atol=1e-24)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_torch_twins_equal_numba(seed, periodic):
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(-80, 80, 17) if periodic else np.linspace(20, 60, 17)
+    lon = np.arange(24) * 15.0 if periodic else np.linspace(-130, -60, 24)
+    geo = stencils.geometry(lat, lon, periodic)
+    c, u, v = (rng.normal(size=(3, 17, 24)) for _ in range(3))
+    t = np.array([0.0, 3600.0, 7200.0])
+    a = stencils.advection_diffusion_residual(c, u, v, 1e5, t, geo)
+    b = stencils_torch.advection_diffusion_residual(*(torch.tensor(x) for x in (c, u, v)), 1e5, t, geo).numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    for name in ("laplacian", "gradient"):
+        x = getattr(stencils, name)(c, geo)
+        y = getattr(stencils_torch, name)(torch.tensor(c), geo)
+        for p, q in zip(x if isinstance(x, tuple) else (x,), y if isinstance(y, tuple) else (y,)):
+            np.testing.assert_allclose(p, q.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_agrees_with_metpy_advection_in_the_interior(storm_t):
+    mpcalc = pytest.importorskip("metpy.calc")
+    t = storm_t["t"].isel(time=10)
+    u = xda.datasets.open_dataset("storm1996_u")["u"].isel(time=10)
+    v = xda.datasets.open_dataset("storm1996_v")["v"].isel(time=10)
+    ours = xda.advection(t, u, v)
+    theirs = mpcalc.advection(t.metpy.quantify(), u=u.metpy.quantify(), v=v.metpy.quantify())
+    theirs = -np.asarray(theirs.metpy.dequantify().values)  # MetPy returns -u.grad(c)
+    inner = (slice(2, -2), slice(2, -2))
+    a, b = ours.values[inner], theirs[inner]
+    ok = np.isfinite(a) & np.isfinite(b)
+    assert ok.sum() > 500
+    # MetPy measures distances on the WGS84 ellipsoid, we on a sphere: ~0.5 % apart
+    assert np.abs(a[ok] - b[ok]).max() <= 0.02 * np.abs(b[ok]).max()
+    assert np.corrcoef(a[ok], b[ok])[0, 1] > 0.999
+
+
+def test_dask_and_numpy_give_identical_results(storm_t):
+    t = storm_t["t"]
+    u = xda.datasets.open_dataset("storm1996_u")["u"]
+    v = xda.datasets.open_dataset("storm1996_v")["v"]
+    eager = xda.advection_diffusion_residual(t, u, v, kappa=1e5)
+    lazy = xda.advection_diffusion_residual(t.chunk(), u.chunk(), v.chunk(), kappa=1e5)
+    assert lazy.chunks is not None
+    xr.testing.assert_identical(lazy.compute(), eager)
+    lap = xda.laplacian(t.chunk(time=16))
+    assert lap.chunks is not None
+    xr.testing.assert_identical(lap.compute(), xda.laplacian(t))
+    with pytest.raises(GridError, match=r"chunked along 'lat'.*\.chunk\(\{'lat': -1\}\)"):
+        xda.laplacian(t.chunk(lat=10))
+
+
+def test_messy_units_on_real_files(storm_t):
+    t = storm_t["t"]
+    u = xda.datasets.open_dataset("storm1996_u")["u"]
+    v = xda.datasets.open_dataset("storm1996_v")["v"]
+    ref = xda.advection_diffusion_residual(t, u, v, kappa="1e5 m2/s")
+    t_c = (t - 273.15).assign_attrs(units="DEG C")
+    u_kmh = (u * 3.6).assign_attrs(units="km/h")
+    hours = t.assign_coords(time=("time", np.arange(t.sizes["time"]) * 6.0, {"units": "hours"}))
+    alt = xda.advection_diffusion_residual(t_c, u_kmh, v, kappa=1e5)
+    np.testing.assert_allclose(alt.values, ref.values, rtol=1e-4, atol=1e-9)
+    alt2 = xda.advection_diffusion_residual(hours, u.assign_coords(time=hours.time), v.assign_coords(time=hours.time), kappa=1e5)
+    np.testing.assert_allclose(alt2.values, ref.values, rtol=1e-6)
+    assert ref.attrs["units"] == "K s-1"
+
+
+def test_descending_latitudes_and_longitude_conventions():
+    rng = np.random.default_rng(0)
+    f = global_field(rng.normal(size=(18, 36)), 18, 36)
+    lap = xda.laplacian(f)
+    flipped = xda.laplacian(f.isel(lat=slice(None, None, -1)))
+    xr.testing.assert_allclose(flipped.isel(lat=slice(None, None, -1)), lap)
+    # the same field labelled -180..180 instead of 0..360
+    shifted = f.assign_coords(lon=((f.lon + 180) % 360) - 180).sortby("lon")
+    back = xda.laplacian(shifted).assign_coords(lon=lambda x: x.lon % 360).sortby("lon")
+    xr.testing.assert_allclose(back, lap)
+
+
+def test_poles_and_local_nans():
+    lat = np.linspace(-90, 90, 19)
+    lon = np.arange(36) * 10.0
+    f = xr.DataArray(np.random.default_rng(1).normal(size=(19, 36)), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                     name="c", attrs={"units": "K"})
+    gx, gy = xda.gradient(f)
+    assert np.isnan(gx.values[[0, -1]]).all() and np.isfinite(gx.values[1:-1]).all()
+    assert np.isfinite(gy.values).all()
+    g = f.copy(deep=True)
+    g[9, 10] = np.nan
+    lap = xda.laplacian(g)
+    bad = np.argwhere(np.isnan(lap.values[1:-1])) + [1, 0]
+    assert {tuple(b) for b in bad} == {(9, 10), (8, 10), (10, 10), (9, 9), (9, 11)}
+
+
+def test_error_messages(storm_t):
+    t = storm_t["t"]
+    u = xda.datasets.open_dataset("storm1996_u")["u"]
+    with pytest.raises(UnitsError, match="'u' has no units"):
+        xda.advection(t, u.assign_attrs(units=None).drop_attrs(), u)
+    with pytest.raises(CoordinateError, match="time="):
+        xda.advection_diffusion_residual(t.isel(time=0), u.isel(time=0), u.isel(time=0))
+    with pytest.raises(GridError, match="interp_like"):
+        xda.advection(t, u.isel(lat=slice(0, 10)), u.isel(lat=slice(0, 10)))
+    with pytest.raises(CoordinateError, match="lat="):
+        xda.laplacian(xr.DataArray(np.zeros((3, 3)), dims=("a", "b"), attrs={"units": "K"}))
