@@ -110,13 +110,6 @@ def _base_units(da: xr.DataArray, name: str):
     return base, _si(da, str(base), name)
 
 
-def _units_str(u) -> str:
-    try:
-        return format(u, "~cf")
-    except Exception:
-        return format(u, "~")
-
-
 def gradient(c: xr.DataArray, *, lat: str | None = None, lon: str | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """Horizontal gradient ``(dc/dx, dc/dy)`` on the sphere (or a projected grid).
 
@@ -140,7 +133,7 @@ def gradient(c: xr.DataArray, *, lat: str | None = None, lon: str | None = None)
     lay = _layout(c, lat, lon)
     base, cs = _base_units(c, c.name or "c")
     gx, gy = _wrap(lambda a: st.gradient(a, lay.geo), [cs], lay, n_out=2)
-    u = _units_str(base / xu.registry().meter)
+    u = xu.cf_string(base / xu.registry().meter)
     out = []
     for g, axis in ((gx, "eastward"), (gy, "northward")):
         g = g.transpose(*c.dims).rename(f"{c.name or 'c'}_{axis}_derivative")
@@ -165,7 +158,7 @@ def laplacian(c: xr.DataArray, *, lat: str | None = None, lon: str | None = None
     base, cs = _base_units(c, c.name or "c")
     out = _wrap(lambda a: st.laplacian(a, lay.geo), [cs], lay)
     out = out.transpose(*c.dims).rename(f"{c.name or 'c'}_laplacian")
-    out.attrs = {"units": _units_str(base / xu.registry().meter ** 2), "long_name": f"laplacian of {c.attrs.get('long_name', c.name or 'c')}"}
+    out.attrs = {"units": xu.cf_string(base / xu.registry().meter ** 2), "long_name": f"laplacian of {c.attrs.get('long_name', c.name or 'c')}"}
     return out
 
 
@@ -200,7 +193,7 @@ def advection(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, lat: str | N
     us, vs = _winds(c, u, v)
     out = _wrap(lambda a, b, d: st.advection(a, b, d, lay.geo), [cs, us, vs], lay)
     out = out.transpose(*c.dims).rename(f"{c.name or 'c'}_advection")
-    out.attrs = {"units": _units_str(base / xu.registry().second), "long_name": f"advection of {c.attrs.get('long_name', c.name or 'c')} (u.grad c)"}
+    out.attrs = {"units": xu.cf_string(base / xu.registry().second), "long_name": f"advection of {c.attrs.get('long_name', c.name or 'c')} (u.grad c)"}
     return out
 
 
@@ -268,7 +261,7 @@ def advection_diffusion_residual(
 
     out = _wrap(kernel, [cs, us, vs], lay, core_extra=(time,))
     out = out.transpose(*c.dims).rename(f"{c.name or 'c'}_advection_diffusion_residual")
-    out.attrs = {"units": _units_str(base / xu.registry().second),
+    out.attrs = {"units": xu.cf_string(base / xu.registry().second),
                  "long_name": f"advection-diffusion residual of {c.attrs.get('long_name', c.name or 'c')}",
                  "kappa": f"{k} m2 s-1"}
     return out

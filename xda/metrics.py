@@ -36,3 +36,60 @@ def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool =
     if w is None:
         return err.mean(dim, skipna=skipna)
     return err.weighted(w.fillna(0)).mean(dim, skipna=skipna)
+
+
+def crps(ensemble: xr.DataArray, truth: xr.DataArray, member_dim: str = "member", dim=None, weights=None) -> xr.DataArray:
+    """Fair continuous ranked probability score of an ensemble (Ferro 2014, eq. 4).
+
+    ``CRPS = mean_m |x_m - y| - sum_{m,m'} |x_m - x_m'| / (2 M (M - 1))``, averaged
+    over ``dim`` (with ``weights`` as in :func:`rmse`). Needs ``M >= 2`` members.
+    """
+    m = ensemble.sizes[member_dim]
+    if m < 2:
+        raise ValueError(f"the fair CRPS needs at least 2 members along {member_dim!r}, got {m}")
+    skill = abs(ensemble - truth).mean(member_dim)
+    other = ensemble.rename({member_dim: "_m2"})
+    spread = abs(ensemble - other).sum([member_dim, "_m2"]) / (2 * m * (m - 1))
+    score = skill - spread
+    w = _weights(truth, weights)
+    return score.mean(dim) if w is None else score.weighted(w).mean(dim)
+
+
+def spread_skill_ratio(ensemble: xr.DataArray, truth: xr.DataArray, member_dim: str = "member", dim=None, weights=None) -> xr.DataArray:
+    """Spread-skill ratio ``sqrt((M+1)/M) * sqrt(mean var_m) / RMSE(ensemble mean)``.
+
+    1 for a statistically consistent ensemble (Fortin et al. 2014, eq. 15; the
+    ``(M+1)/M`` factor corrects for the finite ensemble size).
+    """
+    m = ensemble.sizes[member_dim]
+    var = ensemble.var(member_dim, ddof=1)
+    w = _weights(truth, weights)
+    mean_var = var.mean(dim) if w is None else var.weighted(w).mean(dim)
+    return np.sqrt((m + 1) / m) * np.sqrt(mean_var) / rmse(ensemble.mean(member_dim), truth, dim=dim, weights=weights)
+
+
+def ssim(a: xr.DataArray, b: xr.DataArray, *, data_range: float | None = None, sigma: float = 1.5) -> xr.DataArray:
+    """Mean structural similarity index over the horizontal grid (Wang et al. 2004, eq. 13).
+
+    Local means, variances and covariance use a Gaussian window (std ``sigma`` grid
+    cells), ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2`` with ``L = data_range`` (default:
+    the range of ``b``). Returns one value per non-horizontal index.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    g = grid_of(b)
+    rng = float(b.max() - b.min()) if data_range is None else float(data_range)
+    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
+
+    def fn(x, y):
+        axes = (x.ndim - 2, x.ndim - 1)
+        sig = [0] * (x.ndim - 2) + [sigma, sigma]
+        mode = ["nearest"] * (x.ndim - 1) + ["wrap" if g.periodic else "nearest"]
+        f = lambda z: gaussian_filter(z, sig, mode=mode)  # noqa: E731
+        mx, my = f(x), f(y)
+        vx, vy, cxy = f(x * x) - mx**2, f(y * y) - my**2, f(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+        return s.mean(axis=axes)
+
+    core = [g.lat_dim, g.lon_dim]
+    return xr.apply_ufunc(fn, a, b, input_core_dims=[core, core], dask="parallelized", output_dtypes=[np.float64])

@@ -126,6 +126,18 @@ def convert(da: xr.DataArray, target: str, *, name: str | None = None) -> xr.Dat
     return out
 
 
+def cf_string(unit) -> str:
+    """A pint unit written the CF way (``K s-1``, ``m2``)."""
+    ureg = registry()
+    unit = ureg.Unit(str(unit))
+    parts = []
+    for name, exp in sorted(unit._units.items(), key=lambda kv: -kv[1]):
+        sym = ureg.get_symbol(name)
+        e = int(exp) if float(exp).is_integer() else exp
+        parts.append(sym if e == 1 else f"{sym}{e}")
+    return " ".join(parts) if parts else "1"
+
+
 def to_quantity(value, default: str, *, name: str = "value") -> float:
     """A number, string (``"0.5 K"``) or pint quantity as a float in ``default`` units."""
     ureg = registry()

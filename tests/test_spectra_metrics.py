@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xda
+from xda import metrics
+from xda.errors import GridError
+
+
+def zonal(values, lat=(0.0, 30.0), units="K"):
+    nx = values.shape[-1]
+    return xr.DataArray(values, dims=("lat", "lon"), coords={"lat": list(lat), "lon": np.arange(nx) * 360 / nx},
+                        name="c", attrs={"units": units})
+
+
+def test_single_wave_lands_in_its_wavenumber_and_parseval(z500):
+    nx = 64
+    lon = np.arange(nx) * 360 / nx
+    c = zonal(np.stack([3 * np.cos(np.deg2rad(5 * lon)), np.cos(np.deg2rad(9 * lon))]))
+    p = xda.power_spectrum(c)
+    assert p.attrs["units"] == "K2"
+    np.testing.assert_allclose(p.isel(lat=0).sel(freq_lon=5 / 360).values, 4.5)  # amplitude^2 / 2
+    assert int(p.isel(lat=1).argmax()) == 9
+    f = z500["z500"].isel(time=0)
+    np.testing.assert_allclose(xda.power_spectrum(f).sum("freq_lon"), ((f - f.mean("lon")) ** 2).mean("lon"), rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 20), st.floats(-3.5, -1.0))
+def test_spectral_slope_recovers_a_power_law(seed, slope):
+    rng = np.random.default_rng(seed)
+    nx = 256
+    k = np.arange(1, nx // 2)
+    phases = rng.uniform(0, 2 * np.pi, k.size)
+    lon = np.arange(nx) * 2 * np.pi / nx
+    amp = np.sqrt(2 * k.astype(float) ** slope)
+    field = (amp[:, None] * np.cos(k[:, None] * lon[None] + phases[:, None])).sum(0)
+    p = xda.power_spectrum(zonal(np.stack([field, field]), lat=(10.0, 20.0)))
+    est = xda.spectral_slope(p.isel(lat=0), band=(2 / 360, 60 / 360))
+    assert float(est) == pytest.approx(slope, abs=1e-6)
+
+
+def test_isotropic_spectrum_totals_the_variance_and_rejects_zonal_on_regional(storm_t):
+    t = storm_t["t"].isel(time=0).isel(lat=slice(8, None)).fillna(270.0)
+    p = xda.isotropic_power_spectrum(t)
+    assert p.dims == ("freq_r",) and p.wavelength.attrs["units"] == "km"
+    assert float(p.sum()) <= float(t.var()) * 1.0001
+    assert float(p.sum()) > 0.5 * float(t.var())
+    with pytest.raises(GridError, match="isotropic_power_spectrum"):
+        xda.power_spectrum(t)
+
+
+def test_spectral_divergence_is_zero_for_identical_and_positive_otherwise(z500):
+    a, b = z500["z500"].isel(time=0), z500["z500"].isel(time=5)
+    assert float(abs(xda.spectral_divergence(a, a)).max()) == 0.0
+    sd = xda.spectral_divergence(b, a)
+    assert np.isnan(sd.values[[0, -1]]).all()  # the poles have no zonal structure
+    assert (sd.values[1:-1] > 0).all()
+
+
+def test_latitude_weighted_rmse_and_mae(z500):
+    a = z500["z500"].isel(time=0)
+    b = a + 10.0
+    assert float(metrics.rmse(a, b, weights="latitude")) == pytest.approx(10.0)
+    assert float(metrics.mae(a, b, weights="latitude")) == pytest.approx(10.0)
+    w = np.cos(np.deg2rad(a.lat))
+    err = (a - z500["z500"].isel(time=3)) ** 2
+    expected = np.sqrt(float((err * w).sum() / (w.sum() * a.sizes["lon"])))
+    assert float(metrics.rmse(a, z500["z500"].isel(time=3), weights="latitude")) == pytest.approx(expected, rel=1e-6)
+
+
+def test_fair_crps_and_spread_skill():
+    rng = np.random.default_rng(0)
+    truth = xr.DataArray(rng.normal(size=4000), dims="x")
+    ens = xr.DataArray(rng.normal(size=(10, 4000)), dims=("member", "x"))
+    # for a perfect N(0,1) forecast of N(0,1) truth, E[CRPS] = 1/sqrt(pi)
+    assert float(metrics.crps(ens, truth, dim="x")) == pytest.approx(1 / np.sqrt(np.pi), rel=0.05)
+    assert float(metrics.spread_skill_ratio(ens, truth, dim="x")) == pytest.approx(1.0, rel=0.05)
+    # a single member reduces to the mean absolute error
+    with pytest.raises(ValueError, match="at least 2 members"):
+        metrics.crps(ens.isel(member=[0]), truth)
+    assert float(metrics.spread_skill_ratio(0.5 * ens, truth, dim="x")) < 0.7
+
+
+def test_ssim(z500):
+    a = z500["z500"].isel(time=0)
+    assert float(metrics.ssim(a, a)) == pytest.approx(1.0)
+    assert 0 < float(metrics.ssim(z500["z500"].isel(time=4), a)) < 1
