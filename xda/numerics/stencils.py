@@ -29,6 +29,10 @@ import numpy as np
 
 EARTH_RADIUS = 6.371e6  # m
 
+#: LLVM fast-math flags that allow vectorisation (contraction, reassociation) but keep
+#: IEEE NaN/inf semantics, so that NaNs still propagate locally.
+_FASTMATH = {"contract", "reassoc", "arcp", "nsz"}
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -95,19 +99,7 @@ def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: f
     return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional))
 
 
-@numba.njit(inline="always")
-def _lon(i, nx, periodic):
-    """Indices west/east of i and the factor of the centred difference (1 or 2)."""
-    if periodic:
-        return (i - 1) % nx, (i + 1) % nx, 1.0
-    if i == 0:
-        return 0, 1, 2.0
-    if i == nx - 1:
-        return nx - 2, nx - 1, 2.0
-    return i - 1, i + 1, 1.0
-
-
-@numba.njit(inline="always")
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _lat(j, ny):
     if j == 0:
         return 0, 1
@@ -116,73 +108,99 @@ def _lat(j, ny):
     return j - 1, j + 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _ends(nx, periodic):
+    """West/east neighbours and centred-difference factor of the first and last column."""
+    if periodic:
+        return nx - 1, 1, 1.0, nx - 2, 0, 1.0
+    return 0, 1, 2.0, nx - 2, nx - 1, 2.0
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _gradient(c, inv_2dx, inv_dy_c, periodic, gx, gy):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
         js, jn = _lat(j, ny)
-        for i in range(nx):
-            iw, ie, f = _lon(i, nx, periodic)
-            gx[t, j, i] = (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
-            gy[t, j, i] = (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j]
+        cj, cn, cs = c[t, j], c[t, jn], c[t, js]
+        ax, ay = inv_2dx[j], inv_dy_c[j]
+        ox, oy = gx[t, j], gy[t, j]
+        for i in range(1, nx - 1):
+            ox[i] = (cj[i + 1] - cj[i - 1]) * ax
+            oy[i] = (cn[i] - cs[i]) * ay
+        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
+        gx[t, j, 0] = (cj[e0] - cj[w0]) * ax * f0
+        gx[t, j, nx - 1] = (cj[e1] - cj[w1]) * ax * f1
+        gy[t, j, 0] = (cn[0] - cs[0]) * ay
+        gy[t, j, nx - 1] = (cn[nx - 1] - cs[nx - 1]) * ay
 
 
-@numba.njit(inline="always")
-def _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s):
-    if not periodic and (i == 0 or i == nx - 1):
-        return np.nan
-    if regional and (j == 0 or j == ny - 1):
-        return np.nan
-    iw, ie, _ = _lon(i, nx, periodic)
-    cc = c[t, j, i]
-    zonal = (c[t, j, ie] - 2.0 * cc + c[t, j, iw]) * inv_dx2[j]
-    merid = 0.0
-    if j < ny - 1:
-        merid += lap_n[j] * (c[t, j + 1, i] - cc)
-    if j > 0:
-        merid += lap_s[j] * (c[t, j - 1, i] - cc)
-    return zonal + merid
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _row_lap(cj, cn, cs, lx, ln, ls, i, iw, ie):
+    cc = cj[i]
+    return (cj[ie] - 2.0 * cc + cj[iw]) * lx + ln * (cn[i] - cc) + ls * (cs[i] - cc)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _laplacian(c, inv_dx2, lap_n, lap_s, periodic, regional, out):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
-        for i in range(nx):
-            out[t, j, i] = _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s)
+        js, jn = _lat(j, ny)
+        cj, cn, cs, o = c[t, j], c[t, jn], c[t, js], out[t, j]
+        lx, ln, ls = inv_dx2[j], lap_n[j], lap_s[j]
+        lapnan = np.nan if regional and (j == 0 or j == ny - 1) else 0.0
+        for i in range(1, nx - 1):
+            o[i] = _row_lap(cj, cn, cs, lx, ln, ls, i, i - 1, i + 1) + lapnan
+        edge = lapnan if periodic else np.nan
+        out[t, j, 0] = _row_lap(cj, cn, cs, lx, ln, ls, 0, nx - 1, 1) + edge
+        out[t, j, nx - 1] = _row_lap(cj, cn, cs, lx, ln, ls, nx - 1, nx - 2, 0) + edge
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _advection(c, u, v, inv_2dx, inv_dy_c, periodic, out):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
         js, jn = _lat(j, ny)
-        for i in range(nx):
-            iw, ie, f = _lon(i, nx, periodic)
-            out[t, j, i] = (u[t, j, i] * (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
-                            + v[t, j, i] * (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j])
+        cj, cn, cs, uj, vj, o = c[t, j], c[t, jn], c[t, js], u[t, j], v[t, j], out[t, j]
+        ax, ay = inv_2dx[j], inv_dy_c[j]
+        for i in range(1, nx - 1):
+            o[i] = uj[i] * (cj[i + 1] - cj[i - 1]) * ax + vj[i] * (cn[i] - cs[i]) * ay
+        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
+        out[t, j, 0] = uj[0] * (cj[e0] - cj[w0]) * ax * f0 + vj[0] * (cn[0] - cs[0]) * ay
+        out[t, j, nx - 1] = uj[nx - 1] * (cj[e1] - cj[w1]) * ax * f1 + vj[nx - 1] * (cn[nx - 1] - cs[nx - 1]) * ay
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
+def _res_point(cj, cn, cs, cp, cm, uj, vj, i, iw, ie, f, idt, ax, ay, lx, ln, ls, kappa, lapnan):
+    cc = cj[i]
+    lap = (cj[ie] - 2.0 * cc + cj[iw]) * lx + ln * (cn[i] - cc) + ls * (cs[i] - cc) + lapnan
+    return ((cp[i] - cm[i]) * idt + uj[i] * (cj[ie] - cj[iw]) * ax * f + vj[i] * (cn[i] - cs[i]) * ay
+            - kappa * lap)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, periodic, regional, out):
-    """Fused ``dc/dt + u.grad(c) - kappa lap(c)``: each input read once per point."""
+    """Fused ``dc/dt + u.grad(c) - kappa lap(c)``: one pass, each input read once per point."""
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
-        tp = min(t + 1, nt - 1)
-        tm = max(t - 1, 0)
+        tp, tm = min(t + 1, nt - 1), max(t - 1, 0)
         js, jn = _lat(j, ny)
-        for i in range(nx):
-            iw, ie, f = _lon(i, nx, periodic)
-            cc = c[t, j, i]
-            dcdt = (c[tp, j, i] - c[tm, j, i]) * inv_dt[t]
-            adv = (u[t, j, i] * (c[t, j, ie] - c[t, j, iw]) * inv_2dx[j] * f
-                   + v[t, j, i] * (c[t, jn, i] - c[t, js, i]) * inv_dy_c[j])
-            lap = _lap_point(c, t, j, i, ny, nx, periodic, regional, inv_dx2, lap_n, lap_s)
-            out[t, j, i] = dcdt + adv - kappa * lap
+        cj, cn, cs, cp, cm = c[t, j], c[t, jn], c[t, js], c[tp, j], c[tm, j]
+        uj, vj, o = u[t, j], v[t, j], out[t, j]
+        idt, ax, ay, lx, ln, ls = inv_dt[t], inv_2dx[j], inv_dy_c[j], inv_dx2[j], lap_n[j], lap_s[j]
+        lapnan = np.nan if regional and (j == 0 or j == ny - 1) else 0.0
+        for i in range(1, nx - 1):
+            cc = cj[i]
+            lap = (cj[i + 1] - 2.0 * cc + cj[i - 1]) * lx + ln * (cn[i] - cc) + ls * (cs[i] - cc) + lapnan
+            o[i] = ((cp[i] - cm[i]) * idt + uj[i] * (cj[i + 1] - cj[i - 1]) * ax + vj[i] * (cn[i] - cs[i]) * ay
+                    - kappa * lap)
+        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
+        edge = 0.0 if periodic else np.nan
+        out[t, j, 0] = _res_point(cj, cn, cs, cp, cm, uj, vj, 0, w0, e0, f0, idt, ax, ay, lx, ln, ls, kappa, lapnan + edge)
+        out[t, j, nx - 1] = _res_point(cj, cn, cs, cp, cm, uj, vj, nx - 1, w1, e1, f1, idt, ax, ay, lx, ln, ls, kappa, lapnan + edge)
 
 
 def _as3d(a):
