@@ -265,3 +265,25 @@ def advection_diffusion_residual(
                  "long_name": f"advection-diffusion residual of {c.attrs.get('long_name', c.name or 'c')}",
                  "kappa": f"{k} m2 s-1"}
     return out
+
+
+def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, time: str = "time",
+                          lat: str | None = None, lon: str | None = None, dim=None) -> xr.DataArray:
+    """Least-squares diffusivity that best closes ``dc/dt + u.grad(c) = kappa lap(c)``.
+
+    ``kappa = sum(T L) / sum(L^2)`` with ``T = dc/dt + u.grad(c)`` (the residual at
+    ``kappa = 0``) and ``L = lap(c)``, over all finite points (or over ``dim``).
+    A negative value means the transport residual is anti-correlated with the
+    laplacian: unresolved sources/sinks dominate and no diffusion closes the budget.
+
+    Returns
+    -------
+    DataArray
+        ``kappa`` in m2 s-1.
+    """
+    tend = advection_diffusion_residual(c, u, v, 0.0, time=time, lat=lat, lon=lon)
+    lap = laplacian(c, lat=lat, lon=lon)
+    ok = np.isfinite(tend) & np.isfinite(lap)
+    k = (tend * lap).where(ok).sum(dim) / (lap**2).where(ok).sum(dim)
+    k.attrs = {"units": "m2 s-1", "long_name": "effective diffusivity (least squares)"}
+    return k.rename("kappa")
