@@ -164,3 +164,13 @@ def test_observation_error_defaults_and_strings(global_case):
     a = xda.assimilate(bg, obs, method="oi")  # default: 10 m for geopotential height
     b = xda.assimilate(bg, obs, method="oi", obs_error="1000 cm")
     xr.testing.assert_allclose(a, b)
+
+
+def test_descending_latitudes_give_the_same_analysis(global_case):
+    bg, obs, _ = global_case
+    a = xda.assimilate(bg, obs, seed=3, **FAST)
+    flip = lambda x: x.isel(lat=slice(None, None, -1))  # noqa: E731
+    b = xda.assimilate(flip(bg), flip(obs), seed=3, **FAST)
+    xr.testing.assert_allclose(flip(b), a, rtol=1e-4)
+    c = xda.assimilate(flip(bg), flip(obs), method="oi")
+    xr.testing.assert_allclose(flip(c), xda.assimilate(bg, obs, method="oi"))

@@ -18,7 +18,7 @@ from .errors import GridError, ModelError, ObservationError
 from .models.diffusion import build_condition, sample
 from .models.registry import DEFAULT_MODEL, load_card, load_model
 from .numerics import oi
-from .numerics.interp import apply
+from .numerics.interp import Bilinear, apply
 from .observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
@@ -42,29 +42,42 @@ def _robust_prescreen(d: np.ndarray, k: float = 10.0) -> np.ndarray:
     return np.abs(d - med) <= k * mad
 
 
-def _xda_increment(z_cond, model, card_var, xb, sb_grid, ob: PointObservations, innovation, s_b_obs, grid, members, seed, steps, guidance, device):
-    """Normalised-increment samples -> increments (members, ny, nx) in working units."""
+def _xda_increment(model, card_var, xb, sb_grid, ob: PointObservations, innovation, s_b_obs, grid, members, seed, steps, guidance, device):
+    """Posterior samples of the increment, shape (members, ny, nx), in working units.
+
+    The model was trained with latitudes ascending (south first); grids stored
+    north-first are flipped on the way in and out.
+    """
     dtype = next(model.parameters()).dtype
     ny, nx = grid.shape
-    flat = ob.operator.nearest()
+    index = ob.operator.index
+    lat = grid.lat
+    flip = lat[0] > lat[-1]
+    if flip:
+        xb, lat = xb[::-1], lat[::-1]
+        index = (ny - 1 - index // nx) * nx + index % nx
+    flat = Bilinear(index, ob.operator.weight, grid.shape).nearest()
     dn = innovation / s_b_obs
     en = ob.error / s_b_obs
     cnt = np.bincount(flat, minlength=ny * nx)
     innov = np.bincount(flat, dn, ny * nx) / np.maximum(cnt, 1)
     err = np.bincount(flat, en, ny * nx) / np.maximum(cnt, 1) / np.sqrt(np.maximum(cnt, 1))
     mask = (cnt > 0).astype(np.float64)
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
     bgn = (xb - card_var["clim_mean"]) / card_var["clim_std"]
-    cond = build_condition(t(bgn)[None], t(np.sin(np.deg2rad(grid.lat))), t(innov.reshape(ny, nx))[None],
+    cond = build_condition(t(bgn)[None], t(np.sin(np.deg2rad(lat))), t(innov.reshape(ny, nx))[None],
                            t(mask.reshape(ny, nx))[None], t(err.reshape(ny, nx))[None], grid.periodic)
     cond = cond.expand(members, -1, -1, -1)
     var = torch.full((members,), int(card_var["index"]), dtype=torch.long, device=device)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**31))
     z, nfe = sample(model, cond, var, grid.periodic,
-                    torch.as_tensor(ob.operator.index, device=device), t(ob.operator.weight), t(dn), t(en),
+                    torch.as_tensor(index, device=device), t(ob.operator.weight), t(dn), t(en),
                     steps=steps, guidance=guidance, generator=gen)
-    return z[:, 0].double().cpu().numpy() * sb_grid[None], nfe
+    z = z[:, 0].double().cpu().numpy()
+    if flip:
+        z = z[:, ::-1]
+    return z * sb_grid[None], nfe
 
 
 def assimilate(
@@ -239,7 +252,7 @@ def assimilate(
                                   sb_grid.ravel(), sb_obs[ok], ob_ok.error, be.length_scale, be.correlation)
             xa = (xb.ravel() + inc).reshape(1, *grid.shape)
         else:
-            inc, nfe = _xda_increment(None, net, card["variables"][key], xb, sb_grid, ob_ok, d_ok, sb_obs[ok], grid,
+            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob_ok, d_ok, sb_obs[ok], grid,
                                       int(members), seed, steps, guidance, dev)
             nfe_total += nfe * int(members)
             xa = xb[None] + inc
