@@ -226,3 +226,38 @@ def test_error_messages(storm_t):
         xda.advection(t, u.isel(lat=slice(0, 10)), u.isel(lat=slice(0, 10)))
     with pytest.raises(CoordinateError, match="lat="):
         xda.laplacian(xr.DataArray(np.zeros((3, 3)), dims=("a", "b"), attrs={"units": "K"}))
+
+
+def test_solid_body_rotation_vorticity_divergence_and_geostrophy():
+    ny, nx, U = 90, 180, 20.0
+    base = global_field(np.zeros((ny, nx)), ny, nx)
+    phi = np.deg2rad(base.lat.values)[:, None] * np.ones((1, nx))
+    u = base.copy(data=U * np.cos(phi)).rename("u").assign_attrs(units="m s-1")
+    v = xr.zeros_like(u).rename("v")
+    vort = xda.vorticity(u, v)
+    expected = 2 * U * np.sin(phi) / A
+    assert np.abs(vort.values - expected)[2:-2].max() < 2e-3 * 2 * U / A
+    assert np.abs(xda.divergence(u, v).values).max() < 1e-12
+    assert vort.attrs["units"] == "s-1"
+    # z = z0 - (Omega a U / g) sin^2(phi) is in geostrophic balance with u = U cos(phi)
+    z = base.copy(data=5500 - stencils.OMEGA * A * U / stencils.GRAVITY * np.sin(phi) ** 2).rename("z").assign_attrs(units="m")
+    res = xda.geostrophic_residual(z, u, v)
+    mid = np.abs(base.lat.values) >= 15
+    assert np.isnan(res["u_ageostrophic"].values[~mid]).all()
+    assert np.nanmax(np.abs(res["u_ageostrophic"].values[mid])) < 0.02 * U
+    assert np.nanmax(np.abs(res["v_ageostrophic"].values[mid])) < 1e-9
+    zphi = z.copy(data=z.values * stencils.GRAVITY).assign_attrs(units="m2 s-2")  # geopotential works too
+    xr.testing.assert_allclose(xda.geostrophic_residual(zphi, u, v), res)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_vorticity_divergence_torch_twins(seed):
+    rng = np.random.default_rng(seed)
+    lat, lon = np.linspace(-80, 80, 17), np.arange(24) * 15.0
+    geo = stencils.geometry(lat, lon, True)
+    u, v = rng.normal(size=(2, 17, 24)), rng.normal(size=(2, 17, 24))
+    for name in ("vorticity", "divergence"):
+        a = getattr(stencils, name)(u, v, geo)
+        b = getattr(stencils_torch, name)(torch.tensor(u), torch.tensor(v), geo).numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -10,7 +10,16 @@ from . import datasets, metrics  # noqa: E402
 from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
 from .assimilate import assimilate  # noqa: E402
 from .background_error import BackgroundError  # noqa: E402
-from .diagnostics import advection, advection_diffusion_residual, effective_diffusivity, gradient, laplacian  # noqa: E402
+from .diagnostics import (  # noqa: E402
+    advection,
+    advection_diffusion_residual,
+    divergence,
+    effective_diffusivity,
+    geostrophic_residual,
+    gradient,
+    laplacian,
+    vorticity,
+)
 from .spectra import isotropic_power_spectrum, power_spectrum, spectral_divergence, spectral_slope  # noqa: E402
 from .models.registry import available_models, load_model  # noqa: E402
 
@@ -22,4 +31,4 @@ def train(*args, **kwargs):
     return _train(*args, **kwargs)
 
 
-__all__ = ["effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

@@ -287,3 +287,66 @@ def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, 
     k = (tend * lap).where(ok).sum(dim) / (lap**2).where(ok).sum(dim)
     k.attrs = {"units": "m2 s-1", "long_name": "effective diffusivity (least squares)"}
     return k.rename("kappa")
+
+
+def _wind_pair(u: xr.DataArray, v: xr.DataArray, lat, lon):
+    lay = _layout(u, lat, lon)
+    us = _si(u, "m/s", u.name or "u")
+    vs = _si(v, "m/s", v.name or "v")
+    try:
+        us, vs = xr.align(us, vs, join="exact")
+    except ValueError as err:
+        raise GridError(f"{u.name!r} and {v.name!r} are not on the same grid") from err
+    return lay, us, vs.transpose(*u.dims)
+
+
+def divergence(u: xr.DataArray, v: xr.DataArray, *, lat: str | None = None, lon: str | None = None) -> xr.DataArray:
+    """Horizontal divergence ``1/(a cos phi) [du/dlambda + d(v cos phi)/dphi]`` in s-1.
+
+    Centred differences as :func:`gradient` (same edges and poles). Winds in any speed units.
+    """
+    lay, us, vs = _wind_pair(u, v, lat, lon)
+    out = _wrap(lambda a, b: st.divergence(a, b, lay.geo), [us, vs], lay).transpose(*u.dims).rename("divergence")
+    out.attrs = {"units": "s-1", "standard_name": "divergence_of_wind", "long_name": "horizontal divergence"}
+    return out
+
+
+def vorticity(u: xr.DataArray, v: xr.DataArray, *, lat: str | None = None, lon: str | None = None) -> xr.DataArray:
+    """Relative vorticity ``1/(a cos phi) [dv/dlambda - d(u cos phi)/dphi]`` in s-1.
+
+    Solid-body rotation ``u = U cos(phi)`` gives ``2 U sin(phi) / a`` (tested).
+    """
+    lay, us, vs = _wind_pair(u, v, lat, lon)
+    out = _wrap(lambda a, b: st.vorticity(a, b, lay.geo), [us, vs], lay).transpose(*u.dims).rename("vorticity")
+    out.attrs = {"units": "s-1", "standard_name": "atmosphere_relative_vorticity", "long_name": "relative vorticity"}
+    return out
+
+
+def geostrophic_residual(z: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, min_lat: float = 15.0,
+                         lat: str | None = None, lon: str | None = None) -> xr.Dataset:
+    """Departure of the wind from geostrophic balance: ``u + (g/f) dz/dy``, ``v - (g/f) dz/dx``.
+
+    Parameters
+    ----------
+    z : DataArray
+        Geopotential height (length units) or geopotential (m2 s-2, divided by g).
+    u, v : DataArray
+        Wind on the same grid and level.
+    min_lat : float
+        Latitudes closer to the equator than this (degrees) are NaN: ``f -> 0`` there.
+
+    Returns
+    -------
+    Dataset with ``u_ageostrophic`` and ``v_ageostrophic`` (m s-1).
+    """
+    lay = _layout(z, lat, lon)
+    try:
+        zs = _si(z, "m", z.name or "z")
+    except xu.UnitsError:
+        zs = _si(z, "m**2/s**2", z.name or "z") / st.GRAVITY
+    us, vs = _winds(zs, u, v)
+    ua, va = _wrap(lambda a, b, c: st.geostrophic_residual(a, b, c, lay.geo, min_lat), [zs, us, vs], lay, n_out=2)
+    out = xr.Dataset({"u_ageostrophic": ua.transpose(*z.dims), "v_ageostrophic": va.transpose(*z.dims)})
+    for k in out:
+        out[k].attrs = {"units": "m s-1", "long_name": f"{k[0]}-wind minus geostrophic wind (f = 2 Omega sin(lat), |lat| >= {min_lat})"}
+    return out

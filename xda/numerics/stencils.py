@@ -48,6 +48,8 @@ class Geometry:
     lap_s: np.ndarray  # (ny,) weight of c[j-1]
     periodic: bool
     regional_lat: bool  # True: edge rows are grid edges (NaN laplacian), not poles
+    cos_lat: np.ndarray  # (ny,) cos(phi); 1 on projected grids
+    sin_lat: np.ndarray  # (ny,) sin(phi); NaN on projected grids
 
 
 def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: float = EARTH_RADIUS,
@@ -96,7 +98,8 @@ def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: f
         denom = np.where(cos_c > 0, cos_c * height, np.nan)
         lap_n[:-1] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[:-1]
         lap_s[1:] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[1:]
-    return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional))
+    sin_c = np.full(ny, np.nan) if projected else np.sin(np.deg2rad(lat))
+    return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional), cos_c, sin_c)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -254,3 +257,36 @@ def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo:
               geo.inv_2dx.astype(d), geo.inv_dy_c.astype(d), geo.inv_dx2.astype(d), geo.lap_n.astype(d),
               geo.lap_s.astype(d), geo.periodic, geo.regional_lat, out)
     return out
+
+
+def divergence(u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
+    """Horizontal divergence ``1/(a cos phi) [du/dlambda + d(v cos phi)/dphi]`` (s-1 for m/s winds)."""
+    dudx, _ = gradient(u, geo)
+    _, dvc = gradient(np.asarray(v) * geo.cos_lat[:, None], geo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dudx + dvc / geo.cos_lat[:, None]
+
+
+def vorticity(u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
+    """Relative vorticity ``1/(a cos phi) [dv/dlambda - d(u cos phi)/dphi]`` (s-1)."""
+    dvdx, _ = gradient(v, geo)
+    _, duc = gradient(np.asarray(u) * geo.cos_lat[:, None], geo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return dvdx - duc / geo.cos_lat[:, None]
+
+
+OMEGA = 7.292115e-5  # s-1
+GRAVITY = 9.80665  # m s-2
+
+
+def geostrophic_residual(z: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, min_lat: float = 15.0):
+    """``(u + (g/f) dz/dy, v - (g/f) dz/dx)``: departure of the wind from geostrophy.
+
+    ``z`` is geopotential height (m), ``f = 2 Omega sin(phi)``; NaN where
+    ``|phi| < min_lat`` (degrees), where geostrophy does not hold.
+    """
+    gx, gy = gradient(z, geo)
+    f = 2 * OMEGA * geo.sin_lat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gf = np.where(np.abs(geo.sin_lat) >= np.sin(np.deg2rad(min_lat)), GRAVITY / f, np.nan)[:, None]
+    return u + gf * gy, v - gf * gx

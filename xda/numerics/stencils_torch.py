@@ -76,3 +76,15 @@ def advection_diffusion_residual(c, u, v, kappa: float, time_s, geo: Geometry) -
     inv_dt = _t((1.0 / (t[tp] - t[tm])).numpy(), c)[:, None, None]
     dcdt = (c[tp] - c[tm]) * inv_dt
     return dcdt + advection(c, u, v, geo) - kappa * laplacian(c, geo)
+
+
+def divergence(u, v, geo: Geometry) -> torch.Tensor:
+    """Torch twin of :func:`xda.numerics.stencils.divergence`."""
+    cos = _t(geo.cos_lat, u)[:, None]
+    return gradient(u, geo)[0] + gradient(v * cos, geo)[1] / cos
+
+
+def vorticity(u, v, geo: Geometry) -> torch.Tensor:
+    """Torch twin of :func:`xda.numerics.stencils.vorticity`."""
+    cos = _t(geo.cos_lat, u)[:, None]
+    return gradient(v, geo)[0] - gradient(u * cos, geo)[1] / cos
