@@ -94,8 +94,11 @@ def _si(da: xr.DataArray, units: str, name: str) -> xr.DataArray:
     """``da`` converted to ``units`` (values only; dims, coords and chunks kept)."""
     src = xu.units_of(da, name=name)
     ureg = xu.registry()
-    offset = ureg.Quantity(0.0, src).to(units).magnitude  # non-zero for degC -> K
-    factor = ureg.Quantity(1.0, src).to(units).magnitude - offset
+    try:
+        offset = ureg.Quantity(0.0, src).to(units).magnitude  # non-zero for degC -> K
+        factor = ureg.Quantity(1.0, src).to(units).magnitude - offset
+    except Exception as err:  # pint.DimensionalityError
+        raise xu.UnitsError(f"{name!r} has units {src:~} which cannot be converted to {units!r}") from err
     out = da * factor + offset if (factor != 1.0 or offset) else da
     return out.astype(np.result_type(da.dtype, np.float32))
 
