@@ -261,3 +261,13 @@ def test_vorticity_divergence_torch_twins(seed):
         a = getattr(stencils, name)(u, v, geo)
         b = getattr(stencils_torch, name)(torch.tensor(u), torch.tensor(v), geo).numpy()
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_float32_inputs_stay_float32_and_match_float64(storm_t):
+    t = storm_t["t"].isel(lon=slice(7, 29))
+    u = xda.datasets.open_dataset("storm1996_u")["u"].isel(lon=slice(7, 29))
+    v = xda.datasets.open_dataset("storm1996_v")["v"].isel(lon=slice(7, 29))
+    r32 = xda.advection_diffusion_residual(t.astype("float32"), u.astype("float32"), v.astype("float32"), kappa=1e5)
+    r64 = xda.advection_diffusion_residual(t.astype("float64"), u.astype("float64"), v.astype("float64"), kappa=1e5)
+    assert r32.dtype == np.float32 and r64.dtype == np.float64
+    np.testing.assert_allclose(r32.values, r64.values, rtol=1e-3, atol=1e-3 * float(np.nanmax(np.abs(r64))))
