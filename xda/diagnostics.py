@@ -294,13 +294,8 @@ def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, 
 
 def _wind_pair(u: xr.DataArray, v: xr.DataArray, lat, lon):
     lay = _layout(u, lat, lon)
-    us = _si(u, "m/s", u.name or "u")
-    vs = _si(v, "m/s", v.name or "v")
-    try:
-        us, vs = xr.align(us, vs, join="exact")
-    except ValueError as err:
-        raise GridError(f"{u.name!r} and {v.name!r} are not on the same grid") from err
-    return lay, us, vs.transpose(*u.dims)
+    us, vs = _winds(u, u, v)  # v on the grid of u, both in m/s
+    return lay, us, vs
 
 
 def divergence(u: xr.DataArray, v: xr.DataArray, *, lat: str | None = None, lon: str | None = None) -> xr.DataArray:

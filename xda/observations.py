@@ -81,19 +81,19 @@ def _obs_error(name, std_name, units, given, n, column=None) -> np.ndarray:
         return np.full(n, float(given))
     if std_name in DEFAULT_OBS_ERROR:
         val, u = DEFAULT_OBS_ERROR[std_name]
-        return np.full(n, _to_units(f"{val} {u}", units, name, delta=True))
+        return np.full(n, _to_units(f"{val} {u}", units, name))
     raise ObservationError(
         f"no observation error for {name!r}: pass `obs_error={{{name!r}: value}}` in {units!r} "
         f"(or a string with units), or add a column / variable {name + '_error'!r}"
     )
 
 
-def _to_units(q, units, name, delta=True):
+def _to_units(q, units, name):
     ureg = xu.registry()
     qq = ureg.Quantity(q) if isinstance(q, str) else q
     try:  # errors are differences: convert degC <-> K as deltas
         src = qq.units
-        if delta and "degree_Celsius" in str(src):
+        if "degree_Celsius" in str(src):
             qq = ureg.Quantity(qq.magnitude, "delta_degC")
         target = ureg.Unit(units)
         if "degree_Celsius" in str(target):
