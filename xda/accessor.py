@@ -17,6 +17,12 @@ class PhydaAccessor:
 
         return assimilate(self._obj, obs, **kwargs)
 
+    def downscale(self, factor=None, **kwargs):
+        """This coarse temperature on a grid ``factor`` times finer; see :func:`xda.downscale`."""
+        from .downscale import downscale
+
+        return downscale(self._obj, factor, **kwargs)
+
     def advection_diffusion_residual(self, u, v, kappa=0.0, **kwargs):
         """See :func:`xda.advection_diffusion_residual`."""
         from .diagnostics import advection_diffusion_residual

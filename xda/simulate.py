@@ -40,7 +40,8 @@ SPLITS = {"train": 0.70, "validation": 0.10, "test": 0.20}
 GAP_DAYS = 5
 
 
-def _build_model(layers: int = 12, dt_minutes: float = 20.0):
+def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None):
+    """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography."""
     import jax
     from dinosaur import (
         coordinate_systems,
@@ -56,17 +57,33 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0):
 
     units = scales.units
     coords = coordinate_systems.CoordinateSystem(
-        horizontal=spherical_harmonic.Grid.T42(),
+        horizontal=spherical_harmonic.Grid.construct(
+            max_wavenumber=truncation, gaussian_nodes={42: 32, 63: 48, 85: 64}[truncation]
+        ),
         vertical=sigma_coordinates.SigmaCoordinates.equidistant(layers),
     )
     specs = primitive_equations.PrimitiveEquationsSpecs.from_si()
-    init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
-        coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal
-    )
+    if surface_height is None:
+        init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
+            coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal
+        )
+        orography = primitive_equations.truncated_modal_orography(aux[xarray_utils.OROGRAPHY], coords)
+    else:
+        from dinosaur import filtering
+
+        # spectrally filtered as dinosaur's own orography loader does
+        modal = primitive_equations.filtered_modal_orography(
+            specs.nondimensionalize(np.asarray(surface_height) * units.meter),
+            coords,
+            filter_fns=[filtering.exponential_filter(coords.horizontal)],
+        )
+        filtered = np.asarray(coords.horizontal.to_nodal(modal))
+        init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
+            coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal,
+            surface_height=specs.dimensionalize(filtered, units.meter),
+        )
+        orography = modal
     ref_temps = aux[xarray_utils.REF_TEMP_KEY]
-    orography = primitive_equations.truncated_modal_orography(
-        aux[xarray_utils.OROGRAPHY], coords
-    )
     eq = primitive_equations.PrimitiveEquations(ref_temps, orography, coords, specs)
     hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps)
     forcing = time_integration.ExplicitODE.from_functions(hs.explicit_terms)
@@ -106,12 +123,26 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0):
         tas = specs.dimensionalize(temperature[-1], units.degK).magnitude
         return z500, tas
 
+    def surface(state):
+        """(tas [K], uas, vas [m/s]) on the lowest model level, nodal (lon, lat)."""
+        grid = coords.horizontal
+        temperature = grid.to_nodal(state.temperature_variation[-1]) + ref_temps[-1]
+        u, v = spherical_harmonic.vor_div_to_uv_nodal(grid, state.vorticity[-1], state.divergence[-1])
+        ms = units.meter / units.second
+        return (
+            specs.dimensionalize(temperature, units.degK).magnitude,
+            specs.dimensionalize(u, ms).magnitude,
+            specs.dimensionalize(v, ms).magnitude,
+        )
+
     return dict(
         coords=coords,
         specs=specs,
         init_fn=init_fn,
         advance=advance,
         diagnostics=jax.jit(diagnostics),
+        surface=jax.jit(surface),
+        orography=specs.dimensionalize(np.asarray(coords.horizontal.to_nodal(orography)), units.meter).magnitude,
     )
 
 
@@ -228,16 +259,113 @@ def simulate(
     return out
 
 
+def simulate_downscaling(
+    out: Path,
+    days: int = 150,
+    spinup_days: int = 60,
+    interval_hours: int = 6,
+    truncation: int = 63,
+    dt_minutes: float = 15.0,
+    seed: int = 0,
+) -> Path:
+    """Held-Suarez with real orography: near-surface fields for training downscaling.
+
+    Writes ``tas`` (K), ``uas``, ``vas`` (m s-1) on the lowest model level (sigma =
+    0.958) every ``interval_hours`` on the T``truncation`` Gaussian grid (T63: 96 x
+    192, the grid of the MPI-ESM sample), the orography the model used (``orog_model``,
+    spectrally filtered) and the ETOPO20 cell-mean surface altitude that users will pass
+    (``orog``), with train / validation / test labels disjoint in time (5-day gaps).
+    The Held & Suarez (1994) equilibrium temperature depends on ``p = sigma * p_s``, so
+    near-surface temperature over mountains is colder: the orographic fine structure a
+    downscaling model must add. There is no land-sea contrast, no diurnal cycle.
+    """
+    import jax
+    import xarray as xr
+
+    from .static import surface_altitude
+
+    grid_lat = {42: 64, 63: 96, 85: 128}[truncation]
+    t0 = _time.perf_counter()
+    probe = _build_model(truncation=truncation, dt_minutes=dt_minutes)
+    lon = np.degrees(probe["coords"].horizontal.longitudes)
+    lat = np.degrees(probe["coords"].horizontal.latitudes)
+    assert lat.size == grid_lat
+    orog = surface_altitude(lat, lon)  # (lat, lon)
+    m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T)
+    state = m["init_fn"](rng_key=jax.random.PRNGKey(seed))
+    spin = m["advance"](24 * 10)
+    for k in range(spinup_days // 10):
+        state = spin(state)
+        t = np.asarray(m["surface"](state)[0])
+        print(f"spin-up day {10 * (k + 1)}: tas {t.min():.1f}..{t.max():.1f} K, {_time.perf_counter() - t0:.0f} s", flush=True)
+        if not np.isfinite(t).all():
+            raise FloatingPointError("the simulation blew up; lower dt_minutes")
+    per_day = 24 // interval_hours
+    n = days * per_day
+    step = m["advance"](interval_hours)
+    fields = []
+    for k in range(n):
+        state = step(state)
+        fields.append([np.asarray(a, np.float32).T for a in m["surface"](state)])
+        if k % (20 * per_day) == 0:
+            print(f"day {k // per_day}: {_time.perf_counter() - t0:.0f} s", flush=True)
+    tas, uas, vas = (np.stack(f) for f in zip(*fields))
+    if not np.isfinite(tas).all():
+        raise FloatingPointError("the simulation blew up; lower dt_minutes")
+    labels = _split_labels(n, per_day)
+    hours = (np.arange(n) + 1) * interval_hours
+    lat_a = {"units": "degrees_north", "standard_name": "latitude"}
+    lon_a = {"units": "degrees_east", "standard_name": "longitude"}
+    ds = xr.Dataset(
+        {
+            "tas": (("time", "lat", "lon"), tas, {"units": "K", "standard_name": "air_temperature",
+                    "long_name": "air temperature on the lowest model level (sigma=0.958)"}),
+            "uas": (("time", "lat", "lon"), uas, {"units": "m s-1", "standard_name": "eastward_wind",
+                    "long_name": "eastward wind on the lowest model level"}),
+            "vas": (("time", "lat", "lon"), vas, {"units": "m s-1", "standard_name": "northward_wind",
+                    "long_name": "northward wind on the lowest model level"}),
+            "orog": (("lat", "lon"), orog.astype(np.float32), {"units": "m", "standard_name": "surface_altitude",
+                     "long_name": "ETOPO20 cell-mean surface altitude (xda.static.surface_altitude)"}),
+            "orog_model": (("lat", "lon"), np.asarray(m["orography"], np.float32).T,
+                           {"units": "m", "long_name": "spectrally filtered orography the model used"}),
+            "split": ("time", labels.astype(str)),
+        },
+        coords={
+            "time": ("time", hours.astype(np.float64), {"units": "hours since 0001-01-01", "calendar": "360_day"}),
+            "lat": ("lat", lat, lat_a),
+            "lon": ("lon", lon, lon_a),
+        },
+        attrs={
+            "title": "Held-Suarez with ETOPO20 orography: near-surface fields for downscaling (xda.simulate)",
+            "model": f"dinosaur primitive equations, T{truncation} L12 sigma, dt {dt_minutes} min, Held & Suarez (1994) forcing",
+            "spinup_days": spinup_days,
+            "seed": seed,
+        },
+    )
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(out)
+    print(f"wrote {out} ({n} times): {_time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="~/.cache/xda/hs_t42.nc")
-    p.add_argument("--days", type=int, default=200)
-    p.add_argument("--spinup-days", type=int, default=120)
-    p.add_argument("--interval-hours", type=int, default=12)
+    p.add_argument("--kind", choices=["osse", "downscaling"], default="osse",
+                   help="osse: truth + 24 h forecast backgrounds (T42); downscaling: near-surface fields with orography (T63)")
+    p.add_argument("--out", default=None)
+    p.add_argument("--days", type=int, default=None)
+    p.add_argument("--spinup-days", type=int, default=None)
+    p.add_argument("--interval-hours", type=int, default=None)
     p.add_argument("--alpha", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    simulate(a.out, a.days, a.spinup_days, a.interval_hours, a.alpha, a.seed)
+    if a.kind == "osse":
+        simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120,
+                 a.interval_hours or 12, a.alpha, a.seed)
+    else:
+        simulate_downscaling(a.out or "~/.cache/xda/hs_t63_orog.nc", a.days or 150, a.spinup_days or 60,
+                             a.interval_hours or 6, seed=a.seed)
 
 
 if __name__ == "__main__":

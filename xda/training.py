@@ -124,6 +124,52 @@ class _Batches:
         return z[:, None], cond, var, periodic
 
 
+def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_steps: int = 1_000_000,
+        warmup: int = 200, ema_decay: float = 0.999, label: str = "", pass_fraction: bool = False, log_every: int = 50):
+    """The training loop shared by xda's models: AdamW, warm-up, clipping, EMA.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Its parameters are optimised.
+    loss_fn : callable
+        ``loss_fn(step)`` (or ``loss_fn(step, elapsed_fraction)`` with ``pass_fraction``,
+        the fraction of the wall-clock budget used so far) returns a scalar loss tensor.
+    minutes, max_steps : float, int
+        Stop at whichever comes first.
+    lr : float
+        Peak learning rate, reached linearly over ``warmup`` steps.
+    ema_decay : float
+        Exponential moving average of the weights, ``min(ema_decay, (1 + n) / (10 + n))``.
+
+    Returns
+    -------
+    (ema_module, steps, losses)
+    """
+    ema = copy.deepcopy(module).requires_grad_(False)
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    t0, step, losses = time.perf_counter(), 0, []
+    budget = 60 * minutes
+    while step < max_steps and time.perf_counter() - t0 < budget:
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / warmup)
+        loss = loss_fn(step, (time.perf_counter() - t0) / budget) if pass_fraction else loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), module.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        losses.append(loss.item())
+        step += 1
+        if step % log_every == 0:
+            print(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)
+    return ema, step, losses
+
+
 def train(
     data: str | Path,
     out: str | Path,
@@ -192,28 +238,15 @@ def train(
         model.load_state_dict(load_file(init))
         card["training"]["initialised_from"] = Path(init).name
     model = model.to(dev)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    t0, step, losses = time.perf_counter(), 0, []
     gcrop = torch.Generator().manual_seed(seed + 7)
-    while step < max_steps and time.perf_counter() - t0 < 60 * minutes:
+    t0 = time.perf_counter()
+
+    def loss_fn(step):
         crop = (32, 48) if torch.rand(1, generator=gcrop) < 1 / 3 and min(ny - 32, nx - 48) > 0 else None
         z, cond, var, periodic = batches(batch, crop)
-        for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 200)
-        loss = edm_loss(model, z.to(dev), cond.to(dev), var.to(dev), periodic)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            decay = min(0.999, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
-        losses.append(loss.item())
-        step += 1
-        if step % 50 == 0:
-            print(f"step {step} loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)
+        return edm_loss(model, z.to(dev), cond.to(dev), var.to(dev), periodic)
+
+    ema, step, losses = fit(model, loss_fn, minutes=minutes, max_steps=max_steps, lr=lr)
     # validation loss of the EMA model at fixed noise levels
     torch.manual_seed(seed + 2)
     with torch.no_grad():

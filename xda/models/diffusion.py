@@ -105,10 +105,11 @@ class Denoiser(nn.Module):
 
     sigma_data = 1.0
 
-    def __init__(self, channels=(32, 64, 96, 128), n_variables: int = 2):
+    def __init__(self, channels=(32, 64, 96, 128), n_variables: int = 2, x_channels: int = 1, cond_channels: int = N_COND):
         super().__init__()
-        self.config = dict(channels=list(channels), n_variables=n_variables)
-        self.net = UNet(1 + N_COND, 1, tuple(channels), n_variables)
+        self.config = dict(channels=list(channels), n_variables=n_variables, x_channels=x_channels, cond_channels=cond_channels)
+        self.x_channels = x_channels
+        self.net = UNet(x_channels + cond_channels, x_channels, tuple(channels), n_variables)
 
     def forward(self, x, sigma, cond, variable, periodic: bool):
         sd = self.sigma_data
@@ -121,16 +122,19 @@ class Denoiser(nn.Module):
         return c_skip * x + c_out * f
 
 
-def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2, p_std=1.2):
+def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2, p_std=1.2, return_denoised: bool = False):
     """EDM training loss ``lambda(sigma) ||D(z + n; sigma) - z||^2`` (Karras et al. 2022, eq. 2, 8).
 
     ``ln sigma ~ N(p_mean, p_std^2)``, ``lambda = (sigma^2 + s_d^2) / (sigma s_d)^2``.
+    With ``return_denoised``, also returns the denoised estimate ``D`` and ``sigma``
+    (for losses on the denoised field, such as a physics residual).
     """
     sigma = torch.exp(p_mean + p_std * torch.randn(z.shape[0], device=z.device, dtype=z.dtype))
     s = sigma[:, None, None, None]
     d = denoiser(z + s * torch.randn_like(z), sigma, cond, variable, periodic)
     weight = (s**2 + 1) / s**2
-    return (weight * (d - z) ** 2).mean()
+    loss = (weight * (d - z) ** 2).mean()
+    return (loss, d, sigma) if return_denoised else loss
 
 
 def sigma_schedule(steps: int, sigma_min=0.02, sigma_max=10.0, rho=7.0, device=None, dtype=torch.float32):
@@ -177,14 +181,14 @@ def sample(
 
     Returns
     -------
-    z : Tensor (B, 1, ny, nx)
-        Samples of the normalised increment.
+    z : Tensor (B, denoiser.x_channels, ny, nx)
+        Samples of the normalised increment (or latent, for the downscaling model).
     nfe : int
         Number of denoiser evaluations.
     """
     b, _, ny, nx = cond.shape
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
-    x = torch.randn((b, 1, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype) * sigmas[0]
+    x = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype) * sigmas[0]
     use_guidance = guidance > 0 and obs_index is not None and obs_index.shape[0] > 0
     nfe = 0
 

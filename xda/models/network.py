@@ -40,8 +40,11 @@ class ResBlock(nn.Module):
 
     def forward(self, x, e, periodic):
         h = self.c1(F.silu(self.n1(x)), periodic)
-        scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)
-        h = F.silu(self.n2(h) * (1 + scale) + shift)
+        if e is None:  # no conditioning vector (autoencoder blocks)
+            h = F.silu(self.n2(h))
+        else:
+            scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)
+            h = F.silu(self.n2(h) * (1 + scale) + shift)
         return self.skip(x) + self.c2(h, periodic)
 
 

@@ -22,9 +22,10 @@ import torch
 from ..errors import ModelError
 from .diffusion import Denoiser
 
-_CACHE: dict[tuple[str, str, torch.dtype], tuple[Denoiser, dict]] = {}
+_CACHE: dict[tuple[str, str, torch.dtype], tuple[torch.nn.Module, dict]] = {}
 
 DEFAULT_MODEL = "hs-t42-v0"
+DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v0"
 
 
 def weights_dirs() -> list[Path]:
@@ -74,7 +75,7 @@ def load_card(name: str = DEFAULT_MODEL) -> dict:
     return json.loads(_find(name).with_suffix(".json").read_text())
 
 
-def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[Denoiser, dict]:
+def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[torch.nn.Module, dict]:
     """Load (or fetch from the cache) a denoiser and its card.
 
     Parameters
@@ -87,8 +88,9 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
 
     Returns
     -------
-    (Denoiser, dict)
-        The module in eval mode on ``device`` and the model card.
+    (Module, dict)
+        The module (a :class:`Denoiser` or, for ``kind: downscaling`` cards, a
+        :class:`~xda.models.downscaling.Downscaler`) in eval mode on ``device`` and the model card.
 
     Raises
     ------
@@ -113,21 +115,33 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
     digest = sha256(wfile)
     if card.get("sha256") and card["sha256"] != digest:
         raise ModelError(f"weight file {wfile} does not match the sha256 in its card; reinstall or retrain {name!r}")
-    model = Denoiser(**card["network"])
-    model.load_state_dict(load_file(wfile))
+    model = _build(card)
+    model.load_state_dict({k: v.float() for k, v in load_file(wfile).items()})
     model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     _CACHE[key] = (model, card)
     return model, card
 
 
-def save_model(model: Denoiser, card: dict, directory: Path, name: str) -> Path:
-    """Write ``<name>.safetensors`` and its card ``<name>.json`` (with the sha256)."""
+def _build(card: dict) -> torch.nn.Module:
+    """An untrained module of the architecture a card describes."""
+    if card.get("kind", "assimilation") == "downscaling":
+        from .downscaling import Downscaler
+
+        return Downscaler(**card["network"])
+    return Denoiser(**card["network"])
+
+
+def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, dtype: torch.dtype = torch.float32) -> Path:
+    """Write ``<name>.safetensors`` and its card ``<name>.json`` (with the sha256).
+
+    ``dtype=torch.float16`` halves the file; weights are cast back at load.
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     wfile = directory / f"{name}.safetensors"
-    state = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in model.state_dict().items()}
     save_file(state, wfile, metadata={"name": name, "format": "xda-denoiser-v0"})
     card = dict(card, name=name, network=model.config, sha256=sha256(wfile))
     (directory / f"{name}.json").write_text(json.dumps(card, indent=1))

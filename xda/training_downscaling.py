@@ -1,0 +1,336 @@
+"""Training of the downscaling model (:class:`xda.models.downscaling.Downscaler`).
+
+One reproducible command from data to weights::
+
+    python -m xda.simulate --kind downscaling            # T63 Held-Suarez + ETOPO20 orography
+    python -m xda.training_downscaling ~/.cache/xda/hs_t63_orog.nc --out xda/weights
+
+Training pairs: the simulated lowest-level temperature and winds on the T63 grid (the
+*fine* truth) and their area-weighted ``f x f`` block means (the *coarse* input,
+:func:`xda.numerics.regrid.coarsen`), train split only (validation and test are later,
+disjoint times). Augmentation: random longitude rolls by whole coarse cells and
+north-south reflections (with ``v -> -v``), symmetries of Held-Suarez physics when the
+orography moves with the fields; winds are withheld from 25 % of the examples so the
+model also works without them.
+
+Stages (each keeps an exponential moving average of the weights):
+
+1. ``ae``: the autoencoder of normalised residuals ``(T - bicubic) / s_r``, loss
+   ``MSE + beta KL`` with ``beta = 1e-4``; then the per-channel latent std is stored so
+   the diffusion latent has unit variance.
+2. ``regressor``: the deterministic baseline, MSE on the normalised residual.
+3. ``denoiser``: EDM denoising loss on the latent plus the physics loss
+
+   ``lambda(step) * mean_b[ w(sigma_b) <R(T_hat_b)^2>_A ] / R_0^2``
+
+   where ``T_hat = bicubic + s_r * Dec(D(z_sigma; sigma))`` is the decoded denoised
+   estimate, ``R = u dT/dx + v dT/dy - kappa lap T`` (:func:`pde_residual`, winds:
+   bilinear interpolation of the coarse winds, what exists at inference),
+   ``<.>_A`` the area-weighted mean, ``R_0^2`` the same mean for the true fields (so the
+   truth scores 1), ``w(sigma) = 1 / (1 + sigma^2)`` (the physics of a heavily noised
+   estimate is not meaningful) and ``lambda`` ramps linearly from 0 to ``pde_weight``
+   over the first half of the stage. Examples without winds have no physics term.
+   ``kappa`` is the least-squares effective diffusivity of the training truth
+   (``argmin <(A - kappa L)^2>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .models.diffusion import edm_loss
+from .models.downscaling import (
+    OROG_SCALE,
+    WIND_SCALE,
+    Downscaler,
+    condition,
+    pde_residual,
+    static_inputs,
+)
+from .models.registry import save_model
+from .numerics import regrid, stencils
+from .training import fit
+
+
+def load_pairs(data: str | Path, split: str, factor: int, every: int = 1) -> dict:
+    """Fine truth and coarse inputs of one split of a downscaling simulation file.
+
+    Returns a dict of float32 arrays: ``tas``, ``uas``, ``vas`` (fine, (T, fy, fx)),
+    ``tas_c``, ``u_c``, ``v_c`` (coarse), ``base`` (bicubic of ``tas_c``), ``u_f``,
+    ``v_f`` (bilinear of the coarse winds), ``orog_c``, ``detail`` (static), and the
+    coordinates ``lat``, ``lon``, ``lat_c``, ``lon_c``.
+    """
+    with xr.open_dataset(data) as ds:
+        sel = ds["split"].values == split
+        idx = np.flatnonzero(sel)[::every]
+        lat, lon = ds["lat"].values, ds["lon"].values
+        tas, uas, vas = (ds[v].values[idx].astype(np.float32) for v in ("tas", "uas", "vas"))
+        orog = ds["orog"].values.astype(np.float64)
+    lat_c, lon_c = regrid.coarse_coords(lat, lon, factor)
+    out = dict(tas=tas, uas=uas, vas=vas, lat=lat, lon=lon, lat_c=lat_c, lon_c=lon_c, time_index=idx)
+    for k, a in (("tas_c", tas), ("u_c", uas), ("v_c", vas)):
+        out[k] = regrid.coarsen(a, factor, lat)
+    out["base"] = regrid.upsample(out["tas_c"], lat_c, lon_c, lat, lon, "cubic").astype(np.float32)
+    out["u_f"] = regrid.upsample(out["u_c"], lat_c, lon_c, lat, lon, "linear").astype(np.float32)
+    out["v_f"] = regrid.upsample(out["v_c"], lat_c, lon_c, lat, lon, "linear").astype(np.float32)
+    oc, detail = static_inputs(orog, lat, lon, lat_c, lon_c, factor, True)
+    out["orog_c"], out["detail"] = oc.astype(np.float32), detail.astype(np.float32)
+    return out
+
+
+def effective_kappa(tas, u, v, lat, lon) -> tuple[float, float]:
+    """Least-squares ``kappa`` of the steady residual and the residual's mean square.
+
+    Returns
+    -------
+    (kappa [m2 s-1], R_0^2 [K2 s-2]) with area weights cos(lat).
+    """
+    geo = stencils.geometry(lat, lon, periodic=True)
+    a = stencils.advection(tas.astype(np.float64), u.astype(np.float64), v.astype(np.float64), geo)
+    lap = stencils.laplacian(tas.astype(np.float64), geo)
+    w = np.cos(np.deg2rad(lat))[None, :, None] * np.ones_like(a)
+    kappa = float((w * a * lap).sum() / (w * lap * lap).sum())
+    r0 = float((w * (a - kappa * lap) ** 2).sum() / w.sum())
+    return kappa, r0
+
+
+class _Batches:
+    """Random augmented examples (see the module docstring) as normalised tensors."""
+
+    def __init__(self, pairs: dict, card: dict, factor: int, seed: int, wind_dropout: float = 0.25):
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
+        self.f = factor
+        self.r = t((pairs["tas"] - pairs["base"]) / card["residual_std"])
+        self.base = t(pairs["base"])
+        self.u_f, self.v_f = t(pairs["u_f"]), t(pairs["v_f"])
+        self.tc = t((pairs["tas_c"] - card["tas_mean"]) / card["tas_std"])
+        self.uc, self.vc = t(pairs["u_c"] / WIND_SCALE), t(pairs["v_c"] / WIND_SCALE)
+        self.oc = t(pairs["orog_c"] / OROG_SCALE)
+        self.detail = t(pairs["detail"] / OROG_SCALE)
+        self.sin_lat_c = t(np.sin(np.deg2rad(pairs["lat_c"])))
+        self.g = torch.Generator().manual_seed(seed)
+        self.wind_dropout = wind_dropout
+
+    def __call__(self, batch: int) -> dict:
+        g, f = self.g, self.f
+        nt, ny, nx = self.tc.shape
+        ti = torch.randint(nt, (batch,), generator=g)
+        roll = torch.randint(nx, (batch,), generator=g)
+        flip = torch.rand(batch, generator=g) < 0.5
+        flag = (torch.rand(batch, generator=g) >= self.wind_dropout).float()
+        out = {k: [] for k in ("r", "base", "u_f", "v_f", "tc", "uc", "vc", "oc", "detail")}
+        for k in range(batch):
+            i, s = int(ti[k]), int(roll[k])
+            fine = {"r": self.r[i], "base": self.base[i], "u_f": self.u_f[i], "v_f": self.v_f[i], "detail": self.detail}
+            coarse = {"tc": self.tc[i], "uc": self.uc[i], "vc": self.vc[i], "oc": self.oc}
+            fine = {n: torch.roll(a, s * f, dims=-1) for n, a in fine.items()}
+            coarse = {n: torch.roll(a, s, dims=-1) for n, a in coarse.items()}
+            if flip[k]:
+                fine = {n: a.flip(-2) for n, a in fine.items()}
+                coarse = {n: a.flip(-2) for n, a in coarse.items()}
+                fine["v_f"], coarse["vc"] = -fine["v_f"], -coarse["vc"]
+            for n, a in {**fine, **coarse}.items():
+                out[n].append(a)
+        out = {n: torch.stack(a) for n, a in out.items()}
+        out["flag"] = flag
+        out["cond"] = condition(out["tc"], out["uc"], out["vc"], flag, out["oc"], out["detail"], self.sin_lat_c, f)
+        out["r"] = out["r"][:, None]
+        return out
+
+
+def train_downscaler(
+    data: str | Path,
+    out: str | Path,
+    *,
+    name: str = "hs-t63-ds-v0",
+    factor: int = 4,
+    stages=("ae", "regressor", "denoiser"),
+    minutes: dict | None = None,
+    pde_weight: float = 0.1,
+    batch: int = 16,
+    lr: float = 3e-4,
+    seed: int = 0,
+    init: str | Path | None = None,
+    device: str | None = None,
+) -> Path:
+    """Train (some stages of) the downscaling model on a :mod:`xda.simulate` file.
+
+    Parameters
+    ----------
+    data : path
+        netCDF from ``python -m xda.simulate --kind downscaling``.
+    out : path
+        Directory for ``<name>.safetensors`` and the card ``<name>.json``.
+    name : str
+    factor : int
+        Refinement factor (a power of two dividing the grid).
+    stages : sequence of {"ae", "regressor", "denoiser"}
+        Stages to run, in this order; the others are taken from ``init``.
+    minutes : dict, optional
+        Wall-clock budget per stage (defaults: ae 8, regressor 6, denoiser 16).
+    pde_weight : float
+        Final weight ``lambda`` of the physics loss (0: plain latent diffusion).
+    init : path, optional
+        A ``.safetensors`` downscaler to start from (and its ``.json`` card).
+    device : str, optional
+        Defaults to CUDA when available.
+
+    Returns
+    -------
+    Path of the weight file.
+    """
+    import json
+
+    from safetensors.torch import load_file
+
+    torch.manual_seed(seed)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    budget = {"ae": 8.0, "regressor": 6.0, "denoiser": 16.0, **(minutes or {})}
+    t_load = time.perf_counter()
+    tr = load_pairs(data, "train", factor)
+    va = load_pairs(data, "validation", factor)
+    print(f"pairs: {tr['tas'].shape[0]} train, {va['tas'].shape[0]} validation ({time.perf_counter() - t_load:.0f} s)", flush=True)
+    if init is not None:
+        card = json.loads(Path(init).with_suffix(".json").read_text())
+        model = Downscaler(**card["network"])
+        model.load_state_dict(load_file(init))
+        card["training"]["initialised_from"] = Path(init).name
+    else:
+        kappa, r0 = effective_kappa(tr["tas"], tr["u_f"], tr["v_f"], tr["lat"], tr["lon"])
+        res = tr["tas"] - tr["base"]
+        with xr.open_dataset(data) as ds:
+            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
+        card = {
+            "kind": "downscaling",
+            "description": "latent diffusion downscaling of near-surface temperature (residual from bicubic), "
+                           "conditioned on coarse T, winds and orography; physics loss: steady advection-diffusion residual",
+            "factor": factor,
+            "variable": {"name": "tas", "standard_name": "air_temperature", "units": "K"},
+            "tas_mean": float(tr["tas"].mean()), "tas_std": float(tr["tas"].std()),
+            "residual_std": float(res.std()),
+            "kappa": kappa, "residual_ms_truth": r0,
+            "coarsening": f"area-weighted (cos lat) block mean over {factor} x {factor} cells",
+            "base": "scipy RegularGridInterpolator cubic (bicubic) of the coarse temperature",
+            "physics_winds": "bilinear interpolation of the coarse winds to the fine grid",
+            "grid": {"name": "T63 Gaussian (fine)", "shape": list(tr["tas"].shape[1:]), "global": True},
+            "training_data": dict(attrs, file=Path(data).name, times_train=int(tr["tas"].shape[0])),
+            "training": {"seed": seed, "batch": batch, "lr": lr, "ema": 0.999},
+        }
+        model = Downscaler(factor=factor)
+        print(f"kappa {kappa:.3g} m2/s, truth residual rms {np.sqrt(r0):.3g} K/s, residual std {card['residual_std']:.3f} K", flush=True)
+    model = model.to(dev)
+    batches = _Batches(tr, card, factor, seed)
+    periodic = True
+    log = card["training"].setdefault("stages", {})
+
+    if "ae" in stages:
+        beta = 1e-4
+        ae = model.ae
+
+        def ae_loss(step):
+            b = batches(batch)
+            r = b["r"].to(dev)
+            mean, logvar = ae.encode(r, periodic)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
+            return ((ae.decode(z, periodic) - r) ** 2).mean() + beta * kl
+
+        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae")
+        model.ae.load_state_dict(ema.state_dict())
+        with torch.no_grad():
+            zs = []
+            for _ in range(8):
+                zs.append(model.ae.encode(batches(batch)["r"].to(dev), periodic)[0])
+            scale = torch.cat(zs).std(dim=(0, 2, 3))
+        model.latent_scale.copy_(scale)
+        log["ae"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), beta=beta, minutes=budget["ae"],
+                         latent_scale=[float(x) for x in scale])
+        print(f"latent scale {scale.tolist()}", flush=True)
+
+    if "regressor" in stages:
+        def reg_loss(step):
+            b = batches(batch)
+            return ((model.regress(b["cond"].to(dev), periodic) - b["r"].to(dev)) ** 2).mean()
+
+        ema, steps, losses = fit(model.regressor, reg_loss, minutes=budget["regressor"], lr=lr, label="regressor")
+        model.regressor.load_state_dict(ema.state_dict())
+        log["regressor"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["regressor"])
+
+    if "denoiser" in stages:
+        geo = stencils.geometry(tr["lat"], tr["lon"], periodic=True)
+        area = torch.as_tensor(np.cos(np.deg2rad(tr["lat"])), dtype=torch.float32, device=dev)[:, None]
+        area = area / area.mean()
+        kappa, r0 = card["kappa"], card["residual_ms_truth"]
+        model.ae.requires_grad_(False)
+        scale = model.latent_scale
+        var0 = torch.zeros(batch, dtype=torch.long, device=dev)
+
+        def dn_loss(step, elapsed_fraction):
+            b = batches(batch)
+            r = b["r"].to(dev)
+            with torch.no_grad():
+                z = model.ae.encode(r, periodic)[0] / scale[None, :, None, None]
+            lam = pde_weight * min(1.0, 2 * elapsed_fraction)
+            if lam <= 0:
+                return edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)
+            loss, d, sigma = edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic, return_denoised=True)
+            that = b["base"].to(dev) + card["residual_std"] * model.decode(d, periodic)[:, 0]
+            res = pde_residual(that, b["u_f"].to(dev), b["v_f"].to(dev), kappa, geo)
+            ms = (area * res**2).mean(dim=(-2, -1)) / r0
+            w = b["flag"].to(dev) / (1 + sigma**2)
+            return loss + lam * (w * ms).mean()
+
+        ema, steps, losses = fit(model.denoiser, dn_loss, minutes=budget["denoiser"], lr=lr, label="denoiser",
+                                 pass_fraction=True)
+        model.denoiser.load_state_dict(ema.state_dict())
+        model.ae.requires_grad_(True)
+        log["denoiser"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["denoiser"],
+                               pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
+        # validation denoising loss (fixed seed), for the card
+        vb = _Batches(va, card, factor, seed + 1, wind_dropout=0.0)
+        torch.manual_seed(seed + 2)
+        with torch.no_grad():
+            vl = []
+            for _ in range(6):
+                b = vb(batch)
+                z = model.ae.encode(b["r"].to(dev), periodic)[0] / scale[None, :, None, None]
+                vl.append(float(edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)))
+        log["denoiser"]["validation_loss"] = float(np.mean(vl))
+        print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
+
+    card["pde_weight"] = log.get("denoiser", {}).get("pde_weight", card.get("pde_weight"))
+    card["training"]["command"] = (f"python -m xda.training_downscaling {Path(data).name} --name {name} "
+                                   f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
+                                   + (f" --init {Path(init).name}" if init else ""))
+    return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Train the xda downscaling model.")
+    p.add_argument("data")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights"))
+    p.add_argument("--name", default="hs-t63-ds-v0")
+    p.add_argument("--factor", type=int, default=4)
+    p.add_argument("--stages", default="ae,regressor,denoiser")
+    p.add_argument("--minutes-ae", type=float, default=8.0)
+    p.add_argument("--minutes-regressor", type=float, default=6.0)
+    p.add_argument("--minutes-denoiser", type=float, default=16.0)
+    p.add_argument("--pde-weight", type=float, default=0.1)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", default=None)
+    a = p.parse_args(argv)
+    train_downscaler(a.data, a.out, name=a.name, factor=a.factor, stages=tuple(a.stages.split(",")),
+                     minutes={"ae": a.minutes_ae, "regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
+                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init)
+
+
+if __name__ == "__main__":
+    main()
