@@ -134,7 +134,7 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
         Its parameters are optimised.
     loss_fn : callable
         ``loss_fn(step)`` (or ``loss_fn(step, elapsed_fraction)`` with ``pass_fraction``,
-        the fraction of the wall-clock budget used so far) returns a scalar loss tensor.
+        the fraction of the wall-clock or step budget used so far) returns a scalar loss tensor.
     minutes, max_steps : float, int
         Stop at whichever comes first.
     lr : float
@@ -154,7 +154,8 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
     while step < max_steps and time.perf_counter() - t0 < budget:
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / warmup)
-        loss = loss_fn(step, (time.perf_counter() - t0) / budget) if pass_fraction else loss_fn(step)
+        frac = max((time.perf_counter() - t0) / budget, step / max_steps)
+        loss = loss_fn(step, frac) if pass_fraction else loss_fn(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

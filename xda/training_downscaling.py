@@ -158,6 +158,8 @@ def train_downscaler(
     seed: int = 0,
     init: str | Path | None = None,
     device: str | None = None,
+    max_steps: int = 1_000_000,
+    network: dict | None = None,
 ) -> Path:
     """Train (some stages of) the downscaling model on a :mod:`xda.simulate` file.
 
@@ -180,6 +182,11 @@ def train_downscaler(
         A ``.safetensors`` downscaler to start from (and its ``.json`` card).
     device : str, optional
         Defaults to CUDA when available.
+    max_steps : int
+        Step limit per stage (with the time budget, whichever comes first).
+    network : dict, optional
+        :class:`~xda.models.downscaling.Downscaler` arguments (``latent``, ``ae_widths``,
+        ``channels``) for a new model.
 
     Returns
     -------
@@ -199,8 +206,15 @@ def train_downscaler(
     if init is not None:
         card = json.loads(Path(init).with_suffix(".json").read_text())
         model = Downscaler(**card["network"])
-        model.load_state_dict(load_file(init))
-        card["training"]["initialised_from"] = Path(init).name
+        model.load_state_dict({k: v.float() for k, v in load_file(init).items()})
+        # the stages to run start from scratch (same seed as a fresh model): an ablation
+        # that retrains only the denoiser shares the autoencoder and nothing else
+        torch.manual_seed(seed)
+        fresh = Downscaler(**card["network"])
+        parts = {"ae": "ae", "regressor": "regressor", "denoiser": "denoiser"}
+        for stage in stages:
+            getattr(model, parts[stage]).load_state_dict(getattr(fresh, parts[stage]).state_dict())
+        card["training"] = dict(card["training"], initialised_from=Path(init).name)
     else:
         kappa, r0 = effective_kappa(tr["tas"], tr["u_f"], tr["v_f"], tr["lat"], tr["lon"])
         res = tr["tas"] - tr["base"]
@@ -222,7 +236,7 @@ def train_downscaler(
             "training_data": dict(attrs, file=Path(data).name, times_train=int(tr["tas"].shape[0])),
             "training": {"seed": seed, "batch": batch, "lr": lr, "ema": 0.999},
         }
-        model = Downscaler(factor=factor)
+        model = Downscaler(factor=factor, **(network or {}))
         print(f"kappa {kappa:.3g} m2/s, truth residual rms {np.sqrt(r0):.3g} K/s, residual std {card['residual_std']:.3f} K", flush=True)
     model = model.to(dev)
     batches = _Batches(tr, card, factor, seed)
@@ -241,7 +255,7 @@ def train_downscaler(
             kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
             return ((ae.decode(z, periodic) - r) ** 2).mean() + beta * kl
 
-        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae")
+        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae", max_steps=max_steps)
         model.ae.load_state_dict(ema.state_dict())
         with torch.no_grad():
             zs = []
@@ -258,7 +272,8 @@ def train_downscaler(
             b = batches(batch)
             return ((model.regress(b["cond"].to(dev), periodic) - b["r"].to(dev)) ** 2).mean()
 
-        ema, steps, losses = fit(model.regressor, reg_loss, minutes=budget["regressor"], lr=lr, label="regressor")
+        ema, steps, losses = fit(model.regressor, reg_loss, minutes=budget["regressor"], lr=lr, label="regressor",
+                                 max_steps=max_steps)
         model.regressor.load_state_dict(ema.state_dict())
         log["regressor"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["regressor"])
 
@@ -287,7 +302,7 @@ def train_downscaler(
             return loss + lam * (w * ms).mean()
 
         ema, steps, losses = fit(model.denoiser, dn_loss, minutes=budget["denoiser"], lr=lr, label="denoiser",
-                                 pass_fraction=True)
+                                 pass_fraction=True, max_steps=max_steps)
         model.denoiser.load_state_dict(ema.state_dict())
         model.ae.requires_grad_(True)
         log["denoiser"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["denoiser"],

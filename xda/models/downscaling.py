@@ -236,7 +236,7 @@ def downscale_arrays(
     oc, detail = static_inputs(orog_f, lat_f, lon_f, lat_c, lon_c, f, periodic)
     param = next(model.parameters())
     dev, dt = param.device, param.dtype
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
+    t = lambda a: torch.tensor(np.asarray(a), dtype=dt, device=dev)  # noqa: E731  (copies: inputs may be read-only views)
     tn = (tas_c - card["tas_mean"]) / card["tas_std"]
     if u_c is None:
         un = vn = np.zeros_like(tn)

@@ -46,12 +46,14 @@ def coarsen(a: np.ndarray, factor: int, lat: np.ndarray | None = None) -> np.nda
 
 
 def coarse_coords(lat: np.ndarray, lon: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centres of the coarse cells: the (area-weighted) mean of the fine centres in each block."""
+    """Centres of the coarse cells: the mean of the fine centres in each block.
+
+    On a regular grid this is the centre of the coarse cell, and
+    :func:`fine_coords` recovers the fine centres exactly.
+    """
     lat = np.asarray(lat, np.float64)
     lon = np.asarray(lon, np.float64)
-    w = np.cos(np.deg2rad(lat)).reshape(-1, factor)
-    lat_c = (lat.reshape(-1, factor) * w).sum(axis=1) / w.sum(axis=1)
-    return lat_c, lon.reshape(-1, factor).mean(axis=1)
+    return lat.reshape(-1, factor).mean(axis=1), lon.reshape(-1, factor).mean(axis=1)
 
 
 def fine_coords(lat: np.ndarray, lon: np.ndarray, factor: int, periodic: bool) -> tuple[np.ndarray, np.ndarray]:

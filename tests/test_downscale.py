@@ -1,0 +1,225 @@
+"""Downscaling: regridding numerics, static orography, physics loss stencils, the task and its errors."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xda
+from xda.errors import GridError, ModelError, UnitsError
+from xda.models import registry
+from xda.models.downscaling import pde_residual
+from xda.numerics import regrid, stencils
+from xda.static import surface_altitude
+
+FAST = dict(steps=2)
+T63_LAT = xda.datasets.open_dataset("esm_tas")["lat"].values
+T63_LON = xda.datasets.open_dataset("esm_tas")["lon"].values
+
+
+def _coarse(ds_fine: xr.Dataset, names=("tas",), factor=4) -> xr.Dataset:
+    lat, lon = ds_fine["lat"].values, ds_fine["lon"].values
+    lat_c, lon_c = regrid.coarse_coords(lat, lon, factor)
+    out = xr.Dataset(coords={"time": ds_fine["time"], "lat": ("lat", lat_c, dict(ds_fine["lat"].attrs)),
+                             "lon": ("lon", lon_c, dict(ds_fine["lon"].attrs))})
+    for n in names:
+        out[n] = (ds_fine[n].dims, regrid.coarsen(ds_fine[n].values, factor, lat), dict(ds_fine[n].attrs))
+    return out
+
+
+@pytest.fixture(scope="module")
+def esm():
+    """Real MPI-ESM tas/uas/vas (2 months) and their 4x coarsened versions."""
+    t = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=[0, 6])
+    for v in ("uas", "vas"):
+        t[v] = xr.open_dataset(xda.datasets.DATA_DIR / f"esm_{v}_monthly_t63.nc")[v].isel(time=[0, 6]).load()
+    return t, _coarse(t, ("tas", "uas", "vas"))
+
+
+# --- numerics ------------------------------------------------------------------------
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000))
+def test_coarsen_conserves_the_area_weighted_mean(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(2, 96, 192))
+    c = regrid.coarsen(a, 4, T63_LAT)
+    w = np.cos(np.deg2rad(T63_LAT))
+    wc = regrid.coarsen(np.broadcast_to(w[:, None], (96, 192)), 4)[:, 0] * 1.0
+    fine_mean = (a * w[:, None]).sum(axis=(-2, -1)) / (w.sum() * 192)
+    coarse_mean = (c * wc[:, None]).sum(axis=(-2, -1)) / (wc.sum() * 48)
+    assert np.allclose(fine_mean, coarse_mean, atol=1e-12)
+    assert np.allclose(regrid.coarsen(np.full((8, 8), 3.5), 4, np.linspace(-60, 60, 8)), 3.5)
+
+
+def test_coarse_and_fine_coordinates_round_trip_on_a_regular_grid():
+    lat = -88.75 + 2.5 * np.arange(72)
+    lon = 1.25 + 2.5 * np.arange(144)
+    lat_c, lon_c = regrid.coarse_coords(lat, lon, 4)
+    lat_f, lon_f = regrid.fine_coords(lat_c, lon_c, 4, periodic=True)
+    assert np.allclose(lon_f, lon)
+    assert np.allclose(lat_f, lat)
+    with pytest.raises(ValueError, match="multiple of factor"):
+        regrid.coarsen(np.zeros((10, 12)), 4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(-3, 3), st.floats(-3, 3), st.floats(-5, 5))
+def test_bilinear_upsampling_is_exact_for_linear_fields(a, b, c):
+    lat = np.linspace(-40, 40, 9)
+    lon = np.linspace(0, 80, 9)
+    field = a * lat[:, None] + b * lon[None, :] + c
+    lat_f = np.linspace(-38, 38, 30)
+    lon_f = np.linspace(2, 78, 25)
+    up = regrid.upsample(field, lat, lon, lat_f, lon_f, "linear", periodic=False)
+    assert np.allclose(up, a * lat_f[:, None] + b * lon_f[None, :] + c, atol=1e-9)
+
+
+def test_surface_altitude_from_etopo_is_real_and_convention_free():
+    z = surface_altitude(T63_LAT, T63_LON)
+    assert z.shape == (96, 192)
+    i, j = np.argmin(abs(T63_LAT - 32)), np.argmin(abs(T63_LON - 86))
+    assert z[i, j] > 4000  # Tibetan plateau
+    i, j = np.argmin(abs(T63_LAT - 0)), np.argmin(abs(T63_LON - 200))
+    assert z[i, j] == 0  # central Pacific: sea surface
+    shifted = surface_altitude(T63_LAT[::-1], T63_LON - 180)[::-1]
+    assert np.allclose(shifted, np.roll(z, 96, axis=1))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 1000), st.floats(0, 1e6))
+def test_physics_loss_uses_the_diagnostic_stencils(seed, kappa):
+    rng = np.random.default_rng(seed)
+    lat, lon = T63_LAT[::4], T63_LON[::4]
+    t, u, v = (rng.normal(size=(2, lat.size, lon.size)) for _ in range(3))
+    geo = stencils.geometry(lat, lon, periodic=True)
+    ref = stencils.advection(t, u, v, geo) - kappa * stencils.laplacian(t, geo)
+    got = pde_residual(*(torch.as_tensor(a) for a in (t, u, v)), kappa, geo).numpy()
+    assert np.allclose(got, ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+def test_physics_residual_vanishes_for_a_steady_uniformly_advected_field():
+    # T depends on latitude only and the wind is zonal: u.grad T = 0; kappa = 0
+    lat, lon = T63_LAT, T63_LON
+    t = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None] * 30 + 250, (1, 96, 192)).copy()
+    u = np.full_like(t, 10.0)
+    geo = stencils.geometry(lat, lon, periodic=True)
+    r = pde_residual(torch.as_tensor(t), torch.as_tensor(u), torch.zeros_like(torch.as_tensor(u)), 0.0, geo)
+    assert float(r.abs().max()) < 1e-12
+
+
+# --- the task ------------------------------------------------------------------------
+
+def test_shipped_downscaling_model_loads_offline():
+    net, card = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
+    again, _ = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
+    assert net is again
+    assert card["kind"] == "downscaling" and card["factor"] == 4
+    assert card["variable"]["units"] == "K" and card["kappa"] > 0
+    assert card["sha256"] == registry.sha256(registry._find(registry.DEFAULT_DOWNSCALING_MODEL).with_suffix(".safetensors"))
+
+
+def test_output_grid_units_provenance_and_no_mutation(esm):
+    fine_truth, coarse = esm
+    before = coarse.copy(deep=True)
+    out = coarse.phyda.downscale(factor=4, seed=0, **FAST)
+    xr.testing.assert_identical(coarse, before)
+    assert isinstance(out, xr.Dataset) and list(out.data_vars) == ["tas"]
+    da = out["tas"]
+    assert da.dims == ("time", "lat", "lon") and da.shape == (2, 96, 192)
+    np.testing.assert_allclose(da["lon"].values, fine_truth["lon"].values, atol=1e-9)
+    np.testing.assert_allclose(da["lat"].values[8:-8], fine_truth["lat"].values[8:-8], atol=0.2)
+    assert da.attrs["units"] == "K" and da.attrs["standard_name"] == "air_temperature"
+    assert da["lat"].attrs["units"] == "degrees_north"
+    assert da.attrs["xda_method"] == "xda" and da.attrs["xda_factor"] == 4
+    assert da.attrs["xda_winds"] == "used" and "ETOPO20" in da.attrs["xda_orography"]
+    assert "downscale x4" in out.attrs["history"]
+    xr.testing.assert_equal(out["time"], coarse["time"])
+    # the fine field is consistent with its coarse input: block means come back
+    back = regrid.coarsen(da.values, 4, da["lat"].values)
+    assert np.sqrt(np.mean((back - coarse["tas"].values) ** 2)) < 0.5
+
+
+def test_members_seed_and_units_round_trip(esm):
+    _, coarse = esm
+    t = coarse["tas"].isel(time=0)
+    ens = t.phyda.downscale(4, members=3, seed=1, **FAST)
+    assert ens.dims == ("member", "lat", "lon") and ens.sizes["member"] == 3
+    assert not np.allclose(ens.isel(member=0), ens.isel(member=1))
+    again = t.phyda.downscale(4, members=3, seed=1, **FAST)
+    xr.testing.assert_equal(ens, again)
+    celsius = (t - 273.15).assign_attrs(units="degC", standard_name="air_temperature")
+    c = celsius.phyda.downscale(4, members=3, seed=1, **FAST)
+    assert c.attrs["units"] == "degC"
+    np.testing.assert_allclose(c.values + 273.15, ens.values, atol=1e-3)
+    assert t.phyda.downscale(4, seed=0, **FAST).attrs["xda_winds"] == "not used"
+
+
+def test_regression_and_interpolation_baselines(esm):
+    fine_truth, coarse = esm
+    t = coarse["tas"]
+    reg = t.phyda.downscale(method="regression")
+    bic = t.phyda.downscale(4, method="bicubic")
+    assert reg.shape == bic.shape == (2, 96, 192)
+    err = lambda f: float(np.sqrt(np.mean((f.values - fine_truth["tas"].values) ** 2)))  # noqa: E731
+    assert err(bic) < 3.0 and err(reg) < 3.0
+    three = t.phyda.downscale(3, method="bilinear")  # interpolation does any factor
+    assert three.shape == (2, 72, 144)
+
+
+def test_regional_grid_works(esm):
+    _, coarse = esm
+    region = coarse.isel(lat=slice(14, 20), lon=slice(30, 40))  # North America
+    out = region.phyda.downscale(4, seed=0, **FAST)["tas"]
+    assert out.shape == (2, 24, 40)
+    assert np.isfinite(out.values).all()
+    assert float(out.min()) > 200 and float(out.max()) < 330
+
+
+def test_clear_errors(esm):
+    _, coarse = esm
+    t = coarse["tas"]
+    with pytest.raises(ModelError, match="factor 4"):
+        t.phyda.downscale(factor=2)
+    with pytest.raises(GridError, match="at least 4 x 4"):
+        t.isel(lat=slice(0, 3), lon=slice(0, 3)).phyda.downscale(4)
+    bad = t.copy()
+    bad[0, 3, 3] = np.nan
+    with pytest.raises(ValueError, match="'tas' has 1 NaN"):
+        bad.phyda.downscale(4)
+    with pytest.raises(UnitsError, match="no units"):
+        t.drop_attrs().phyda.downscale(4)
+    with pytest.raises(ValueError, match="only one wind component"):
+        coarse.drop_vars("vas").phyda.downscale(4)
+    with pytest.raises(GridError, match="fine grid"):
+        t.phyda.downscale(4, orography=xda.static.orography_like(t))
+    with pytest.raises(ValueError, match="unknown method"):
+        t.phyda.downscale(4, method="nearest")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="no CUDA"):
+            t.phyda.downscale(4, device="cuda")
+
+
+def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    lat = np.linspace(-84.375, 84.375, 16)
+    lon = np.arange(32) * 11.25
+    nt = 6
+    smooth = lambda a: a + np.roll(a, 1, -1) + np.roll(a, -1, -1)  # noqa: E731
+    tas = 250 + 30 * np.cos(np.deg2rad(lat))[:, None] + smooth(rng.normal(size=(nt, 16, 32)))
+    ds = xr.Dataset(
+        {"tas": (("time", "lat", "lon"), tas), "uas": (("time", "lat", "lon"), 5 * rng.normal(size=(nt, 16, 32))),
+         "vas": (("time", "lat", "lon"), 5 * rng.normal(size=(nt, 16, 32))),
+         "orog": (("lat", "lon"), surface_altitude(lat, lon)),
+         "split": ("time", np.array(["train"] * 4 + ["validation"] * 2))},
+        coords={"time": np.arange(nt) * 6.0, "lat": lat, "lon": lon})
+    ds.to_netcdf(tmp_path / "sim.nc")
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds", max_steps=2, batch=2,
+                      network=dict(latent=2, ae_widths=(8, 8), channels=(8, 8, 8)))
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
+    net, card = registry.load_model("tiny-ds", device="cpu")
+    assert card["training"]["stages"]["denoiser"]["steps"] == 2
+    assert card["kappa"] != 0 and card["residual_std"] > 0
+    registry.clear_cache()
