@@ -217,7 +217,7 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
         coords={"time": np.arange(nt) * 6.0, "lat": lat, "lon": lon})
     ds.to_netcdf(tmp_path / "sim.nc")
     wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds", max_steps=2, batch=2,
-                      network=dict(latent=2, ae_widths=(8, 8), channels=(8, 8, 8)))
+                      network=dict(latent=2, ae_widths=(8, 4), channels=(8, 8, 8)))
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
     net, card = registry.load_model("tiny-ds", device="cpu")
     assert card["training"]["stages"]["denoiser"]["steps"] == 2

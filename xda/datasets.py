@@ -20,6 +20,9 @@ _FILES = {
     "ncep_z500_global": "ncep_z500_global.nc",
     "sao_stations": "sao_stations_19950318.nc",
     "esm_tas": "esm_tas_monthly_t63.nc",
+    "esm_uas": "esm_uas_monthly_t63.nc",
+    "esm_vas": "esm_vas_monthly_t63.nc",
+    "etopo20": "etopo20.nc",
     **{f"storm1996_{v}": f"storm1996_{v}.nc" for v in ("t", "p", "u", "v", "u500", "v500")},
 }
 
@@ -27,6 +30,9 @@ _SOURCE = {
     "ncep_z500_global": "NCEP/NCAR reanalysis via Debian libncarg-data (ncarg/data/cdf/hgt.nc), UCAR BSD-4-clause",
     "sao_stations": "SAO/METAR station reports 1995-03-18 via Debian libncarg-data (950318_sao.cdf), UCAR BSD-4-clause",
     "esm_tas": "MPI-ESM-LR CMIP5 historical 2005 via Debian libncarg-data, UCAR BSD-4-clause",
+    "esm_uas": "MPI-ESM-LR CMIP5 historical 2005 via Debian libncarg-data, UCAR BSD-4-clause",
+    "esm_vas": "MPI-ESM-LR CMIP5 historical 2005 via Debian libncarg-data, UCAR BSD-4-clause",
+    "etopo20": "NOAA ETOPO 20-arc-minute relief via Debian ferret-datasets (public domain)",
 }
 
 #: Storm files: variable -> (units, standard_name, long_name); the files carry none.
@@ -140,6 +146,21 @@ def _storm(ds, var):
     return ds, repairs
 
 
+def _etopo(ds):
+    repairs = []
+    ds = ds.rename({"ETOPO20Y": "lat", "ETOPO20X1_1081": "lon", "ROSE": "elevation"})
+    ds = ds.isel(lon=slice(0, -1))
+    repairs.append("dims ETOPO20Y/ETOPO20X1_1081 renamed lat/lon; the repeated 1081st longitude (380.17 = 20.17) dropped")
+    ds = ds.assign_coords(lon=np.mod(ds["lon"], 360.0)).sortby("lon")
+    repairs.append("longitudes 20.17..379.83 wrapped to 0..360 and sorted")
+    ds["elevation"].attrs.update(units="m", standard_name="height_above_mean_sea_level",
+                                 long_name="surface relief (land height, ocean depth negative)")
+    repairs.append("units 'METERS' -> 'm'; standard_name added")
+    for c, a in _LATLON.items():
+        ds[c].attrs.update(a)
+    return ds, repairs
+
+
 def open_dataset(name: str) -> xr.Dataset:
     """Open a bundled real dataset, repaired for CF conventions.
 
@@ -147,7 +168,8 @@ def open_dataset(name: str) -> xr.Dataset:
     ----------
     name : str
         One of :func:`available`: ``"ncep_z500_global"``, ``"sao_stations"``,
-        ``"esm_tas"``, ``"storm1996_t"`` (``_p``, ``_u``, ``_v``, ``_u500``, ``_v500``).
+        ``"esm_tas"`` (``"esm_uas"``, ``"esm_vas"``), ``"etopo20"``, ``"storm1996_t"``
+        (``_p``, ``_u``, ``_v``, ``_u500``, ``_v500``).
 
     Returns
     -------
@@ -168,6 +190,8 @@ def open_dataset(name: str) -> xr.Dataset:
         ds, repairs = _sao(raw)
     elif name.startswith("storm1996_"):
         ds, repairs = _storm(raw, name.split("_", 1)[1])
+    elif name == "etopo20":
+        ds, repairs = _etopo(raw)
     else:
         ds = xr.decode_cf(raw)
         repairs = []

@@ -12,16 +12,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .datasets import DATA_DIR
+from .datasets import open_dataset
 
 
 def _etopo() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with xr.open_dataset(DATA_DIR / "etopo20.nc") as ds:
-        z = ds["ROSE"].values.astype(np.float64)
-        lat = ds["ETOPO20Y"].values
-        lon = ds["ETOPO20X1_1081"].values
-    # the 1081st column repeats the first (20.17 deg = 380.17 deg)
-    return lat, np.mod(lon[:-1], 360.0), z[:, :-1]
+    """(lat, lon, relief) of the bundled ETOPO20, repaired by :func:`xda.datasets.open_dataset`."""
+    ds = open_dataset("etopo20")
+    return ds["lat"].values, ds["lon"].values, ds["elevation"].values.astype(np.float64)
 
 
 def cell_bounds(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:

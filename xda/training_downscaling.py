@@ -320,9 +320,13 @@ def train_downscaler(
         print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
 
     card["pde_weight"] = log.get("denoiser", {}).get("pde_weight", card.get("pde_weight"))
-    card["training"]["command"] = (f"python -m xda.training_downscaling {Path(data).name} --name {name} "
-                                   f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
-                                   + (f" --init {Path(init).name}" if init else ""))
+    previous = card["training"].pop("command", None)
+    card["training"]["commands"] = ([previous] if previous else []) + list(card["training"].get("commands", [])) + [
+        f"python -m xda.training_downscaling {Path(data).name} --name {name} "
+        f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
+        + (f" --init {Path(init).name}" if init else "")
+        + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
+    ]
     return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
 
 
@@ -341,10 +345,11 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", default=None)
+    p.add_argument("--max-steps", type=int, default=1_000_000, help="step limit per stage")
     a = p.parse_args(argv)
     train_downscaler(a.data, a.out, name=a.name, factor=a.factor, stages=tuple(a.stages.split(",")),
                      minutes={"ae": a.minutes_ae, "regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
-                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init)
+                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps)
 
 
 if __name__ == "__main__":

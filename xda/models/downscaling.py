@@ -6,9 +6,9 @@ The model (:class:`Downscaler`) refines a coarse temperature field by a factor
 to the fine grid (:func:`xda.numerics.regrid.upsample`): the part of the fine field that
 interpolation cannot know. Three parts:
 
-* an **autoencoder** (:class:`AutoEncoder`) maps the normalised residual
-  ``r / s_r`` on the fine grid to a latent of ``latent`` channels on the *coarse* grid
-  (``f x f`` fine cells -> ``latent`` numbers) and back;
+* an **autoencoder** (:class:`AutoEncoder`, space-to-depth) maps the normalised
+  residual ``r / s_r`` on the fine grid to a latent of ``latent`` channels on the
+  *coarse* grid (``f x f`` fine cells -> ``latent`` numbers) and back;
 * an EDM **denoiser** in that latent space (:class:`~xda.models.diffusion.Denoiser`),
   conditioned on the coarse temperature, the coarse winds (with a flag: winds may be
   missing), the coarse orography, the fine orography's departure from its own bicubic
@@ -54,50 +54,55 @@ def n_condition(factor: int) -> int:
 
 
 class AutoEncoder(nn.Module):
-    """Convolutional (variational) autoencoder: (B, 1, fy, fx) <-> (B, latent, y, x).
+    """Space-to-depth (variational) autoencoder: (B, 1, fy, fx) <-> (B, latent, y, x).
 
-    The encoder returns the mean and log-variance of a diagonal Gaussian posterior
-    (trained with a small KL weight, as the KL-regularised autoencoder of Rombach et al.
-    2022); the latent is its mean at inference.
+    The encoder folds each ``f x f`` block of the fine field into ``f^2`` channels
+    (``pixel_unshuffle``) and compresses them, with 3x3 context, to ``latent`` channels
+    on the coarse grid; the decoder mirrors it (``pixel_shuffle`` to ``fine_channels``
+    per fine cell) and ends with two 3x3 convolutions on the fine grid that smooth the
+    block seams. Almost all the work is on the coarse grid, so training and the physics
+    loss (which decodes every example) stay cheap on a CPU. The encoder returns the mean
+    and log-variance of a diagonal Gaussian posterior (trained with a small KL weight, as
+    the KL-regularised autoencoder of Rombach et al. 2022); the latent is its mean at
+    inference.
     """
 
-    def __init__(self, factor: int = 4, latent: int = 4, widths=(32, 64)):
+    def __init__(self, factor: int = 4, latent: int = 4, widths=(32, 8)):
         super().__init__()
-        levels = int(round(math.log2(factor)))
-        if 2**levels != factor:
-            raise ValueError(f"factor must be a power of two, got {factor}")
-        self.levels = levels
-        w0, w1 = widths
-        self.e_in = Conv3(1, w0)
-        self.e_blocks = nn.ModuleList([ResBlock(w0 if k == 0 else w1, w1, 1) for k in range(levels)])
-        self.e_mid = ResBlock(w1, w1, 1)
-        self.e_norm = nn.GroupNorm(8, w1)
-        self.e_out = Conv3(w1, 2 * latent)
-        self.d_in = Conv3(latent, w1)
-        self.d_mid = ResBlock(w1, w1, 1)
-        self.d_blocks = nn.ModuleList([ResBlock(w1, w1 if k < levels - 1 else w0, 1) for k in range(levels)])
-        self.d_norm = nn.GroupNorm(8, w0)
-        self.d_out = Conv3(w0, 1)
+        width, fine = widths
+        f2 = factor * factor
+        self.factor = factor
+        self.e_in = Conv3(f2, width)
+        self.e_blocks = nn.ModuleList([ResBlock(width, width, 1) for _ in range(2)])
+        self.e_norm = nn.GroupNorm(8, width)
+        self.e_out = Conv3(width, 2 * latent)
+        self.d_in = Conv3(latent, width)
+        self.d_blocks = nn.ModuleList([ResBlock(width, width, 1) for _ in range(2)])
+        self.d_norm = nn.GroupNorm(8, width)
+        self.d_up = Conv3(width, f2 * fine)
+        self.f_mid = Conv3(fine, fine)
+        self.f_out = Conv3(fine, 1)
 
     def encode(self, r: torch.Tensor, periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.e_in(r, periodic)
+        h = self.e_in(F.pixel_unshuffle(r, self.factor), periodic)
         for blk in self.e_blocks:
-            h = F.avg_pool2d(blk(h, None, periodic), 2)
-        h = self.e_out(F.silu(self.e_norm(self.e_mid(h, None, periodic))), periodic)
+            h = blk(h, None, periodic)
+        h = self.e_out(F.silu(self.e_norm(h)), periodic)
         mean, logvar = h.chunk(2, dim=1)
         return mean, logvar.clamp(-12, 4)
 
     def decode(self, z: torch.Tensor, periodic: bool) -> torch.Tensor:
-        h = self.d_mid(self.d_in(z, periodic), None, periodic)
+        h = self.d_in(z, periodic)
         for blk in self.d_blocks:
-            h = blk(F.interpolate(h, scale_factor=2, mode="nearest"), None, periodic)
-        return self.d_out(F.silu(self.d_norm(h)), periodic)
+            h = blk(h, None, periodic)
+        h = F.pixel_shuffle(self.d_up(F.silu(self.d_norm(h)), periodic), self.factor)
+        return self.f_out(F.silu(self.f_mid(F.silu(h), periodic)), periodic)
 
 
 class Downscaler(nn.Module):
     """Autoencoder + latent denoiser + regression baseline (see the module docstring)."""
 
-    def __init__(self, factor: int = 4, latent: int = 4, ae_widths=(32, 64), channels=(32, 64, 128)):
+    def __init__(self, factor: int = 4, latent: int = 4, ae_widths=(32, 8), channels=(32, 64, 128)):
         super().__init__()
         self.config = dict(factor=factor, latent=latent, ae_widths=list(ae_widths), channels=list(channels))
         self.factor = factor
