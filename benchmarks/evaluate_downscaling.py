@@ -1,7 +1,7 @@
 """Downscaling scores: bilinear, bicubic, regression U-Net and latent diffusion, same cases.
 
     python benchmarks/evaluate_downscaling.py --sim ~/.cache/xda/hs_t63_orog.nc \
-        --ablation ~/.cache/xda/weights/hs-t63-ds-nopde-v0.safetensors
+        --ablation ~/.cache/xda/weights/hs-t63-ds-nopde-v0.safetensors ~/.cache/xda/weights/hs-t63-ds-pde1-v0.safetensors
 
 Prints one markdown table and writes it to ``benchmarks/results/downscaling.md``.
 Cases (factor 4, T63 96 x 192 fine grid, 24 x 48 coarse):
@@ -123,7 +123,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sim", default="~/.cache/xda/hs_t63_orog.nc")
     p.add_argument("--model", default="hs-t63-ds-v0")
-    p.add_argument("--ablation", default=None, help="a .safetensors downscaler trained without the PDE loss")
+    p.add_argument("--ablation", nargs="*", default=[],
+                   help=".safetensors downscalers that differ from --model only by the PDE weight of the denoiser stage")
     p.add_argument("--every", type=int, default=4, help="use every n-th test time")
     p.add_argument("--members", type=int, default=8)
     p.add_argument("--steps", type=int, default=16)
@@ -132,8 +133,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     net, card = load_model(a.model, device="cpu")
     models = [(f"xda (PDE weight {card.get('pde_weight')})", net, card)]
-    if a.ablation:
-        abl = Path(a.ablation).expanduser()
+    for path in a.ablation:
+        abl = Path(path).expanduser()
         os.environ["XDA_WEIGHTS_DIR"] = str(abl.parent)
         n2, c2 = load_model(abl.stem, device="cpu")
         models.append((f"xda (PDE weight {c2.get('pde_weight')})", n2, c2))

@@ -15,16 +15,20 @@ model also works without them.
 
 Stages (each keeps an exponential moving average of the weights):
 
-1. ``ae``: the autoencoder of normalised residuals ``(T - bicubic) / s_r``, loss
-   ``MSE + beta KL`` with ``beta = 1e-4``; then the per-channel latent std is stored so
-   the diffusion latent has unit variance.
-2. ``regressor``: the deterministic baseline, MSE on the normalised residual.
+1. ``regressor``: the deterministic U-Net, MSE on the normalised residual
+   ``(T - bicubic) / s_r``. With ``target="regression"`` (default) the std ``s_2`` of
+   its error is stored, and the next stages model the departure
+   ``(r / s_r - Reg) / s_2`` (residual against a reference U-Net, as CorrDiff and the
+   PDE-informed downscaling paper).
+2. ``ae``: the autoencoder of that departure, loss ``MSE + beta KL`` with
+   ``beta = 1e-4``; then the per-channel latent std is stored so the diffusion latent
+   has unit variance.
 3. ``denoiser``: EDM denoising loss on the latent plus the physics loss
 
    ``lambda(step) * mean_b[ w(sigma_b) <R(T_hat_b)^2>_A ] / R_0^2``
 
-   where ``T_hat = bicubic + s_r * Dec(D(z_sigma; sigma))`` is the decoded denoised
-   estimate, ``R = u dT/dx + v dT/dy - kappa lap T`` (:func:`pde_residual`, winds:
+   where ``T_hat = bicubic + s_r * (Reg + s_2 * Dec(D(z_sigma; sigma)))`` is the decoded
+   denoised estimate, ``R = u dT/dx + v dT/dy - kappa lap T`` (:func:`pde_residual`, winds:
    bilinear interpolation of the coarse winds, what exists at inference),
    ``<.>_A`` the area-weighted mean, ``R_0^2`` the same mean for the true fields (so the
    truth scores 1), ``w(sigma) = 1 / (1 + sigma^2)`` (the physics of a heavily noised
@@ -150,7 +154,8 @@ def train_downscaler(
     *,
     name: str = "hs-t63-ds-v0",
     factor: int = 4,
-    stages=("ae", "regressor", "denoiser"),
+    stages=("regressor", "ae", "denoiser"),
+    target: str = "regression",
     minutes: dict | None = None,
     pde_weight: float = 0.1,
     batch: int = 16,
@@ -172,8 +177,11 @@ def train_downscaler(
     name : str
     factor : int
         Refinement factor (a power of two dividing the grid).
-    stages : sequence of {"ae", "regressor", "denoiser"}
-        Stages to run, in this order; the others are taken from ``init``.
+    stages : sequence of {"regressor", "ae", "denoiser"}
+        Stages to run (always in this order); the others are taken from ``init``.
+    target : {"regression", "bicubic"}
+        What the autoencoder and the denoiser model: the departure from the regression
+        U-Net (default, as CorrDiff) or the residual from bicubic interpolation.
     minutes : dict, optional
         Wall-clock budget per stage (defaults: ae 8, regressor 6, denoiser 16).
     pde_weight : float
@@ -242,30 +250,18 @@ def train_downscaler(
     batches = _Batches(tr, card, factor, seed)
     periodic = True
     log = card["training"].setdefault("stages", {})
+    card["target"] = target
+    if target == "bicubic":
+        card.pop("residual2_std", None)
 
-    if "ae" in stages:
-        beta = 1e-4
-        ae = model.ae
-
-        def ae_loss(step):
-            b = batches(batch)
-            r = b["r"].to(dev)
-            mean, logvar = ae.encode(r, periodic)
-            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
-            return ((ae.decode(z, periodic) - r) ** 2).mean() + beta * kl
-
-        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae", max_steps=max_steps)
-        model.ae.load_state_dict(ema.state_dict())
+    def departure(b: dict) -> torch.Tensor:
+        """What the autoencoder and the denoiser model: the normalised residual, or its
+        departure from the (frozen) regression U-Net in units of ``residual2_std``."""
+        r = b["r"].to(dev)
+        if target == "bicubic":
+            return r
         with torch.no_grad():
-            zs = []
-            for _ in range(8):
-                zs.append(model.ae.encode(batches(batch)["r"].to(dev), periodic)[0])
-            scale = torch.cat(zs).std(dim=(0, 2, 3))
-        model.latent_scale.copy_(scale)
-        log["ae"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), beta=beta, minutes=budget["ae"],
-                         latent_scale=[float(x) for x in scale])
-        print(f"latent scale {scale.tolist()}", flush=True)
+            return (r - model.regress(b["cond"].to(dev), periodic)) / card["residual2_std"]
 
     if "regressor" in stages:
         def reg_loss(step):
@@ -276,6 +272,35 @@ def train_downscaler(
                                  max_steps=max_steps)
         model.regressor.load_state_dict(ema.state_dict())
         log["regressor"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["regressor"])
+
+    if target == "regression" and ("regressor" in stages or "residual2_std" not in card):
+        with torch.no_grad():
+            d = [b["r"].to(dev) - model.regress(b["cond"].to(dev), periodic) for b in (batches(batch) for _ in range(16))]
+        card["residual2_std"] = float(torch.cat(d).std())
+        print(f"departure from the regression: std {card['residual2_std']:.3f} (units of residual_std)", flush=True)
+
+    if "ae" in stages:
+        beta = 1e-4
+        ae = model.ae
+
+        def ae_loss(step):
+            r = departure(batches(batch))
+            mean, logvar = ae.encode(r, periodic)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
+            return ((ae.decode(z, periodic) - r) ** 2).mean() + beta * kl
+
+        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae", max_steps=max_steps)
+        model.ae.load_state_dict(ema.state_dict())
+        with torch.no_grad():
+            zs = []
+            for _ in range(8):
+                zs.append(model.ae.encode(departure(batches(batch)), periodic)[0])
+            scale = torch.cat(zs).std(dim=(0, 2, 3))
+        model.latent_scale.copy_(scale)
+        log["ae"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), beta=beta, minutes=budget["ae"],
+                         latent_scale=[float(x) for x in scale])
+        print(f"latent scale {scale.tolist()}", flush=True)
 
     if "denoiser" in stages:
         geo = stencils.geometry(tr["lat"], tr["lon"], periodic=True)
@@ -288,14 +313,19 @@ def train_downscaler(
 
         def dn_loss(step, elapsed_fraction):
             b = batches(batch)
-            r = b["r"].to(dev)
+            r = departure(b)
             with torch.no_grad():
                 z = model.ae.encode(r, periodic)[0] / scale[None, :, None, None]
             lam = pde_weight * min(1.0, 2 * elapsed_fraction)
             if lam <= 0:
                 return edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)
             loss, d, sigma = edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic, return_denoised=True)
-            that = b["base"].to(dev) + card["residual_std"] * model.decode(d, periodic)[:, 0]
+            rhat = model.decode(d, periodic)
+            if target == "regression":
+                with torch.no_grad():
+                    reg = model.regress(b["cond"].to(dev), periodic)
+                rhat = reg + card["residual2_std"] * rhat
+            that = b["base"].to(dev) + card["residual_std"] * rhat[:, 0]
             res = pde_residual(that, b["u_f"].to(dev), b["v_f"].to(dev), kappa, geo)
             ms = (area * res**2).mean(dim=(-2, -1)) / r0
             w = b["flag"].to(dev) / (1 + sigma**2)
@@ -314,16 +344,21 @@ def train_downscaler(
             vl = []
             for _ in range(6):
                 b = vb(batch)
-                z = model.ae.encode(b["r"].to(dev), periodic)[0] / scale[None, :, None, None]
+                z = model.ae.encode(departure(b), periodic)[0] / scale[None, :, None, None]
                 vl.append(float(edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)))
         log["denoiser"]["validation_loss"] = float(np.mean(vl))
         print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
 
     card["pde_weight"] = log.get("denoiser", {}).get("pde_weight", card.get("pde_weight"))
+    card["description"] = (
+        "latent diffusion downscaling of near-surface temperature: "
+        + ("departure from a regression U-Net on top of bicubic interpolation" if target == "regression"
+           else "residual from bicubic interpolation")
+        + ", conditioned on coarse T, winds and orography; physics loss: steady advection-diffusion residual")
     previous = card["training"].pop("command", None)
     card["training"]["commands"] = ([previous] if previous else []) + list(card["training"].get("commands", [])) + [
         f"python -m xda.training_downscaling {Path(data).name} --name {name} "
-        f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
+        f"--stages {','.join(stages)} --target {target} --pde-weight {pde_weight} --seed {seed}"
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
@@ -336,7 +371,8 @@ def main(argv=None):
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights"))
     p.add_argument("--name", default="hs-t63-ds-v0")
     p.add_argument("--factor", type=int, default=4)
-    p.add_argument("--stages", default="ae,regressor,denoiser")
+    p.add_argument("--stages", default="regressor,ae,denoiser")
+    p.add_argument("--target", choices=["regression", "bicubic"], default="regression")
     p.add_argument("--minutes-ae", type=float, default=8.0)
     p.add_argument("--minutes-regressor", type=float, default=6.0)
     p.add_argument("--minutes-denoiser", type=float, default=16.0)
@@ -349,7 +385,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     train_downscaler(a.data, a.out, name=a.name, factor=a.factor, stages=tuple(a.stages.split(",")),
                      minutes={"ae": a.minutes_ae, "regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
-                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps)
+                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps, target=a.target)
 
 
 if __name__ == "__main__":

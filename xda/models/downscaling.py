@@ -13,8 +13,12 @@ interpolation cannot know. Three parts:
   conditioned on the coarse temperature, the coarse winds (with a flag: winds may be
   missing), the coarse orography, the fine orography's departure from its own bicubic
   interpolation (space-to-depth, ``f^2`` channels) and sin(latitude);
-* a deterministic **regression** U-Net of similar size on the same inputs, a baseline
-  that outputs the residual directly (space-to-depth ``f^2`` channels).
+* a deterministic **regression** U-Net of similar size on the same inputs, which
+  outputs the residual directly (space-to-depth ``f^2`` channels): a baseline, and the
+  mean that the diffusion model corrects. With ``target: "regression"`` in the card
+  (the shipped model) the autoencoder and the denoiser work on the departure from the
+  regression, ``(r / s_r - Reg) / s_2``, as CorrDiff and the PDE-informed downscaling
+  paper do ("a residual formulation against a reference UNet").
 
 Training (:mod:`xda.training_downscaling`) adds to the denoising loss the
 advection-diffusion residual of the decoded field (Physically Regularized Diffusion
@@ -123,11 +127,20 @@ class Downscaler(nn.Module):
         """Normalised residual (B, 1, fy, fx) from a normalised latent (B, latent, y, x)."""
         return self.ae.decode(z * self.latent_scale[None, :, None, None], periodic)
 
-    def sample(self, cond: torch.Tensor, periodic: bool, steps: int = 16, generator=None) -> tuple[torch.Tensor, int]:
-        """Samples of the normalised residual (B, 1, fy, fx) by Heun's method (no guidance)."""
+    def sample(self, cond: torch.Tensor, periodic: bool, steps: int = 16, generator=None,
+               residual2_std: float | None = None) -> tuple[torch.Tensor, int]:
+        """Samples of the normalised residual (B, 1, fy, fx) by Heun's method (no guidance).
+
+        With ``residual2_std`` (models whose card has ``target: "regression"``) the
+        diffusion model generates the departure from the regression U-Net, in units of
+        ``residual2_std``: the sample is ``regress(cond) + residual2_std * Dec(z)``.
+        """
         var = torch.zeros(cond.shape[0], dtype=torch.long, device=cond.device)
         z, nfe = sample(self.denoiser, cond, var, periodic, steps=steps, guidance=0.0, generator=generator)
-        return self.decode(z, periodic), nfe
+        r = self.decode(z, periodic)
+        if residual2_std:
+            r = self.regress(cond, periodic) + residual2_std * r
+        return r, nfe
 
 
 def static_inputs(orog_f: np.ndarray, lat_f, lon_f, lat_c, lon_c, factor: int, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +275,7 @@ def downscale_arrays(
             part = pairs[s : s + chunk]
             c = cond[[i for _, i in part]]
             if method == "xda":
-                r, nfe = model.sample(c, periodic, steps=steps, generator=gen)
+                r, nfe = model.sample(c, periodic, steps=steps, generator=gen, residual2_std=card.get("residual2_std"))
             elif method == "regression":
                 r = model.regress(c, periodic)
             else:
