@@ -18,20 +18,13 @@ import pandas as pd
 import xarray as xr
 
 import xda
-from xda.numerics import regrid
 
 
 def coarse_case(n_times: int) -> xr.Dataset:
     t = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=slice(0, n_times))
     for v in ("uas", "vas"):
         t[v] = xda.datasets.open_dataset(f"esm_{v}")[v].isel(time=slice(0, n_times))
-    lat, lon = t["lat"].values, t["lon"].values
-    lat_c, lon_c = regrid.coarse_coords(lat, lon, 4)
-    out = xr.Dataset(coords={"time": t["time"], "lat": ("lat", lat_c, dict(t["lat"].attrs)),
-                             "lon": ("lon", lon_c, dict(t["lon"].attrs))})
-    for v in ("tas", "uas", "vas"):
-        out[v] = (t[v].dims, regrid.coarsen(t[v].values, 4, lat), dict(t[v].attrs))
-    return out
+    return xda.coarsen(t, 4)
 
 
 def main():

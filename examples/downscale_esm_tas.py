@@ -13,22 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 import xda
-from xda.numerics import regrid
 
 
 def main():
     fine = xda.datasets.open_dataset("esm_tas")[["tas"]]
     for v in ("uas", "vas"):
         fine[v] = xda.datasets.open_dataset(f"esm_{v}")[v]
-    lat, lon = fine["lat"].values, fine["lon"].values
-    lat_c, lon_c = regrid.coarse_coords(lat, lon, 4)
-    coarse = xr.Dataset(coords={"time": fine["time"], "lat": ("lat", lat_c, dict(fine["lat"].attrs)),
-                                "lon": ("lon", lon_c, dict(fine["lon"].attrs))})
-    for v in ("tas", "uas", "vas"):
-        coarse[v] = (fine[v].dims, regrid.coarsen(fine[v].values, 4, lat), dict(fine[v].attrs))
+    coarse = xda.coarsen(fine, 4)  # area-weighted 4 x 4 block means
 
     bicubic = coarse.phyda.downscale(4, method="bicubic")["tas"]
     regression = coarse.phyda.downscale(4, method="regression")["tas"]

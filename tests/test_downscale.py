@@ -19,23 +19,13 @@ T63_LAT = xda.datasets.open_dataset("esm_tas")["lat"].values
 T63_LON = xda.datasets.open_dataset("esm_tas")["lon"].values
 
 
-def _coarse(ds_fine: xr.Dataset, names=("tas",), factor=4) -> xr.Dataset:
-    lat, lon = ds_fine["lat"].values, ds_fine["lon"].values
-    lat_c, lon_c = regrid.coarse_coords(lat, lon, factor)
-    out = xr.Dataset(coords={"time": ds_fine["time"], "lat": ("lat", lat_c, dict(ds_fine["lat"].attrs)),
-                             "lon": ("lon", lon_c, dict(ds_fine["lon"].attrs))})
-    for n in names:
-        out[n] = (ds_fine[n].dims, regrid.coarsen(ds_fine[n].values, factor, lat), dict(ds_fine[n].attrs))
-    return out
-
-
 @pytest.fixture(scope="module")
 def esm():
     """Real MPI-ESM tas/uas/vas (2 months) and their 4x coarsened versions."""
     t = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=[0, 6])
     for v in ("uas", "vas"):
         t[v] = xr.open_dataset(xda.datasets.DATA_DIR / f"esm_{v}_monthly_t63.nc")[v].isel(time=[0, 6]).load()
-    return t, _coarse(t, ("tas", "uas", "vas"))
+    return t, xda.coarsen(t, 4)
 
 
 # --- numerics ------------------------------------------------------------------------
@@ -52,6 +42,17 @@ def test_coarsen_conserves_the_area_weighted_mean(seed):
     coarse_mean = (c * wc[:, None]).sum(axis=(-2, -1)) / (wc.sum() * 48)
     assert np.allclose(fine_mean, coarse_mean, atol=1e-12)
     assert np.allclose(regrid.coarsen(np.full((8, 8), 3.5), 4, np.linspace(-60, 60, 8)), 3.5)
+
+
+def test_labeled_coarsen_matches_the_numerics_and_keeps_labels(esm):
+    fine, coarse = esm
+    np.testing.assert_allclose(coarse["tas"].values, regrid.coarsen(fine["tas"].values, 4, fine["lat"].values))
+    assert coarse["tas"].attrs == fine["tas"].attrs and coarse["lat"].attrs == fine["lat"].attrs
+    lazy = xda.coarsen(fine["tas"].chunk({"time": 1}), 4)
+    assert lazy.chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), coarse["tas"])
+    with pytest.raises(GridError, match="not a multiple of factor 5"):
+        xda.coarsen(fine, 5)
 
 
 def test_coarse_and_fine_coordinates_round_trip_on_a_regular_grid():

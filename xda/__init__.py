@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 from . import datasets, metrics, static  # noqa: E402
 from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
 from .assimilate import assimilate  # noqa: E402
-from .downscale import downscale  # noqa: E402
+from .downscale import coarsen, downscale  # noqa: E402
 from .background_error import BackgroundError  # noqa: E402
 from .diagnostics import (  # noqa: E402
     advection,
@@ -41,4 +41,4 @@ def train(data, out, *, task: str = "assimilation", **kwargs):
     return _train(data, out, **kwargs)
 
 
-__all__ = ["divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

@@ -62,6 +62,63 @@ def _field(da: xr.DataArray, grid, target_units: str, name: str, extra: list[str
     return values
 
 
+def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = None, lon: str | None = None):
+    """Area-weighted ``factor x factor`` block means of every field on the lat-lon grid.
+
+    The coarsening operator of the downscaling model's training pairs
+    (:func:`xda.numerics.regrid.coarsen`: mean of the fine cells weighted by
+    cos(latitude), not subsampling); use it to build a coarse input from a fine field and
+    score :func:`downscale` against the original.
+
+    Parameters
+    ----------
+    fine : DataArray or Dataset
+        Fields on a regular lat-lon grid whose sizes are multiples of ``factor``.
+        Variables with neither horizontal dimension are kept; those with only one
+        (e.g. ``lat_bnds``) are dropped.
+    factor : int
+    lat, lon : str, optional
+        Coordinate names, when they cannot be found.
+
+    Returns
+    -------
+    Same type as ``fine``; coarse centres are the block means of the fine centres; attrs
+    kept.
+
+    Raises
+    ------
+    GridError
+        If the grid is not a multiple of ``factor``.
+    """
+    grid = grid_of(fine, lat=lat, lon=lon)
+    if grid.shape[0] % factor or grid.shape[1] % factor:
+        raise GridError(f"the {grid.shape[0]} x {grid.shape[1]} grid is not a multiple of factor {factor}; "
+                        f"crop it first, e.g. `.isel({grid.lat_dim}=slice(0, {grid.shape[0] // factor * factor}))`")
+    lat_c, lon_c = regrid.coarse_coords(grid.lat, grid.lon, factor)
+
+    def one(da: xr.DataArray) -> xr.DataArray:
+        core = [grid.lat_dim, grid.lon_dim]
+        out = xr.apply_ufunc(lambda a: regrid.coarsen(a, factor, grid.lat), da, input_core_dims=[core],
+                             output_core_dims=[["_y", "_x"]], dask="parallelized",
+                             dask_gufunc_kwargs={"output_sizes": {"_y": lat_c.size, "_x": lon_c.size}},
+                             output_dtypes=[da.dtype if da.dtype.kind == "f" else np.float64])
+        out = out.rename({"_y": grid.lat_dim, "_x": grid.lon_dim}).transpose(*da.dims)
+        out.attrs = dict(da.attrs)
+        return out
+
+    coords = {grid.lat_dim: (grid.lat_dim, lat_c, dict(fine[grid.lat_dim].attrs)),
+              grid.lon_dim: (grid.lon_dim, lon_c, dict(fine[grid.lon_dim].attrs))}
+    if isinstance(fine, xr.DataArray):
+        res = one(fine).assign_coords(coords)
+    else:
+        horiz = {grid.lat_dim, grid.lon_dim}
+        fields = {n: one(v) for n, v in fine.data_vars.items() if horiz <= set(v.dims)}
+        other = {n: v for n, v in fine.data_vars.items() if not horiz & set(v.dims)}
+        res = xr.Dataset({**fields, **other}, attrs=dict(fine.attrs)).assign_coords(coords)
+    keep = {c: fine[c] for c in fine.coords if grid.lat_dim not in fine[c].dims and grid.lon_dim not in fine[c].dims}
+    return res.assign_coords(keep)
+
+
 def downscale(
     coarse: xr.DataArray | xr.Dataset,
     factor: int | None = None,
