@@ -165,7 +165,12 @@ def test_regression_and_interpolation_baselines(esm):
     bic = t.phyda.downscale(4, method="bicubic")
     assert reg.shape == bic.shape == (2, 96, 192)
     err = lambda f: float(np.sqrt(np.mean((f.values - fine_truth["tas"].values) ** 2)))  # noqa: E731
-    assert err(bic) < 3.0 and err(reg) < 3.0
+    # real MPI-ESM January and July: the learned models add the orographic detail that
+    # interpolation cannot (measured: regression 0.66, xda 2-member mean 0.72 of bicubic)
+    assert err(bic) < 3.0
+    assert err(reg) < 0.8 * err(bic)
+    ens = coarse.phyda.downscale(4, members=2, seed=0, steps=4)["tas"]
+    assert err(ens.mean("member")) < 0.85 * err(bic)
     three = t.phyda.downscale(3, method="bilinear")  # interpolation does any factor
     assert three.shape == (2, 72, 144)
 
