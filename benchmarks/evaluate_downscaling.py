@@ -106,11 +106,13 @@ def run_case(case, truth, tas_c, u_c, v_c, lat, lon, models, members, steps, row
     rows.append(dict(case=case, method="regression U-Net", seconds=time.perf_counter() - t0,
                      **scores(pred, truth, lat, lon, u_f, v_f, kappa)))
     for k, (label, net, card) in enumerate(models):
-        variants = [("", u_c, v_c)] + ([(", no winds", None, None)] if k == 0 else [])
-        for suffix, uu, vv in variants:
+        variants = [("", u_c, v_c, False)]
+        if k == 0:
+            variants += [(", no winds", None, None, False), (", calibrated spread", u_c, v_c, True)]
+        for suffix, uu, vv, cal in variants:
             t0 = time.perf_counter()
             pred, nfe = downscale_arrays(tas_c, **common, model=net, card=card, u_c=uu, v_c=vv, method="xda",
-                                         members=members, steps=steps, seed=seed)
+                                         members=members, steps=steps, seed=seed, calibrated=cal)
             sec = time.perf_counter() - t0
             rows.append(dict(case=case, method=f"{label}{suffix}, {members}-member mean", seconds=sec,
                              **scores(pred, truth, lat, lon, u_f, v_f, kappa)))

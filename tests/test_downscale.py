@@ -156,6 +156,10 @@ def test_members_seed_and_units_round_trip(esm):
     assert c.attrs["units"] == "degC"
     np.testing.assert_allclose(c.values + 273.15, ens.values, atol=1e-3)
     assert t.phyda.downscale(4, seed=0, **FAST).attrs["xda_winds"] == "not used"
+    # the calibrated spread is wider (validation-scale departures from the regression)
+    wide = t.phyda.downscale(4, members=3, seed=1, calibrated=True, **FAST)
+    reg = t.phyda.downscale(method="regression")
+    assert float(abs(wide - reg).mean()) > 1.3 * float(abs(ens - reg).mean())
 
 
 def test_regression_and_interpolation_baselines(esm):

@@ -216,6 +216,7 @@ def downscale_arrays(
     steps: int = 16,
     seed: int | None = None,
     chunk: int = 16,
+    calibrated: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Downscale plain arrays (south-to-north latitudes, SI units).
 
@@ -238,6 +239,11 @@ def downscale_arrays(
     seed : int, optional
     chunk : int
         Fields (times x members) per network call.
+    calibrated : bool
+        Scale the generated departure from the regression by the std of the
+        regression's error on the *validation* split (card ``residual2_std_validation``)
+        instead of the training split: a calibrated spread, at the cost of a larger
+        error of each member.
 
     Returns
     -------
@@ -264,6 +270,9 @@ def downscale_arrays(
     cond = condition(t(tn), t(un), t(vn), t(flag), t(np.broadcast_to(oc / OROG_SCALE, tn.shape)),
                      t(np.broadcast_to(detail / OROG_SCALE, (b, *detail.shape))), t(np.sin(np.deg2rad(lat_c))), f)
     n = members if method == "xda" else 1
+    s2 = card.get("residual2_std_validation") if calibrated else card.get("residual2_std")
+    if calibrated and s2 is None:
+        raise ValueError("this model's card has no validation spread (residual2_std_validation); use calibrated=False")
     out = np.empty((n, b, lat_f.size, lon_f.size))
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**31))
@@ -275,7 +284,7 @@ def downscale_arrays(
             part = pairs[s : s + chunk]
             c = cond[[i for _, i in part]]
             if method == "xda":
-                r, nfe = model.sample(c, periodic, steps=steps, generator=gen, residual2_std=card.get("residual2_std"))
+                r, nfe = model.sample(c, periodic, steps=steps, generator=gen, residual2_std=s2)
             elif method == "regression":
                 r = model.regress(c, periodic)
             else:
