@@ -92,8 +92,7 @@ def run_case(case, truth, tas_c, u_c, v_c, lat, lon, models, members, steps, row
     orog = surface_altitude(lat, lon)
     u_f = regrid.upsample(u_c, lat_c, lon_c, lat, lon, "linear")
     v_f = regrid.upsample(v_c, lat_c, lon_c, lat, lon, "linear")
-    _, card0 = models[0][1], models[0][2]
-    kappa = card0["kappa"]
+    kappa = models[0][2]["kappa"]
     common = dict(lat_c=lat_c, lon_c=lon_c, lat_f=lat, lon_f=lon, orog_f=orog, periodic=True)
     for method in ("bilinear", "bicubic"):
         t0 = time.perf_counter()

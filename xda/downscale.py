@@ -269,7 +269,9 @@ def downscale(
 
     lat_c = np.sort(grid.lat)
     lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
-    if orography is None:
+    if method not in ("xda", "regression"):
+        orog_f, orog_src = None, "not used"  # interpolation needs no orography
+    elif orography is None:
         from .static import surface_altitude
 
         orog_f = surface_altitude(lat_f, lon_f)
@@ -313,7 +315,7 @@ def downscale(
         xda_method=method,
         xda_factor=factor,
         xda_winds="used" if u_c is not None else "not used",
-        xda_orography=orog_src if method in ("xda", "regression") else "not used",
+        xda_orography=orog_src,
         xda_nfe=int(nfe),
         xda_seconds=round(time.perf_counter() - t_start, 3),
         xda_version=__version__,

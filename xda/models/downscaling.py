@@ -226,8 +226,8 @@ def downscale_arrays(
         Coarse temperature.
     lat_c, lon_c, lat_f, lon_f : ndarray
         Coarse and fine cell centres, degrees, latitudes ascending.
-    orog_f : ndarray (fy, fx), m
-        Fine surface altitude.
+    orog_f : ndarray (fy, fx), m, or None
+        Fine surface altitude (not used by "bilinear" / "bicubic").
     periodic : bool
     model, card : Downscaler and its card (not used by "bilinear" / "bicubic").
     u_c, v_c : ndarray (B, y, x), m s-1, optional
