@@ -40,6 +40,15 @@ SPLITS = {"train": 0.70, "validation": 0.10, "test": 0.20}
 GAP_DAYS = 5
 
 
+def _gaussian_grid(truncation: int):
+    """dinosaur's triangular-truncation Gaussian grid T42 (64 x 128), T63 (96 x 192) or T85."""
+    from dinosaur import spherical_harmonic
+
+    return spherical_harmonic.Grid.construct(
+        max_wavenumber=truncation, gaussian_nodes={42: 32, 63: 48, 85: 64}[truncation]
+    )
+
+
 def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None):
     """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography."""
     import jax
@@ -57,9 +66,7 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 4
 
     units = scales.units
     coords = coordinate_systems.CoordinateSystem(
-        horizontal=spherical_harmonic.Grid.construct(
-            max_wavenumber=truncation, gaussian_nodes={42: 32, 63: 48, 85: 64}[truncation]
-        ),
+        horizontal=_gaussian_grid(truncation),
         vertical=sigma_coordinates.SigmaCoordinates.equidistant(layers),
     )
     specs = primitive_equations.PrimitiveEquationsSpecs.from_si()
@@ -284,12 +291,9 @@ def simulate_downscaling(
 
     from .static import surface_altitude
 
-    grid_lat = {42: 64, 63: 96, 85: 128}[truncation]
     t0 = _time.perf_counter()
-    probe = _build_model(truncation=truncation, dt_minutes=dt_minutes)
-    lon = np.degrees(probe["coords"].horizontal.longitudes)
-    lat = np.degrees(probe["coords"].horizontal.latitudes)
-    assert lat.size == grid_lat
+    grid = _gaussian_grid(truncation)
+    lon, lat = np.degrees(grid.longitudes), np.degrees(grid.latitudes)
     orog = surface_altitude(lat, lon)  # (lat, lon)
     m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T)
     state = m["init_fn"](rng_key=jax.random.PRNGKey(seed))

@@ -13,36 +13,13 @@ import numpy as np
 import xarray as xr
 
 from .datasets import open_dataset
+from .numerics.regrid import cell_bounds
 
 
 def _etopo() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lat, lon, relief) of the bundled ETOPO20, repaired by :func:`xda.datasets.open_dataset`."""
     ds = open_dataset("etopo20")
     return ds["lat"].values, ds["lon"].values, ds["elevation"].values.astype(np.float64)
-
-
-def cell_bounds(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Cell edges half-way between centres; the outer edges mirror the inner ones.
-
-    Parameters
-    ----------
-    centres : ndarray, shape (n,)
-        Monotonic cell centres (degrees).
-    lo, hi : float, optional
-        Clip the edges to this range (e.g. -90, 90 for latitude).
-
-    Returns
-    -------
-    ndarray, shape (n + 1,)
-    """
-    c = np.asarray(centres, dtype=np.float64)
-    if c.size == 1:
-        raise ValueError("need at least two cell centres to derive cell bounds")
-    mid = 0.5 * (c[1:] + c[:-1])
-    edges = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-    if lo is not None or hi is not None:
-        edges = np.clip(edges, lo, hi)
-    return edges
 
 
 def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0) -> np.ndarray:
@@ -80,13 +57,8 @@ def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0
     ys = lat[lat_order]
     xs = lon_mod[lon_order]
     yb = cell_bounds(ys, -90.0, 90.0)
-    dx = np.diff(xs)
-    periodic = xs.size > 1 and np.isclose(xs.size * np.median(dx), 360.0, rtol=1e-3)
-    if periodic:  # wrap: edges half-way, the last cell runs to the first + 360
-        xb = np.concatenate([[xs[0] - 0.5 * (xs[0] + 360 - xs[-1])], 0.5 * (xs[1:] + xs[:-1]),
-                             [xs[-1] + 0.5 * (xs[0] + 360 - xs[-1])]])
-    else:
-        xb = cell_bounds(xs)
+    periodic = xs.size > 1 and np.isclose(xs.size * np.median(np.diff(xs)), 360.0, rtol=1e-3)
+    xb = cell_bounds(xs, periodic=periodic)
     ei = np.searchsorted(yb, elat) - 1
     # longitude: shift ETOPO longitudes into [xb0, xb0 + 360)
     el = xb[0] + np.mod(elon - xb[0], 360.0)

@@ -45,6 +45,40 @@ def coarsen(a: np.ndarray, factor: int, lat: np.ndarray | None = None) -> np.nda
     return (num / den).astype(a.dtype, copy=False)
 
 
+def cell_bounds(centres: np.ndarray, lo: float | None = None, hi: float | None = None,
+                periodic: bool = False) -> np.ndarray:
+    """Cell edges half-way between centres.
+
+    Parameters
+    ----------
+    centres : ndarray, shape (n,)
+        Monotonic (ascending for ``periodic``) cell centres, degrees.
+    lo, hi : float, optional
+        Clip the edges to this range (e.g. -90, 90 for latitude).
+    periodic : bool
+        Longitudes that wrap: the outer edges lie half-way across the wrap-around gap
+        (the last cell runs to the first + 360). Otherwise the outer edges mirror the
+        inner ones.
+
+    Returns
+    -------
+    ndarray, shape (n + 1,)
+    """
+    c = np.asarray(centres, dtype=np.float64)
+    if c.size == 1:
+        raise ValueError("need at least two cell centres to derive cell bounds")
+    mid = 0.5 * (c[1:] + c[:-1])
+    if periodic:
+        half = 0.5 * (c[0] + 360.0 - c[-1])
+        first, last = c[0] - half, c[-1] + half
+    else:
+        first, last = c[0] - (mid[0] - c[0]), c[-1] + (c[-1] - mid[-1])
+    edges = np.concatenate([[first], mid, [last]])
+    if lo is not None or hi is not None:
+        edges = np.clip(edges, lo, hi)
+    return edges
+
+
 def coarse_coords(lat: np.ndarray, lon: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the coarse cells: the mean of the fine centres in each block.
 
@@ -75,21 +109,13 @@ def fine_coords(lat: np.ndarray, lon: np.ndarray, factor: int, periodic: bool) -
     -------
     lat_f, lon_f : ndarray, shape (ny * factor,), (nx * factor,)
     """
-    from ..static import cell_bounds
-
     def split(edges):
         frac = (np.arange(factor) + 0.5) / factor
         return (edges[:-1, None] + (edges[1:] - edges[:-1])[:, None] * frac[None]).ravel()
 
     lat = np.asarray(lat, np.float64)
     lon = np.asarray(lon, np.float64)
-    lat_f = split(cell_bounds(lat, -90.0, 90.0))
-    if periodic:
-        d = (lon[-1] - lon[0]) / (lon.size - 1)
-        edges = np.concatenate([[lon[0] - 0.5 * d], 0.5 * (lon[1:] + lon[:-1]), [lon[-1] + 0.5 * d]])
-    else:
-        edges = cell_bounds(lon)
-    return lat_f, split(edges)
+    return split(cell_bounds(lat, -90.0, 90.0)), split(cell_bounds(lon, periodic=periodic))
 
 
 def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray, lon_f: np.ndarray,
