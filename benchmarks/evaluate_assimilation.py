@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 import xda
-from xda.coords import latitude_weights
+from xda.labeled.grid import latitude_weights
 from xda.numerics.interp import apply, bilinear_weights
 
 warnings.filterwarnings("ignore", message="QC rejected")

@@ -140,7 +140,7 @@ def main(argv=None):
         n2, c2 = load_model(abl.stem, device="cpu")
         models.append((f"xda (PDE weight {c2.get('pde_weight')})", n2, c2))
     rows = []
-    from xda.training_downscaling import load_pairs
+    from xda.training.downscaling import load_pairs
 
     sim = Path(a.sim).expanduser()
     pairs = load_pairs(sim, a.split, FACTOR, every=a.every)

@@ -3,7 +3,7 @@ import pytest
 import xarray as xr
 
 import xda
-from xda.coords import grid_of
+from xda.labeled.grid import grid_of
 from xda.errors import CoordinateError, GridError
 
 

@@ -119,7 +119,7 @@ def test_shipped_downscaling_model_loads_offline():
     assert net is again
     assert card["kind"] == "downscaling" and card["factor"] == 4
     assert card["variable"]["units"] == "K" and card["kappa"] > 0
-    assert card["sha256"] == registry.sha256(registry._find(registry.DEFAULT_DOWNSCALING_MODEL).with_suffix(".safetensors"))
+    assert card["sha256"] == registry.sha256(registry.find(registry.DEFAULT_DOWNSCALING_MODEL).with_suffix(".safetensors"))
 
 
 def test_output_grid_units_provenance_and_no_mutation(esm):

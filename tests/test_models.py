@@ -23,7 +23,7 @@ def test_shipped_model_loads_offline_and_is_cached():
 
 
 def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
-    src = registry._find(registry.DEFAULT_MODEL)
+    src = registry.find(registry.DEFAULT_MODEL)
     for ext in (".json", ".safetensors"):
         shutil.copy(src.with_suffix(ext), tmp_path / f"bad{ext}")
     card = json.loads((tmp_path / "bad.json").read_text())

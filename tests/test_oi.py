@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xda.background_error import BackgroundError, background_check
+from xda.labeled.background_error import BackgroundError, background_check
 from xda.numerics import oi
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xda import units as xu
+from xda.labeled import units as xu
 from xda.errors import UnitsError
 
 

@@ -5,14 +5,11 @@
 >>> fine = coarse.phyda.downscale(factor=4)            # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from . import datasets, metrics, static  # noqa: E402
-from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
-from .assimilate import assimilate  # noqa: E402
-from .downscale import coarsen, downscale  # noqa: E402
-from .background_error import BackgroundError  # noqa: E402
-from .diagnostics import (  # noqa: E402
+from .accessor import PhydaAccessor  # noqa: F401  (registers ds.phyda / da.phyda)
+from .labeled.background_error import BackgroundError
+from .diagnostics import (
     advection,
     advection_diffusion_residual,
     divergence,
@@ -22,20 +19,28 @@ from .diagnostics import (  # noqa: E402
     laplacian,
     vorticity,
 )
-from .spectra import isotropic_power_spectrum, power_spectrum, spectral_divergence, spectral_slope  # noqa: E402
-from .models.registry import available_models, load_model  # noqa: E402
+from .models.cards import available_models
+from .spectra import isotropic_power_spectrum, power_spectrum, spectral_divergence, spectral_slope
+from .tasks import assimilate, coarsen, downscale
+
+
+def load_model(name: str | None = None, device=None, **kwargs):
+    """Load a model and its card (imports torch); see :func:`xda.models.registry.load_model`."""
+    from .models.registry import DEFAULT_MODEL, load_model as _load
+
+    return _load(name or DEFAULT_MODEL, device=device, **kwargs)
 
 
 def train(data, out, *, task: str = "assimilation", **kwargs):
     """Train a model on a simulation file from :mod:`xda.simulate`.
 
-    ``task="assimilation"``: :func:`xda.training.train`; ``task="downscaling"``:
-    :func:`xda.training_downscaling.train_downscaler`. Keyword arguments go to them.
+    ``task="assimilation"``: :func:`xda.training.assimilation.train`; ``task="downscaling"``:
+    :func:`xda.training.downscaling.train_downscaler`. Keyword arguments go to them.
     """
     if task == "assimilation":
-        from .training import train as _train
+        from .training.assimilation import train as _train
     elif task == "downscaling":
-        from .training_downscaling import train_downscaler as _train
+        from .training.downscaling import train_downscaler as _train
     else:
         raise ValueError(f"unknown task {task!r}; use 'assimilation' or 'downscaling'")
     return _train(data, out, **kwargs)

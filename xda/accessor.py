@@ -13,13 +13,13 @@ class PhydaAccessor:
 
     def assimilate(self, obs, **kwargs):
         """Analysis of this background given ``obs``; see :func:`xda.assimilate`."""
-        from .assimilate import assimilate
+        from .tasks import assimilate
 
         return assimilate(self._obj, obs, **kwargs)
 
     def downscale(self, factor=None, **kwargs):
         """This coarse temperature on a grid ``factor`` times finer; see :func:`xda.downscale`."""
-        from .downscale import downscale
+        from .tasks import downscale
 
         return downscale(self._obj, factor, **kwargs)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from . import units as xu
-from .coords import grid_of
+from .labeled import units as xu
+from .labeled.grid import grid_of
 from .errors import CoordinateError, GridError
 from .numerics import stencils as st
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .coords import grid_of, latitude_weights
+from .labeled.grid import grid_of, latitude_weights
 
 
 def _weights(a: xr.DataArray, weights):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from . import units as xu
-from .coords import grid_of
+from .labeled import units as xu
+from .labeled.grid import grid_of
 from .errors import GridError
-from .numerics.stencils import EARTH_RADIUS
+from .numerics.constants import EARTH_RADIUS
 
 
 def _detrend(x: np.ndarray, axis: int, detrend: str | None) -> np.ndarray:

@@ -20,7 +20,7 @@ interpolation cannot know. Three parts:
   regression, ``(r / s_r - Reg) / s_2``, as CorrDiff and the PDE-informed downscaling
   paper do ("a residual formulation against a reference UNet").
 
-Training (:mod:`xda.training_downscaling`) adds to the denoising loss the
+Training (:mod:`xda.training.downscaling`) adds to the denoising loss the
 advection-diffusion residual of the decoded field (Physically Regularized Diffusion
 Objective of PhyDA; the PDE-informed downscaling of arXiv 2510.23866), computed with
 the torch twins of the diagnostics' stencils (:func:`pde_residual`).

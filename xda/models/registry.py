@@ -1,4 +1,4 @@
-"""Model cards, weight files and the cache of loaded models.
+"""Loading and saving models, and the cache of loaded ones (cards: :mod:`xda.models.cards`).
 
 A model is two files in ``xda/weights`` (or in ``$XDA_WEIGHTS_DIR``):
 ``<name>.safetensors`` (tensors only, never pickle) and ``<name>.json``, the model
@@ -12,67 +12,21 @@ module, which stays on the GPU when there is one.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from ..errors import ModelError
+from .cards import DEFAULT_DOWNSCALING_MODEL, DEFAULT_MODEL, available_models, find, load_card, sha256, weights_dirs  # noqa: F401
 from .diffusion import Denoiser
 
 _CACHE: dict[tuple[str, str, torch.dtype], tuple[torch.nn.Module, dict]] = {}
-
-DEFAULT_MODEL = "hs-t42-v0"
-DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v0"
-
-
-def weights_dirs() -> list[Path]:
-    """Where weight files are looked up: ``$XDA_WEIGHTS_DIR`` first, then the package."""
-    dirs = []
-    if os.environ.get("XDA_WEIGHTS_DIR"):
-        dirs.append(Path(os.environ["XDA_WEIGHTS_DIR"]).expanduser())
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")
-    return dirs
-
-
-def available_models() -> list[str]:
-    """Names of the models whose card and weights can be found."""
-    names = set()
-    for d in weights_dirs():
-        for card in d.glob("*.json"):
-            if card.with_suffix(".safetensors").exists():
-                names.add(card.stem)
-    return sorted(names)
-
-
-def _find(name: str) -> Path:
-    for d in weights_dirs():
-        if (d / f"{name}.json").exists() and (d / f"{name}.safetensors").exists():
-            return d / name
-    raise ModelError(
-        f"no model named {name!r}; available: {available_models()}. "
-        "Train one with `xda.train(...)` and put it in $XDA_WEIGHTS_DIR."
-    )
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def load_card(name: str = DEFAULT_MODEL) -> dict:
-    """The model card (a dict) of a model."""
-    return json.loads(_find(name).with_suffix(".json").read_text())
 
 
 def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[torch.nn.Module, dict]:
@@ -109,7 +63,7 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
     key = (name, str(device), dtype)
     if key in _CACHE:
         return _CACHE[key]
-    base = _find(name)
+    base = find(name)
     card = json.loads(base.with_suffix(".json").read_text())
     wfile = base.with_suffix(".safetensors")
     digest = sha256(wfile)

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-EARTH_RADIUS = 6.371e6  # m
+from .constants import EARTH_RADIUS
 
 
 def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-EARTH_RADIUS = 6.371e6  # m
+from .constants import EARTH_RADIUS, GRAVITY, OMEGA  # noqa: F401
 
 #: LLVM fast-math flags that allow vectorisation (contraction, reassociation) but keep
 #: IEEE NaN/inf semantics, so that NaNs still propagate locally.
@@ -275,10 +275,6 @@ def vorticity(u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
     _, duc = gradient(np.asarray(u) * geo.cos_lat[:, None], geo)
     with np.errstate(divide="ignore", invalid="ignore"):
         return dvdx - duc / geo.cos_lat[:, None]
-
-
-OMEGA = 7.292115e-5  # s-1
-GRAVITY = 9.80665  # m s-2
 
 
 def geostrophic_residual(z: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, min_lat: float = 15.0):

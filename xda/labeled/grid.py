@@ -12,7 +12,7 @@ import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, GridError
+from ..errors import CoordinateError, GridError
 
 _LAT_NAMES = ("lat", "latitude", "nav_lat", "y", "COADSY", "LAT")
 _LON_NAMES = ("lon", "longitude", "nav_lon", "x", "COADSX", "LON")

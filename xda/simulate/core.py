@@ -289,7 +289,7 @@ def simulate_downscaling(
     import jax
     import xarray as xr
 
-    from .static import surface_altitude
+    from ..labeled.static import surface_altitude
 
     t0 = _time.perf_counter()
     grid = _gaussian_grid(truncation)

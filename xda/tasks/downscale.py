@@ -8,13 +8,12 @@ from datetime import datetime, timezone
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from . import units as xu
-from .coords import grid_of
-from .errors import GridError, ModelError
-from .models.downscaling import downscale_arrays
-from .models.registry import DEFAULT_DOWNSCALING_MODEL, load_model
-from .numerics import regrid
+from .._version import __version__
+from ..labeled import units as xu
+from ..labeled.grid import grid_of
+from ..errors import GridError, ModelError
+from ..models.cards import DEFAULT_DOWNSCALING_MODEL
+from ..numerics import regrid
 
 METHODS = ("xda", "regression", "bicubic", "bilinear")
 _T_NAMES = ("tas", "t2m", "T2", "t2", "temperature", "t", "T")
@@ -234,6 +233,8 @@ def downscale(
     grid = grid_of(tas, lat=lat, lon=lon)
     net = card = None
     if method in ("xda", "regression"):
+        from ..models.registry import load_model
+
         net, card = load_model(model, device=device)
         if card.get("kind") != "downscaling":
             raise ModelError(f"model {model!r} is not a downscaling model")
@@ -272,7 +273,7 @@ def downscale(
     if method not in ("xda", "regression"):
         orog_f, orog_src = None, "not used"  # interpolation needs no orography
     elif orography is None:
-        from .static import surface_altitude
+        from ..labeled.static import surface_altitude
 
         orog_f = surface_altitude(lat_f, lon_f)
         orog_src = "ETOPO20 cell means (xda.static.surface_altitude)"
@@ -285,9 +286,15 @@ def downscale(
         if og.lat[0] > og.lat[-1]:
             orog_f = orog_f[::-1]
         orog_src = "given"
-    fine, nfe = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net, card=card,
-                                 u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
-                                 calibrated=calibrated)
+    if method in ("bilinear", "bicubic"):  # classical: no torch
+        fine, nfe = regrid.upsample(t_c, lat_c, grid.lon, lat_f, lon_f, "linear" if method == "bilinear" else "cubic",
+                                    grid.periodic)[None], 0
+    else:
+        from ..models.downscaling import downscale_arrays
+
+        fine, nfe = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net, card=card,
+                                     u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
+                                     calibrated=calibrated)
 
     # back to the caller's layout and units
     if grid.lat[0] > grid.lat[-1]:

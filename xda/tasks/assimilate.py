@@ -7,19 +7,17 @@ import warnings
 from datetime import datetime, timezone
 
 import numpy as np
-import torch
 import xarray as xr
 
-from . import __version__
-from . import units as xu
-from .background_error import BackgroundError, background_check
-from .coords import grid_of
-from .errors import GridError, ModelError, ObservationError
-from .models.diffusion import build_condition, sample
-from .models.registry import DEFAULT_MODEL, load_card, load_model
-from .numerics import oi
-from .numerics.interp import Bilinear, apply
-from .observations import PointObservations, collect
+from .._version import __version__
+from ..labeled import units as xu
+from ..labeled.background_error import BackgroundError, background_check
+from ..labeled.grid import grid_of
+from ..errors import GridError, ModelError, ObservationError
+from ..models.cards import DEFAULT_MODEL, load_card
+from ..numerics import oi
+from ..numerics.interp import Bilinear, apply
+from ..labeled.observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
 
@@ -48,6 +46,10 @@ def _xda_increment(model, card_var, xb, sb_grid, ob: PointObservations, innovati
     The model was trained with latitudes ascending (south first); grids stored
     north-first are flipped on the way in and out.
     """
+    import torch
+
+    from ..models.diffusion import build_condition, sample
+
     dtype = next(model.parameters()).dtype
     ny, nx = grid.shape
     index = ob.operator.index
@@ -108,7 +110,7 @@ def assimilate(
     obs : DataArray, Dataset or pandas.DataFrame
         Gridded observations on the background grid (NaN = unobserved), point
         observations (a Dataset along an ``obs`` dimension with ``lat``/``lon``
-        coordinates), or a station table (see :func:`xda.observations.collect`).
+        coordinates), or a station table (see :func:`xda.labeled.observations.collect`).
     method : {"xda", "oi"}
         ``"xda"``: posterior sampling with the diffusion model ``model``;
         ``"oi"``: optimal interpolation (= 3D-Var with this ``B``), the classical baseline.
@@ -174,6 +176,8 @@ def assimilate(
     card = None
     dev = None
     if method == "xda":
+        from ..models.registry import load_model
+
         net, card = load_model(model, device=device)
         dev = next(net.parameters()).device
     else:

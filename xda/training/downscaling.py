@@ -3,7 +3,7 @@
 One reproducible command from data to weights::
 
     python -m xda.simulate --kind downscaling            # T63 Held-Suarez + ETOPO20 orography
-    python -m xda.training_downscaling ~/.cache/xda/hs_t63_orog.nc --out xda/weights
+    python -m xda.training.downscaling ~/.cache/xda/hs_t63_orog.nc --out xda/weights
 
 Training pairs: the simulated lowest-level temperature and winds on the T63 grid (the
 *fine* truth) and their area-weighted ``f x f`` block means (the *coarse* input,
@@ -48,8 +48,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .models.diffusion import edm_loss
-from .models.downscaling import (
+from ..models.diffusion import edm_loss
+from ..models.downscaling import (
     OROG_SCALE,
     WIND_SCALE,
     Downscaler,
@@ -57,9 +57,9 @@ from .models.downscaling import (
     pde_residual,
     static_inputs,
 )
-from .models.registry import save_model
-from .numerics import regrid, stencils
-from .training import fit
+from ..models.registry import save_model
+from ..numerics import regrid, stencils
+from .loop import fit
 
 
 def load_pairs(data: str | Path, split: str, factor: int, every: int = 1) -> dict:
@@ -357,7 +357,7 @@ def train_downscaler(
         + ", conditioned on coarse T, winds and orography; physics loss: steady advection-diffusion residual")
     previous = card["training"].pop("command", None)
     card["training"]["commands"] = ([previous] if previous else []) + list(card["training"].get("commands", [])) + [
-        f"python -m xda.training_downscaling {Path(data).name} --name {name} "
+        f"python -m xda.training.downscaling {Path(data).name} --name {name} "
         f"--stages {','.join(stages)} --target {target} --pde-weight {pde_weight} --seed {seed}"
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")

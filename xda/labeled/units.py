@@ -11,7 +11,7 @@ import numpy as np
 import pint
 import xarray as xr
 
-from .errors import UnitsError
+from ..errors import UnitsError
 
 #: Unit strings seen in real files that pint (with cf-xarray's definitions) misreads
 #: or rejects, mapped to what they mean. Keys are compared case-sensitively first,

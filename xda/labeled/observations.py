@@ -14,9 +14,9 @@ import pandas as pd
 import xarray as xr
 
 from . import units as xu
-from .coords import Grid, grid_of
-from .errors import GridError, ObservationError
-from .numerics.interp import Bilinear, bilinear_weights
+from .grid import Grid, grid_of
+from ..errors import GridError, ObservationError
+from ..numerics.interp import Bilinear, bilinear_weights
 
 #: Default observation-error standard deviations by CF standard name (typical
 #: radiosonde / surface-station values incl. representativeness, e.g. ECMWF IFS docs).

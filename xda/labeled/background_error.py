@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .numerics import oi
+from ..numerics import oi
 
 
 @dataclass(frozen=True)

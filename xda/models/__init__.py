@@ -1,0 +1,5 @@
+"""Learned models (torch): networks, EDM preconditioning, samplers, guidance, cards, registry.
+
+Importing this package does not import torch; its modules other than
+:mod:`xda.models.cards` do.
+"""

@@ -1,0 +1,56 @@
+"""The training loop shared by xda's models (AdamW, warm-up, gradient clipping, EMA)."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+
+
+def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_steps: int = 1_000_000,
+        warmup: int = 200, ema_decay: float = 0.999, label: str = "", pass_fraction: bool = False, log_every: int = 50):
+    """The training loop shared by xda's models: AdamW, warm-up, clipping, EMA.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Its parameters are optimised.
+    loss_fn : callable
+        ``loss_fn(step)`` (or ``loss_fn(step, elapsed_fraction)`` with ``pass_fraction``,
+        the fraction of the wall-clock or step budget used so far) returns a scalar loss tensor.
+    minutes, max_steps : float, int
+        Stop at whichever comes first.
+    lr : float
+        Peak learning rate, reached linearly over ``warmup`` steps.
+    ema_decay : float
+        Exponential moving average of the weights, ``min(ema_decay, (1 + n) / (10 + n))``.
+
+    Returns
+    -------
+    (ema_module, steps, losses)
+    """
+    ema = copy.deepcopy(module).requires_grad_(False)
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    t0, step, losses = time.perf_counter(), 0, []
+    budget = 60 * minutes
+    while step < max_steps and time.perf_counter() - t0 < budget:
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / warmup)
+        frac = max((time.perf_counter() - t0) / budget, step / max_steps)
+        loss = loss_fn(step, frac) if pass_fraction else loss_fn(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(ema_decay, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), module.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        losses.append(loss.item())
+        step += 1
+        if step % log_every == 0:
+            print(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)
+    return ema, step, losses
