@@ -1,11 +1,20 @@
-"""Unit handling on top of pint's application registry (with cf-xarray's CF units).
+"""The one unit path of xda, on pint's application registry (with cf-xarray's CF units).
 
-Real files carry unit strings pint cannot read (``DEG C``, ``MB``, ``M/S``) or none at
-all. This module keeps the table of such aliases apart from the logic, converts
-DataArrays to SI magnitudes for the numerics, and writes CF unit strings back.
+Real files carry unit strings pint cannot read (``DEG C``, ``MB``, ``M/S``, ``degrees K``)
+or none at all. This module keeps the table of such aliases apart from the logic,
+converts DataArrays to SI magnitudes for the numerics, and writes CF unit strings back.
+
+Absolute quantities and differences
+-----------------------------------
+A temperature of 0.5 degC is 273.65 K, but a temperature *difference* of 0.5 degC
+(an observation error, an increment, a spread, a gradient's numerator) is 0.5 K.
+Every conversion here says which it is: ``difference=True`` converts with the scale
+factor only (pint's ``delta_`` units), never the offset.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pint
@@ -27,6 +36,10 @@ ALIASES = {
     "gpm": "m",
     "text_time": None,
 }
+
+#: ``degrees K`` / ``deg C`` / ``Degree F`` spellings (pint reads ``degrees K`` as angle x kelvin).
+_DEGREE_SPELLING = re.compile(r"^\s*deg(?:ree)?s?[\s_]*([CKF])\s*$", re.IGNORECASE)
+_DEGREE_UNIT = {"C": "degC", "K": "K", "F": "degF"}
 
 #: CF unit string written back for each SI unit we produce.
 CF_UNITS = {"kelvin": "K", "meter": "m", "pascal": "Pa", "meter / second": "m s-1", "dimensionless": "1"}
@@ -70,14 +83,17 @@ def parse_units(text: str, *, name: str = "variable") -> pint.Unit:
     ureg = registry()
     text = str(text).strip()
     alias = ALIASES.get(text, ALIASES.get(text.upper(), text))
+    m = _DEGREE_SPELLING.match(text)
+    if m:
+        alias = _DEGREE_UNIT[m.group(1).upper()]
     if alias is None:
         raise UnitsError(f"{name!r} has units {text!r}, which are not physical units.")
     try:
         return ureg.parse_units(alias)
     except Exception as err:
         raise UnitsError(
-            f"cannot understand the units {text!r} of {name!r}; set them explicitly, "
-            f"e.g. `da.attrs['units'] = 'K'`"
+            f"cannot understand the units {text!r} of {name!r}; set them explicitly in a form pint reads, "
+            f"e.g. `da.attrs['units'] = 'K'` (or 'degC', 'm', 'm s-1', 'hPa')"
         ) from err
 
 
@@ -101,27 +117,64 @@ def units_of(da: xr.DataArray, *, name: str | None = None) -> pint.Unit:
     return parse_units(da.attrs["units"], name=name)
 
 
-def magnitude(da: xr.DataArray, target: str, *, name: str | None = None) -> np.ndarray:
+def _delta(unit: pint.Unit) -> pint.Unit:
+    """The unit of a difference: ``delta_degC`` for ``degC``; others unchanged."""
+    ureg = registry()
+    q = ureg.Quantity(1.0, unit)
+    return (q - ureg.Quantity(0.0, unit)).units
+
+
+def scale_and_offset(src, target: str, *, name: str = "variable", difference: bool = False) -> tuple[float, float]:
+    """``(a, b)`` such that a value ``x`` in ``src`` is ``a * x + b`` in ``target``.
+
+    With ``difference=True`` the quantity is a difference (``b = 0``; degC -> K is 1).
+
+    Raises
+    ------
+    UnitsError
+        If the units cannot be converted; the message names the variable.
+    """
+    ureg = registry()
+    src = ureg.Unit(src) if isinstance(src, str) else src
+    tgt = parse_units(target, name=name) if isinstance(target, str) else target
+    try:
+        if difference:
+            return float(ureg.Quantity(1.0, _delta(src)).to(_delta(tgt)).magnitude), 0.0
+        b = float(ureg.Quantity(0.0, src).to(tgt).magnitude)
+        return float(ureg.Quantity(1.0, src).to(tgt).magnitude) - b, b
+    except pint.DimensionalityError as err:
+        raise UnitsError(f"{name!r} has units {src:~} which cannot be converted to {target!s}.") from err
+
+
+def base_units(src) -> pint.Unit:
+    """The SI unit of differences of a quantity in ``src`` (temperatures: kelvin)."""
+    ureg = registry()
+    return ureg.Quantity(1.0, _delta(ureg.Unit(src) if isinstance(src, str) else src)).to_base_units().units
+
+
+def raw_values(da: xr.DataArray) -> np.ndarray:
+    """The numbers of ``da`` as stored (pint magnitude when quantified); no copy."""
+    data = da.data
+    return data.magnitude if isinstance(data, pint.Quantity) else data
+
+
+def magnitude(da: xr.DataArray, target: str, *, name: str | None = None, difference: bool = False) -> np.ndarray:
     """Values of ``da`` converted to ``target`` units, as a plain float array.
 
-    Temperature offsets (degC -> K) are handled. Raises :class:`UnitsError` when the
-    units are missing or incompatible.
+    Temperature offsets (degC -> K) are applied to absolute values and not to
+    differences (``difference=True``). Raises :class:`UnitsError` when the units are
+    missing or incompatible.
     """
     name = name or da.name or "variable"
-    src = units_of(da, name=name)
-    ureg = registry()
-    values = da.data.magnitude if isinstance(da.data, pint.Quantity) else da.values
-    try:
-        return ureg.Quantity(np.asarray(values, dtype=np.float64), src).to(target).magnitude
-    except pint.DimensionalityError as err:
-        raise UnitsError(
-            f"{name!r} has units {src:~} which cannot be converted to {target!r}."
-        ) from err
+    a, b = scale_and_offset(units_of(da, name=name), target, name=name, difference=difference)
+    values = np.asarray(raw_values(da), dtype=np.float64)
+    return values * a + b if (a != 1.0 or b != 0.0) else values
 
 
-def convert(da: xr.DataArray, target: str, *, name: str | None = None) -> xr.DataArray:
+def convert(da: xr.DataArray, target: str, *, name: str | None = None, difference: bool = False) -> xr.DataArray:
     """A copy of ``da`` in ``target`` units (attrs kept, ``units`` updated)."""
-    out = da.copy(data=magnitude(da, target, name=name).astype(np.result_type(da.dtype, np.float32)))
+    values = magnitude(da, target, name=name, difference=difference)
+    out = da.copy(data=values.astype(np.result_type(da.dtype, np.float32)))
     out.attrs["units"] = target
     return out
 
@@ -138,13 +191,47 @@ def cf_string(unit) -> str:
     return " ".join(parts) if parts else "1"
 
 
-def to_quantity(value, default: str, *, name: str = "value") -> float:
-    """A number, string (``"0.5 K"``) or pint quantity as a float in ``default`` units."""
+def to_quantity(value, units: str, *, name: str = "value", difference: bool = False, number_units: str | None = None) -> float:
+    """A number, string (``"0.5 K"``) or pint quantity as a float in ``units``.
+
+    Parameters
+    ----------
+    value : number, str or pint.Quantity
+    units : str
+        Units of the result.
+    name : str
+        For the error message.
+    difference : bool
+        The value is a difference (an error std, an increment): ``"0.5 degC"`` is 0.5 K.
+    number_units : str, optional
+        Units of a bare number (default ``units``): e.g. the variable's own units, so
+        that ``obs_error=1`` on a ``dam`` field means 1 dam.
+
+    Raises
+    ------
+    UnitsError
+        If the value cannot be read or converted; the message shows the expected form.
+    """
     ureg = registry()
-    if isinstance(value, (int, float, np.floating, np.integer)):
-        return float(value)
     try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError("a boolean is not a quantity")
+        if isinstance(value, (int, float, np.floating, np.integer)):
+            if number_units is None or number_units == units:
+                return float(value)
+            a, b = scale_and_offset(number_units, units, name=name, difference=difference)
+            return float(value) * a + b
         q = ureg.Quantity(value) if isinstance(value, str) else value
-        return float(q.to(default).magnitude)
+        if isinstance(value, str):  # parse the unit part through our aliases
+            parts = value.strip().split(maxsplit=1)
+            if len(parts) == 2:
+                q = ureg.Quantity(float(parts[0]), parse_units(parts[1], name=name))
+        if not hasattr(q, "units"):
+            return float(q) if number_units is None else to_quantity(float(q), units, name=name, difference=difference,
+                                                                    number_units=number_units)
+        a, b = scale_and_offset(q.units, units, name=name, difference=difference)
+        return float(q.magnitude) * a + b
+    except UnitsError:
+        raise
     except Exception as err:
-        raise UnitsError(f"cannot read {name}={value!r} as a quantity in {default!r}") from err
+        raise UnitsError(f"cannot read {name}={value!r} as a quantity in {units!r}; pass e.g. {name}='1.5 {units}'") from err

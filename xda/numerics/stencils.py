@@ -18,11 +18,18 @@ the field. Conventions (``a`` Earth radius, ``phi`` latitude, ``lambda`` longitu
 
 Rows exactly at a pole (``cos(phi) = 0``) have no zonal derivative: NaN there.
 NaNs propagate only to the stencil neighbours that read them.
+
+Latitudes may ascend or descend: the per-row coefficients carry the sign of the
+spacing, so a north-first field is differenced in place, never flipped. Longitudes
+wrap in one of three ways (:attr:`Geometry.wrap`): not at all (regional), periodically
+(``nx * dlon = 360``), or periodically with a cyclic point (the last column repeats
+the first, ``(nx - 1) * dlon = 360``). Unit conversions are folded into the per-row
+coefficients (``scale`` arguments), so the kernels read the caller's arrays as they are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -50,13 +57,30 @@ class Geometry:
     regional_lat: bool  # True: edge rows are grid edges (NaN laplacian), not poles
     cos_lat: np.ndarray  # (ny,) cos(phi); 1 on projected grids
     sin_lat: np.ndarray  # (ny,) sin(phi); NaN on projected grids
+    cyclic_point: bool = False  # the last column repeats the first (periodic grids only)
+
+    @property
+    def wrap(self) -> int:
+        """0: regional in longitude; 1: periodic; 2: periodic with a cyclic point."""
+        return 2 if self.cyclic_point else int(self.periodic)
+
+    def rows(self, start: int, stop: int) -> "Geometry":
+        """The coefficients of rows ``start:stop`` (for a block of a chunked field)."""
+        sl = slice(start, stop)
+        return replace(self, inv_2dx=self.inv_2dx[sl], inv_dx2=self.inv_dx2[sl], inv_dy_c=self.inv_dy_c[sl],
+                       lap_n=self.lap_n[sl], lap_s=self.lap_s[sl], cos_lat=self.cos_lat[sl], sin_lat=self.sin_lat[sl])
+
+    def columns_unwrapped(self) -> "Geometry":
+        """The same rows, not wrapping in longitude (for blocks that carry their own halo)."""
+        return replace(self, periodic=False, cyclic_point=False)
 
 
 def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: float = EARTH_RADIUS,
-             projected: bool = False) -> Geometry:
-    """Coefficients for a grid with latitudes ``lat_deg`` (ascending) and even longitudes.
+             projected: bool = False, cyclic_point: bool = False) -> Geometry:
+    """Coefficients for a grid with monotonic latitudes ``lat_deg`` and even longitudes.
 
     ``projected=True`` treats ``lat_deg``/``lon_deg`` as y/x in metres (no sphere).
+    ``cyclic_point=True``: a periodic grid whose last column repeats the first.
     """
     lat = np.asarray(lat_deg, np.float64)
     lon = np.asarray(lon_deg, np.float64)
@@ -76,7 +100,9 @@ def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: f
         dx = radius * cos_c * dlam
         # latitudes of the cell faces: midpoints, and the poles beyond the edge rows
         # of a global grid (zero meridional flux there)
-        regional = not periodic or (lat[0] > -90 + 1.5 * abs(lat[1] - lat[0])) or (lat[-1] < 90 - 1.5 * abs(lat[-1] - lat[-2]))
+        south, north = (0, -1) if lat[-1] > lat[0] else (-1, 0)
+        step = max(abs(lat[1] - lat[0]), abs(lat[-1] - lat[-2]))
+        regional = not periodic or lat[south] > -90 + 1.5 * step or lat[north] < 90 - 1.5 * step
         faces = np.concatenate([[-90.0], 0.5 * (lat[1:] + lat[:-1]), [90.0]])
         cos_half = np.cos(np.deg2rad(faces))
         cos_half[[0, -1]] = 0.0
@@ -92,14 +118,16 @@ def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: f
     # flux form: [cos_{j+1/2} (c_{j+1}-c_j)/dy_+ - cos_{j-1/2} (c_j-c_{j-1})/dy_-] / (cos_j * cell height)
     y_face = np.concatenate([[y[0] - 0.5 * (y[1] - y[0])], 0.5 * (y[1:] + y[:-1]), [y[-1] + 0.5 * (y[-1] - y[-2])]])
     if not projected and not regional:
-        y_face[0], y_face[-1] = -radius * np.pi / 2, radius * np.pi / 2
+        pole = radius * np.pi / 2 * np.sign(y[-1] - y[0])
+        y_face[0], y_face[-1] = -pole, pole
     height = y_face[1:] - y_face[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = np.where(cos_c > 0, cos_c * height, np.nan)
         lap_n[:-1] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[:-1]
         lap_s[1:] = cos_half[1:-1] / (y[1:] - y[:-1]) / denom[1:]
     sin_c = np.full(ny, np.nan) if projected else np.sin(np.deg2rad(lat))
-    return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional), cos_c, sin_c)
+    return Geometry(inv_2dx, inv_dx2, inv_dy_c, lap_n, lap_s, bool(periodic), bool(regional), cos_c, sin_c,
+                    bool(periodic and cyclic_point))
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -112,15 +140,17 @@ def _lat(j, ny):
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
-def _ends(nx, periodic):
+def _ends(nx, wrap):
     """West/east neighbours and centred-difference factor of the first and last column."""
-    if periodic:
+    if wrap == 1:
         return nx - 1, 1, 1.0, nx - 2, 0, 1.0
+    if wrap == 2:  # cyclic point: column nx-1 is column 0
+        return nx - 2, 1, 1.0, nx - 2, 1, 1.0
     return 0, 1, 2.0, nx - 2, nx - 1, 2.0
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _gradient(c, inv_2dx, inv_dy_c, periodic, gx, gy):
+def _gradient(c, inv_2dx, inv_dy_c, wrap, gx, gy):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
@@ -131,7 +161,7 @@ def _gradient(c, inv_2dx, inv_dy_c, periodic, gx, gy):
         for i in range(1, nx - 1):
             ox[i] = (cj[i + 1] - cj[i - 1]) * ax
             oy[i] = (cn[i] - cs[i]) * ay
-        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
+        w0, e0, f0, w1, e1, f1 = _ends(nx, wrap)
         gx[t, j, 0] = (cj[e0] - cj[w0]) * ax * f0
         gx[t, j, nx - 1] = (cj[e1] - cj[w1]) * ax * f1
         gy[t, j, 0] = (cn[0] - cs[0]) * ay
@@ -145,7 +175,7 @@ def _row_lap(cj, cn, cs, lx, ln, ls, i, iw, ie):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _laplacian(c, inv_dx2, lap_n, lap_s, periodic, regional, out):
+def _laplacian(c, inv_dx2, lap_n, lap_s, wrap, regional, out):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
@@ -155,22 +185,23 @@ def _laplacian(c, inv_dx2, lap_n, lap_s, periodic, regional, out):
         lapnan = np.nan if regional and (j == 0 or j == ny - 1) else 0.0
         for i in range(1, nx - 1):
             o[i] = _row_lap(cj, cn, cs, lx, ln, ls, i, i - 1, i + 1) + lapnan
-        edge = lapnan if periodic else np.nan
-        out[t, j, 0] = _row_lap(cj, cn, cs, lx, ln, ls, 0, nx - 1, 1) + edge
-        out[t, j, nx - 1] = _row_lap(cj, cn, cs, lx, ln, ls, nx - 1, nx - 2, 0) + edge
+        w0, e0, f0, w1, e1, f1 = _ends(nx, wrap)
+        edge = lapnan if wrap > 0 else np.nan
+        out[t, j, 0] = _row_lap(cj, cn, cs, lx, ln, ls, 0, w0, e0) + edge
+        out[t, j, nx - 1] = _row_lap(cj, cn, cs, lx, ln, ls, nx - 1, w1, e1) + edge
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _advection(c, u, v, inv_2dx, inv_dy_c, periodic, out):
+def _advection(c, u, v, inv_2dx_u, inv_dy_v, wrap, out):
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
         t, j = k // ny, k % ny
         js, jn = _lat(j, ny)
         cj, cn, cs, uj, vj, o = c[t, j], c[t, jn], c[t, js], u[t, j], v[t, j], out[t, j]
-        ax, ay = inv_2dx[j], inv_dy_c[j]
+        ax, ay = inv_2dx_u[j], inv_dy_v[j]
         for i in range(1, nx - 1):
             o[i] = uj[i] * (cj[i + 1] - cj[i - 1]) * ax + vj[i] * (cn[i] - cs[i]) * ay
-        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
+        w0, e0, f0, w1, e1, f1 = _ends(nx, wrap)
         out[t, j, 0] = uj[0] * (cj[e0] - cj[w0]) * ax * f0 + vj[0] * (cn[0] - cs[0]) * ay
         out[t, j, nx - 1] = uj[nx - 1] * (cj[e1] - cj[w1]) * ax * f1 + vj[nx - 1] * (cn[nx - 1] - cs[nx - 1]) * ay
 
@@ -184,7 +215,7 @@ def _res_point(cj, cn, cs, cp, cm, uj, vj, i, iw, ie, f, idt, ax, ay, lx, ln, ls
 
 
 @numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, periodic, regional, out):
+def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, wrap, regional, out):
     """Fused ``dc/dt + u.grad(c) - kappa lap(c)``: one pass, each input read once per point."""
     nt, ny, nx = c.shape
     for k in numba.prange(nt * ny):
@@ -200,91 +231,127 @@ def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, 
             lap = (cj[i + 1] - 2.0 * cc + cj[i - 1]) * lx + ln * (cn[i] - cc) + ls * (cs[i] - cc) + lapnan
             o[i] = ((cp[i] - cm[i]) * idt + uj[i] * (cj[i + 1] - cj[i - 1]) * ax + vj[i] * (cn[i] - cs[i]) * ay
                     - kappa * lap)
-        w0, e0, f0, w1, e1, f1 = _ends(nx, periodic)
-        edge = 0.0 if periodic else np.nan
+        w0, e0, f0, w1, e1, f1 = _ends(nx, wrap)
+        edge = 0.0 if wrap > 0 else np.nan
         out[t, j, 0] = _res_point(cj, cn, cs, cp, cm, uj, vj, 0, w0, e0, f0, idt, ax, ay, lx, ln, ls, kappa, lapnan + edge)
         out[t, j, nx - 1] = _res_point(cj, cn, cs, cp, cm, uj, vj, nx - 1, w1, e1, f1, idt, ax, ay, lx, ln, ls, kappa, lapnan + edge)
 
 
 def _as3d(a):
+    """A (n, ny, nx) view of ``a`` (a copy only when ``a`` is not C-contiguous or not float)."""
     a = np.asarray(a)
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
-    return np.ascontiguousarray(a.reshape((-1,) + a.shape[-2:]))
+    return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
 
 
-def gradient(c: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """(dc/dx, dc/dy) of ``c`` (..., ny, nx), in units of c per metre."""
+def _out(c3: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return np.empty_like(c3)
+    if out.dtype != c3.dtype or out.size != c3.size or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous {c3.dtype} with {c3.size} elements; got {out.dtype}, size {out.size}")
+    return out.reshape(c3.shape)
+
+
+def _coef(a: np.ndarray, scale: float, dtype) -> np.ndarray:
+    return (a * scale).astype(dtype)
+
+
+def gradient(c: np.ndarray, geo: Geometry, scale: float = 1.0, out=None) -> tuple[np.ndarray, np.ndarray]:
+    """(dc/dx, dc/dy) of ``c`` (..., ny, nx), in units of ``scale * c`` per metre.
+
+    ``out``: an optional pair of C-contiguous arrays to write into.
+    """
     c3 = _as3d(c)
-    gx, gy = np.empty_like(c3), np.empty_like(c3)
-    _gradient(c3, geo.inv_2dx.astype(c3.dtype), geo.inv_dy_c.astype(c3.dtype), geo.periodic, gx, gy)
+    gx, gy = (_out(c3, None), _out(c3, None)) if out is None else (_out(c3, out[0]), _out(c3, out[1]))
+    d = c3.dtype
+    _gradient(c3, _coef(geo.inv_2dx, scale, d), _coef(geo.inv_dy_c, scale, d), geo.wrap, gx, gy)
     return gx.reshape(np.shape(c)), gy.reshape(np.shape(c))
 
 
-def laplacian(c: np.ndarray, geo: Geometry) -> np.ndarray:
-    """Spherical laplacian of ``c`` (..., ny, nx), in units of c per square metre."""
+def laplacian(c: np.ndarray, geo: Geometry, scale: float = 1.0, out=None) -> np.ndarray:
+    """Spherical laplacian of ``c`` (..., ny, nx), in units of ``scale * c`` per square metre."""
     c3 = _as3d(c)
-    out = np.empty_like(c3)
+    o = _out(c3, out)
     d = c3.dtype
-    _laplacian(c3, geo.inv_dx2.astype(d), geo.lap_n.astype(d), geo.lap_s.astype(d), geo.periodic, geo.regional_lat, out)
-    return out.reshape(np.shape(c))
+    _laplacian(c3, _coef(geo.inv_dx2, scale, d), _coef(geo.lap_n, scale, d), _coef(geo.lap_s, scale, d),
+               geo.wrap, geo.regional_lat, o)
+    return o.reshape(np.shape(c))
 
 
-def advection(c: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
-    """``u dc/dx + v dc/dy`` for fields (..., ny, nx) of equal shape."""
-    c3, u3, v3 = _as3d(c), _as3d(u), _as3d(v)
-    out = np.empty_like(c3)
-    _advection(c3, u3.astype(c3.dtype, copy=False), v3.astype(c3.dtype, copy=False),
-               geo.inv_2dx.astype(c3.dtype), geo.inv_dy_c.astype(c3.dtype), geo.periodic, out)
-    return out.reshape(np.shape(c))
+def advection(c: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, scale: float = 1.0,
+              u_scale: float = 1.0, v_scale: float = 1.0, out=None) -> np.ndarray:
+    """``u dc/dx + v dc/dy`` for fields (..., ny, nx) of equal shape.
+
+    ``scale``, ``u_scale``, ``v_scale`` convert differences of ``c`` and the winds to SI.
+    """
+    c3 = _as3d(c)
+    d = c3.dtype
+    o = _out(c3, out)
+    _advection(c3, _as3d(u).astype(d, copy=False), _as3d(v).astype(d, copy=False),
+               _coef(geo.inv_2dx, scale * u_scale, d), _coef(geo.inv_dy_c, scale * v_scale, d), geo.wrap, o)
+    return o.reshape(np.shape(c))
 
 
-def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo: Geometry, out: np.ndarray | None = None) -> np.ndarray:
+def tendency_weights(time_s: np.ndarray) -> np.ndarray:
+    """``1 / (t[k+1] - t[k-1])`` (one-sided at the ends): the centred time difference's weights."""
+    t = np.asarray(time_s, np.float64)
+    nt = t.size
+    if nt < 2:
+        raise ValueError(f"need at least 2 times for a tendency, got {nt}")
+    span = t[np.minimum(np.arange(nt) + 1, nt - 1)] - t[np.maximum(np.arange(nt) - 1, 0)]
+    return 1.0 / span
+
+
+def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo: Geometry, out: np.ndarray | None = None,
+                                 scale: float = 1.0, u_scale: float = 1.0, v_scale: float = 1.0) -> np.ndarray:
     """``dc/dt + u dc/dx + v dc/dy - kappa lap(c)`` for fields (nt, ny, nx).
 
     ``time_s`` (nt,) are the times in seconds; the tendency is a centred difference
     (one-sided at the first and last time). ``out`` (C-contiguous, shape and dtype of
     ``c``) is reused when given: on large fields, first-touch page faults of a fresh
-    output cost several times the computation itself.
+    output cost several times the computation itself. ``scale``, ``u_scale``,
+    ``v_scale`` convert differences of ``c`` and the winds to SI (folded into the
+    coefficients).
     """
     c3, u3, v3 = _as3d(c), _as3d(u), _as3d(v)
     nt = c3.shape[0]
-    t = np.asarray(time_s, np.float64)
-    if t.size != nt or nt < 2:
-        raise ValueError(f"need at least 2 times matching the field's {nt}, got {t.size}")
-    span = t[np.minimum(np.arange(nt) + 1, nt - 1)] - t[np.maximum(np.arange(nt) - 1, 0)]
+    if np.size(time_s) != nt:
+        raise ValueError(f"need times matching the field's {nt}, got {np.size(time_s)}")
+    inv_dt = tendency_weights(time_s)
     d = c3.dtype
-    out = np.empty_like(c3) if out is None else out.reshape(c3.shape)
-    _residual(c3, u3.astype(d, copy=False), v3.astype(d, copy=False), d.type(kappa), (1.0 / span).astype(d),
-              geo.inv_2dx.astype(d), geo.inv_dy_c.astype(d), geo.inv_dx2.astype(d), geo.lap_n.astype(d),
-              geo.lap_s.astype(d), geo.periodic, geo.regional_lat, out)
-    return out
+    o = _out(c3, out)
+    _residual(c3, u3.astype(d, copy=False), v3.astype(d, copy=False), d.type(kappa * scale), _coef(inv_dt, scale, d),
+              _coef(geo.inv_2dx, scale * u_scale, d), _coef(geo.inv_dy_c, scale * v_scale, d), _coef(geo.inv_dx2, 1.0, d),
+              _coef(geo.lap_n, 1.0, d), _coef(geo.lap_s, 1.0, d), geo.wrap, geo.regional_lat, o)
+    return o.reshape(c3.shape)
 
 
-def divergence(u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
+def divergence(u: np.ndarray, v: np.ndarray, geo: Geometry, u_scale: float = 1.0, v_scale: float = 1.0) -> np.ndarray:
     """Horizontal divergence ``1/(a cos phi) [du/dlambda + d(v cos phi)/dphi]`` (s-1 for m/s winds)."""
-    dudx, _ = gradient(u, geo)
-    _, dvc = gradient(np.asarray(v) * geo.cos_lat[:, None], geo)
+    dudx, _ = gradient(u, geo, u_scale)
+    _, dvc = gradient(np.asarray(v) * geo.cos_lat[:, None], geo, v_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         return dudx + dvc / geo.cos_lat[:, None]
 
 
-def vorticity(u: np.ndarray, v: np.ndarray, geo: Geometry) -> np.ndarray:
+def vorticity(u: np.ndarray, v: np.ndarray, geo: Geometry, u_scale: float = 1.0, v_scale: float = 1.0) -> np.ndarray:
     """Relative vorticity ``1/(a cos phi) [dv/dlambda - d(u cos phi)/dphi]`` (s-1)."""
-    dvdx, _ = gradient(v, geo)
-    _, duc = gradient(np.asarray(u) * geo.cos_lat[:, None], geo)
+    dvdx, _ = gradient(v, geo, v_scale)
+    _, duc = gradient(np.asarray(u) * geo.cos_lat[:, None], geo, u_scale)
     with np.errstate(divide="ignore", invalid="ignore"):
         return dvdx - duc / geo.cos_lat[:, None]
 
 
-def geostrophic_residual(z: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, min_lat: float = 15.0):
+def geostrophic_residual(z: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, min_lat: float = 15.0,
+                         z_scale: float = 1.0, u_scale: float = 1.0, v_scale: float = 1.0):
     """``(u + (g/f) dz/dy, v - (g/f) dz/dx)``: departure of the wind from geostrophy.
 
-    ``z`` is geopotential height (m), ``f = 2 Omega sin(phi)``; NaN where
-    ``|phi| < min_lat`` (degrees), where geostrophy does not hold.
+    ``z`` is geopotential height (m after ``z_scale``), ``f = 2 Omega sin(phi)``; NaN
+    where ``|phi| < min_lat`` (degrees), where geostrophy does not hold.
     """
-    gx, gy = gradient(z, geo)
+    gx, gy = gradient(z, geo, z_scale)
     f = 2 * OMEGA * geo.sin_lat
     with np.errstate(divide="ignore", invalid="ignore"):
         gf = np.where(np.abs(geo.sin_lat) >= np.sin(np.deg2rad(min_lat)), GRAVITY / f, np.nan)[:, None]
-    return u + gf * gy, v - gf * gx
+    return u * u_scale + gf * gy, v * v_scale - gf * gx

@@ -1,0 +1,300 @@
+"""One labeled-operation path for the grid stencils (in the manner of MetPy's
+``preprocess_and_wrap`` and xgcm's ``as_grid_ufunc``).
+
+:func:`grid_op` declares, for a numerics kernel, the dimensionality of each argument
+and of the output. The wrapper it builds does the labeled work once, the same way for
+every diagnostic:
+
+1. finds the grid (:func:`~xda.labeled.grid.stencil_grid`: cf-xarray, overrides,
+   periodicity and cyclic points, latitude order, projected x/y) with cached geometry;
+2. reads each argument's units (``attrs['units']`` or a pint-quantified array) and
+   folds the conversion of *differences* to SI into one scale factor per argument
+   (degC and K differ by an offset that no derivative sees);
+3. checks that the other arguments share the first one's grid by comparing indexes
+   (no ``align`` copies) and dims;
+4. runs the kernel on the stored arrays: descending latitudes by a reversed geometry,
+   not by flipping data; NumPy inputs write straight into the one output (or ``out=``);
+   dask inputs run block by block with a one-cell halo (``dask.array.overlap``,
+   periodic in longitude when the grid wraps), so chunks along latitude, longitude and
+   time give the NumPy answer;
+5. wraps the output with the first argument's coordinates, CF units and a
+   ``long_name`` (pint-quantified when an input was).
+
+A Dataset as the first argument applies the operation to each data variable on the
+grid with units (other arguments may then be variable names, e.g. ``u="ua"``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import pint
+import xarray as xr
+
+from ..errors import CoordinateError, GridError, UnitsError
+from . import units as xu
+from .grid import Grid, stencil_grid
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One argument of a grid operation, ready for a kernel.
+
+    Attributes
+    ----------
+    values : ndarray or dask array
+        The numbers as stored (no copy), dims in the order of the first argument.
+    scale : float
+        Multiplies a difference of ``values`` into ``si`` units.
+    units, si : pint.Unit
+        The argument's own units and the SI units the kernel works in.
+    """
+
+    values: object
+    scale: float
+    units: pint.Unit
+    si: pint.Unit
+
+
+def _operand(da: xr.DataArray, kind: str, name: str) -> Operand:
+    src = xu.units_of(da, name=name)
+    si = xu.base_units(src) if kind == "field" else xu.parse_units(kind, name=name)
+    scale, _ = xu.scale_and_offset(src, si, name=name, difference=True)
+    return Operand(xu.raw_values(da), scale, src, si)
+
+
+def _check_same_grid(first: xr.DataArray, other: xr.DataArray, grid: Grid, names: tuple[str, str]) -> xr.DataArray:
+    """``other`` with the dims order of ``first``; GridError unless it is on the same grid."""
+    for dim in (grid.lat_dim, grid.lon_dim):
+        ok = dim in other.dims and other.sizes[dim] == first.sizes[dim]
+        if ok and dim in first.indexes and dim in other.indexes:
+            ok = first.indexes[dim].equals(other.indexes[dim])
+        if not ok:
+            raise GridError(
+                f"{names[1]!r} is not on the grid of {names[0]!r} (dimension {dim!r} differs); "
+                f"interpolate it first, e.g. `{names[1]}.interp_like({names[0]})`"
+            )
+    if set(other.dims) != set(first.dims):
+        other = other.broadcast_like(first)
+    return other.transpose(*first.dims) if other.dims != first.dims else other
+
+
+def time_seconds(c: xr.DataArray, time: str) -> np.ndarray:
+    """Times of ``c[time]`` in seconds since the first (datetime, cftime, or numeric with units)."""
+    if time not in c.dims:
+        raise CoordinateError(f"{c.name!r} has no dimension {time!r}; pass `time=` with the name of its time dimension")
+    if time not in c.coords:
+        raise CoordinateError(f"{c.name!r} has no time coordinate {time!r}; assign one, e.g. `c.assign_coords({time}=...)`")
+    t = c[time]
+    if np.issubdtype(t.dtype, np.datetime64):
+        return (t.values - t.values[0]) / np.timedelta64(1, "s")
+    if t.dtype == object:  # cftime
+        return np.array([(x - t.values[0]).total_seconds() for x in t.values])
+    if "units" not in t.attrs:
+        raise CoordinateError(f"time coordinate {time!r} is numeric without units; set e.g. `c[{time!r}].attrs['units'] = 'hours'`")
+    step = str(t.attrs["units"]).split(" since ")[0]  # CF 'hours since 2000-01-01'
+    return xu.magnitude(t.assign_attrs(units=step), "s", name=time, difference=True)
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _run_numpy(kernel, geo, arrays, n_out, out, extra):
+    if out is not None and n_out > 1 and not isinstance(out, (tuple, list)):
+        raise ValueError(f"this operation has {n_out} outputs: pass `out=` as a tuple of {n_out} arrays")
+    res = kernel(geo, *arrays, out=out, **extra)
+    return res if isinstance(res, tuple) else (res,)
+
+
+def _block_start(chunks: tuple[int, ...], index: int, depth: int) -> int:
+    """First row (in the whole array) of block ``index`` after a ``depth`` halo without outer padding."""
+    return int(sum(chunks[:index])) - (depth if index > 0 else 0)
+
+
+def _merge_small(chunks: tuple[int, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    for n in chunks:
+        if out and (n < 2 or out[-1] < 2):
+            out[-1] += n
+        else:
+            out.append(n)
+    return tuple(out)
+
+
+def _run_dask(kernel, geo, arrays, n_out, extra, time_axis, dtype):
+    """Block-by-block with a one-cell halo (periodic in longitude when the grid wraps)."""
+    import dask.array as da
+
+    nd = arrays[0].ndim
+    ay, ax = nd - 2, nd - 1
+    first = arrays[0]
+    if geo.cyclic_point and len(first.chunks[ax]) > 1:
+        first = first.rechunk({ax: -1})  # a repeated column cannot wrap through a halo
+    arrays = [first] + [a.rechunk(first.chunks) if isinstance(a, da.Array) else da.from_array(a, chunks=first.chunks)
+                        for a in arrays[1:]]
+    halo_axes = [ay] + ([ax] if len(first.chunks[ax]) > 1 else []) + ([time_axis] if time_axis is not None else [])
+    merged = {axis: _merge_small(first.chunks[axis]) for axis in halo_axes if min(first.chunks[axis]) < 2}
+    if merged:  # a halo needs 2 points per block: merge single-point blocks into their neighbours
+        arrays = [a.rechunk(merged) for a in arrays]
+        first = arrays[0]
+    depth = {axis: 1 for axis in halo_axes}
+    wrap_x = ax in depth and geo.periodic
+    boundary = {axis: ("periodic" if axis == ax and wrap_x else "none") for axis in halo_axes}
+    ov = [da.overlap.overlap(a, depth=depth, boundary=boundary) for a in arrays]
+    chunks_y, chunks_t = first.chunks[ay], (first.chunks[time_axis] if time_axis is not None else None)
+    x_halo = ax in depth
+    time_s = extra.get("time_s")
+
+    def block(*blocks, block_info=None):
+        loc = block_info[0]["chunk-location"]
+        y0 = _block_start(chunks_y, loc[ay], 1)
+        g = geo.rows(y0, y0 + blocks[0].shape[ay])
+        g = g.columns_unwrapped() if x_halo else g
+        kw = dict(extra)
+        if time_axis is not None:
+            t0 = _block_start(chunks_t, loc[time_axis], 1)
+            kw["time_s"] = time_s[t0:t0 + blocks[0].shape[time_axis]]
+        res = kernel(g, *blocks, out=None, **kw)
+        return np.stack(res) if isinstance(res, tuple) else res[None]
+
+    res = da.map_blocks(block, *ov, dtype=dtype, new_axis=0, chunks=((n_out,),) + ov[0].chunks)
+    res = da.overlap.trim_internal(res, {axis + 1: d for axis, d in depth.items()},
+                                   boundary={axis + 1: b for axis, b in boundary.items()})
+    return tuple(res[i] for i in range(n_out))
+
+
+# ----------------------------------------------------------------------------- the decorator
+
+
+def _read_params(params: dict, spec: dict) -> dict:
+    out = dict(params)
+    for key, (units, _) in spec.items():
+        if key in out:
+            value = xu.to_quantity(out[key], units, name=key)
+            if not np.isfinite(value):
+                raise ValueError(f"{key} must be a finite number (in {units}), got {out[key]!r}")
+            out[key] = value
+    return out
+
+
+def _wrap_output(data, like: xr.DataArray, name: str, units, long_name: str, quantified, dims) -> xr.DataArray:
+    attrs = {"long_name": long_name}
+    if quantified is not None:
+        data = quantified.Quantity(data, str(units))
+    else:
+        attrs = {"units": xu.cf_string(units), **attrs}
+    out = xr.DataArray(data, dims=dims, coords=like.coords, name=name, attrs=attrs)
+    return out.transpose(*like.dims) if dims != like.dims else out
+
+
+def _prepare(first: xr.DataArray, others: list, grid: Grid, time: str | None, arg_names: tuple[str, ...]):
+    """Dims order for the kernel (..., [time,] lat, lon) and the arguments in it (views)."""
+    core = ([time] if time else []) + [grid.lat_dim, grid.lon_dim]
+    order = tuple(d for d in first.dims if d not in core) + tuple(core)
+    first_t = first.transpose(*order) if first.dims != order else first
+    rest = [_check_same_grid(first_t, o, grid, (arg_names[0], arg_names[i + 1])) for i, o in enumerate(others)]
+    return order, first_t, rest
+
+
+def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_names: tuple[str, ...],
+            tendency: bool = False, params: dict | None = None, per_variable: bool = True):
+    """Make a labeled operation from a kernel ``kernel(geo, *arrays, scales, out, **params)``.
+
+    Parameters
+    ----------
+    fields : dict
+        Argument name -> ``"field"`` (any units; the kernel sees differences in their SI
+        base units) or a unit string (``"m/s"``) the argument must be convertible to.
+    output : callable
+        ``output(ureg, si_of_first_field)`` -> the output's pint unit.
+    names, long_names : tuple of str
+        Output names and ``long_name`` templates, ``{c}`` being the first argument's name
+        (long name). One per output.
+    tendency : bool
+        The operation differences along ``time`` (argument ``time="time"``); the kernel
+        receives ``time_s`` (seconds).
+    params : dict
+        Scalar parameters with units and defaults (``{"kappa": ("m**2/s", 0.0)}``), read
+        once (numbers, strings with units or pint quantities).
+    per_variable : bool
+        A Dataset as first argument applies the operation to each variable.
+    """
+    arg_names = tuple(fields)
+    spec = params or {}
+
+    def decorate(kernel):
+        @functools.wraps(kernel)
+        def op(*args, lat=None, lon=None, out=None, time="time", **kwargs):
+            if isinstance(args[0], xr.Dataset):
+                return _over_dataset(op, args, dict(kwargs, lat=lat, lon=lon, time=time), arg_names, per_variable)
+            if not len(arg_names) <= len(args) <= len(arg_names) + len(spec):
+                raise TypeError(f"{kernel.__name__}() takes the fields {arg_names}, got {len(args)} positional arguments")
+            kwargs.update(zip(spec, args[len(arg_names):]))
+            args = args[: len(arg_names)]
+            first = args[0]
+            grid = stencil_grid(first, lat=lat, lon=lon)
+            tname = time if tendency else None
+            time_s = time_seconds(first, time) if tendency else None
+            order, first_t, rest = _prepare(first, list(args[1:]), grid, tname, arg_names)
+            ops_ = [_operand(a, kind, str(a.name or n)) for a, (n, kind) in zip([first_t, *rest], fields.items())]
+            extra = _read_params(kwargs, spec)
+            extra["scales"] = tuple(o.scale for o in ops_)
+            if tendency:
+                extra["time_s"] = time_s
+            arrays = [o.values for o in ops_]
+            dtype = np.result_type(*[a.dtype for a in arrays], np.float32)
+            if any(hasattr(a, "dask") for a in arrays):
+                taxis = len(order) - 3 if tendency else None
+                res = _run_dask(kernel, grid.geometry, arrays, len(names), extra, taxis, dtype)
+            else:
+                res = _run_numpy(kernel, grid.geometry, arrays, len(names), out, extra)
+            quantified = next((a.data._REGISTRY for a in args if isinstance(a.data, pint.Quantity)), None)
+            unit = output(xu.registry(), ops_[0].si)
+            label = str(first.name or arg_names[0])
+            long = str(first.attrs.get("long_name", label))
+            outs = tuple(_wrap_output(r, first, n.format(c=label), unit, ln.format(c=long), quantified, order)
+                         for r, n, ln in zip(res, names, long_names))
+            return outs[0] if len(outs) == 1 else outs
+
+        params_sig = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in arg_names]
+        params_sig += [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for k, (_, d) in spec.items()]
+        params_sig += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d)
+                       for k, d in (("time", "time"),) if tendency]
+        params_sig += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in ("lat", "lon", "out")]
+        op.__signature__ = inspect.Signature(params_sig)
+        op.kernel = kernel
+        return op
+
+    return decorate
+
+
+def _over_dataset(op, args, kwargs, arg_names, per_variable):
+    """Apply ``op`` to each data variable of a Dataset that is on the grid and has units."""
+    ds = args[0]
+    if not per_variable:
+        raise TypeError(
+            f"pass DataArrays, not a Dataset: e.g. `{op.__name__}(" + ", ".join(f"ds[{n!r}]" for n in arg_names) + ")`"
+        )
+    others = [ds[a] if isinstance(a, str) else a for a in args[1:]]
+    used = {a for a in args[1:] if isinstance(a, str)}
+    grid = stencil_grid(ds, lat=kwargs.get("lat"), lon=kwargs.get("lon"))
+    results, skipped = {}, []
+    for name, da in ds.data_vars.items():
+        if name in used or not {grid.lat_dim, grid.lon_dim} <= set(da.dims):
+            continue
+        try:
+            xu.units_of(da, name=name)
+        except UnitsError:
+            skipped.append(name)
+            continue
+        res = op(da, *others, **kwargs)
+        for r in res if isinstance(res, tuple) else (res,):
+            results[r.name] = r
+    if not results:
+        raise UnitsError(f"no variable of the Dataset is on the grid with units ({skipped or list(ds.data_vars)}); "
+                         "set units, e.g. `ds['t'].attrs['units'] = 'K'`")
+    out = xr.Dataset(results, attrs={"xda_skipped_without_units": ", ".join(skipped)} if skipped else {})
+    return out
