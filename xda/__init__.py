@@ -5,11 +5,17 @@
 >>> fine = coarse.phyda.downscale(factor=4)            # doctest: +SKIP
 """
 
+import os
+
 from ._version import __version__
+from .numerics import threads
+
+threads.set_wait_policy()  # before numba's OpenMP layer or torch start (see xda.numerics.threads)
+
 from . import datasets, metrics, static  # noqa: E402
-from .accessor import PhydaAccessor  # noqa: F401  (registers ds.phyda / da.phyda)
-from .labeled.background_error import BackgroundError
-from .diagnostics import (
+from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
+from .labeled.background_error import BackgroundError  # noqa: E402
+from .diagnostics import (  # noqa: E402
     advection,
     advection_diffusion_residual,
     divergence,
@@ -19,9 +25,13 @@ from .diagnostics import (
     laplacian,
     vorticity,
 )
-from .models.cards import available_models
-from .spectra import isotropic_power_spectrum, power_spectrum, spectral_divergence, spectral_slope
-from .tasks import assimilate, coarsen, downscale
+from .models.cards import available_models  # noqa: E402
+from .spectra import isotropic_power_spectrum, power_spectrum, spectral_divergence, spectral_slope  # noqa: E402
+from .tasks import assimilate, coarsen, downscale  # noqa: E402
+
+set_num_threads = threads.set_num_threads
+if threads.ENV in os.environ:
+    threads.set_num_threads()
 
 
 def load_model(name: str | None = None, device=None, **kwargs):
@@ -46,4 +56,4 @@ def train(data, out, *, task: str = "assimilation", **kwargs):
     return _train(data, out, **kwargs)
 
 
-__all__ = ["divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

@@ -228,6 +228,10 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
     def decorate(kernel):
         @functools.wraps(kernel)
         def op(*args, lat=None, lon=None, out=None, time="time", **kwargs):
+            named = [n for n in arg_names[len(args):] if n in kwargs]
+            args = args + tuple(kwargs.pop(n) for n in named)  # fields given by keyword
+            if len(args) < len(arg_names):
+                raise TypeError(f"{kernel.__name__}() needs the fields {arg_names}; missing {arg_names[len(args):]}")
             if isinstance(args[0], xr.Dataset):
                 return _over_dataset(op, args, dict(kwargs, lat=lat, lon=lon, time=time), arg_names, per_variable)
             if not len(arg_names) <= len(args) <= len(arg_names) + len(spec):

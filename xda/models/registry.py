@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelError
+from ..numerics import threads
 from .cards import DEFAULT_DOWNSCALING_MODEL, DEFAULT_MODEL, available_models, find, load_card, sha256, weights_dirs  # noqa: F401
 from .diffusion import Denoiser
 
@@ -60,6 +61,7 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
             f"device={str(device)!r} was requested but torch sees no CUDA GPU; leave `device` unset "
             "(CUDA when present, else CPU) or pass device='cpu'"
         )
+    threads.apply_to_torch()
     key = (name, str(device), dtype)
     if key in _CACHE:
         return _CACHE[key]
