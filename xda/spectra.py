@@ -59,6 +59,7 @@ def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = 
         raise GridError(f"zonal spectra are taken along the longitude {g.lon_dim!r}, not {dim!r}")
     if not g.periodic:
         raise GridError(f"{da.name!r} is on a regional grid: its longitude does not wrap; use `xda.isotropic_power_spectrum`")
+    g.without_cyclic_point("a zonal power spectrum")
     n = g.lon.size
     dlon = g.lon[1] - g.lon[0]
 

@@ -69,38 +69,34 @@ class PointObservations:
         return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op, self.gridded, dict(self.dropped))
 
 
-def _obs_error(name, std_name, units, given, n, column=None) -> np.ndarray:
-    """Observation-error std (n,) in ``units``: a column, a given value, or the default table."""
+def _obs_error(name, std_name, units, given, n, column=None, var_units=None) -> np.ndarray:
+    """Observation-error std (n,) in ``units``: a column, a given value, or the default table.
+
+    Errors are differences (0.5 degC is 0.5 K). ``column`` is an already converted array;
+    a bare number in ``given`` is in the variable's own units ``var_units`` (the
+    background's), not the working units.
+    """
     if column is not None:
         return np.asarray(column, np.float64)
+    label = f"obs_error[{name!r}]"
     if given is not None:
         if isinstance(given, xr.DataArray):
-            return np.broadcast_to(xu.magnitude(given, units, name=f"obs_error[{name!r}]"), (n,)).astype(np.float64)
-        if isinstance(given, str) or hasattr(given, "units"):
-            return np.full(n, _to_units(given, units, name))
-        return np.full(n, float(given))
+            return np.broadcast_to(xu.magnitude(given, units, name=label, difference=True), (n,)).astype(np.float64)
+        return np.full(n, xu.to_quantity(given, units, name=label, difference=True, number_units=var_units))
     if std_name in DEFAULT_OBS_ERROR:
         val, u = DEFAULT_OBS_ERROR[std_name]
-        return np.full(n, _to_units(f"{val} {u}", units, name))
+        return np.full(n, xu.to_quantity(f"{val} {u}", units, name=label, difference=True))
     raise ObservationError(
-        f"no observation error for {name!r}: pass `obs_error={{{name!r}: value}}` in {units!r} "
-        f"(or a string with units), or add a column / variable {name + '_error'!r}"
+        f"no observation error for {name!r}: pass `obs_error={{{name!r}: value}}` in the variable's units "
+        f"(or a string with units, e.g. '1.5 K'), or add a column / variable {name + '_error'!r}"
     )
 
 
-def _to_units(q, units, name):
-    ureg = xu.registry()
-    qq = ureg.Quantity(q) if isinstance(q, str) else q
-    try:  # errors are differences: convert degC <-> K as deltas
-        src = qq.units
-        if "degree_Celsius" in str(src):
-            qq = ureg.Quantity(qq.magnitude, "delta_degC")
-        target = ureg.Unit(units)
-        if "degree_Celsius" in str(target):
-            target = ureg.Unit("delta_degC")
-        return float(qq.to(target).magnitude)
-    except Exception as err:
-        raise ObservationError(f"cannot convert the observation error {q!r} of {name!r} to {units!r}") from err
+def _error_values(col: xr.DataArray, obs_da: xr.DataArray, units: str, name: str) -> np.ndarray:
+    """A ``<var>_error`` variable in ``units`` as a difference (its own units, else the observation's)."""
+    if "units" not in col.attrs and not hasattr(col.data, "units"):
+        col = col.assign_attrs(units=str(xu.units_of(obs_da, name=name)))
+    return xu.magnitude(col, units, name=f"{name}_error", difference=True)
 
 
 def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointObservations:
@@ -127,7 +123,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
           ``lat`` / ``lon`` coordinates along it;
         * a station table: a DataFrame with ``lat``/``lon`` columns, one column per
           variable, units in ``df.attrs['units']`` (a dict), optional ``<var>_error``
-          columns.
+          columns (units ``df.attrs['units']['<var>_error']``, else the variable's).
     background : Dataset
     grid : Grid
         The background grid.
@@ -137,13 +133,15 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
         CF standard name per variable, for default observation errors (defaults to the
         background's ``standard_name`` attributes).
     obs_error : dict, optional
-        ``{var: value}`` (number in the working units, string or quantity).
+        ``{var: value}``: a number in the background variable's units, a string with
+        units (``'0.5 degC'``) or a pint quantity; always a difference (0.5 degC = 0.5 K).
 
     Raises
     ------
     ObservationError, GridError, UnitsError
     """
-    obs_error = obs_error or {}
+    obs_error = {} if obs_error is None else obs_error
+    var_units = {v: str(xu.units_of(background[v], name=v)) for v in work_units}
     std = {v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units}
     if not isinstance(obs_error, dict):
         obs_error = {v: obs_error for v in work_units}
@@ -169,8 +167,12 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                     f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`"
                 )
             vals = xu.magnitude(xr.DataArray(obs[v].to_numpy(np.float64), attrs={"units": units[v]}), work_units[v], name=v)
-            err = _obs_error(v, std[v], work_units[v], obs_error.get(v), len(obs),
-                             obs[v + "_error"].to_numpy() if v + "_error" in obs.columns else None)
+            col = None
+            if v + "_error" in obs.columns:
+                col = xu.magnitude(xr.DataArray(obs[v + "_error"].to_numpy(np.float64),
+                                                attrs={"units": units.get(v + "_error", units[v])}),
+                                   work_units[v], name=v + "_error", difference=True)
+            err = _obs_error(v, std[v], work_units[v], obs_error.get(v), len(obs), col, var_units[v])
             out[v] = _points(v, vals, obs[la].to_numpy(), obs[lo].to_numpy(), err, grid, gridded=False)
     elif isinstance(obs, xr.Dataset):
         for v in work_units:
@@ -197,7 +199,8 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                 vals = xu.magnitude(da2, work_units[v], name=v)
                 n = vals.size
                 err = _obs_error(v, std[v], work_units[v], obs_error.get(v), n,
-                                 None if col is None else np.broadcast_to(xu.magnitude(col.transpose(*da2.dims), work_units[v]), vals.shape).ravel())
+                                 None if col is None else np.broadcast_to(_error_values(col.transpose(*da2.dims), da, work_units[v], v),
+                                                                          vals.shape).ravel(), var_units[v])
                 out[v] = _points(v, vals, glat, glon, err, grid, gridded=True)
             else:
                 try:
@@ -209,7 +212,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
                         "along an observation dimension"
                     ) from None
                 err = _obs_error(v, std[v], work_units[v], obs_error.get(v), vals.size,
-                                 None if col is None else xu.magnitude(col, work_units[v]))
+                                 None if col is None else _error_values(col, da, work_units[v], v), var_units[v])
                 out[v] = _points(v, vals, plat, plon, err, grid, gridded=False)
     else:
         raise ObservationError(f"observations must be an xarray DataArray/Dataset or a pandas DataFrame, not {type(obs).__name__}")
