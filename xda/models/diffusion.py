@@ -12,12 +12,13 @@ variables and regions with different error magnitudes. It is conditioned on
   observations in the spirit of PhyDA's Virtual Reconstruction Encoder;
 * sin(latitude).
 
-Sampling (:func:`sample`) integrates the EDM probability-flow ODE with Heun's method
-(Karras et al. 2022, Algorithm 1) and adds observation guidance: the gradient of the
-Gaussian observation log-likelihood of the denoised estimate, with the variance
-``sigma_o^2 + gamma * sigma^2`` of Rozet & Louppe (2023, SDA eq. 12), through the
-differentiable bilinear observation operator (diffusion posterior sampling,
-Chung et al. 2023).
+Sampling is stateless, in k-diffusion's convention (:func:`sample_heun`, the EDM
+probability-flow ODE by Heun's method, Karras et al. 2022, Algorithm 1, noise passed
+in); observation guidance is a wrapper around the denoiser (:class:`GaussianGuidance`,
+SDA's Gaussian likelihood with variance ``sigma_o^2 + gamma * sigma^2``, Rozet & Louppe
+2023, eq. 12, through the differentiable bilinear observation operator); the training
+loss is an object with ``sigma_data`` a parameter (:class:`EDMLoss`). :func:`sample`
+composes the three for xda's models.
 
 References
 ----------
@@ -122,19 +123,36 @@ class Denoiser(nn.Module):
         return c_skip * x + c_out * f
 
 
-def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2, p_std=1.2, return_denoised: bool = False):
+class EDMLoss:
     """EDM training loss ``lambda(sigma) ||D(z + n; sigma) - z||^2`` (Karras et al. 2022, eq. 2, 8).
 
-    ``ln sigma ~ N(p_mean, p_std^2)``, ``lambda = (sigma^2 + s_d^2) / (sigma s_d)^2``.
-    With ``return_denoised``, also returns the denoised estimate ``D`` and ``sigma``
-    (for losses on the denoised field, such as a physics residual).
+    ``ln sigma ~ N(p_mean, p_std^2)``, ``lambda = (sigma^2 + s_d^2) / (sigma s_d)^2``
+    (Table 1, "Loss weighting"), with ``s_d = sigma_data`` a parameter (1 for the
+    normalised increments xda models).
+
+    Calling it with a denoiser ``D(x, sigma, **extra_args)`` and clean samples ``z``
+    (B, C, ny, nx) returns the scalar loss, or with ``return_denoised=True`` also the
+    denoised estimate and the noise levels (for losses on the denoised field, such as
+    PhyDA's physics residual).
     """
-    sigma = torch.exp(p_mean + p_std * torch.randn(z.shape[0], device=z.device, dtype=z.dtype))
-    s = sigma[:, None, None, None]
-    d = denoiser(z + s * torch.randn_like(z), sigma, cond, variable, periodic)
-    weight = (s**2 + 1) / s**2
-    loss = (weight * (d - z) ** 2).mean()
-    return (loss, d, sigma) if return_denoised else loss
+
+    def __init__(self, p_mean: float = -1.2, p_std: float = 1.2, sigma_data: float = 1.0):
+        self.p_mean, self.p_std, self.sigma_data = p_mean, p_std, sigma_data
+
+    def __call__(self, denoiser, z: torch.Tensor, *, return_denoised: bool = False, **extra_args):
+        sigma = torch.exp(self.p_mean + self.p_std * torch.randn(z.shape[0], device=z.device, dtype=z.dtype))
+        s = sigma[:, None, None, None]
+        d = denoiser(z + s * torch.randn_like(z), sigma, **extra_args)
+        sd = self.sigma_data
+        weight = (s**2 + sd**2) / (s * sd) ** 2
+        loss = (weight * (d - z) ** 2).mean()
+        return (loss, d, sigma) if return_denoised else loss
+
+
+def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2, p_std=1.2, return_denoised: bool = False):
+    """:class:`EDMLoss` with ``sigma_data = denoiser.sigma_data`` and xda's conditioning arguments."""
+    loss = EDMLoss(p_mean, p_std, denoiser.sigma_data)
+    return loss(denoiser, z, cond=cond, variable=variable, periodic=periodic, return_denoised=return_denoised)
 
 
 def sigma_schedule(steps: int, sigma_min=0.02, sigma_max=10.0, rho=7.0, device=None, dtype=torch.float32):
@@ -142,6 +160,82 @@ def sigma_schedule(steps: int, sigma_min=0.02, sigma_max=10.0, rho=7.0, device=N
     i = torch.arange(steps, device=device, dtype=torch.float64)
     s = (sigma_max ** (1 / rho) + i / max(steps - 1, 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
     return torch.cat([s, torch.zeros(1, dtype=torch.float64, device=device)]).to(dtype)
+
+
+@torch.no_grad()
+def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None, callback=None) -> torch.Tensor:
+    """Deterministic Heun sampler of the EDM probability-flow ODE (Karras et al. 2022, Algorithm 1).
+
+    Stateless, in k-diffusion's convention: ``model(x, sigma, **extra_args) -> denoised``;
+    ``x`` is the initial noise already scaled by ``sigmas[0]``; ``sigmas`` ends with 0.
+    ``callback({"x", "i", "sigma", "denoised"})`` is called after each step.
+
+    Returns
+    -------
+    Tensor, shape of ``x``
+    """
+    extra_args = extra_args or {}
+    for i in range(len(sigmas) - 1):
+        s, s_next = sigmas[i], sigmas[i + 1]
+        d = model(x, s, **extra_args)
+        slope = (x - d) / s
+        x_next = x + (s_next - s) * slope
+        if s_next > 0:  # Heun correction
+            d2 = model(x_next, s_next, **extra_args)
+            x_next = x + (s_next - s) * 0.5 * (slope + (x_next - d2) / s_next)
+        x = x_next
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": s, "denoised": d})
+    return x
+
+
+class GaussianGuidance:
+    """Observation guidance as a wrapper around a denoiser (SDA's ``GaussianScore``).
+
+    ``D'(x, sigma) = D(x, sigma) + w sigma^2 grad_x log N(y | H D(x, sigma), R + gamma sigma^2)``:
+    the score of the Gaussian observation likelihood of the denoised estimate, with the
+    variance ``sigma_o^2 + gamma * sigma^2`` of Rozet & Louppe (2023, SDA eq. 12),
+    through the differentiable bilinear observation operator ``H`` (diffusion
+    posterior sampling, Chung et al. 2023). Adding ``sigma^2`` times a score to the
+    denoised estimate is Tweedie's formula.
+
+    Parameters
+    ----------
+    denoiser : callable ``denoiser(x, sigma, **extra_args)``
+    obs_index, obs_weight : Tensor (n_obs, 4)
+        Bilinear observation operator on the grid of channel 0.
+    obs_value, obs_error : Tensor (n_obs,)
+        Observations (normalised innovations) and their error stds.
+    weight : float
+        Guidance weight ``w``.
+    gamma : float
+        SDA's variance inflation.
+    """
+
+    def __init__(self, denoiser, obs_index, obs_weight, obs_value, obs_error, weight: float = 1.0, gamma: float = 1.0):
+        self.denoiser, self.index, self.weight_op = denoiser, obs_index, obs_weight
+        self.value, self.error, self.weight, self.gamma = obs_value, obs_error, weight, gamma
+
+    def __call__(self, x, sigma, **extra_args):
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            d = self.denoiser(xg, sigma, **extra_args)
+            pred = apply_torch(self.index, self.weight_op, d[:, 0])
+            var = self.error**2 + self.gamma * sigma**2
+            loglik = -0.5 * ((self.value - pred) ** 2 / var).sum()
+            (grad,) = torch.autograd.grad(loglik, xg)
+        return (d + self.weight * sigma**2 * grad).detach()
+
+
+class _Counted:
+    """Counts the evaluations of a denoiser (NFE)."""
+
+    def __init__(self, model):
+        self.model, self.n = model, 0
+
+    def __call__(self, x, sigma, **extra_args):
+        self.n += 1
+        return self.model(x, sigma.reshape(1), **extra_args)
 
 
 def sample(
@@ -159,7 +253,7 @@ def sample(
     gamma: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Draw posterior samples of the normalised increment by guided Heun sampling.
+    """Posterior samples of the normalised increment: noise, :class:`GaussianGuidance`, :func:`sample_heun`.
 
     Parameters
     ----------
@@ -178,6 +272,8 @@ def sample(
         Weight of the observation log-likelihood gradient (0: none).
     gamma : float
         SDA's variance inflation of the Gaussian likelihood approximation.
+    generator : torch.Generator, optional
+        Source of the initial noise.
 
     Returns
     -------
@@ -189,35 +285,12 @@ def sample(
     b, _, ny, nx = cond.shape
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
     x = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype) * sigmas[0]
-    use_guidance = guidance > 0 and obs_index is not None and obs_index.shape[0] > 0
-    nfe = 0
-
-    def d_guided(x, sigma):
-        nonlocal nfe
-        nfe += 1
-        sig = sigma.reshape(1)
-        if not use_guidance:
-            with torch.no_grad():
-                return denoiser(x, sig, cond, variable, periodic)
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            d = denoiser(xg, sig, cond, variable, periodic)
-            pred = apply_torch(obs_index, obs_weight, d[:, 0])
-            var = obs_error**2 + gamma * sigma**2
-            loglik = -0.5 * ((obs_value - pred) ** 2 / var).sum()
-            (grad,) = torch.autograd.grad(loglik, xg)
-        return (d + guidance * sigma**2 * grad).detach()
-
-    for i in range(steps):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        d = d_guided(x, s)
-        slope = (x - d) / s
-        x_next = x + (s_next - s) * slope
-        if s_next > 0:  # Heun correction
-            d2 = d_guided(x_next, s_next)
-            x_next = x + (s_next - s) * 0.5 * (slope + (x_next - d2) / s_next)
-        x = x_next
-    return x, nfe
+    model = denoiser
+    if guidance > 0 and obs_index is not None and obs_index.shape[0] > 0:
+        model = GaussianGuidance(denoiser, obs_index, obs_weight, obs_value, obs_error, guidance, gamma)
+    counted = _Counted(model)
+    x = sample_heun(counted, x, sigmas, dict(cond=cond, variable=variable, periodic=periodic))
+    return x, counted.n
 
 
 def build_condition(background, sin_lat, innovation, mask, obs_error, periodic: bool) -> torch.Tensor:
