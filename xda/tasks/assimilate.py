@@ -159,130 +159,170 @@ def assimilate(
     Rozet & Louppe (2023), SDA; Qu et al. (2025), PhyDA (arXiv 2505.12882).
     """
     t_start = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if int(members) < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
-    if method == "oi" and members != 1:
-        raise ValueError("OI gives one deterministic analysis: use members=1 with method='oi'")
+    _validate(method, members)
     was_da = isinstance(background, xr.DataArray)
-    if was_da:
-        if background.name is None:
-            background = background.rename("variable")
-        bg = background.to_dataset()
-    else:
-        bg = background
+    if was_da and background.name is None:
+        background = background.rename("variable")
+    bg = background.to_dataset() if was_da else background
     grid = grid_of(bg, lat=lat, lon=lon)
-    card = None
-    dev = None
-    if method == "xda":
-        from ..models.registry import load_model
-
-        net, card = load_model(model, device=device)
-        dev = next(net.parameters()).device
-    else:
-        try:
-            card = load_card(model)
-        except ModelError:
-            card = None
-
-    # which variables, in which working units
-    work_units, keys = {}, {}
-    for name, da in bg.data_vars.items():
-        if not {grid.lat_dim, grid.lon_dim} <= set(da.dims):
-            continue
-        key = _model_variable(name, da, card, variables) if card else None
-        keys[name] = key
-        work_units[name] = card["variables"][key]["units"] if key else str(xu.units_of(da, name=name))
+    net, card, dev = _load(method, model, device)
+    keys, work_units = _working_units(bg, grid, card, variables)
     obs_by_var = collect(obs, bg, grid, work_units, obs_error,
-                         {n: card['variables'][k]['standard_name'] for n, k in keys.items() if k})
+                         {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k})
 
     out = bg.copy()  # shallow: never touches the caller's arrays
-    report = {}
-    nfe_total = 0
+    report, nfe_total = {}, 0
     for name, ob in obs_by_var.items():
-        da = bg[name]
-        key = keys[name]
+        da, key, units = bg[name], keys[name], work_units[name]
         if method == "xda" and key is None:
             raise ModelError(
                 f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
                 f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
                 f"`variables={{{name!r}: ...}}` or use method='oi'"
             )
-        extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
-        if any(da.sizes[d] != 1 for d in extra):
-            raise GridError(
-                f"{name!r} has dims {da.dims}; assimilate one analysis time at a time, e.g. `bg.isel(time=0)` "
-                "(size-1 extra dimensions are fine)"
-            )
-        da2 = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
-        xb = xu.magnitude(da2, work_units[name], name=name).reshape(grid.shape)
-        if not np.isfinite(xb).all():
-            raise ValueError(
-                f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
-                "(e.g. `.interpolate_na`) or crop the grid to where the background is defined"
-            )
+        xb, extra, da2 = _background_values(da, grid, name, units)
         if ob.n == 0:
             raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
         d = ob.value - apply(ob.operator, xb)
         pre = _robust_prescreen(d)
-        # background-error statistics
-        be = background_error.get(name) if isinstance(background_error, dict) else background_error
-        if be is None:
-            be = "innovations" if pre.sum() >= 100 or key is None else "model"
-        if be == "model":
-            if key is None:
-                raise ModelError(f"no model statistics for {name!r}; use background_error='innovations' or a BackgroundError")
-            be = BackgroundError.from_card(card["variables"][key])
-        elif be == "innovations":
-            be = BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
-        sb_obs = be.std_at(ob.lat)
-        ok = pre.copy()
-        if qc is not None:
-            ok &= background_check(d, sb_obs, ob.error, qc)
-        rejected = np.flatnonzero(~ok)
-        if rejected.size:
-            worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
-            u = work_units[name]
-            msg = ", ".join(f"{ob.value[i]:.4g} {u} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background {ob.value[i] - d[i]:.4g} {u}"
-                            for i in worst)
-            warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: {msg})", stacklevel=2)
-        ob_ok = ob.subset(ok)
-        d_ok = d[ok]
-        sb_grid = np.broadcast_to(be.std_at(grid.lat)[:, None], grid.shape)
+        be = _background_error(background_error, name, key, card, d, pre, ob)
+        ok = _quality_control(d, be.std_at(ob.lat), ob, pre, qc, name, units)
         if method == "oi":
-            glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-            inc = oi.oi_increment(d_ok, oi.unit_vectors(glat, glon), oi.unit_vectors(ob_ok.lat, ob_ok.lon),
-                                  sb_grid.ravel(), sb_obs[ok], ob_ok.error, be.length_scale, be.correlation)
-            xa = (xb.ravel() + inc).reshape(1, *grid.shape)
+            xa, nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
         else:
-            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob_ok, d_ok, sb_obs[ok], grid,
-                                      int(members), seed, steps, guidance, dev)
-            nfe_total += nfe * int(members)
+            sb_grid = np.broadcast_to(be.std_at(grid.lat)[:, None], grid.shape)
+            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob.subset(ok), d[ok], be.std_at(ob.lat)[ok],
+                                      grid, int(members), seed, steps, guidance, dev)
             xa = xb[None] + inc
-        # back to the background's units and layout
-        ureg = xu.registry()
-        src_units = xu.units_of(da, name=name)
-        xa = ureg.Quantity(xa, work_units[name]).to(src_units).magnitude.astype(da.dtype if da.dtype.kind == "f" else np.float64)
-        shape_one = [1] * len(extra)
-        if members > 1:
-            arr = xa.reshape(members, *shape_one, *grid.shape)
-            new = xr.DataArray(arr, dims=("member", *extra, grid.lat_dim, grid.lon_dim), coords=da2.coords, attrs=dict(da.attrs))
-            new = new.assign_coords(member=np.arange(members)).transpose("member", *da.dims)
-        else:
-            new = da2.copy(data=xa.reshape(*shape_one, *grid.shape)).transpose(*da.dims)
-        new.attrs = dict(da.attrs)
-        new.attrs.update(
-            xda_method=method,
-            xda_n_obs=int(ok.sum()),
-            xda_n_obs_rejected=int(rejected.size),
-            xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
-                                 f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {work_units[name]}",
+        nfe_total += nfe * int(members)
+        out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
+        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
+    what = (f"model {model!r}, members={members}, steps={steps}, guidance={guidance}, seed={seed}" if method == "xda"
+            else "optimal interpolation")
+    _provenance(out, bg, method, what, report, nfe_total, t_start)
+    if was_da:
+        res = out[background.name]
+        res.attrs.update({k: v for k, v in out.attrs.items() if k.startswith("xda_") and k not in res.attrs})
+        return res
+    return out
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _validate(method: str, members) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if int(members) < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    if method == "oi" and members != 1:
+        raise ValueError("OI gives one deterministic analysis: use members=1 with method='oi'")
+
+
+def _load(method: str, model: str, device):
+    """(network, card, device) for the learned method; (None, card or None, None) for OI (no torch)."""
+    if method == "xda":
+        from ..models.registry import load_model
+
+        net, card = load_model(model, device=device)
+        return net, card, next(net.parameters()).device
+    try:
+        return None, load_card(model), None
+    except ModelError:
+        return None, None, None
+
+
+def _working_units(bg: xr.Dataset, grid, card, variables):
+    """Model variable and working units (the card's, else the variable's own) per variable on the grid."""
+    keys, work_units = {}, {}
+    for name, da in bg.data_vars.items():
+        if not {grid.lat_dim, grid.lon_dim} <= set(da.dims):
+            continue
+        key = _model_variable(name, da, card, variables) if card else None
+        keys[name] = key
+        work_units[name] = card["variables"][key]["units"] if key else str(xu.units_of(da, name=name))
+    return keys, work_units
+
+
+def _background_values(da: xr.DataArray, grid, name: str, units: str):
+    """(x_b (ny, nx) in ``units``, extra dims, da transposed to (..., lat, lon)); one analysis time."""
+    extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
+    if any(da.sizes[d] != 1 for d in extra):
+        raise GridError(
+            f"{name!r} has dims {da.dims}; assimilate one analysis time at a time, e.g. `bg.isel(time=0)` "
+            "(size-1 extra dimensions are fine)"
         )
-        out[name] = new
-        report[name] = dict(n_obs=int(ok.sum()), rejected=int(rejected.size), dropped=ob.dropped)
+    da2 = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
+    xb = xu.magnitude(da2, units, name=name).reshape(grid.shape)
+    if not np.isfinite(xb).all():
+        raise ValueError(
+            f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
+            "(e.g. `.interpolate_na`) or crop the grid to where the background is defined"
+        )
+    return xb, extra, da2
+
+
+def _background_error(spec, name, key, card, d, pre, ob: PointObservations) -> BackgroundError:
+    """B statistics: given, from the innovations (Hollingsworth-Lonnberg) or from the model card."""
+    be = spec.get(name) if isinstance(spec, dict) else spec
+    if be is None:
+        be = "innovations" if pre.sum() >= 100 or key is None else "model"
+    if be == "model":
+        if key is None:
+            raise ModelError(f"no model statistics for {name!r}; use background_error='innovations' or a BackgroundError")
+        return BackgroundError.from_card(card["variables"][key])
+    if be == "innovations":
+        return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    return be
+
+
+def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units: str) -> np.ndarray:
+    """Robust pre-screen and background check; warns with the worst rejections. True where accepted."""
+    ok = pre.copy()
+    if qc is not None:
+        ok &= background_check(d, sb_obs, ob.error, qc)
+    rejected = np.flatnonzero(~ok)
+    if rejected.size:
+        worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
+        msg = ", ".join(f"{ob.value[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background {ob.value[i] - d[i]:.4g} {units}"
+                        for i in worst)
+        warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: {msg})", stacklevel=3)
+    return ok
+
+
+def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> np.ndarray:
+    """``x_a = x_b + B H^T (H B H^T + R)^-1 d`` (1, ny, nx)."""
+    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    sb_grid = np.broadcast_to(be.std_at(grid.lat)[:, None], grid.shape)
+    inc = oi.oi_increment(d, oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon),
+                          sb_grid.ravel(), be.std_at(ob.lat), ob.error, be.length_scale, be.correlation)
+    return (xb.ravel() + inc).reshape(1, *grid.shape)
+
+
+def _write_back(xa, da, da2, extra, grid, members, units, method, be, n_obs, n_rejected) -> xr.DataArray:
+    """The analysis in the background's units, dims, coords and attrs, with per-variable provenance."""
+    a, b = xu.scale_and_offset(xu.parse_units(units), xu.units_of(da, name=str(da.name)))
+    xa = (xa * a + b).astype(da.dtype if da.dtype.kind == "f" else np.float64)
+    shape_one = [1] * len(extra)
+    if members > 1:
+        arr = xa.reshape(members, *shape_one, *grid.shape)
+        new = xr.DataArray(arr, dims=("member", *extra, grid.lat_dim, grid.lon_dim), coords=da2.coords)
+        new = new.assign_coords(member=np.arange(members)).transpose("member", *da.dims)
+    else:
+        new = da2.copy(data=xa.reshape(*shape_one, *grid.shape)).transpose(*da.dims)
+    new.attrs = dict(da.attrs)
+    new.attrs.update(
+        xda_method=method,
+        xda_n_obs=n_obs,
+        xda_n_obs_rejected=n_rejected,
+        xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
+                             f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {units}",
+    )
+    return new
+
+
+def _provenance(out: xr.Dataset, bg: xr.Dataset, method, what, report, nfe_total, t_start) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    what = f"model {model!r}, members={members}, steps={steps}, guidance={guidance}, seed={seed}" if method == "xda" else "optimal interpolation"
     out.attrs = dict(bg.attrs)
     out.attrs.update(
         xda_method=method,
@@ -292,8 +332,3 @@ def assimilate(
         history=(bg.attrs.get("history", "") + f"\n{stamp} xda {__version__} assimilate: {what}; "
                  + "; ".join(f"{k}: {v['n_obs']} obs, {v['rejected']} rejected" for k, v in report.items())).strip(),
     )
-    if was_da:
-        res = out[background.name]
-        res.attrs.update({k: v for k, v in out.attrs.items() if k.startswith("xda_") and k not in res.attrs})
-        return res
-    return out
