@@ -218,12 +218,7 @@ def downscale(
     and the residual target of CorrDiff (Mardani et al. 2025).
     """
     t_start = time.perf_counter()
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if int(members) < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
-    if method != "xda" and members != 1:
-        raise ValueError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
+    _validate(method, members)
     was_da = isinstance(coarse, xr.DataArray)
     ds = (coarse.rename(coarse.name or "tas").to_dataset()) if was_da else coarse
     tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", _T_NAMES, "variable", True))
@@ -231,6 +226,51 @@ def downscale(
         raise ValueError(f"variable {tname!r} is not in {list(ds.data_vars)}")
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
+    net, card, factor = _load(method, model, factor, device)
+    if min(grid.shape) < MIN_CELLS:
+        raise GridError(f"{tname!r} has {grid.shape[0]} x {grid.shape[1]} cells; downscaling needs at least "
+                        f"{MIN_CELLS} x {MIN_CELLS} coarse cells")
+    extra = [d for d in tas.dims if d not in (grid.lat_dim, grid.lon_dim)]
+    t_c = _field(tas, grid, "K", tname, extra)
+    learned = method in ("xda", "regression")
+    u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds and learned else (None, None)
+    lat_c = np.sort(grid.lat)
+    lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
+    orog_f, orog_src = _orography(orography, lat_f, lon_f) if learned else (None, "not used")
+    if method in ("bilinear", "bicubic"):  # classical: no torch
+        fine, nfe = regrid.upsample(t_c, lat_c, grid.lon, lat_f, lon_f, "linear" if method == "bilinear" else "cubic",
+                                    grid.periodic)[None], 0
+    else:
+        from ..models.downscaling import downscale_arrays
+
+        fine, nfe = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net, card=card,
+                                     u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
+                                     calibrated=calibrated)
+    out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
+    what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}, calibrated={calibrated}" if method == "xda"
+            else f"model {model!r} regression" if method == "regression" else method)
+    _provenance(out, tas, method, model if learned else None, factor, u_c is not None, orog_src, nfe, what, t_start)
+    if was_da:
+        return out
+    res = xr.Dataset({tname: out}, attrs=dict(ds.attrs))
+    res.attrs["history"] = out.attrs["history"]
+    return res
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _validate(method: str, members) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if int(members) < 1:
+        raise ValueError(f"members must be >= 1, got {members}")
+    if method != "xda" and members != 1:
+        raise ValueError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
+
+
+def _load(method: str, model: str, factor, device):
+    """(network, card, factor): the learned model fixes the factor; interpolation needs one (no torch)."""
     net = card = None
     if method in ("xda", "regression"):
         from ..models.registry import load_model
@@ -246,62 +286,45 @@ def downscale(
         factor = card["factor"]
     elif factor is None:
         raise ValueError(f"method={method!r} needs a factor")
-    factor = int(factor)
-    if factor < 2:
+    if int(factor) < 2:
         raise ValueError(f"factor must be an integer >= 2, got {factor}")
-    if min(grid.shape) < MIN_CELLS:
-        raise GridError(f"{tname!r} has {grid.shape[0]} x {grid.shape[1]} cells; downscaling needs at least "
-                        f"{MIN_CELLS} x {MIN_CELLS} coarse cells")
-    extra = [d for d in tas.dims if d not in (grid.lat_dim, grid.lon_dim)]
-    t_c = _field(tas, grid, "K", tname, extra)
+    return net, card, int(factor)
 
-    # winds
-    u_c = v_c = None
-    if winds and method in ("xda", "regression"):
-        un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", _U_NAMES, "u", False))
-        vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", _V_NAMES, "v", False))
-        if (un is None) != (vn is None):
-            raise ValueError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
-        if un is not None:
-            uda = ds[un] if isinstance(un, str) else un
-            vda = ds[vn] if isinstance(vn, str) else vn
-            u_c = _field(uda, grid, "m s-1", str(uda.name or "u"), extra, like=tas)
-            v_c = _field(vda, grid, "m s-1", str(vda.name or "v"), extra, like=tas)
 
-    lat_c = np.sort(grid.lat)
-    lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
-    if method not in ("xda", "regression"):
-        orog_f, orog_src = None, "not used"  # interpolation needs no orography
-    elif orography is None:
+def _winds(ds, tas, grid, extra, u, v, was_da):
+    """Coarse winds (B, ny, nx) in m s-1 from ``u=``/``v=`` or the Dataset, or (None, None)."""
+    un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", _U_NAMES, "u", False))
+    vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", _V_NAMES, "v", False))
+    if (un is None) != (vn is None):
+        raise ValueError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
+    if un is None:
+        return None, None
+    uda = ds[un] if isinstance(un, str) else un
+    vda = ds[vn] if isinstance(vn, str) else vn
+    return (_field(uda, grid, "m s-1", str(uda.name or "u"), extra, like=tas),
+            _field(vda, grid, "m s-1", str(vda.name or "v"), extra, like=tas))
+
+
+def _orography(orography, lat_f, lon_f):
+    """Fine surface altitude (m, latitudes ascending) and where it came from."""
+    if orography is None:
         from ..labeled.static import surface_altitude
 
-        orog_f = surface_altitude(lat_f, lon_f)
-        orog_src = "ETOPO20 cell means (xda.static.surface_altitude)"
-    else:
-        og = grid_of(orography)
-        if og.shape != (lat_f.size, lon_f.size):
-            raise GridError(f"orography is {og.shape[0]} x {og.shape[1]}; it must be on the fine grid "
-                            f"({lat_f.size} x {lon_f.size}), e.g. `xda.static.orography_like(...)`")
-        orog_f = xu.magnitude(orography.transpose(og.lat_dim, og.lon_dim), "m", name=str(orography.name or "orography"))
-        if og.lat[0] > og.lat[-1]:
-            orog_f = orog_f[::-1]
-        orog_src = "given"
-    if method in ("bilinear", "bicubic"):  # classical: no torch
-        fine, nfe = regrid.upsample(t_c, lat_c, grid.lon, lat_f, lon_f, "linear" if method == "bilinear" else "cubic",
-                                    grid.periodic)[None], 0
-    else:
-        from ..models.downscaling import downscale_arrays
+        return surface_altitude(lat_f, lon_f), "ETOPO20 cell means (xda.static.surface_altitude)"
+    og = grid_of(orography)
+    if og.shape != (lat_f.size, lon_f.size):
+        raise GridError(f"orography is {og.shape[0]} x {og.shape[1]}; it must be on the fine grid "
+                        f"({lat_f.size} x {lon_f.size}), e.g. `xda.static.orography_like(...)`")
+    orog_f = xu.magnitude(orography.transpose(og.lat_dim, og.lon_dim), "m", name=str(orography.name or "orography"))
+    return (orog_f[::-1] if og.lat[0] > og.lat[-1] else orog_f), "given"
 
-        fine, nfe = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net, card=card,
-                                     u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
-                                     calibrated=calibrated)
 
-    # back to the caller's layout and units
+def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.DataArray:
+    """Fine fields (members, B, fy, fx) in K -> the caller's units, latitude order and dims."""
     if grid.lat[0] > grid.lat[-1]:
         fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
-    ureg = xu.registry()
-    src = xu.units_of(tas, name=tname)
-    fine = ureg.Quantity(fine, "K").to(src).magnitude.astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
+    a, b = xu.scale_and_offset(xu.parse_units("K"), xu.units_of(tas, name=tname))
+    fine = (fine * a + b).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
     shape_extra = [tas.sizes[d] for d in extra]
     coords = {d: tas[d] for d in extra if d in tas.coords}
     coords[grid.lat_dim] = (grid.lat_dim, lat_f, dict(tas[grid.lat_dim].attrs) if grid.lat_dim in tas.coords else {})
@@ -314,24 +337,21 @@ def downscale(
         out = xr.DataArray(fine.reshape(*shape_extra, lat_f.size, lon_f.size), dims=dims, coords=coords)
     out = out.transpose(*(("member",) if members > 1 else ()), *tas.dims)
     out.name = tname
+    return out
+
+
+def _provenance(out, tas, method, model, factor, winds_used, orog_src, nfe, what, t_start) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}, calibrated={calibrated}" if method == "xda"
-            else f"model {model!r} regression" if method == "regression" else method)
     out.attrs = dict(tas.attrs)
     out.attrs.update(
         xda_method=method,
         xda_factor=factor,
-        xda_winds="used" if u_c is not None else "not used",
+        xda_winds="used" if winds_used else "not used",
         xda_orography=orog_src,
         xda_nfe=int(nfe),
         xda_seconds=round(time.perf_counter() - t_start, 3),
         xda_version=__version__,
         history=(tas.attrs.get("history", "") + f"\n{stamp} xda {__version__} downscale x{factor}: {what}").strip(),
     )
-    if method in ("xda", "regression"):
+    if model is not None:
         out.attrs["xda_model"] = model
-    if was_da:
-        return out
-    res = xr.Dataset({tname: out}, attrs=dict(ds.attrs))
-    res.attrs["history"] = out.attrs["history"]
-    return res
