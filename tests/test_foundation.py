@@ -7,7 +7,6 @@ clear error.
 import tracemalloc
 
 import numpy as np
-import pandas as pd
 import pint
 import pytest
 import xarray as xr

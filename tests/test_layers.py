@@ -11,7 +11,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
 
 import xda
 
@@ -90,7 +89,7 @@ def test_no_upward_or_sideways_imports():
     assert _violations() == []
 
 
-def test_the_walker_catches_an_upward_import(tmp_path, monkeypatch):
+def test_the_walker_catches_an_upward_import():
     """The check itself can fail: a numerics module importing the labeled layer is reported."""
     fake = ROOT / "numerics" / "_layer_probe_tmp.py"
     fake.write_text("from ..labeled import units\n")
