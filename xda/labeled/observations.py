@@ -112,6 +112,82 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointOb
     return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped)
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every reader needs: the grid, working / variable units, names, given errors."""
+
+    grid: Grid
+    work_units: dict
+    obs_error: dict
+    var_units: dict
+    std: dict
+
+    def error(self, v: str, n: int, column=None) -> np.ndarray:
+        return _obs_error(v, self.std[v], self.work_units[v], self.obs_error.get(v), n, column, self.var_units[v])
+
+
+def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
+    """Column ``v`` of a station table (units in ``df.attrs['units']``)."""
+    cols = {c.lower(): c for c in df.columns}
+    la = next((cols[c] for c in _LAT if c in cols), None)
+    lo = next((cols[c] for c in _LON if c in cols), None)
+    if la is None or lo is None:
+        raise ObservationError(f"the station table needs 'lat' and 'lon' columns; it has {list(df.columns)}")
+    units = df.attrs.get("units", {})
+    if v not in units:
+        raise ObservationError(f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`")
+    column = lambda c, u: xr.DataArray(df[c].to_numpy(np.float64), attrs={"units": u})  # noqa: E731
+    vals = xu.magnitude(column(v, units[v]), ctx.work_units[v], name=v)
+    col = None
+    if v + "_error" in df.columns:
+        col = xu.magnitude(column(v + "_error", units.get(v + "_error", units[v])), ctx.work_units[v],
+                           name=v + "_error", difference=True)
+    return _points(v, vals, df[la].to_numpy(), df[lo].to_numpy(), ctx.error(v, len(df), col), ctx.grid, gridded=False)
+
+
+def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
+    """Variable ``v`` of a Dataset: on the background grid (NaN gaps) or along a point dimension."""
+    da = obs[v]
+    try:
+        ogrid = grid_of(da)
+        gridded = set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
+    except Exception:
+        gridded = False
+    col = obs[v + "_error"] if v + "_error" in obs.data_vars else None
+    if gridded:
+        return _from_grid(da, ogrid, col, v, ctx)
+    try:
+        plat = obs[next(c for c in _LAT if c in da.coords)].values
+        plon = obs[next(c for c in _LON if c in da.coords)].values
+    except StopIteration:
+        raise ObservationError(
+            f"observations of {v!r} are neither on the background grid nor have 'lat'/'lon' coordinates "
+            "along an observation dimension"
+        ) from None
+    vals = xu.magnitude(da, ctx.work_units[v], name=v)
+    err = ctx.error(v, vals.size, None if col is None else _error_values(col, da, ctx.work_units[v], v))
+    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False)
+
+
+def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> PointObservations:
+    """Gridded observations (NaN where unobserved) on the background grid."""
+    grid = ctx.grid
+    if not ogrid.same_as(grid):
+        raise GridError(
+            f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "
+            f"{grid.shape}; interpolate them with `obs.interp_like(background)` or pass them as points"
+        )
+    da2 = da.transpose(..., ogrid.lat_dim, ogrid.lon_dim)
+    if da2.ndim != 2:
+        raise ObservationError(f"gridded observations of {v!r} must be 2-D (lat, lon); got dims {da.dims}")
+    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    vals = xu.magnitude(da2, ctx.work_units[v], name=v)
+    column = None
+    if col is not None:
+        column = np.broadcast_to(_error_values(col.transpose(*da2.dims), da, ctx.work_units[v], v), vals.shape).ravel()
+    return _points(v, vals, glat, glon, ctx.error(v, vals.size, column), grid, gridded=True)
+
+
 def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None, standard_names=None) -> dict[str, PointObservations]:
     """Turn user observations into :class:`PointObservations` per background variable.
 
@@ -141,79 +217,21 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
     ObservationError, GridError, UnitsError
     """
     obs_error = {} if obs_error is None else obs_error
-    var_units = {v: str(xu.units_of(background[v], name=v)) for v in work_units}
-    std = {v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units}
     if not isinstance(obs_error, dict):
         obs_error = {v: obs_error for v in work_units}
+    ctx = _Context(grid, work_units, obs_error,
+                   var_units={v: str(xu.units_of(background[v], name=v)) for v in work_units},
+                   std={v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units})
     if isinstance(obs, xr.DataArray):
         if obs.name is None:
             if len(work_units) != 1:
                 raise ObservationError("the observation DataArray has no name; name it after a background variable with `.rename('t2m')`")
             obs = obs.rename(next(iter(work_units)))
         obs = obs.to_dataset()
-    out = {}
     if isinstance(obs, pd.DataFrame):
-        cols = {c.lower(): c for c in obs.columns}
-        la = next((cols[c] for c in _LAT if c in cols), None)
-        lo = next((cols[c] for c in _LON if c in cols), None)
-        if la is None or lo is None:
-            raise ObservationError(f"the station table needs 'lat' and 'lon' columns; it has {list(obs.columns)}")
-        units = obs.attrs.get("units", {})
-        for v in work_units:
-            if v not in obs.columns:
-                continue
-            if v not in units:
-                raise ObservationError(
-                    f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`"
-                )
-            vals = xu.magnitude(xr.DataArray(obs[v].to_numpy(np.float64), attrs={"units": units[v]}), work_units[v], name=v)
-            col = None
-            if v + "_error" in obs.columns:
-                col = xu.magnitude(xr.DataArray(obs[v + "_error"].to_numpy(np.float64),
-                                                attrs={"units": units.get(v + "_error", units[v])}),
-                                   work_units[v], name=v + "_error", difference=True)
-            err = _obs_error(v, std[v], work_units[v], obs_error.get(v), len(obs), col, var_units[v])
-            out[v] = _points(v, vals, obs[la].to_numpy(), obs[lo].to_numpy(), err, grid, gridded=False)
+        out = {v: _from_table(obs, v, ctx) for v in work_units if v in obs.columns}
     elif isinstance(obs, xr.Dataset):
-        for v in work_units:
-            if v not in obs.data_vars:
-                continue
-            da = obs[v]
-            vals = xu.magnitude(da, work_units[v], name=v)
-            try:
-                ogrid = grid_of(da)
-                gridded = set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
-            except Exception:
-                gridded = False
-            col = obs[v + "_error"] if v + "_error" in obs.data_vars else None
-            if gridded:
-                if not ogrid.same_as(grid):
-                    raise GridError(
-                        f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "
-                        f"{grid.shape}; interpolate them with `obs.interp_like(background)` or pass them as points"
-                    )
-                da2 = da.transpose(..., ogrid.lat_dim, ogrid.lon_dim)
-                if da2.ndim != 2:
-                    raise ObservationError(f"gridded observations of {v!r} must be 2-D (lat, lon); got dims {da.dims}")
-                glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-                vals = xu.magnitude(da2, work_units[v], name=v)
-                n = vals.size
-                err = _obs_error(v, std[v], work_units[v], obs_error.get(v), n,
-                                 None if col is None else np.broadcast_to(_error_values(col.transpose(*da2.dims), da, work_units[v], v),
-                                                                          vals.shape).ravel(), var_units[v])
-                out[v] = _points(v, vals, glat, glon, err, grid, gridded=True)
-            else:
-                try:
-                    plat = obs[next(c for c in _LAT if c in da.coords)].values
-                    plon = obs[next(c for c in _LON if c in da.coords)].values
-                except StopIteration:
-                    raise ObservationError(
-                        f"observations of {v!r} are neither on the background grid nor have 'lat'/'lon' coordinates "
-                        "along an observation dimension"
-                    ) from None
-                err = _obs_error(v, std[v], work_units[v], obs_error.get(v), vals.size,
-                                 None if col is None else _error_values(col, da, work_units[v], v), var_units[v])
-                out[v] = _points(v, vals, plat, plon, err, grid, gridded=False)
+        out = {v: _from_dataset(obs, v, ctx) for v in work_units if v in obs.data_vars}
     else:
         raise ObservationError(f"observations must be an xarray DataArray/Dataset or a pandas DataFrame, not {type(obs).__name__}")
     if not out:

@@ -14,9 +14,9 @@ every diagnostic:
    (no ``align`` copies) and dims;
 4. runs the kernel on the stored arrays: descending latitudes by a reversed geometry,
    not by flipping data; NumPy inputs write straight into the one output (or ``out=``);
-   dask inputs run block by block with a one-cell halo (``dask.array.overlap``,
+   dask inputs run block by block with a one-cell face halo (:mod:`.halo`,
    periodic in longitude when the grid wraps), so chunks along latitude, longitude and
-   time give the NumPy answer;
+   time give the NumPy answer with memory bounded by about a slab of chunks;
 5. wraps the output with the first argument's coordinates, CF units and a
    ``long_name`` (pint-quantified when an input was).
 
@@ -37,6 +37,7 @@ import xarray as xr
 from ..errors import CoordinateError, GridError, UnitsError
 from . import units as xu
 from .grid import Grid, stencil_grid
+from .halo import map_halo
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,6 @@ def _run_numpy(kernel, geo, arrays, n_out, out, extra):
     return res if isinstance(res, tuple) else (res,)
 
 
-def _block_start(chunks: tuple[int, ...], index: int, depth: int) -> int:
-    """First row (in the whole array) of block ``index`` after a ``depth`` halo without outer padding."""
-    return int(sum(chunks[:index])) - (depth if index > 0 else 0)
-
-
 def _merge_small(chunks: tuple[int, ...]) -> tuple[int, ...]:
     out: list[int] = []
     for n in chunks:
@@ -125,7 +121,7 @@ def _merge_small(chunks: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _run_dask(kernel, geo, arrays, n_out, extra, time_axis, dtype):
-    """Block-by-block with a one-cell halo (periodic in longitude when the grid wraps)."""
+    """Block by block with a one-cell face halo (periodic in longitude when the grid wraps)."""
     import dask.array as da
 
     nd = arrays[0].ndim
@@ -140,29 +136,22 @@ def _run_dask(kernel, geo, arrays, n_out, extra, time_axis, dtype):
     if merged:  # a halo needs 2 points per block: merge single-point blocks into their neighbours
         arrays = [a.rechunk(merged) for a in arrays]
         first = arrays[0]
-    depth = {axis: 1 for axis in halo_axes}
-    wrap_x = ax in depth and geo.periodic
-    boundary = {axis: ("periodic" if axis == ax and wrap_x else "none") for axis in halo_axes}
-    ov = [da.overlap.overlap(a, depth=depth, boundary=boundary) for a in arrays]
-    chunks_y, chunks_t = first.chunks[ay], (first.chunks[time_axis] if time_axis is not None else None)
-    x_halo = ax in depth
-    time_s = extra.get("time_s")
+    starts = [np.concatenate([[0], np.cumsum(c)[:-1]]) for c in first.chunks]
+    x_halo, time_s = ax in halo_axes, extra.get("time_s")
 
-    def block(*blocks, block_info=None):
-        loc = block_info[0]["chunk-location"]
-        y0 = _block_start(chunks_y, loc[ay], 1)
+    def block(blocks, idx, pad):
+        y0 = int(starts[ay][idx[ay]]) - pad[ay][0]
         g = geo.rows(y0, y0 + blocks[0].shape[ay])
         g = g.columns_unwrapped() if x_halo else g
         kw = dict(extra)
         if time_axis is not None:
-            t0 = _block_start(chunks_t, loc[time_axis], 1)
+            t0 = int(starts[time_axis][idx[time_axis]]) - pad[time_axis][0]
             kw["time_s"] = time_s[t0:t0 + blocks[0].shape[time_axis]]
         res = kernel(g, *blocks, out=None, **kw)
-        return np.stack(res) if isinstance(res, tuple) else res[None]
+        return res if isinstance(res, tuple) else (res,)
 
-    res = da.map_blocks(block, *ov, dtype=dtype, new_axis=0, chunks=((n_out,),) + ov[0].chunks)
-    res = da.overlap.trim_internal(res, {axis + 1: d for axis, d in depth.items()},
-                                   boundary={axis + 1: b for axis, b in boundary.items()})
+    periodic = [ax] if x_halo and geo.periodic else []
+    res = map_halo(block, arrays, axes=halo_axes, periodic=periodic, n_out=n_out, dtype=dtype, name="xda-stencil")
     return tuple(res[i] for i in range(n_out))
 
 
