@@ -14,11 +14,15 @@ and an isotropic correlation (SOAR by default) with length scale ``L``. Two esti
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
+import xarray as xr
 
 from ..numerics import oi
+from ..numerics.interp import apply, bilinear_weights
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class BackgroundError:
         ``"soar"`` or ``"gaussian"``.
     source : str
         How the statistics were obtained (written to the analysis attrs).
+    field : DataArray (lat, lon), optional
+        Per-point standard deviation; where given it is used instead of the latitude
+        profile (bilinear between grid points). Same units as ``sigma``.
     """
 
     sigma_lat: np.ndarray
@@ -43,12 +50,34 @@ class BackgroundError:
     length_scale: float
     correlation: str = "soar"
     source: str = ""
+    field: xr.DataArray | None = None
 
-    def std_at(self, lat) -> np.ndarray:
-        """Standard deviation at latitudes ``lat`` (degrees)."""
+    def std_at(self, lat, lon=None) -> np.ndarray:
+        """Standard deviation at points ``(lat, lon)`` (degrees; ``lon`` may be omitted
+        for a latitude profile). With a per-point ``field``, bilinear interpolation."""
+        if self.field is not None and lon is not None:
+            return self._field_at(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
         if self.sigma.size == 1:
             return np.full(np.shape(lat), float(self.sigma[0]))
         return np.interp(lat, self.sigma_lat, self.sigma)
+
+    def _field_at(self, lat, lon) -> np.ndarray:
+        from .grid import grid_of
+
+        g = grid_of(self.field)
+        values = self.field.transpose(g.lat_dim, g.lon_dim).values
+        shape = np.broadcast_shapes(lat.shape, lon.shape)
+        lat, lon = np.broadcast_to(lat, shape).ravel(), np.broadcast_to(lon, shape).ravel()
+        op, inside = bilinear_weights(g.lat, g.lon, lat, lon, periodic=g.periodic)
+        out = np.interp(lat, self.sigma_lat, self.sigma) if self.sigma.size > 1 else np.full(lat.size, float(self.sigma[0]))
+        out[inside] = apply(op, values)
+        return out.reshape(shape)
+
+    def scaled(self, inflation: float, length_scale: float | None = None, source: str | None = None) -> "BackgroundError":
+        """The same statistics with standard deviations times ``inflation`` (and a new ``L``)."""
+        return dataclasses.replace(
+            self, sigma=self.sigma * inflation, length_scale=float(length_scale or self.length_scale),
+            field=None if self.field is None else self.field * inflation, source=source or self.source)
 
     @classmethod
     def constant(cls, sigma: float, length_scale: float, correlation: str = "soar", source: str = "given"):
@@ -62,7 +91,76 @@ class BackgroundError:
         return cls(lat[order], sig[order], float(entry["length_scale_m"]), entry.get("correlation", "soar"), source)
 
     @classmethod
-    def from_innovations(cls, innovation, lat, lon, obs_error=None, correlation: str = "soar", max_distance: float = 4e6):
+    def from_pairs(cls, backgrounds: xr.DataArray, truths: xr.DataArray, dim: str = "time", per_point: bool = True,
+                   correlation: str = "soar", seed: int = 0) -> "BackgroundError":
+        """Statistics of known background errors ``backgrounds - truths`` over ``dim``.
+
+        Parameters
+        ----------
+        backgrounds, truths : DataArray (dim, lat, lon)
+            An archive of backgrounds and the verifying truths (analyses, reanalyses),
+            same grid and units.
+        dim : str
+            The sample dimension (at least 2 samples).
+        per_point : bool
+            Keep the per-point standard deviation (``field``); the latitude profile is
+            always kept as a fallback away from the grid.
+        correlation : {"soar", "gaussian"}
+
+        Returns
+        -------
+        BackgroundError
+            ``s_b`` the root-mean-square error (bias included: OI treats it as error),
+            ``L`` fitted to the binned covariances of normalised errors at up to 600
+            grid points (Hollingsworth & Lonnberg 1986, applied to known errors).
+
+        Raises
+        ------
+        ValueError
+            With fewer than 2 samples along ``dim``.
+        """
+        from .units import magnitude, units_of
+
+        units = str(units_of(backgrounds, name="backgrounds"))
+        err = backgrounds - truths.copy(data=magnitude(truths, units, name="truths"))
+        return cls._from_errors(err, dim, per_point, correlation, seed, f"from {err.sizes.get(dim, 0)} (background, truth) pairs")
+
+    @classmethod
+    def from_ensemble(cls, members: xr.DataArray, dim: str = "member", per_point: bool = True,
+                      correlation: str = "soar", seed: int = 0) -> "BackgroundError":
+        """Statistics of an ensemble's spread (anomalies from its mean, times ``sqrt(n / (n - 1))``).
+
+        ``members`` : DataArray (dim, lat, lon). Otherwise as :meth:`from_pairs`.
+        """
+        n = members.sizes.get(dim, 0)
+        anomalies = (members - members.mean(dim)) * np.sqrt(n / max(n - 1, 1))
+        return cls._from_errors(anomalies, dim, per_point, correlation, seed, f"from an ensemble of {n} members")
+
+    @classmethod
+    def _from_errors(cls, err: xr.DataArray, dim: str, per_point: bool, correlation: str, seed: int, source: str):
+        from .grid import grid_of
+
+        if err.sizes.get(dim, 0) < 2:
+            raise ValueError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
+        g = grid_of(err)
+        e = err.transpose(dim, g.lat_dim, g.lon_dim).values.astype(np.float64)
+        std = np.sqrt(np.nanmean(e**2, axis=0))
+        profile = np.sqrt(np.nanmean(std**2, axis=1))
+        rng = np.random.default_rng(seed)
+        pts = rng.choice(std.size, min(600, std.size), replace=False)
+        vals = (e / np.maximum(std, 1e-12)).reshape(e.shape[0], -1)[:, pts]
+        glat, glon = np.meshgrid(g.lat, g.lon, indexing="ij")
+        xyz = oi.unit_vectors(glat.ravel()[pts], glon.ravel()[pts])
+        centers, cov, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
+        _, length = oi.fit_covariance(centers, cov, count, correlation)
+        order = np.argsort(g.lat)
+        field = xr.DataArray(std, dims=(g.lat_dim, g.lon_dim),
+                             coords={g.lat_dim: err[g.lat_dim], g.lon_dim: err[g.lon_dim]}) if per_point else None
+        return cls(np.asarray(g.lat)[order], profile[order], length, correlation, source, field)
+
+    @classmethod
+    def from_innovations(cls, innovation, lat, lon, obs_error=None, correlation: str = "soar", max_distance: float = 4e6,
+                         by_latitude: bool = False):
         """Hollingsworth-Lonnberg estimate from innovations of one analysis time.
 
         Parameters
@@ -73,6 +171,11 @@ class BackgroundError:
             Unused by the fit; kept for the record.
         max_distance : float
             Largest separation (m) used in the fit.
+        by_latitude : bool
+            Also estimate a latitude profile of ``s_b``: in 15-degree bands with at
+            least 30 observations, ``s_b^2 = var(d) - mean(s_o^2)`` (floored at 10 % of
+            the band's innovation variance), scaled so that its observation-weighted
+            mean equals the fitted ``s_b^2``.
 
         Raises
         ------
@@ -86,6 +189,7 @@ class BackgroundError:
                 "pass `background_error=xda.BackgroundError.constant(sigma, length_scale)`"
             )
         d = d - d.mean()
+        idx = slice(None)
         if d.size > 1500:  # bound the O(n^2) pair count
             idx = np.random.default_rng(0).choice(d.size, 1500, replace=False)
             d, lat, lon = d[idx], np.asarray(lat)[idx], np.asarray(lon)[idx]
@@ -94,8 +198,83 @@ class BackgroundError:
         centers, cov, count = oi.binned_covariance(d[None, :], xyz, edges)
         var_b, length = oi.fit_covariance(centers, cov, count, correlation)
         var_b = min(var_b, d.var())  # the background error cannot exceed the innovation variance
-        return cls(np.zeros(1), np.array([np.sqrt(max(var_b, 1e-12))]), length, correlation,
-                   f"Hollingsworth-Lonnberg fit to {d.size} innovations")
+        source = f"Hollingsworth-Lonnberg fit to {d.size} innovations"
+        if by_latitude and obs_error is not None:
+            prof = _latitude_profile(d, np.asarray(lat), np.asarray(obs_error)[idx] if np.size(obs_error) > d.size else np.asarray(obs_error), var_b)
+            if prof is not None:
+                return cls(prof[0], prof[1], length, correlation, source + ", s_b by 15-degree latitude band")
+        return cls(np.zeros(1), np.array([np.sqrt(max(var_b, 1e-12))]), length, correlation, source)
+
+
+def _latitude_profile(d, lat, obs_error, var_b):
+    """(band centres, s_b) from innovation variances in 15-degree latitude bands, or None."""
+    edges = np.arange(-90, 91, 15.0)
+    centres, var = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (lat >= lo) & (lat < hi)
+        if m.sum() >= 30:
+            v = d[m].var()
+            centres.append(0.5 * (lo + hi))
+            var.append(max(v - np.mean(obs_error[m] ** 2), 0.1 * v))
+    if len(var) < 2:
+        return None
+    var = np.asarray(var)
+    w = np.array([((lat >= c - 7.5) & (lat < c + 7.5)).sum() for c in centres], np.float64)
+    mean = np.sum(w * var) / w.sum()
+    if not mean > 0:
+        return None
+    var *= var_b / mean
+    return np.asarray(centres), np.sqrt(var)
+
+
+def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0) -> BackgroundError:
+    """Length scale and variance inflation of ``be`` chosen by cross-validation on the observations.
+
+    Minimises the mean square leave-one-out innovation error
+    (:func:`xda.numerics.oi.loo_innovation_error`): each observation is withheld in
+    turn and predicted by OI from the others. Searches ``L`` in 50-5000 km and the
+    inflation ``a`` (``s_b -> a s_b``) in 0.2-5: a coarse grid, then Nelder-Mead in
+    ``(log L, log a)``. At most ``max_obs`` observations (a random subset) enter.
+
+    Parameters
+    ----------
+    be : BackgroundError
+        The first guess of the statistics (its profile / field shape is kept).
+    innovation, lat, lon, obs_error : ndarray (n,)
+        Innovations and observation-error stds (working units), positions (degrees).
+
+    Returns
+    -------
+    BackgroundError
+        ``be.scaled(a, L)`` with the scores in ``source``.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 20 observations.
+    """
+    d, lat, lon, err = (np.asarray(a, np.float64).ravel() for a in (innovation, lat, lon, obs_error))
+    if d.size < 20:
+        raise ValueError(f"only {d.size} observations: too few to tune L and the inflation by cross-validation")
+    if d.size > max_obs:
+        idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
+        d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]
+    xyz, sb = oi.unit_vectors(lat, lon), be.std_at(lat, lon)
+    lo, hi = np.log([5e4, 0.2]), np.log([5e6, 5.0])
+
+    def score(p):
+        p = np.clip(p, lo, hi)
+        return float(np.mean(oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation) ** 2))
+
+    start = np.log([be.length_scale, 1.0])
+    grid = [start + [dl, da] for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]
+    best = min(grid, key=score)
+    sol = scipy.optimize.minimize(score, best, method="Nelder-Mead", options=dict(xatol=0.02, fatol=1e-4 * score(best), maxiter=60))
+    p = np.clip(sol.x, lo, hi)
+    before, after = score(start), score(p)
+    return be.scaled(float(np.exp(p[1])), float(np.exp(p[0])),
+                     source=f"{be.source}; L and inflation {np.exp(p[1]):.2f} by leave-one-out cross-validation of "
+                            f"{d.size} innovations (rms {np.sqrt(before):.3g} -> {np.sqrt(after):.3g})")
 
 
 def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:

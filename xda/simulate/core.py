@@ -50,107 +50,102 @@ def _gaussian_grid(truncation: int):
 
 
 def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None):
-    """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography."""
-    import jax
-    from dinosaur import (
-        coordinate_systems,
-        held_suarez,
-        primitive_equations,
-        primitive_equations_states,
-        scales,
-        sigma_coordinates,
-        spherical_harmonic,
-        time_integration,
-        xarray_utils,
-    )
+    """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography.
 
-    units = scales.units
+    Returns a dict: ``coords``, ``specs``, ``init_fn``, ``advance(hours)`` (a jitted
+    stepper), ``diagnostics`` (z500, tas), ``surface`` (tas, uas, vas) and ``orography`` (m).
+    """
+    import jax
+    from dinosaur import coordinate_systems, scales, sigma_coordinates
+    from dinosaur import primitive_equations
+
     coords = coordinate_systems.CoordinateSystem(
         horizontal=_gaussian_grid(truncation),
         vertical=sigma_coordinates.SigmaCoordinates.equidistant(layers),
     )
     specs = primitive_equations.PrimitiveEquationsSpecs.from_si()
+    init_fn, ref_temps, orography = _rest_state(coords, specs, surface_height)
+    diagnostics, surface = _diagnostic_fns(coords, specs, ref_temps, orography)
+    return dict(
+        coords=coords,
+        specs=specs,
+        init_fn=init_fn,
+        advance=_stepper(coords, specs, ref_temps, orography, dt_minutes),
+        diagnostics=jax.jit(diagnostics),
+        surface=jax.jit(surface),
+        orography=specs.dimensionalize(np.asarray(coords.horizontal.to_nodal(orography)), scales.units.meter).magnitude,
+    )
+
+
+def _rest_state(coords, specs, surface_height):
+    """Isothermal rest atmosphere (initial-state function, reference temperatures, modal orography)."""
+    from dinosaur import filtering, primitive_equations, primitive_equations_states, scales, xarray_utils
+
+    units = scales.units
     if surface_height is None:
         init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
             coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal
         )
         orography = primitive_equations.truncated_modal_orography(aux[xarray_utils.OROGRAPHY], coords)
-    else:
-        from dinosaur import filtering
+        return init_fn, aux[xarray_utils.REF_TEMP_KEY], orography
+    # spectrally filtered as dinosaur's own orography loader does
+    modal = primitive_equations.filtered_modal_orography(
+        specs.nondimensionalize(np.asarray(surface_height) * units.meter),
+        coords,
+        filter_fns=[filtering.exponential_filter(coords.horizontal)],
+    )
+    filtered = np.asarray(coords.horizontal.to_nodal(modal))
+    init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
+        coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal,
+        surface_height=specs.dimensionalize(filtered, units.meter),
+    )
+    return init_fn, aux[xarray_utils.REF_TEMP_KEY], modal
 
-        # spectrally filtered as dinosaur's own orography loader does
-        modal = primitive_equations.filtered_modal_orography(
-            specs.nondimensionalize(np.asarray(surface_height) * units.meter),
-            coords,
-            filter_fns=[filtering.exponential_filter(coords.horizontal)],
-        )
-        filtered = np.asarray(coords.horizontal.to_nodal(modal))
-        init_fn, aux = primitive_equations_states.isothermal_rest_atmosphere(
-            coords, specs, p0=1e5 * units.pascal, p1=5e3 * units.pascal,
-            surface_height=specs.dimensionalize(filtered, units.meter),
-        )
-        orography = modal
-    ref_temps = aux[xarray_utils.REF_TEMP_KEY]
+
+def _stepper(coords, specs, ref_temps, orography, dt_minutes):
+    """``advance(hours)``: a jitted function integrating Held-Suarez ``hours`` forward (IMEX RK SIL3)."""
+    import jax
+    from dinosaur import held_suarez, primitive_equations, scales, time_integration
+
     eq = primitive_equations.PrimitiveEquations(ref_temps, orography, coords, specs)
     hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps)
     forcing = time_integration.ExplicitODE.from_functions(hs.explicit_terms)
     full = time_integration.compose_equations([eq, forcing])
-    dt = specs.nondimensionalize(dt_minutes * units.minute)
+    dt = specs.nondimensionalize(dt_minutes * scales.units.minute)
     step = time_integration.imex_rk_sil3(full, dt)
-    step = time_integration.step_with_filters(
-        step, [time_integration.exponential_step_filter(coords.horizontal, dt)]
-    )
+    step = time_integration.step_with_filters(step, [time_integration.exponential_step_filter(coords.horizontal, dt)])
     steps_per_hour = int(round(60 / dt_minutes))
+    return lambda hours: jax.jit(time_integration.repeated(step, hours * steps_per_hour))
 
-    def advance(hours):
-        return jax.jit(time_integration.repeated(step, hours * steps_per_hour))
+
+def _diagnostic_fns(coords, specs, ref_temps, orography):
+    """(z500 [m], tas [K]) and near-surface (tas [K], uas, vas [m/s]) from one modal state."""
+    from dinosaur import primitive_equations, scales, spherical_harmonic, vertical_interpolation
+
+    units, grid = scales.units, coords.horizontal
 
     def diagnostics(state):
-        """(z500 [m], tas [K]) on the nodal grid for one modal state."""
         import jax.numpy as jnp
-        from dinosaur import vertical_interpolation
 
-        grid = coords.horizontal
         temperature = grid.to_nodal(state.temperature_variation) + ref_temps[:, None, None]
         ps = jnp.exp(grid.to_nodal(state.log_surface_pressure))  # (1, lon, lat), nondim
         phi = primitive_equations.get_geopotential_on_sigma(
-            temperature,
-            nodal_orography=grid.to_nodal(orography),
-            sigma=coords.vertical,
-            gravity_acceleration=specs.gravity_acceleration,
-            ideal_gas_constant=specs.ideal_gas_constant,
+            temperature, nodal_orography=grid.to_nodal(orography), sigma=coords.vertical,
+            gravity_acceleration=specs.gravity_acceleration, ideal_gas_constant=specs.ideal_gas_constant,
         )
-        p500 = specs.nondimensionalize(5e4 * units.pascal)
-        levels = vertical_interpolation.PressureCoordinates(np.array([p500]))
-        phi500 = vertical_interpolation.interp_sigma_to_pressure(
-            phi, levels, coords.vertical, ps
-        )[0]
-        g = specs.gravity_acceleration
-        z500 = specs.dimensionalize(phi500 / g, units.meter).magnitude
-        tas = specs.dimensionalize(temperature[-1], units.degK).magnitude
-        return z500, tas
+        levels = vertical_interpolation.PressureCoordinates(np.array([specs.nondimensionalize(5e4 * units.pascal)]))
+        phi500 = vertical_interpolation.interp_sigma_to_pressure(phi, levels, coords.vertical, ps)[0]
+        z500 = specs.dimensionalize(phi500 / specs.gravity_acceleration, units.meter).magnitude
+        return z500, specs.dimensionalize(temperature[-1], units.degK).magnitude
 
     def surface(state):
-        """(tas [K], uas, vas [m/s]) on the lowest model level, nodal (lon, lat)."""
-        grid = coords.horizontal
         temperature = grid.to_nodal(state.temperature_variation[-1]) + ref_temps[-1]
         u, v = spherical_harmonic.vor_div_to_uv_nodal(grid, state.vorticity[-1], state.divergence[-1])
         ms = units.meter / units.second
-        return (
-            specs.dimensionalize(temperature, units.degK).magnitude,
-            specs.dimensionalize(u, ms).magnitude,
-            specs.dimensionalize(v, ms).magnitude,
-        )
+        return (specs.dimensionalize(temperature, units.degK).magnitude,
+                specs.dimensionalize(u, ms).magnitude, specs.dimensionalize(v, ms).magnitude)
 
-    return dict(
-        coords=coords,
-        specs=specs,
-        init_fn=init_fn,
-        advance=advance,
-        diagnostics=jax.jit(diagnostics),
-        surface=jax.jit(surface),
-        orography=specs.dimensionalize(np.asarray(coords.horizontal.to_nodal(orography)), units.meter).magnitude,
-    )
+    return diagnostics, surface
 
 
 def _split_labels(n: int, per_day: int) -> np.ndarray:
@@ -171,6 +166,74 @@ def _split_labels(n: int, per_day: int) -> np.ndarray:
     return labels
 
 
+def _spin_up(m: dict, seed: int, days: int, t0: float, check: bool = False):
+    """The model's rest state with seeded noise, integrated ``days`` (in 10-day jumps)."""
+    import jax
+
+    state = m["init_fn"](rng_key=jax.random.PRNGKey(seed))
+    spin = m["advance"](24 * 10)
+    for k in range(days // 10):
+        state = spin(state)
+        if check:
+            t = np.asarray(m["surface"](state)[0])
+            print(f"spin-up day {10 * (k + 1)}: tas {t.min():.1f}..{t.max():.1f} K, {_time.perf_counter() - t0:.0f} s", flush=True)
+            if not np.isfinite(t).all():
+                raise FloatingPointError("the simulation blew up; lower dt_minutes")
+    print(f"spin-up {days} d: {_time.perf_counter() - t0:.0f} s", flush=True)
+    return state
+
+
+def _run(m: dict, state, n: int, interval_hours: int, keep, t0: float) -> list:
+    """``keep(state)`` every ``interval_hours`` for ``n`` intervals."""
+    step, out = m["advance"](interval_hours), []
+    for k in range(n):
+        state = step(state)
+        out.append(keep(state))
+        if k % 100 == 0:
+            print(f"interval {k}/{n}: {_time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, lead: int, alpha: float, rng, batch: int, t0: float):
+    """Backgrounds: forecasts of ``lead`` intervals (24 h) from perturbed truth states.
+
+    The truth at ``t - lead`` is perturbed by ``alpha * (x(t1) - x(t2))`` with t1, t2
+    random times of the same split, then integrated forward. Returns (targets, z, tas).
+    """
+    import jax
+
+    stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
+    diag, forecast = jax.jit(jax.vmap(m["diagnostics"])), jax.jit(jax.vmap(m["advance"](24)))
+    targets = np.arange(lead, len(states))
+    starts = []
+    for t in targets:
+        i, j = rng.choice(np.flatnonzero(labels == labels[t]), size=2, replace=False)
+        starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - lead], states[i], states[j]))
+    bg = []
+    for k in range(0, len(starts), batch):
+        bg.append(jax.device_get(diag(forecast(stack(starts[k : k + batch])))))
+        if k % (10 * batch) == 0:
+            print(f"forecast {k}/{len(starts)}: {_time.perf_counter() - t0:.0f} s", flush=True)
+    truth = jax.device_get(diag(stack([states[t] for t in targets])))
+    return targets, truth, (np.concatenate([b[0] for b in bg]), np.concatenate([b[1] for b in bg]))
+
+
+def _coords(grid, hours: np.ndarray) -> dict:
+    return {
+        "time": ("time", hours.astype(np.float64), {"units": "hours since 0001-01-01", "calendar": "360_day"}),
+        "lat": ("lat", np.degrees(grid.latitudes), {"units": "degrees_north", "standard_name": "latitude"}),
+        "lon": ("lon", np.degrees(grid.longitudes), {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+
+
+def _write(ds, out, t0: float) -> Path:
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(out)
+    print(f"wrote {out} ({ds.sizes['time']} times): {_time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
 def simulate(
     out: Path,
     days: int = 200,
@@ -180,71 +243,30 @@ def simulate(
     seed: int = 0,
     batch: int = 8,
 ) -> Path:
-    """Run the Held-Suarez OSSE simulation and write it to ``out`` (netCDF)."""
+    """Run the Held-Suarez OSSE simulation and write it to ``out`` (netCDF).
+
+    Truth every ``interval_hours`` after ``spinup_days``; backgrounds are 24 h forecasts
+    from perturbed truth states (:func:`_forecast_backgrounds`); ``split`` labels by
+    :func:`_split_labels`. Variables ``z500_{truth,background}`` (m) and
+    ``tas_{truth,background}`` (K), (time, lat, lon) with latitude ascending.
+    """
     import jax
     import xarray as xr
 
-    m = _build_model()
-    coords = m["coords"]
-    rng = np.random.default_rng(seed)
     t0 = _time.perf_counter()
-    state = m["init_fn"](rng_key=jax.random.PRNGKey(seed))
-    spin = m["advance"](24 * 10)
-    for _ in range(spinup_days // 10):
-        state = spin(state)
-    print(f"spin-up {spinup_days} d: {_time.perf_counter() - t0:.0f} s", flush=True)
-
+    m = _build_model()
+    state = _spin_up(m, seed, spinup_days, t0)
     per_day = 24 // interval_hours
-    n = days * per_day
-    step = m["advance"](interval_hours)
-    states = []
-    for _ in range(n):
-        state = step(state)
-        states.append(jax.device_get(state))
-    print(f"truth {days} d: {_time.perf_counter() - t0:.0f} s", flush=True)
-
-    labels = _split_labels(n, per_day)
-    stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
-    diag = jax.jit(jax.vmap(m["diagnostics"]))
-    forecast = jax.jit(jax.vmap(m["advance"](24)))
-
-    # backgrounds: 24 h forecasts from perturbed truth states, for times >= 1 day
-    lead = per_day
-    targets = np.arange(lead, n)
-    starts = []
-    for t in targets:
-        same = np.flatnonzero(labels == labels[t])
-        i, j = rng.choice(same, size=2, replace=False)
-        x0, xi, xj = states[t - lead], states[i], states[j]
-        starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), x0, xi, xj))
-    bg = []
-    for k in range(0, len(starts), batch):
-        fc = forecast(stack(starts[k : k + batch]))
-        bg.append(jax.device_get(diag(fc)))
-        if k % (10 * batch) == 0:
-            print(f"forecast {k}/{len(starts)}: {_time.perf_counter() - t0:.0f} s", flush=True)
-    bz = np.concatenate([b[0] for b in bg])
-    bt = np.concatenate([b[1] for b in bg])
-    tz, tt = jax.device_get(diag(stack([states[t] for t in targets])))
-
-    lon = np.degrees(coords.horizontal.longitudes)
-    lat = np.degrees(coords.horizontal.latitudes)
-    hours = (targets + 1) * interval_hours
+    states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
+    labels = _split_labels(len(states), per_day)
+    targets, (tz, tt), (bz, bt) = _forecast_backgrounds(m, states, labels, per_day, alpha,
+                                                        np.random.default_rng(seed), batch, t0)
     # dinosaur's nodal arrays are (lon, lat); store (time, lat, lon) with lat ascending
-    tr = lambda a: np.asarray(a, np.float32).transpose(0, 2, 1)  # noqa: E731
+    tr = lambda a: (("time", "lat", "lon"), np.asarray(a, np.float32).transpose(0, 2, 1))  # noqa: E731
     ds = xr.Dataset(
-        {
-            "z500_truth": (("time", "lat", "lon"), tr(tz)),
-            "tas_truth": (("time", "lat", "lon"), tr(tt)),
-            "z500_background": (("time", "lat", "lon"), tr(bz)),
-            "tas_background": (("time", "lat", "lon"), tr(bt)),
-            "split": ("time", labels[targets].astype(str)),
-        },
-        coords={
-            "time": ("time", hours.astype(np.float64), {"units": "hours since 0001-01-01", "calendar": "360_day"}),
-            "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-            "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
-        },
+        {"z500_truth": tr(tz), "tas_truth": tr(tt), "z500_background": tr(bz), "tas_background": tr(bt),
+         "split": ("time", labels[targets].astype(str))},
+        coords=_coords(m["coords"].horizontal, (targets + 1) * interval_hours),
         attrs={
             "title": "Held-Suarez OSSE: truth and 24 h forecast backgrounds (xda.simulate)",
             "model": "dinosaur primitive equations, T42 L12 sigma, dt 20 min, Held & Suarez (1994) forcing",
@@ -259,11 +281,7 @@ def simulate(
     }.items():
         for kind in ("truth", "background"):
             ds[f"{v}_{kind}"].attrs.update(standard_name=sn, units=u, long_name=f"{ln} ({kind})")
-    out = Path(out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(out)
-    print(f"wrote {out} ({len(targets)} times): {_time.perf_counter() - t0:.0f} s", flush=True)
-    return out
+    return _write(ds, out, t0)
 
 
 def simulate_downscaling(
@@ -286,71 +304,45 @@ def simulate_downscaling(
     near-surface temperature over mountains is colder: the orographic fine structure a
     downscaling model must add. There is no land-sea contrast, no diurnal cycle.
     """
-    import jax
-    import xarray as xr
-
     from ..labeled.static import surface_altitude
 
     t0 = _time.perf_counter()
     grid = _gaussian_grid(truncation)
-    lon, lat = np.degrees(grid.longitudes), np.degrees(grid.latitudes)
-    orog = surface_altitude(lat, lon)  # (lat, lon)
+    orog = surface_altitude(np.degrees(grid.latitudes), np.degrees(grid.longitudes))  # (lat, lon)
     m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T)
-    state = m["init_fn"](rng_key=jax.random.PRNGKey(seed))
-    spin = m["advance"](24 * 10)
-    for k in range(spinup_days // 10):
-        state = spin(state)
-        t = np.asarray(m["surface"](state)[0])
-        print(f"spin-up day {10 * (k + 1)}: tas {t.min():.1f}..{t.max():.1f} K, {_time.perf_counter() - t0:.0f} s", flush=True)
-        if not np.isfinite(t).all():
-            raise FloatingPointError("the simulation blew up; lower dt_minutes")
+    state = _spin_up(m, seed, spinup_days, t0, check=True)
     per_day = 24 // interval_hours
-    n = days * per_day
-    step = m["advance"](interval_hours)
-    fields = []
-    for k in range(n):
-        state = step(state)
-        fields.append([np.asarray(a, np.float32).T for a in m["surface"](state)])
-        if k % (20 * per_day) == 0:
-            print(f"day {k // per_day}: {_time.perf_counter() - t0:.0f} s", flush=True)
-    tas, uas, vas = (np.stack(f) for f in zip(*fields))
+    keep = lambda st: [np.asarray(a, np.float32).T for a in m["surface"](st)]  # noqa: E731
+    tas, uas, vas = (np.stack(f) for f in zip(*_run(m, state, days * per_day, interval_hours, keep, t0)))
     if not np.isfinite(tas).all():
         raise FloatingPointError("the simulation blew up; lower dt_minutes")
-    labels = _split_labels(n, per_day)
-    hours = (np.arange(n) + 1) * interval_hours
-    lat_a = {"units": "degrees_north", "standard_name": "latitude"}
-    lon_a = {"units": "degrees_east", "standard_name": "longitude"}
-    ds = xr.Dataset(
+    labels = _split_labels(len(tas), per_day)
+    ds = _downscaling_dataset(tas, uas, vas, orog, np.asarray(m["orography"], np.float32).T, labels,
+                              _coords(grid, (np.arange(len(tas)) + 1) * interval_hours))
+    ds.attrs.update(model=f"dinosaur primitive equations, T{truncation} L12 sigma, dt {dt_minutes} min, "
+                          "Held & Suarez (1994) forcing", spinup_days=spinup_days, seed=seed)
+    return _write(ds, out, t0)
+
+
+def _downscaling_dataset(tas, uas, vas, orog, orog_model, labels, coords):
+    import xarray as xr
+
+    dims = ("time", "lat", "lon")
+    level = "on the lowest model level"
+    return xr.Dataset(
         {
-            "tas": (("time", "lat", "lon"), tas, {"units": "K", "standard_name": "air_temperature",
-                    "long_name": "air temperature on the lowest model level (sigma=0.958)"}),
-            "uas": (("time", "lat", "lon"), uas, {"units": "m s-1", "standard_name": "eastward_wind",
-                    "long_name": "eastward wind on the lowest model level"}),
-            "vas": (("time", "lat", "lon"), vas, {"units": "m s-1", "standard_name": "northward_wind",
-                    "long_name": "northward wind on the lowest model level"}),
+            "tas": (dims, tas, {"units": "K", "standard_name": "air_temperature",
+                                "long_name": "air temperature on the lowest model level (sigma=0.958)"}),
+            "uas": (dims, uas, {"units": "m s-1", "standard_name": "eastward_wind", "long_name": f"eastward wind {level}"}),
+            "vas": (dims, vas, {"units": "m s-1", "standard_name": "northward_wind", "long_name": f"northward wind {level}"}),
             "orog": (("lat", "lon"), orog.astype(np.float32), {"units": "m", "standard_name": "surface_altitude",
                      "long_name": "ETOPO20 cell-mean surface altitude (xda.static.surface_altitude)"}),
-            "orog_model": (("lat", "lon"), np.asarray(m["orography"], np.float32).T,
-                           {"units": "m", "long_name": "spectrally filtered orography the model used"}),
+            "orog_model": (("lat", "lon"), orog_model, {"units": "m", "long_name": "spectrally filtered orography the model used"}),
             "split": ("time", labels.astype(str)),
         },
-        coords={
-            "time": ("time", hours.astype(np.float64), {"units": "hours since 0001-01-01", "calendar": "360_day"}),
-            "lat": ("lat", lat, lat_a),
-            "lon": ("lon", lon, lon_a),
-        },
-        attrs={
-            "title": "Held-Suarez with ETOPO20 orography: near-surface fields for downscaling (xda.simulate)",
-            "model": f"dinosaur primitive equations, T{truncation} L12 sigma, dt {dt_minutes} min, Held & Suarez (1994) forcing",
-            "spinup_days": spinup_days,
-            "seed": seed,
-        },
+        coords=coords,
+        attrs={"title": "Held-Suarez with ETOPO20 orography: near-surface fields for downscaling (xda.simulate)"},
     )
-    out = Path(out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(out)
-    print(f"wrote {out} ({n} times): {_time.perf_counter() - t0:.0f} s", flush=True)
-    return out
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ import xarray as xr
 
 from .._version import __version__
 from ..labeled import units as xu
-from ..labeled.background_error import BackgroundError, background_check
+from ..labeled.background_error import BackgroundError, background_check, tune
 from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
 from ..models.cards import DEFAULT_MODEL, load_card
@@ -20,6 +20,7 @@ from ..numerics.interp import Bilinear, apply
 from ..labeled.observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
+BACKGROUND_ERRORS = ("tuned", "innovations", "model")
 
 
 def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | None) -> str | None:
@@ -185,17 +186,20 @@ def assimilate(
             raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
         d = ob.value - apply(ob.operator, xb)
         pre = _robust_prescreen(d)
-        be = _background_error(background_error, name, key, card, d, pre, ob)
-        ok = _quality_control(d, be.std_at(ob.lat), ob, pre, qc, name, units)
+        be = _background_error(background_error, name, key, card, d, pre, ob, method)
+        ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
         if method == "oi":
-            xa, nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
+            (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
         else:
-            sb_grid = np.broadcast_to(be.std_at(grid.lat)[:, None], grid.shape)
-            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob.subset(ok), d[ok], be.std_at(ob.lat)[ok],
+            sb_grid, sa = _std_grid(be, grid), None
+            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob.subset(ok), d[ok], be.std_at(ob.lat, ob.lon)[ok],
                                       grid, int(members), seed, steps, guidance, dev)
             xa = xb[None] + inc
         nfe_total += nfe * int(members)
         out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
+        if sa is not None:
+            out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
+            out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
         report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
     what = (f"model {model!r}, members={members}, steps={steps}, guidance={guidance}, seed={seed}" if method == "xda"
             else "optimal interpolation")
@@ -262,18 +266,30 @@ def _background_values(da: xr.DataArray, grid, name: str, units: str):
     return xb, extra, da2
 
 
-def _background_error(spec, name, key, card, d, pre, ob: PointObservations) -> BackgroundError:
-    """B statistics: given, from the innovations (Hollingsworth-Lonnberg) or from the model card."""
+def _background_error(spec, name, key, card, d, pre, ob: PointObservations, method: str) -> BackgroundError:
+    """B statistics: given, tuned on the observations, from the innovations (Hollingsworth-Lonnberg)
+    or from the model card.
+
+    Default: ``"tuned"`` for OI with at least 100 observations (or no card statistics),
+    ``"innovations"`` for the learned model (as it was trained), else ``"model"``.
+    """
     be = spec.get(name) if isinstance(spec, dict) else spec
     if be is None:
-        be = "innovations" if pre.sum() >= 100 or key is None else "model"
+        enough = pre.sum() >= 100 or key is None
+        be = ("tuned" if method == "oi" else "innovations") if enough else "model"
+    if isinstance(be, BackgroundError):
+        return be
+    if be not in BACKGROUND_ERRORS:
+        raise ValueError(f"unknown background_error {be!r} for {name!r}; use one of {BACKGROUND_ERRORS} "
+                         "or an xda.BackgroundError (e.g. BackgroundError.from_pairs(backgrounds, truths))")
     if be == "model":
         if key is None:
-            raise ModelError(f"no model statistics for {name!r}; use background_error='innovations' or a BackgroundError")
+            raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
         return BackgroundError.from_card(card["variables"][key])
+    first = BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], by_latitude=(be == "tuned"))
     if be == "innovations":
-        return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
-    return be
+        return first
+    return tune(first, d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
 
 
 def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units: str) -> np.ndarray:
@@ -290,13 +306,34 @@ def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units
     return ok
 
 
-def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> np.ndarray:
-    """``x_a = x_b + B H^T (H B H^T + R)^-1 d`` (1, ny, nx)."""
+def _std_grid(be: BackgroundError, grid) -> np.ndarray:
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-    sb_grid = np.broadcast_to(be.std_at(grid.lat)[:, None], grid.shape)
-    inc = oi.oi_increment(d, oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon),
-                          sb_grid.ravel(), be.std_at(ob.lat), ob.error, be.length_scale, be.correlation)
-    return (xb.ravel() + inc).reshape(1, *grid.shape)
+    return be.std_at(glat, glon)
+
+
+def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tuple[np.ndarray, np.ndarray]:
+    """``x_a = x_b + B H^T (H B H^T + R)^-1 d`` (1, ny, nx) and the analysis-error std (ny, nx)."""
+    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    sb_grid, sb_obs = _std_grid(be, grid).ravel(), be.std_at(ob.lat, ob.lon)
+    gxyz, oxyz = oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon)
+    inc = oi.oi_increment(d, gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
+    var = oi.analysis_error_variance(gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
+    return (xb.ravel() + inc).reshape(1, *grid.shape), np.sqrt(var).reshape(grid.shape)
+
+
+def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str) -> xr.DataArray:
+    """The analysis-error std as a CF ancillary variable (``<standard_name> standard_error``), a difference."""
+    a, _ = xu.scale_and_offset(xu.parse_units(units), xu.units_of(analysis, name=str(analysis.name)),
+                               name=str(analysis.name), difference=True)
+    g = grid_of(analysis)
+    out = xr.DataArray((sa * a).astype(analysis.dtype), dims=(g.lat_dim, g.lon_dim),
+                       coords={g.lat_dim: analysis[g.lat_dim], g.lon_dim: analysis[g.lon_dim]})
+    sn = analysis.attrs.get("standard_name")
+    out.attrs = {"units": analysis.attrs.get("units", units),
+                 "long_name": f"analysis-error standard deviation of {analysis.name} (OI, exact for its B and R)"}
+    if sn:
+        out.attrs["standard_name"] = f"{sn} standard_error"
+    return out
 
 
 def _write_back(xa, da, da2, extra, grid, members, units, method, be, n_obs, n_rejected) -> xr.DataArray:

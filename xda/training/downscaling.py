@@ -200,155 +200,76 @@ def train_downscaler(
     -------
     Path of the weight file.
     """
-    import json
-
-    from safetensors.torch import load_file
-
     torch.manual_seed(seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     budget = {"ae": 8.0, "regressor": 6.0, "denoiser": 16.0, **(minutes or {})}
     t_load = time.perf_counter()
-    tr = load_pairs(data, "train", factor)
-    va = load_pairs(data, "validation", factor)
+    tr, va = load_pairs(data, "train", factor), load_pairs(data, "validation", factor)
     print(f"pairs: {tr['tas'].shape[0]} train, {va['tas'].shape[0]} validation ({time.perf_counter() - t_load:.0f} s)", flush=True)
     if init is not None:
-        card = json.loads(Path(init).with_suffix(".json").read_text())
-        model = Downscaler(**card["network"])
-        model.load_state_dict({k: v.float() for k, v in load_file(init).items()})
-        # the stages to run start from scratch (same seed as a fresh model): an ablation
-        # that retrains only the denoiser shares the autoencoder and nothing else
-        torch.manual_seed(seed)
-        fresh = Downscaler(**card["network"])
-        parts = {"ae": "ae", "regressor": "regressor", "denoiser": "denoiser"}
-        for stage in stages:
-            getattr(model, parts[stage]).load_state_dict(getattr(fresh, parts[stage]).state_dict())
-        card["training"] = dict(card["training"], initialised_from=Path(init).name)
+        model, card = _from_init(init, stages, seed)
     else:
-        kappa, r0 = effective_kappa(tr["tas"], tr["u_f"], tr["v_f"], tr["lat"], tr["lon"])
-        res = tr["tas"] - tr["base"]
-        with xr.open_dataset(data) as ds:
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
-        card = {
-            "kind": "downscaling",
-            "description": "latent diffusion downscaling of near-surface temperature (residual from bicubic), "
-                           "conditioned on coarse T, winds and orography; physics loss: steady advection-diffusion residual",
-            "factor": factor,
-            "variable": {"name": "tas", "standard_name": "air_temperature", "units": "K"},
-            "tas_mean": float(tr["tas"].mean()), "tas_std": float(tr["tas"].std()),
-            "residual_std": float(res.std()),
-            "kappa": kappa, "residual_ms_truth": r0,
-            "coarsening": f"area-weighted (cos lat) block mean over {factor} x {factor} cells",
-            "base": "scipy RegularGridInterpolator cubic (bicubic) of the coarse temperature",
-            "physics_winds": "bilinear interpolation of the coarse winds to the fine grid",
-            "grid": {"name": "T63 Gaussian (fine)", "shape": list(tr["tas"].shape[1:]), "global": True},
-            "training_data": dict(attrs, file=Path(data).name, times_train=int(tr["tas"].shape[0])),
-            "training": {"seed": seed, "batch": batch, "lr": lr, "ema": 0.999},
-        }
-        model = Downscaler(factor=factor, **(network or {}))
-        print(f"kappa {kappa:.3g} m2/s, truth residual rms {np.sqrt(r0):.3g} K/s, residual std {card['residual_std']:.3f} K", flush=True)
-    model = model.to(dev)
-    batches = _Batches(tr, card, factor, seed)
-    periodic = True
-    log = card["training"].setdefault("stages", {})
+        model, card = Downscaler(factor=factor, **(network or {})), _new_card(data, tr, factor, seed, batch, lr)
     card["target"] = target
     if target == "bicubic":
         card.pop("residual2_std", None)
-
-    def departure(b: dict) -> torch.Tensor:
-        """What the autoencoder and the denoiser model: the normalised residual, or its
-        departure from the (frozen) regression U-Net in units of ``residual2_std``."""
-        r = b["r"].to(dev)
-        if target == "bicubic":
-            return r
-        with torch.no_grad():
-            return (r - model.regress(b["cond"].to(dev), periodic)) / card["residual2_std"]
-
+    run = _Stages(model.to(dev), card, _Batches(tr, card, factor, seed), batch, dev, target, max_steps, lr)
     if "regressor" in stages:
-        def reg_loss(step):
-            b = batches(batch)
-            return ((model.regress(b["cond"].to(dev), periodic) - b["r"].to(dev)) ** 2).mean()
-
-        ema, steps, losses = fit(model.regressor, reg_loss, minutes=budget["regressor"], lr=lr, label="regressor",
-                                 max_steps=max_steps)
-        model.regressor.load_state_dict(ema.state_dict())
-        log["regressor"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["regressor"])
-
+        run.regressor(budget["regressor"])
     if target == "regression" and ("regressor" in stages or "residual2_std" not in card):
-        with torch.no_grad():
-            d = [b["r"].to(dev) - model.regress(b["cond"].to(dev), periodic) for b in (batches(batch) for _ in range(16))]
-        card["residual2_std"] = float(torch.cat(d).std())
-        print(f"departure from the regression: std {card['residual2_std']:.3f} (units of residual_std)", flush=True)
-
+        run.departure_scale()
     if "ae" in stages:
-        beta = 1e-4
-        ae = model.ae
-
-        def ae_loss(step):
-            r = departure(batches(batch))
-            mean, logvar = ae.encode(r, periodic)
-            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
-            return ((ae.decode(z, periodic) - r) ** 2).mean() + beta * kl
-
-        ema, steps, losses = fit(ae, ae_loss, minutes=budget["ae"], lr=lr, label="ae", max_steps=max_steps)
-        model.ae.load_state_dict(ema.state_dict())
-        with torch.no_grad():
-            zs = []
-            for _ in range(8):
-                zs.append(model.ae.encode(departure(batches(batch)), periodic)[0])
-            scale = torch.cat(zs).std(dim=(0, 2, 3))
-        model.latent_scale.copy_(scale)
-        log["ae"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), beta=beta, minutes=budget["ae"],
-                         latent_scale=[float(x) for x in scale])
-        print(f"latent scale {scale.tolist()}", flush=True)
-
+        run.autoencoder(budget["ae"])
     if "denoiser" in stages:
-        geo = stencils.geometry(tr["lat"], tr["lon"], periodic=True)
-        area = torch.as_tensor(np.cos(np.deg2rad(tr["lat"])), dtype=torch.float32, device=dev)[:, None]
-        area = area / area.mean()
-        kappa, r0 = card["kappa"], card["residual_ms_truth"]
-        model.ae.requires_grad_(False)
-        scale = model.latent_scale
-        var0 = torch.zeros(batch, dtype=torch.long, device=dev)
+        run.denoiser(budget["denoiser"], pde_weight, tr["lat"], tr["lon"])
+        run.validate(_Batches(va, card, factor, seed + 1, wind_dropout=0.0), seed)
+    _finish_card(card, data, name, stages, target, pde_weight, seed, init, max_steps)
+    return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
 
-        def dn_loss(step, elapsed_fraction):
-            b = batches(batch)
-            r = departure(b)
-            with torch.no_grad():
-                z = model.ae.encode(r, periodic)[0] / scale[None, :, None, None]
-            lam = pde_weight * min(1.0, 2 * elapsed_fraction)
-            if lam <= 0:
-                return edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)
-            loss, d, sigma = edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic, return_denoised=True)
-            rhat = model.decode(d, periodic)
-            if target == "regression":
-                with torch.no_grad():
-                    reg = model.regress(b["cond"].to(dev), periodic)
-                rhat = reg + card["residual2_std"] * rhat
-            that = b["base"].to(dev) + card["residual_std"] * rhat[:, 0]
-            res = pde_residual(that, b["u_f"].to(dev), b["v_f"].to(dev), kappa, geo)
-            ms = (area * res**2).mean(dim=(-2, -1)) / r0
-            w = b["flag"].to(dev) / (1 + sigma**2)
-            return loss + lam * (w * ms).mean()
 
-        ema, steps, losses = fit(model.denoiser, dn_loss, minutes=budget["denoiser"], lr=lr, label="denoiser",
-                                 pass_fraction=True, max_steps=max_steps)
-        model.denoiser.load_state_dict(ema.state_dict())
-        model.ae.requires_grad_(True)
-        log["denoiser"] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=budget["denoiser"],
-                               pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
-        # validation denoising loss (fixed seed), for the card
-        vb = _Batches(va, card, factor, seed + 1, wind_dropout=0.0)
-        torch.manual_seed(seed + 2)
-        with torch.no_grad():
-            vl = []
-            for _ in range(6):
-                b = vb(batch)
-                z = model.ae.encode(departure(b), periodic)[0] / scale[None, :, None, None]
-                vl.append(float(edm_loss(model.denoiser, z, b["cond"].to(dev), var0, periodic)))
-        log["denoiser"]["validation_loss"] = float(np.mean(vl))
-        print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
+def _from_init(init, stages, seed) -> tuple[Downscaler, dict]:
+    """A shipped downscaler whose ``stages`` restart from scratch (same seed as a fresh model)."""
+    import json
 
+    from safetensors.torch import load_file
+
+    card = json.loads(Path(init).with_suffix(".json").read_text())
+    model = Downscaler(**card["network"])
+    model.load_state_dict({k: v.float() for k, v in load_file(init).items()})
+    # an ablation that retrains only the denoiser shares the autoencoder and nothing else
+    torch.manual_seed(seed)
+    fresh = Downscaler(**card["network"])
+    for stage in stages:
+        getattr(model, stage).load_state_dict(getattr(fresh, stage).state_dict())
+    card["training"] = dict(card["training"], initialised_from=Path(init).name)
+    return model, card
+
+
+def _new_card(data, tr: dict, factor: int, seed: int, batch: int, lr: float) -> dict:
+    """The model card of a new downscaler: normalisation, effective diffusivity, provenance."""
+    kappa, r0 = effective_kappa(tr["tas"], tr["u_f"], tr["v_f"], tr["lat"], tr["lon"])
+    res = tr["tas"] - tr["base"]
+    with xr.open_dataset(data) as ds:
+        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
+    print(f"kappa {kappa:.3g} m2/s, truth residual rms {np.sqrt(r0):.3g} K/s, residual std {res.std():.3f} K", flush=True)
+    return {
+        "kind": "downscaling",
+        "factor": factor,
+        "variable": {"name": "tas", "standard_name": "air_temperature", "units": "K"},
+        "tas_mean": float(tr["tas"].mean()), "tas_std": float(tr["tas"].std()),
+        "residual_std": float(res.std()),
+        "kappa": kappa, "residual_ms_truth": r0,
+        "coarsening": f"area-weighted (cos lat) block mean over {factor} x {factor} cells",
+        "base": "scipy RegularGridInterpolator cubic (bicubic) of the coarse temperature",
+        "physics_winds": "bilinear interpolation of the coarse winds to the fine grid",
+        "grid": {"name": "T63 Gaussian (fine)", "shape": list(tr["tas"].shape[1:]), "global": True},
+        "training_data": dict(attrs, file=Path(data).name, times_train=int(tr["tas"].shape[0])),
+        "training": {"seed": seed, "batch": batch, "lr": lr, "ema": 0.999, "stages": {}},
+    }
+
+
+def _finish_card(card, data, name, stages, target, pde_weight, seed, init, max_steps) -> None:
+    log = card["training"].setdefault("stages", {})
     card["pde_weight"] = log.get("denoiser", {}).get("pde_weight", card.get("pde_weight"))
     card["description"] = (
         "latent diffusion downscaling of near-surface temperature: "
@@ -362,7 +283,108 @@ def train_downscaler(
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
-    return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
+
+
+class _Stages:
+    """The training stages of a downscaler, sharing the model, card, batches and device."""
+
+    periodic = True
+
+    def __init__(self, model, card, batches, batch, dev, target, max_steps, lr):
+        self.model, self.card, self.batches, self.batch, self.dev = model, card, batches, batch, dev
+        self.target, self.max_steps, self.lr = target, max_steps, lr
+        self.log = card["training"].setdefault("stages", {})
+        self.var0 = torch.zeros(batch, dtype=torch.long, device=dev)
+
+    def _fit(self, module, loss, minutes, label, **kw):
+        ema, steps, losses = fit(module, loss, minutes=minutes, lr=self.lr, label=label, max_steps=self.max_steps, **kw)
+        module.load_state_dict(ema.state_dict())
+        self.log[label] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=minutes)
+        return self.log[label]
+
+    def departure(self, b: dict) -> torch.Tensor:
+        """What the autoencoder and the denoiser model: the normalised residual, or its
+        departure from the (frozen) regression U-Net in units of ``residual2_std``."""
+        r = b["r"].to(self.dev)
+        if self.target == "bicubic":
+            return r
+        with torch.no_grad():
+            return (r - self.model.regress(b["cond"].to(self.dev), self.periodic)) / self.card["residual2_std"]
+
+    def regressor(self, minutes):
+        m, dev = self.model, self.dev
+
+        def reg_loss(step):
+            b = self.batches(self.batch)
+            return ((m.regress(b["cond"].to(dev), self.periodic) - b["r"].to(dev)) ** 2).mean()
+
+        self._fit(m.regressor, reg_loss, minutes, "regressor")
+
+    def departure_scale(self):
+        m, dev = self.model, self.dev
+        with torch.no_grad():
+            d = [b["r"].to(dev) - m.regress(b["cond"].to(dev), self.periodic)
+                 for b in (self.batches(self.batch) for _ in range(16))]
+        self.card["residual2_std"] = float(torch.cat(d).std())
+        print(f"departure from the regression: std {self.card['residual2_std']:.3f} (units of residual_std)", flush=True)
+
+    def autoencoder(self, minutes, beta=1e-4):
+        ae, p = self.model.ae, self.periodic
+
+        def ae_loss(step):
+            r = self.departure(self.batches(self.batch))
+            mean, logvar = ae.encode(r, p)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
+            return ((ae.decode(z, p) - r) ** 2).mean() + beta * kl
+
+        entry = self._fit(ae, ae_loss, minutes, "ae")
+        with torch.no_grad():
+            scale = torch.cat([ae.encode(self.departure(self.batches(self.batch)), p)[0] for _ in range(8)]).std(dim=(0, 2, 3))
+        self.model.latent_scale.copy_(scale)
+        entry.update(beta=beta, latent_scale=[float(x) for x in scale])
+        print(f"latent scale {scale.tolist()}", flush=True)
+
+    def _latent(self, b):
+        with torch.no_grad():
+            return self.model.ae.encode(self.departure(b), self.periodic)[0] / self.model.latent_scale[None, :, None, None]
+
+    def denoiser(self, minutes, pde_weight, lat, lon):
+        """EDM denoising loss plus ``lambda * w(sigma) * |R(T_hat)|^2 / |R(T)|^2`` (linear ramp of lambda)."""
+        m, dev, card, p = self.model, self.dev, self.card, self.periodic
+        geo = stencils.geometry(lat, lon, periodic=True)
+        area = torch.as_tensor(np.cos(np.deg2rad(lat)), dtype=torch.float32, device=dev)[:, None]
+        area = area / area.mean()
+
+        def dn_loss(step, elapsed_fraction):
+            b = self.batches(self.batch)
+            z, lam = self._latent(b), pde_weight * min(1.0, 2 * elapsed_fraction)
+            if lam <= 0:
+                return edm_loss(m.denoiser, z, b["cond"].to(dev), self.var0, p)
+            loss, d, sigma = edm_loss(m.denoiser, z, b["cond"].to(dev), self.var0, p, return_denoised=True)
+            rhat = m.decode(d, p)
+            if self.target == "regression":
+                with torch.no_grad():
+                    reg = m.regress(b["cond"].to(dev), p)
+                rhat = reg + card["residual2_std"] * rhat
+            that = b["base"].to(dev) + card["residual_std"] * rhat[:, 0]
+            res = pde_residual(that, b["u_f"].to(dev), b["v_f"].to(dev), card["kappa"], geo)
+            ms = (area * res**2).mean(dim=(-2, -1)) / card["residual_ms_truth"]
+            return loss + lam * (b["flag"].to(dev) / (1 + sigma**2) * ms).mean()
+
+        m.ae.requires_grad_(False)
+        entry = self._fit(m.denoiser, dn_loss, minutes, "denoiser", pass_fraction=True)
+        m.ae.requires_grad_(True)
+        entry.update(pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
+
+    def validate(self, batches, seed):
+        """Validation denoising loss (fixed seed), for the card."""
+        torch.manual_seed(seed + 2)
+        with torch.no_grad():
+            vl = [float(edm_loss(self.model.denoiser, self._latent(b), b["cond"].to(self.dev), self.var0, self.periodic))
+                  for b in (batches(self.batch) for _ in range(6))]
+        self.log["denoiser"]["validation_loss"] = float(np.mean(vl))
+        print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
 
 
 def main(argv=None):
