@@ -227,12 +227,18 @@ def _latitude_profile(d, lat, obs_error, var_b):
     return np.asarray(centres), np.sqrt(var)
 
 
+MIN_TUNE = 10
+
+
 def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0) -> BackgroundError:
     """Length scale and variance inflation of ``be`` chosen by cross-validation on the observations.
 
-    Minimises the mean square leave-one-out innovation error
-    (:func:`xda.numerics.oi.loo_innovation_error`): each observation is withheld in
-    turn and predicted by OI from the others. Searches ``L`` in 50-5000 km and the
+    Maximises the leave-one-out predictive log-likelihood of the innovations
+    (:func:`xda.numerics.oi.loo_innovation_error`; Rasmussen & Williams 2006, sec.
+    5.4.2): each observation is withheld in turn and predicted by OI from the others,
+    and scored by its error *and* the error variance the model claims, so that both
+    the analysis and its error std come out right (minimising the withheld error alone
+    leaves the inflation nearly undetermined). Searches ``L`` in 50-5000 km and the
     inflation ``a`` (``s_b -> a s_b``) in 0.2-5: a coarse grid, then Nelder-Mead in
     ``(log L, log a)``. At most ``max_obs`` observations (a random subset) enter.
 
@@ -251,11 +257,11 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
     Raises
     ------
     ValueError
-        With fewer than 20 observations.
+        With fewer than ``MIN_TUNE`` (10) observations.
     """
     d, lat, lon, err = (np.asarray(a, np.float64).ravel() for a in (innovation, lat, lon, obs_error))
-    if d.size < 20:
-        raise ValueError(f"only {d.size} observations: too few to tune L and the inflation by cross-validation")
+    if d.size < MIN_TUNE:
+        raise ValueError(f"only {d.size} observations: too few (< {MIN_TUNE}) to tune L and the inflation by cross-validation")
     if d.size > max_obs:
         idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
         d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]
@@ -263,18 +269,23 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
     lo, hi = np.log([5e4, 0.2]), np.log([5e6, 5.0])
 
     def score(p):
+        """Negative leave-one-out predictive log-likelihood per observation (R&W eq. 5.10-5.11)."""
         p = np.clip(p, lo, hi)
-        return float(np.mean(oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation) ** 2))
+        r, var = oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)
+        return float(np.mean(0.5 * np.log(var) + 0.5 * r**2 / var))
+
+    def rms(p):
+        return float(np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)[0] ** 2)))
 
     start = np.log([be.length_scale, 1.0])
     grid = [start + [dl, da] for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]
     best = min(grid, key=score)
-    sol = scipy.optimize.minimize(score, best, method="Nelder-Mead", options=dict(xatol=0.02, fatol=1e-4 * score(best), maxiter=60))
+    sol = scipy.optimize.minimize(score, best, method="Nelder-Mead", options=dict(xatol=0.02, fatol=1e-4, maxiter=60))
     p = np.clip(sol.x, lo, hi)
-    before, after = score(start), score(p)
+    before, after = rms(start), rms(p)
     return be.scaled(float(np.exp(p[1])), float(np.exp(p[0])),
                      source=f"{be.source}; L and inflation {np.exp(p[1]):.2f} by leave-one-out cross-validation of "
-                            f"{d.size} innovations (rms {np.sqrt(before):.3g} -> {np.sqrt(after):.3g})")
+                            f"{d.size} innovations (withheld rms {before:.3g} -> {after:.3g})")
 
 
 def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:

@@ -173,13 +173,17 @@ def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_sca
 
     Returns
     -------
-    ndarray, shape (n_obs,)
+    error : ndarray, shape (n_obs,)
         Withheld innovation errors (working units).
+    variance : ndarray, shape (n_obs,)
+        Their predicted variances ``1 / (K^-1)_ii`` under the model (for the
+        leave-one-out predictive log-likelihood, Rasmussen & Williams eq. 5.10).
     """
     k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
     cf = scipy.linalg.cho_factor(k, lower=True)
     kinv = scipy.linalg.cho_solve(cf, np.eye(k.shape[0]))
-    return (kinv @ innovation) / np.diag(kinv)
+    diag = np.diag(kinv)
+    return (kinv @ innovation) / diag, 1.0 / diag
 
 
 def analysis_error_variance(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar") -> np.ndarray:

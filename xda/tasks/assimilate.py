@@ -11,7 +11,7 @@ import xarray as xr
 
 from .._version import __version__
 from ..labeled import units as xu
-from ..labeled.background_error import BackgroundError, background_check, tune
+from ..labeled.background_error import MIN_TUNE, BackgroundError, background_check, tune
 from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
 from ..models.cards import DEFAULT_MODEL, load_card
@@ -206,6 +206,9 @@ def assimilate(
     _provenance(out, bg, method, what, report, nfe_total, t_start)
     if was_da:
         res = out[background.name]
+        se = f"{background.name}_standard_error"
+        if se in out:  # a DataArray carries its analysis-error std as a coordinate
+            res = res.assign_coords({se: out[se]})
         res.attrs.update({k: v for k, v in out.attrs.items() if k.startswith("xda_") and k not in res.attrs})
         return res
     return out
@@ -286,8 +289,15 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, meth
         if key is None:
             raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
         return BackgroundError.from_card(card["variables"][key])
-    first = BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], by_latitude=(be == "tuned"))
     if be == "innovations":
+        return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    try:
+        first = BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], by_latitude=True)
+    except ValueError:  # too few pairs for a binned fit: a constant first guess, then the same tuning
+        v = float(np.var(d[pre]))
+        first = BackgroundError.constant(np.sqrt(max(v - np.mean(ob.error[pre] ** 2), 0.1 * v)), 1e6,
+                                         source=f"innovation variance of {int(pre.sum())} observations, L = 1000 km")
+    if pre.sum() < MIN_TUNE:
         return first
     return tune(first, d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
 
