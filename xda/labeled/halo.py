@@ -28,7 +28,7 @@ def _face(block: np.ndarray, axis: int, last: bool) -> np.ndarray:
 def _pad(center: np.ndarray, faces: dict, pad: list[tuple[int, int]]) -> np.ndarray:
     """``center`` with its neighbours' faces around it (NaN corners)."""
     shape = tuple(n + lo + hi for n, (lo, hi) in zip(center.shape, pad))
-    out = np.full(shape, np.nan, dtype=center.dtype)
+    out = np.full(shape, np.nan, dtype=np.result_type(center.dtype, np.float32))  # integer input: NaN corners need a float
     inner = tuple(slice(lo, lo + n) for n, (lo, _) in zip(center.shape, pad))
     out[inner] = center
     for (axis, side), face in faces.items():

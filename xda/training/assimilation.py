@@ -217,7 +217,7 @@ def train(
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train the xda assimilation denoiser.")
     p.add_argument("data")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights"))
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
     p.add_argument("--name", default="hs-t42-v0")
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--max-steps", type=int, default=100_000)

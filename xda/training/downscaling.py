@@ -390,7 +390,7 @@ class _Stages:
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train the xda downscaling model.")
     p.add_argument("data")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "weights"))
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
     p.add_argument("--name", default="hs-t63-ds-v0")
     p.add_argument("--factor", type=int, default=4)
     p.add_argument("--stages", default="regressor,ae,denoiser")
