@@ -57,6 +57,9 @@ class BackgroundError:
         for a latitude profile). With a per-point ``field``, bilinear interpolation."""
         if self.field is not None and lon is not None:
             return self._field_at(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
+        return self._profile_at(lat)
+
+    def _profile_at(self, lat) -> np.ndarray:
         if self.sigma.size == 1:
             return np.full(np.shape(lat), float(self.sigma[0]))
         return np.interp(lat, self.sigma_lat, self.sigma)
@@ -69,7 +72,7 @@ class BackgroundError:
         shape = np.broadcast_shapes(lat.shape, lon.shape)
         lat, lon = np.broadcast_to(lat, shape).ravel(), np.broadcast_to(lon, shape).ravel()
         op, inside = bilinear_weights(g.lat, g.lon, lat, lon, periodic=g.periodic)
-        out = np.interp(lat, self.sigma_lat, self.sigma) if self.sigma.size > 1 else np.full(lat.size, float(self.sigma[0]))
+        out = self._profile_at(lat)  # away from the field's grid
         out[inside] = apply(op, values)
         return out.reshape(shape)
 
@@ -189,18 +192,19 @@ class BackgroundError:
                 "pass `background_error=xda.BackgroundError.constant(sigma, length_scale)`"
             )
         d = d - d.mean()
-        idx = slice(None)
+        err = None if obs_error is None else np.broadcast_to(np.asarray(obs_error, np.float64), d.shape)
         if d.size > 1500:  # bound the O(n^2) pair count
             idx = np.random.default_rng(0).choice(d.size, 1500, replace=False)
             d, lat, lon = d[idx], np.asarray(lat)[idx], np.asarray(lon)[idx]
+            err = None if err is None else err[idx]
         xyz = oi.unit_vectors(lat, lon)
         edges = np.linspace(0, max_distance, 41)
         centers, cov, count = oi.binned_covariance(d[None, :], xyz, edges)
         var_b, length = oi.fit_covariance(centers, cov, count, correlation)
         var_b = min(var_b, d.var())  # the background error cannot exceed the innovation variance
         source = f"Hollingsworth-Lonnberg fit to {d.size} innovations"
-        if by_latitude and obs_error is not None:
-            prof = _latitude_profile(d, np.asarray(lat), np.asarray(obs_error)[idx] if np.size(obs_error) > d.size else np.asarray(obs_error), var_b)
+        if by_latitude and err is not None:
+            prof = _latitude_profile(d, np.asarray(lat), err, var_b)
             if prof is not None:
                 return cls(prof[0], prof[1], length, correlation, source + ", s_b by 15-degree latitude band")
         return cls(np.zeros(1), np.array([np.sqrt(max(var_b, 1e-12))]), length, correlation, source)
@@ -268,14 +272,17 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
     xyz, sb = oi.unit_vectors(lat, lon), be.std_at(lat, lon)
     lo, hi = np.log([5e4, 0.2]), np.log([5e6, 5.0])
 
+    def loo(p):
+        p = np.clip(p, lo, hi)
+        return oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)
+
     def score(p):
         """Negative leave-one-out predictive log-likelihood per observation (R&W eq. 5.10-5.11)."""
-        p = np.clip(p, lo, hi)
-        r, var = oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)
+        r, var = loo(p)
         return float(np.mean(0.5 * np.log(var) + 0.5 * r**2 / var))
 
     def rms(p):
-        return float(np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)[0] ** 2)))
+        return float(np.sqrt(np.mean(loo(p)[0] ** 2)))
 
     start = np.log([be.length_scale, 1.0])
     grid = [start + [dl, da] for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]

@@ -103,7 +103,7 @@ def _run_block(func, idx, n, sides, *args):
     pad = [(int((axis, -1) in sides), int((axis, 1) in sides)) for axis in range(centers[0].ndim)]
     padded = [_pad(np.asarray(c), f, pad) if any(sum(p) for p in pad) else np.asarray(c) for c, f in zip(centers, faces)]
     res = func(padded, idx, pad)
-    inner = tuple(slice(lo, n - hi) for n, (lo, hi) in zip(padded[0].shape, pad))
+    inner = tuple(slice(lo, size - hi) for size, (lo, hi) in zip(padded[0].shape, pad))
     if len(res) == 1:  # a view: no second copy of the output
         return res[0][inner][None]
     return np.stack([r[inner] for r in res])

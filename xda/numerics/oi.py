@@ -80,15 +80,36 @@ def oi_increment(
     -------
     ndarray, shape (n_grid,)
     """
-    c_oo = correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind)
-    c_oo *= np.outer(sigma_obs_b, sigma_obs_b)
-    c_oo[np.diag_indices_from(c_oo)] += obs_error**2
-    w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(c_oo, lower=True), innovation)
-    inc = np.empty(grid_xyz.shape[0])
-    for s in range(0, grid_xyz.shape[0], 16384):  # bound memory on large grids
-        c_go = correlation(chordal_distance(grid_xyz[s : s + 16384], obs_xyz), length_scale, kind)
-        inc[s : s + 16384] = sigma_grid[s : s + 16384] * (c_go @ (sigma_obs_b * w))
-    return inc
+    return oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
+                       variance=False)[0]
+
+
+def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
+                variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Increment (as :func:`oi_increment`) and, with ``variance``, the analysis-error variance.
+
+    One Cholesky factor ``L`` of ``K = H B H^T + R`` and one pass over blocks of grid
+    points serve both: the increment ``s_i (rho_io s_o) . K^-1 d`` and the diagonal of
+    ``A = B - B H^T K^-1 H B``, ``s_i^2 - |L^-1 (H B)_i|^2`` (Daley 1991, eq. 4.2.17).
+
+    Returns
+    -------
+    increment : ndarray, shape (n_grid,)
+    variance : ndarray, shape (n_grid,), or None
+        Working units squared, floored at 0.
+    """
+    factor = scipy.linalg.cho_factor(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind), lower=True)
+    weights = sigma_obs_b * scipy.linalg.cho_solve(factor, innovation)
+    n, block = grid_xyz.shape[0], 4096
+    inc, var = np.empty(n), (np.empty(n) if variance else None)
+    for s in range(0, n, block):  # bound memory on large grids
+        sg = sigma_grid[s : s + block]
+        c_go = correlation(chordal_distance(grid_xyz[s : s + block], obs_xyz), length_scale, kind)
+        inc[s : s + block] = sg * (c_go @ weights)
+        if variance:
+            v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
+            var[s : s + block] = np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
+    return inc, var
 
 
 def binned_covariance(
@@ -189,15 +210,9 @@ def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_sca
 def analysis_error_variance(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar") -> np.ndarray:
     """Diagonal of the analysis-error covariance ``A = B - B H^T (H B H^T + R)^-1 H B`` on the grid.
 
-    Exact for the Gaussian model of :func:`oi_increment` (Daley 1991, eq. 4.2.17);
-    computed in blocks of grid points as ``s_i^2 - |L^-1 (H B)_i|^2`` with ``L`` the
-    Cholesky factor of ``H B H^T + R``. Shape (n_grid,), working units squared.
+    Exact for the Gaussian model of :func:`oi_increment` (Daley 1991, eq. 4.2.17); see
+    :func:`oi_analysis`, which gives it together with the increment. Shape (n_grid,),
+    working units squared.
     """
-    chol = scipy.linalg.cholesky(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind), lower=True)
-    var = np.empty(grid_xyz.shape[0])
-    for s in range(0, grid_xyz.shape[0], 4096):
-        hb = correlation(chordal_distance(obs_xyz, grid_xyz[s : s + 4096]), length_scale, kind)
-        hb *= sigma_obs_b[:, None] * sigma_grid[None, s : s + 4096]
-        v = scipy.linalg.solve_triangular(chol, hb, lower=True)
-        var[s : s + 4096] = sigma_grid[s : s + 4096] ** 2 - np.einsum("ij,ij->j", v, v)
-    return np.maximum(var, 0.0)
+    zero = np.zeros(obs_xyz.shape[0])
+    return oi_analysis(zero, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)[1]

@@ -326,8 +326,7 @@ def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tup
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
     sb_grid, sb_obs = _std_grid(be, grid).ravel(), be.std_at(ob.lat, ob.lon)
     gxyz, oxyz = oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon)
-    inc = oi.oi_increment(d, gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
-    var = oi.analysis_error_variance(gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
+    inc, var = oi.oi_analysis(d, gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
     return (xb.ravel() + inc).reshape(1, *grid.shape), np.sqrt(var).reshape(grid.shape)
 
 
