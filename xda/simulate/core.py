@@ -194,28 +194,39 @@ def _run(m: dict, state, n: int, interval_hours: int, keep, t0: float) -> list:
     return out
 
 
-def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, lead: int, alpha: float, rng, batch: int, t0: float):
-    """Backgrounds: forecasts of ``lead`` intervals (24 h) from perturbed truth states.
+def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_hours: int, leads: tuple, alpha: float,
+                          rng, batch: int, t0: float):
+    """Backgrounds: forecasts of a random lead (hours, one of ``leads``) from perturbed truth states.
 
-    The truth at ``t - lead`` is perturbed by ``alpha * (x(t1) - x(t2))`` with t1, t2
-    random times of the same split, then integrated forward. Returns (targets, z, tas).
+    For each target time ``t`` the truth at ``t - lead`` is perturbed by
+    ``alpha * (x(t1) - x(t2))`` with t1, t2 random times of the same split, then
+    integrated ``lead`` hours forward (forecasts of one lead are batched with ``vmap``).
+    Returns (targets, lead per target, truth (z, tas), background (z, tas)).
     """
     import jax
 
     stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
-    diag, forecast = jax.jit(jax.vmap(m["diagnostics"])), jax.jit(jax.vmap(m["advance"](24)))
-    targets = np.arange(lead, len(states))
-    starts = []
-    for t in targets:
-        i, j = rng.choice(np.flatnonzero(labels == labels[t]), size=2, replace=False)
-        starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - lead], states[i], states[j]))
-    bg = []
-    for k in range(0, len(starts), batch):
-        bg.append(jax.device_get(diag(forecast(stack(starts[k : k + batch])))))
-        if k % (10 * batch) == 0:
-            print(f"forecast {k}/{len(starts)}: {_time.perf_counter() - t0:.0f} s", flush=True)
+    diag = jax.jit(jax.vmap(m["diagnostics"]))
+    if any(h <= 0 or h % interval_hours for h in leads):
+        raise ValueError(f"background leads {leads} h must be positive multiples of interval_hours={interval_hours}")
+    steps = {h: h // interval_hours for h in leads}
+    targets = np.arange(max(steps.values()), len(states))
+    lead = rng.choice(np.asarray(leads), size=len(targets))
+    bz, bt = np.empty(len(targets), object), np.empty(len(targets), object)
+    for h in leads:
+        forecast = jax.jit(jax.vmap(m["advance"](h)))
+        idx = np.flatnonzero(lead == h)
+        for k in range(0, len(idx), batch):
+            starts = []
+            for t in targets[idx[k : k + batch]]:
+                i, j = rng.choice(np.flatnonzero(labels == labels[t]), size=2, replace=False)
+                starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - steps[h]], states[i], states[j]))
+            z, tas = jax.device_get(diag(forecast(stack(starts))))
+            for n, q in enumerate(idx[k : k + batch]):
+                bz[q], bt[q] = z[n], tas[n]
+        print(f"forecasts of {h} h ({len(idx)}): {_time.perf_counter() - t0:.0f} s", flush=True)
     truth = jax.device_get(diag(stack([states[t] for t in targets])))
-    return targets, truth, (np.concatenate([b[0] for b in bg]), np.concatenate([b[1] for b in bg]))
+    return targets, lead, truth, (np.stack(list(bz)), np.stack(list(bt)))
 
 
 def _coords(grid, hours: np.ndarray) -> dict:
@@ -242,11 +253,13 @@ def simulate(
     alpha: float = 0.2,
     seed: int = 0,
     batch: int = 8,
+    leads: tuple = (24,),
 ) -> Path:
     """Run the Held-Suarez OSSE simulation and write it to ``out`` (netCDF).
 
-    Truth every ``interval_hours`` after ``spinup_days``; backgrounds are 24 h forecasts
-    from perturbed truth states (:func:`_forecast_backgrounds`); ``split`` labels by
+    Truth every ``interval_hours`` after ``spinup_days``; backgrounds are forecasts of a
+    random lead in ``leads`` (hours, multiples of ``interval_hours``) from perturbed truth
+    states (:func:`_forecast_backgrounds`), the lead stored in ``lead_hours``; ``split`` labels by
     :func:`_split_labels`. Variables ``z500_{truth,background}`` (m) and
     ``tas_{truth,background}`` (K), (time, lat, lon) with latitude ascending.
     """
@@ -259,20 +272,22 @@ def simulate(
     per_day = 24 // interval_hours
     states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
     labels = _split_labels(len(states), per_day)
-    targets, (tz, tt), (bz, bt) = _forecast_backgrounds(m, states, labels, per_day, alpha,
-                                                        np.random.default_rng(seed), batch, t0)
+    targets, lead, (tz, tt), (bz, bt) = _forecast_backgrounds(m, states, labels, interval_hours, tuple(leads), alpha,
+                                                              np.random.default_rng(seed), batch, t0)
     # dinosaur's nodal arrays are (lon, lat); store (time, lat, lon) with lat ascending
     tr = lambda a: (("time", "lat", "lon"), np.asarray(a, np.float32).transpose(0, 2, 1))  # noqa: E731
     ds = xr.Dataset(
         {"z500_truth": tr(tz), "tas_truth": tr(tt), "z500_background": tr(bz), "tas_background": tr(bt),
-         "split": ("time", labels[targets].astype(str))},
+         "split": ("time", labels[targets].astype(str)),
+         "lead_hours": ("time", lead.astype(np.int32), {"long_name": "forecast lead time of the background", "units": "hours"})},
         coords=_coords(m["coords"].horizontal, (targets + 1) * interval_hours),
         attrs={
-            "title": "Held-Suarez OSSE: truth and 24 h forecast backgrounds (xda.simulate)",
+            "title": "Held-Suarez OSSE: truth and forecast backgrounds of several leads (xda.simulate)",
             "model": "dinosaur primitive equations, T42 L12 sigma, dt 20 min, Held & Suarez (1994) forcing",
             "spinup_days": spinup_days,
             "seed": seed,
-            "background": f"24 h forecast from truth(t-24h) + {alpha} * (x(t1) - x(t2)), t1,t2 random in the same split",
+            "background": (f"forecast of lead L (lead_hours, random in {list(leads)} h) from truth(t-L) + {alpha} * "
+                           "(x(t1) - x(t2)), t1,t2 random in the same split"),
         },
     )
     for v, (sn, u, ln) in {
@@ -355,10 +370,11 @@ def main(argv=None):
     p.add_argument("--interval-hours", type=int, default=None)
     p.add_argument("--alpha", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--leads", default="24", help="background forecast leads in hours, comma-separated (osse; e.g. 6,12,24,48,72)")
     a = p.parse_args(argv)
     if a.kind == "osse":
         simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120,
-                 a.interval_hours or 12, a.alpha, a.seed)
+                 a.interval_hours or 12, a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")))
     else:
         simulate_downscaling(a.out or "~/.cache/xda/hs_t63_orog.nc", a.days or 150, a.spinup_days or 60,
                              a.interval_hours or 6, seed=a.seed)
