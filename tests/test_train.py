@@ -3,7 +3,7 @@ import xarray as xr
 
 import xda
 from xda.models import registry
-from xda.training import background_error_stats
+from xda.training import make_case
 
 
 def _fake_simulation(path, nt=12, ny=24, nx=48, seed=0):
@@ -23,20 +23,28 @@ def _fake_simulation(path, nt=12, ny=24, nx=48, seed=0):
     ds.to_netcdf(path)
 
 
-def test_background_error_stats_recover_error_magnitude():
+def test_training_cases_are_built_as_at_inference():
+    """A bank case: OI analysis from estimated B, its error std, and the target u = (x_t - x_a) / s_a."""
     rng = np.random.default_rng(0)
-    truth = rng.normal(size=(20, 32, 64))
-    stats = background_error_stats(truth, truth + 2.0 * rng.normal(size=truth.shape), np.linspace(-80, 80, 32))
-    assert np.allclose(stats["sigma_b"]["values"], 2.0, rtol=0.1)
+    lat, lon = np.linspace(-80, 80, 24), np.arange(48) * 7.5
+    yy, xx = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    truth = 5500 + 100 * np.sin(2 * xx) * np.cos(yy)
+    background = truth + 30 * np.cos(3 * xx + 1) * np.cos(yy) ** 2
+    case = make_case(truth, background, lat, lon, 0.1, 2.0, rng)
+    assert case["mask"].sum() > 50 and np.all(case["sa"] <= case["sb"] + 1e-9)
+    rms = lambda a: float(np.sqrt(np.mean(a**2)))  # noqa: E731
+    assert rms(case["xa"] - truth) < 0.6 * rms(background - truth)
+    assert 0.3 < rms((truth - case["xa"]) / case["sa"]) < 3.0  # OI's claimed error is the right size
 
 
 def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
     _fake_simulation(tmp_path / "sim.nc")
-    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=3, batch=2, channels=(8, 8, 8, 8))
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=3, batch=2, channels=(8, 8, 8, 8), cases=8)
     assert wfile.exists() and wfile.stat().st_size < 2_000_000
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
     model, card = registry.load_model("tiny", device="cpu")
     assert card["training"]["steps"] == 3
     assert set(card["variables"]) == {"z500", "tas"}
     assert card["variables"]["tas"]["units"] == "K"
+    assert card["anchor"] == "oi" and set(card["training"]["validation"]) <= {"z500", "tas"}
     registry.clear_cache()

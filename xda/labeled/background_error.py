@@ -295,6 +295,38 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
                             f"{d.size} innovations (withheld rms {before:.3g} -> {after:.3g})")
 
 
+def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundError:
+    """The tuned background-error statistics xda uses by default, from the observations alone.
+
+    A Hollingsworth-Lonnberg fit with a latitude profile of ``s_b``
+    (:meth:`BackgroundError.from_innovations`); where that fit fails (too few pairs),
+    a constant first guess (innovation variance less the observation-error variance,
+    L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
+    (:func:`tune`) when there are at least ``MIN_TUNE`` observations.
+
+    Parameters
+    ----------
+    innovation, lat, lon, obs_error : ndarray (n,)
+        Innovations and observation-error stds (working units), positions (degrees).
+    max_obs : int
+        At most this many observations enter the cross-validation.
+
+    Returns
+    -------
+    BackgroundError
+    """
+    d, err = np.asarray(innovation, np.float64), np.asarray(obs_error, np.float64)
+    try:
+        first = BackgroundError.from_innovations(d, lat, lon, err, by_latitude=True)
+    except ValueError:
+        v = float(np.var(d))
+        first = BackgroundError.constant(np.sqrt(max(v - np.mean(err**2), 0.1 * v)), 1e6,
+                                         source=f"innovation variance of {d.size} observations, L = 1000 km")
+    if d.size < MIN_TUNE:
+        return first
+    return tune(first, d, lat, lon, err, max_obs=max_obs)
+
+
 def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:
     """Background quality check: reject ``|d| > threshold * sqrt(s_b^2 + s_o^2)``.
 

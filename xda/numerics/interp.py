@@ -122,3 +122,18 @@ def apply_torch(index, weight, field):
     """
     flat = field.reshape(*field.shape[:-2], -1)
     return (flat[..., index] * weight).sum(-1)
+
+
+def to_cells(op: Bilinear, value: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Point values binned to their nearest grid cell: (mean value, mask, error of the mean), each (ny, nx).
+
+    Several observations in one cell are averaged; the error std of their mean is the
+    mean error over ``sqrt(count)`` (independent errors). Unobserved cells are 0.
+    """
+    ny, nx = op.shape
+    flat = op.nearest()
+    cnt = np.bincount(flat, minlength=ny * nx)
+    n = np.maximum(cnt, 1)
+    mean = np.bincount(flat, value, ny * nx) / n
+    err = np.bincount(flat, error, ny * nx) / n / np.sqrt(n)
+    return mean.reshape(ny, nx), (cnt > 0).astype(np.float64).reshape(ny, nx), err.reshape(ny, nx)

@@ -169,3 +169,77 @@ def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray,
         f = RegularGridInterpolator((y, x), flat[i], method=method, bounds_error=False, fill_value=None)
         out[i] = f(pts)
     return out.reshape(*lead, lat_f.size, np.size(lon_f)).astype(a.dtype if a.dtype.kind == "f" else np.float64, copy=False)
+
+
+def working_grid(lat: np.ndarray, lon: np.ndarray, periodic: bool, spacing: float,
+                 tolerance: float = 0.1) -> tuple[np.ndarray, np.ndarray] | None:
+    """A regular grid of about ``spacing`` degrees over the same domain, or None if ``lat, lon`` is one.
+
+    Learned models see scales in grid cells; xda runs them on a grid of the spacing
+    they were trained at and interpolates back (:func:`resample`), so that they see
+    the same physical scales on any grid.
+
+    Parameters
+    ----------
+    lat, lon : ndarray (ny,), (nx,)
+        Degrees; latitudes in either order, longitudes increasing and evenly spaced.
+    periodic : bool
+        Whether the grid wraps in longitude.
+    spacing : float
+        Target spacing in degrees (the model's training grid).
+    tolerance : float
+        Relative difference of both spacings from ``spacing`` below which the input grid
+        is used as it is (None is returned).
+
+    Returns
+    -------
+    (wlat, wlon) ascending, or None
+        Latitudes span the input's extent exactly (end points included); longitudes
+        start at the input's first longitude and span 360 degrees (periodic) or its extent.
+    """
+    lat = np.sort(np.asarray(lat, np.float64))
+    lon = np.asarray(lon, np.float64)
+    dlat = (lat[-1] - lat[0]) / max(lat.size - 1, 1)
+    dlon = 360.0 / lon.size if periodic else (lon[-1] - lon[0]) / max(lon.size - 1, 1)
+    if abs(dlat / spacing - 1) <= tolerance and abs(dlon / spacing - 1) <= tolerance:
+        return None
+    ny = max(int(round((lat[-1] - lat[0]) / spacing)) + 1, 2)
+    wlat = np.linspace(lat[0], lat[-1], ny)
+    if periodic:
+        wlon = lon[0] + np.arange(max(int(round(360.0 / spacing)), 4)) * (360.0 / max(int(round(360.0 / spacing)), 4))
+    else:
+        wlon = np.linspace(lon[0], lon[-1], max(int(round((lon[-1] - lon[0]) / spacing)) + 1, 2))
+    return wlat, wlon
+
+
+def resample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_to: np.ndarray, lon_to: np.ndarray,
+             periodic: bool) -> np.ndarray:
+    """Bilinear interpolation of (..., ny, nx) fields between two lat-lon grids.
+
+    Points of the target grid beyond the source's outermost latitudes take the value on
+    that latitude (global grids); targets must otherwise lie inside the source domain.
+
+    Parameters
+    ----------
+    a : ndarray (..., ny, nx)
+    lat, lon : ndarray
+        Source grid (degrees; latitudes in either order).
+    lat_to, lon_to : ndarray
+        Target grid (degrees).
+    periodic : bool
+        Whether the source wraps in longitude.
+
+    Returns
+    -------
+    ndarray (..., lat_to.size, lon_to.size)
+    """
+    from .interp import apply, bilinear_weights
+
+    glat, glon = np.meshgrid(np.asarray(lat_to, np.float64), np.asarray(lon_to, np.float64), indexing="ij")
+    if not periodic:  # clamp rounding at the domain's edges
+        glat = np.clip(glat, np.min(lat), np.max(lat))
+        glon = np.clip(glon, np.min(lon), np.max(lon))
+    op, inside = bilinear_weights(lat, lon, glat.ravel(), glon.ravel(), periodic=periodic)
+    if not inside.all():
+        raise ValueError(f"{int((~inside).sum())} target points lie outside the source grid")
+    return apply(op, np.asarray(a)).reshape(*np.shape(a)[:-2], *glat.shape)

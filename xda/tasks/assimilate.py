@@ -11,12 +11,13 @@ import xarray as xr
 
 from .._version import __version__
 from ..labeled import units as xu
-from ..labeled.background_error import MIN_TUNE, BackgroundError, background_check, tune
+from ..labeled.background_error import BackgroundError, background_check, estimate
 from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
-from ..models.cards import DEFAULT_MODEL, load_card
+from ..models.cards import DEFAULT_MODEL, available_models, load_card
 from ..numerics import oi
-from ..numerics.interp import Bilinear, apply
+from ..numerics import regrid
+from ..numerics.interp import apply, bilinear_weights, to_cells
 from ..labeled.observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
@@ -41,46 +42,72 @@ def _robust_prescreen(d: np.ndarray, k: float = 10.0) -> np.ndarray:
     return np.abs(d - med) <= k * mad
 
 
-def _xda_increment(model, card_var, xb, sb_grid, ob: PointObservations, innovation, s_b_obs, grid, members, seed, steps, guidance, device):
-    """Posterior samples of the increment, shape (members, ny, nx), in working units.
+def _learned_analysis(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
+                      steps: int, device):
+    """The anchored model's analysis ``x_a + s_a u`` (members or 1, ny, nx) and its evaluations per member.
 
-    The model was trained with latitudes ascending (south first); grids stored
-    north-first are flipped on the way in and out.
+    ``u`` is the posterior-mean head (one member) or posterior samples, computed on a
+    grid of the card's training spacing over the same domain (:func:`xda.numerics.regrid.working_grid`)
+    and interpolated back; the grid's own latitude order is restored.
     """
     import torch
 
-    from ..models.diffusion import build_condition, sample
+    from ..models.anchored import anchored_condition, condition_fields, posterior_mean, posterior_samples
 
-    dtype = next(model.parameters()).dtype
-    ny, nx = grid.shape
-    index = ob.operator.index
-    lat = grid.lat
-    flip = lat[0] > lat[-1]
-    if flip:
-        xb, lat = xb[::-1], lat[::-1]
-        index = (ny - 1 - index // nx) * nx + index % nx
-    flat = Bilinear(index, ob.operator.weight, grid.shape).nearest()
-    dn = innovation / s_b_obs
-    en = ob.error / s_b_obs
-    cnt = np.bincount(flat, minlength=ny * nx)
-    innov = np.bincount(flat, dn, ny * nx) / np.maximum(cnt, 1)
-    err = np.bincount(flat, en, ny * nx) / np.maximum(cnt, 1) / np.sqrt(np.maximum(cnt, 1))
-    mask = (cnt > 0).astype(np.float64)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
-    bgn = (xb - card_var["clim_mean"]) / card_var["clim_std"]
-    cond = build_condition(t(bgn)[None], t(np.sin(np.deg2rad(lat))), t(innov.reshape(ny, nx))[None],
-                           t(mask.reshape(ny, nx))[None], t(err.reshape(ny, nx))[None], grid.periodic)
+    entry, dtype = card["variables"][key], next(net.parameters()).dtype
+    wlat, wlon, to_work, from_work = _working_grid(grid, card, key)
+    op, _ = bilinear_weights(wlat, wlon, ob.lat, ob.lon, periodic=grid.periodic)
+    residual, mask, err = to_cells(op, ob.value - apply(ob.operator, xa), ob.error)
+    fields = condition_fields(*(to_work(a) for a in (xb, xa, sa, sb)), residual, mask, err,
+                              entry["clim_mean"], entry["clim_std"])
+    cond = anchored_condition(torch.as_tensor(fields[None], dtype=dtype, device=device),
+                              torch.as_tensor(np.sin(np.deg2rad(wlat)), dtype=dtype, device=device), grid.periodic)
+    var = torch.full((members,), int(entry["index"]), dtype=torch.long, device=device)
     cond = cond.expand(members, -1, -1, -1)
-    var = torch.full((members,), int(card_var["index"]), dtype=torch.long, device=device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**31))
-    z, nfe = sample(model, cond, var, grid.periodic,
-                    torch.as_tensor(index, device=device), t(ob.operator.weight), t(dn), t(en),
-                    steps=steps, guidance=guidance, generator=gen)
-    z = z[:, 0].double().cpu().numpy()
-    if flip:
-        z = z[:, ::-1]
-    return z * sb_grid[None], nfe
+    if members == 1:
+        with torch.no_grad():
+            u, nfe = posterior_mean(net, cond, var, grid.periodic), 1
+    else:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
+        u, nfe = posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+    u = from_work(u[:, 0].double().cpu().numpy())
+    return xa[None] + sa[None] * u, nfe
+
+
+def _working_grid(grid, card: dict, key: str):
+    """(wlat, wlon ascending, to_work, from_work): the model's grid over ``grid``'s domain and the maps between them.
+
+    Raises GridError where the grid's spacing is outside the card's valid range or the
+    domain is smaller than 4 x 4 cells of the model's grid.
+    """
+    spacing = card["grid"].get("spacing_deg", 360.0 / card["grid"]["shape"][1])
+    lo, hi = card["grid"].get("valid_spacing_deg", [0.25, 6.0])
+    lat, lon = np.asarray(grid.lat, np.float64), np.asarray(grid.lon, np.float64)
+    dlat = abs(lat[-1] - lat[0]) / max(lat.size - 1, 1)
+    dlon = 360.0 / lon.size if grid.periodic else abs(lon[-1] - lon[0]) / max(lon.size - 1, 1)
+    if not (lo <= dlat <= hi and lo <= dlon <= hi):
+        raise GridError(f"the grid spacing {dlat:.3g} x {dlon:.3g} deg is outside the range {lo}-{hi} deg the model "
+                        f"{card.get('name')!r} supports for {key!r}; regrid the background, or use method='oi'")
+    flip = lat[0] > lat[-1]
+    asc = lat[::-1] if flip else lat
+    wg = regrid.working_grid(asc, lon, grid.periodic, spacing)
+    wlat, wlon = wg if wg is not None else (asc, lon)
+    if min(wlat.size, wlon.size) < 4:
+        raise GridError(f"the domain ({lat.size} x {lon.size} points) is smaller than 4 x 4 cells of the model's "
+                        f"{spacing:.3g}-degree grid; use method='oi' for so small a region")
+
+    def to_work(a):
+        a = a[..., ::-1, :] if flip else a
+        return a if wg is None else regrid.resample(a, asc, lon, wlat, wlon, grid.periodic)
+
+    def from_work(a):
+        a = a if wg is None else regrid.resample(a, wlat, wlon, asc, lon, grid.periodic)
+        poles = np.abs(asc) >= 90.0 - 1e-6  # a pole row is one point: one value
+        a[..., poles, :] = a[..., poles, :].mean(axis=-1, keepdims=True)
+        return a[..., ::-1, :] if flip else a
+
+    return wlat, wlon, to_work, from_work
 
 
 def assimilate(
@@ -96,7 +123,6 @@ def assimilate(
     members: int = 1,
     seed: int | None = None,
     steps: int = 16,
-    guidance: float = 1.0,
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -113,8 +139,12 @@ def assimilate(
         observations (a Dataset along an ``obs`` dimension with ``lat``/``lon``
         coordinates), or a station table (see :func:`xda.labeled.observations.collect`).
     method : {"xda", "oi"}
-        ``"xda"``: posterior sampling with the diffusion model ``model``;
-        ``"oi"``: optimal interpolation (= 3D-Var with this ``B``), the classical baseline.
+        ``"oi"``: optimal interpolation (= 3D-Var with this ``B``), the classical
+        baseline. ``"xda"``: the learned analysis *anchored on* that OI analysis: the
+        diffusion model ``model`` estimates the departure of the truth from OI's
+        analysis in units of OI's analysis-error std (:mod:`xda.models.anchored`), so
+        that a model that learned nothing returns OI's posterior, and the
+        observations enter the posterior once (through OI and the conditioning).
     model : str
         Name of the diffusion model (see :func:`xda.available_models`).
     variables : dict, optional
@@ -123,21 +153,22 @@ def assimilate(
     obs_error : float, str, quantity or dict, optional
         Observation-error std per variable; defaults to a ``<var>_error`` column or
         variable, else typical values by standard name (1 K, 10 m, 2 m/s).
-    background_error : BackgroundError, dict of them, "innovations" or "model", optional
-        ``B`` statistics. Default: estimated from the innovations by the
-        Hollingsworth-Lonnberg method when there are at least 100 observations, else
-        the model card's training statistics.
+    background_error : BackgroundError, dict of them, "tuned", "innovations" or "model", optional
+        ``B`` statistics of the OI analysis (for both methods). Default ``"tuned"``
+        (:func:`xda.labeled.background_error.estimate`: a Hollingsworth-Lonnberg fit
+        with a latitude profile, then ``L`` and an inflation by leave-one-out
+        cross-validation) when there are at least 100 observations or the card has no
+        statistics for the variable, else the model card's training statistics.
     qc : float or None
         Background-check threshold in stds of ``d`` (None: no QC).
     members : int
-        Number of posterior samples; ``> 1`` adds a ``member`` dimension. The
-        ensemble mean is the minimum-variance estimate; one member is one sample.
+        ``1`` (default): the best estimate, the posterior mean (method ``"xda"``: the
+        model's posterior-mean head, one network evaluation). ``N > 1``: ``N``
+        posterior samples along a new ``member`` dimension (``"xda"`` only).
     seed : int, optional
         Seed of the sampler's noise.
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
-    guidance : float
-        Weight of observation guidance.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -148,6 +179,8 @@ def assimilate(
     Dataset or DataArray (as ``background``)
         The analysis on the background's grid, with its coordinates, attrs and units,
         and provenance in attrs (``xda_*``); variables without observations are copied.
+        Each analysed variable comes with ``<name>_standard_error``, OI's
+        analysis-error std (a CF ancillary variable; a coordinate on DataArray output).
 
     Raises
     ------
@@ -188,20 +221,17 @@ def assimilate(
         pre = _robust_prescreen(d)
         be = _background_error(background_error, name, key, card, d, pre, ob, method)
         ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
-        if method == "oi":
-            (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
-        else:
-            sb_grid, sa = _std_grid(be, grid), None
-            inc, nfe = _xda_increment(net, card["variables"][key], xb, sb_grid, ob.subset(ok), d[ok], be.std_at(ob.lat, ob.lon)[ok],
-                                      grid, int(members), seed, steps, guidance, dev)
-            xa = xb[None] + inc
+        (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
+        if method == "xda":
+            xa, nfe = _learned_analysis(net, card, key, xb, xa[0], sa, _std_grid(be, grid), ob.subset(ok), grid,
+                                        int(members), seed, steps, dev)
         nfe_total += nfe * int(members)
         out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
         if sa is not None:
             out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
             out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
         report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
-    what = (f"model {model!r}, members={members}, steps={steps}, guidance={guidance}, seed={seed}" if method == "xda"
+    what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
     if was_da:
@@ -232,6 +262,9 @@ def _load(method: str, model: str, device):
         from ..models.registry import load_model
 
         net, card = load_model(model, device=device)
+        if card.get("kind", "assimilation") != "assimilation" or card.get("anchor") != "oi":
+            raise ModelError(f"model {model!r} is not an anchored assimilation model (kind={card.get('kind')!r}); "
+                             f"use one of {[m for m in available_models() if load_card(m).get('anchor') == 'oi']}")
         return net, card, next(net.parameters()).device
     try:
         return None, load_card(model), None
@@ -273,13 +306,12 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, meth
     """B statistics: given, tuned on the observations, from the innovations (Hollingsworth-Lonnberg)
     or from the model card.
 
-    Default: ``"tuned"`` for OI with at least 100 observations (or no card statistics),
-    ``"innovations"`` for the learned model (as it was trained), else ``"model"``.
+    Default: ``"tuned"`` with at least 100 observations (or no card statistics), else
+    ``"model"``: the learned model was trained on OI analyses with tuned statistics.
     """
     be = spec.get(name) if isinstance(spec, dict) else spec
     if be is None:
-        enough = pre.sum() >= 100 or key is None
-        be = ("tuned" if method == "oi" else "innovations") if enough else "model"
+        be = "tuned" if pre.sum() >= 100 or key is None else "model"
     if isinstance(be, BackgroundError):
         return be
     if be not in BACKGROUND_ERRORS:
@@ -291,15 +323,7 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, meth
         return BackgroundError.from_card(card["variables"][key])
     if be == "innovations":
         return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
-    try:
-        first = BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], by_latitude=True)
-    except ValueError:  # too few pairs for a binned fit: a constant first guess, then the same tuning
-        v = float(np.var(d[pre]))
-        first = BackgroundError.constant(np.sqrt(max(v - np.mean(ob.error[pre] ** 2), 0.1 * v)), 1e6,
-                                         source=f"innovation variance of {int(pre.sum())} observations, L = 1000 km")
-    if pre.sum() < MIN_TUNE:
-        return first
-    return tune(first, d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
 
 
 def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units: str) -> np.ndarray:

@@ -1,11 +1,11 @@
 """Training: the shared fit loop and one module per task (layer above ``models``).
 
-``python -m xda.training DATA.nc`` trains the assimilation denoiser;
+``python -m xda.training DATA.nc`` trains the anchored assimilation model;
 ``python -m xda.training.downscaling DATA.nc`` the downscaling model.
 """
 
-from .assimilation import background_error_stats, train
+from .assimilation import make_bank, make_case, train
 from .downscaling import train_downscaler
 from .loop import fit
 
-__all__ = ["background_error_stats", "fit", "train", "train_downscaler"]
+__all__ = ["fit", "make_bank", "make_case", "train", "train_downscaler"]

@@ -1,22 +1,30 @@
-"""Training of the assimilation denoiser on simulated (truth, background) pairs.
+"""Training of the anchored assimilation model (:mod:`xda.models.anchored`) on simulated cases.
 
-One reproducible command from data to weights::
+One reproducible command from simulation to shipped weights::
 
-    python -m xda.simulate --out ~/.cache/xda/hs_t42.nc            # ~25 min on 2 CPU cores
-    python -m xda.training ~/.cache/xda/hs_t42.nc --out xda/weights --minutes 45
+    python -m xda.simulate --out ~/.cache/xda/hs_t42_leads.nc --days 120 --interval-hours 6 \\
+        --leads 6,12,24,48,72                                     # ~35 min on 2 CPU cores
+    python -m xda.training ~/.cache/xda/hs_t42_leads.nc --minutes 40
 
-Training draws, for each example, a random training time and variable, augments it by
-a random longitude roll and a north-south reflection (symmetries of Held-Suarez
-statistics), observes a random fraction (log-uniform in 0.3-12 %) of grid points with a
-random observation error (log-uniform in 0.05-1 background-error stds), and minimises
-the EDM denoising loss of the normalised increment ``(x_t - x_b) / s_b``. A third of the
-batches are random regional crops (non-periodic) so the network learns grid edges.
-The exponential moving average of the weights is saved.
+Training cases are built as the analysis is at inference (:func:`make_case`): a random
+time and variable of the split; a background that is the simulation's forecast (lead
+6-72 h, 70 %) or the climatology (mean of the training times, 30 %); a random
+observation density (log-uniform 0.5-10 %) of point observations *off the grid*
+(uniform on the sphere) with a random error (log-uniform 0.1-1 of the background's rms
+error); background-error statistics estimated from those observations alone
+(:func:`xda.labeled.background_error.estimate`, noisy like at inference); and the OI
+analysis ``x_a`` with its error std ``s_a``. The network learns ``u = (x_t - x_a) / s_a``.
+Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
+augmented in training by longitude rolls, north-south reflection and regional crops.
+
+Scale-out: under ``torchrun --nproc_per_node N`` each process trains on its own
+batches and gradients are averaged by torch DDP (gloo on CPU, NCCL on GPUs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -24,9 +32,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..models.diffusion import Denoiser, build_condition, edm_loss
+from ..labeled.background_error import BackgroundError, estimate
+from ..models.anchored import FIELDS, AnchoredLoss, anchored_condition, anchored_denoiser, condition_fields
 from ..models.registry import save_model
 from ..numerics import oi
+from ..numerics.interp import apply, bilinear_weights, to_cells
 from .loop import fit
 
 #: Variables of the simulation file: (standard_name, units, long_name).
@@ -34,111 +44,158 @@ VARIABLES = {
     "z500": ("geopotential_height", "m", "500 hPa geopotential height"),
     "tas": ("air_temperature", "K", "air temperature near the surface"),
 }
-
-
-def background_error_stats(truth: np.ndarray, background: np.ndarray, lat: np.ndarray, seed: int = 0) -> dict:
-    """Background-error statistics from (truth, background) pairs on a grid.
-
-    ``s_b(lat)``: root-mean-square of ``x_b - x_t`` over time and longitude, symmetrised
-    about the equator. Length scale: SOAR fit (:func:`xda.numerics.oi.fit_covariance`) to
-    the binned covariances of normalised errors at 600 random grid points and up to 200
-    times (Hollingsworth & Lonnberg 1986 applied to known errors).
+def make_case(truth, background, lat, lon, density: float, error: float, rng, max_obs: int = 300) -> dict:
+    """One training case built as at inference: observations, estimated B, OI analysis.
 
     Parameters
     ----------
-    truth, background : ndarray (time, lat, lon)
-    lat : ndarray (lat,) in degrees, symmetric about the equator.
+    truth, background : ndarray (ny, nx)
+        On a global grid, latitudes ascending.
+    density : float
+        Observations per grid cell (e.g. 0.02 for 2 %).
+    error : float
+        Observation-error std (working units).
+
+    Returns
+    -------
+    dict with ``xa``, ``sa``, ``sb`` (ny, nx), ``residual``, ``mask``, ``obs_error`` (ny, nx)
     """
-    err = background - truth
-    prof = np.sqrt((err.astype(np.float64) ** 2).mean(axis=(0, 2)))
-    if np.allclose(lat, -lat[::-1], atol=1e-3):
-        prof = np.sqrt(0.5 * (prof**2 + prof[::-1] ** 2))
-    prof = np.maximum(prof, 0.05 * prof.max())
+    ny, nx = truth.shape
+    n = max(int(round(density * ny * nx)), 12)
+    olat = np.degrees(np.arcsin(rng.uniform(np.sin(np.deg2rad(lat[0])), np.sin(np.deg2rad(lat[-1])), n)))
+    olon = rng.uniform(0.0, 360.0, n)
+    op, _ = bilinear_weights(lat, lon, olat, olon, periodic=True)
+    err = np.full(n, error)
+    y = apply(op, truth) + err * rng.standard_normal(n)
+    d = y - apply(op, background)
+    be = estimate(d, olat, olon, err, max_obs=max_obs)
+    glat, glon = np.meshgrid(lat, lon, indexing="ij")
+    sb = be.std_at(glat, glon)
+    inc, var = oi.oi_analysis(d, oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon), sb.ravel(),
+                              be.std_at(olat, olon), err, be.length_scale, be.correlation)
+    xa = background + inc.reshape(ny, nx)
+    residual, mask, cell_err = to_cells(op, y - apply(op, xa), err)
+    return dict(xa=xa, sa=np.sqrt(var).reshape(ny, nx), sb=sb, residual=residual, mask=mask, obs_error=cell_err)
+
+
+def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: (inputs (n, len(FIELDS), ny, nx), u (n, ny, nx), variable (n,)) for a list of draws."""
+    path, split, draws, stats = args
+    ds = xr.open_dataset(path)
+    lat, lon = ds["lat"].values, ds["lon"].values
+    times = np.flatnonzero(ds["split"].values == split)
+    data = {v: (ds[f"{v}_truth"].values[times].astype(np.float64), ds[f"{v}_background"].values[times].astype(np.float64))
+            for v in VARIABLES}
+    xs, us, vs = [], [], []
+    for seed, var, t, clim, density, rel_err in draws:
+        name = list(VARIABLES)[var]
+        xt = data[name][0][t]
+        xb = stats[name]["climatology"] if clim else data[name][1][t]
+        rng = np.random.default_rng(seed)
+        c = make_case(xt, xb, lat, lon, density, rel_err * float(np.sqrt(np.mean((xt - xb) ** 2))), rng)
+        m, s = stats[name]["clim_mean"], stats[name]["clim_std"]
+        xs.append(condition_fields(xb, c["xa"], c["sa"], c["sb"], c["residual"], c["mask"], c["obs_error"], m, s))
+        us.append((xt - c["xa"]) / np.maximum(c["sa"], 1e-3 * c["sb"]))
+        vs.append(var)
+    return np.asarray(xs, np.float32), np.asarray(us, np.float32), np.asarray(vs, np.int64)
+
+
+def make_bank(path, split: str, n: int, stats: dict, seed: int = 0, processes: int = 2) -> dict:
+    """``n`` training cases of ``split`` (see the module docstring), computed in ``processes``.
+
+    Returns
+    -------
+    dict: ``x`` (n, len(FIELDS), ny, nx) float32 inputs, ``u`` (n, ny, nx) targets,
+    ``variable`` (n,), ``lat`` (ny,).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    ds = xr.open_dataset(path)
+    nt = int((ds["split"].values == split).sum())
     rng = np.random.default_rng(seed)
-    ny, nx = truth.shape[1:]
-    pts = rng.choice(ny * nx, 600, replace=False)
-    times = rng.choice(err.shape[0], min(200, err.shape[0]), replace=False)
-    vals = (err[times] / prof[None, :, None]).reshape(len(times), -1)[:, pts]
-    glat, glon = np.meshgrid(lat, np.linspace(0, 360, nx, endpoint=False), indexing="ij")
-    xyz = oi.unit_vectors(glat.ravel()[pts], glon.ravel()[pts])
-    centers, cov, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
-    _, length = oi.fit_covariance(centers, cov, count, "soar")
-    return {
-        "sigma_b": {"lat": [float(x) for x in lat], "values": [float(x) for x in prof]},
-        "length_scale_m": length,
-        "correlation": "soar",
-    }
+    draws = [(int(rng.integers(2**31)), int(rng.integers(len(VARIABLES))), int(rng.integers(nt)), bool(rng.random() < 0.3),
+              float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), float(np.exp(rng.uniform(np.log(0.1), 0.0))))
+             for _ in range(n)]
+    chunks = [(str(path), split, draws[k::processes * 4], stats) for k in range(processes * 4)]
+    with ProcessPoolExecutor(processes) as pool:
+        parts = list(pool.map(_bank_cases, chunks))
+    return dict(x=np.concatenate([p[0] for p in parts]), u=np.concatenate([p[1] for p in parts]),
+                variable=np.concatenate([p[2] for p in parts]), lat=ds["lat"].values)
 
 
-def _log_uniform(rng: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
-    u = torch.rand(n, generator=rng)
-    return torch.exp(np.log(lo) + u * (np.log(hi) - np.log(lo)))
+def variable_stats(path) -> dict:
+    """Climatology and background-error statistics of the training split, per variable (for the card)."""
+    ds = xr.open_dataset(path)
+    train = ds.isel(time=np.flatnonzero(ds["split"].values == "train"))
+    stats = {}
+    for k, (v, (sn, units, ln)) in enumerate(VARIABLES.items()):
+        truth, bg = (train[f"{v}_{k}"].assign_attrs(units=units) for k in ("truth", "background"))
+        be = BackgroundError.from_pairs(bg, truth, dim="time", per_point=False)
+        stats[v] = dict(index=k, standard_name=sn, units=units, long_name=ln, clim_mean=float(truth.mean()),
+                        clim_std=float(truth.std()), climatology=truth.mean("time").values.astype(np.float64),
+                        sigma_b={"lat": [float(x) for x in be.sigma_lat], "values": [float(x) for x in be.sigma]},
+                        length_scale_m=float(be.length_scale), correlation=be.correlation)
+    return stats
 
 
 class _Batches:
-    """Random training examples from in-memory arrays (see module docstring)."""
+    """Random augmented batches from a bank: longitude roll, north-south reflection, regional crops."""
 
-    def __init__(self, fields: dict, card: dict, lat: np.ndarray, seed: int):
-        self.names = list(fields)
-        self.truth = [torch.as_tensor(fields[v][0], dtype=torch.float32) for v in self.names]
-        self.bg = [torch.as_tensor(fields[v][1], dtype=torch.float32) for v in self.names]
-        self.sb = [torch.as_tensor(card["variables"][v]["sigma_b"]["values"], dtype=torch.float32) for v in self.names]
-        self.mean = [card["variables"][v]["clim_mean"] for v in self.names]
-        self.std = [card["variables"][v]["clim_std"] for v in self.names]
-        self.sin_lat = torch.as_tensor(np.sin(np.deg2rad(lat)), dtype=torch.float32)
+    def __init__(self, bank: dict, seed: int):
+        self.x, self.u, self.var = (torch.as_tensor(bank[k]) for k in ("x", "u", "variable"))
+        self.sin_lat = torch.as_tensor(np.sin(np.deg2rad(bank["lat"])), dtype=torch.float32)
         self.g = torch.Generator().manual_seed(seed)
 
     def __call__(self, batch: int, crop: tuple[int, int] | None = None):
         g = self.g
-        nt, ny, nx = self.truth[0].shape
-        var = torch.randint(len(self.names), (batch,), generator=g)
-        t = torch.randint(nt, (batch,), generator=g)
-        shift = torch.randint(nx, (batch,), generator=g)
-        flip = torch.rand(batch, generator=g) < 0.5
-        z, b = [], []
-        for k in range(batch):
-            v = int(var[k])
-            xt, xb = self.truth[v][t[k]], self.bg[v][t[k]]
-            zz = (xt - xb) / self.sb[v][:, None]
-            bb = (xb - self.mean[v]) / self.std[v]
-            zz, bb = (torch.roll(a, int(shift[k]), dims=-1) for a in (zz, bb))
-            if flip[k]:
-                zz, bb = zz.flip(-2), bb.flip(-2)
-            z.append(zz)
-            b.append(bb)
-        z, b = torch.stack(z), torch.stack(b)
-        sin_lat = self.sin_lat
-        periodic = True
+        idx = torch.randint(len(self.u), (batch,), generator=g)
+        x, u = self.x[idx], self.u[idx][:, None]
+        shift = int(torch.randint(x.shape[-1], (1,), generator=g))
+        x, u = torch.roll(x, shift, dims=-1), torch.roll(u, shift, dims=-1)
+        if torch.rand(1, generator=g) < 0.5:
+            x, u = x.flip(-2), u.flip(-2)
+        sin_lat, periodic = self.sin_lat, True
         if crop is not None:
-            cy, cx = crop
+            (cy, cx), (ny, nx) = crop, x.shape[-2:]
             j = int(torch.randint(ny - cy + 1, (1,), generator=g))
             i = int(torch.randint(nx - cx + 1, (1,), generator=g))
-            z, b = z[:, j : j + cy, i : i + cx], b[:, j : j + cy, i : i + cx]
-            sin_lat = sin_lat[j : j + cy]
-            periodic = False
-        density = _log_uniform(g, batch, 0.003, 0.12)[:, None, None]
-        mask = (torch.rand(z.shape, generator=g) < density).float()
-        err = _log_uniform(g, batch, 0.05, 1.0)[:, None, None].expand_as(z)
-        innov = z + err * torch.randn(z.shape, generator=g)
-        cond = build_condition(b, sin_lat, innov * mask, mask, err * mask, periodic)
-        return z[:, None], cond, var, periodic
+            x, u, sin_lat, periodic = x[..., j : j + cy, i : i + cx], u[..., j : j + cy, i : i + cx], sin_lat[j : j + cy], False
+        cond = anchored_condition(x, sin_lat, periodic)
+        return u, cond, self.var[idx], periodic
 
 
-def train(
-    data: str | Path,
-    out: str | Path,
-    *,
-    name: str = "hs-t42-v0",
-    minutes: float = 30.0,
-    max_steps: int = 100_000,
-    batch: int = 16,
-    lr: float = 3e-4,
-    channels=(16, 32, 64, 128),
-    seed: int = 0,
-    device: str | None = None,
-    init: str | Path | None = None,
-) -> Path:
-    """Train the assimilation denoiser on a simulation file from :mod:`xda.simulate`.
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when started by ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (torch.distributed.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
+    ds = xr.open_dataset(data)
+    lat = ds["lat"].values
+    return {
+        "kind": "assimilation",
+        "anchor": "oi",
+        "description": "EDM denoiser of the departure of the truth from the tuned OI analysis, in units of OI's "
+                       "analysis-error std, conditioned on the background, the OI increment and error std and the "
+                       "analysis residuals at the observations (xda.models.anchored)",
+        "variables": {v: {k: x for k, x in e.items() if k != "climatology"} for v, e in stats.items()},
+        "grid": {"name": "T42 Gaussian", "shape": [int(lat.size), int(ds.sizes["lon"])], "global": True,
+                 "spacing_deg": float(360.0 / ds.sizes["lon"]), "valid_spacing_deg": [0.25, 6.0]},
+        "training_data": dict({k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()},
+                              file=Path(data).name, cases=bank_sizes,
+                              cases_built="forecast (70 %) or climatological (30 %) backgrounds; 0.5-10 % off-grid "
+                                          "observations; B estimated from them (xda.labeled.background_error.estimate)"),
+        "training": settings,
+    }
+
+
+def train(data, out, *, name: str = "hs-t42-v1", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
+          lr: float = 3e-4, channels=(16, 32, 64, 128), cases: int = 2400, seed: int = 0, bank: str | Path | None = None,
+          device: str | None = None, init: str | Path | None = None) -> Path:
+    """Train the anchored assimilation model on a simulation file from :mod:`xda.simulate`.
 
     Parameters
     ----------
@@ -147,86 +204,106 @@ def train(
     out : path
         Directory for ``<name>.safetensors`` and the model card ``<name>.json``.
     minutes, max_steps : float, int
-        Stop at whichever comes first.
-    batch, lr, channels, seed : training hyper-parameters.
+        Stop at whichever comes first (all processes stop together under DDP).
+    batch, lr, channels, seed : training hyper-parameters (``batch`` per process).
+    cases : int
+        Training cases in the bank (a tenth as many validation cases).
+    bank : path, optional
+        ``.npz`` cache of the banks: read if present, else written.
     device : str, optional
-        Defaults to CUDA when available.
+        Defaults to CUDA when available (``cuda:LOCAL_RANK`` under torchrun).
     init : path, optional
         A ``.safetensors`` file of the same architecture to continue training from.
 
     Returns
     -------
-    Path of the weight file.
+    Path of the weight file (written by rank 0 only; other ranks return it too).
     """
+    rank, world = _distributed()
     torch.manual_seed(seed)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    ds = xr.open_dataset(data)
-    lat = ds["lat"].values
-    split = ds["split"].values
-    fields, val_fields, card_vars = {}, {}, {}
-    for k, (v, (sn, units, ln)) in enumerate(VARIABLES.items()):
-        tr = ds[f"{v}_truth"].values[split == "train"]
-        bg = ds[f"{v}_background"].values[split == "train"]
-        fields[v] = (tr, bg)
-        val_fields[v] = (ds[f"{v}_truth"].values[split == "validation"], ds[f"{v}_background"].values[split == "validation"])
-        stats = background_error_stats(tr, bg, lat, seed)
-        card_vars[v] = dict(index=k, standard_name=sn, units=units, long_name=ln,
-                            clim_mean=float(tr.mean()), clim_std=float(tr.std()), **stats)
-        print(f"{v}: s_b {np.min(stats['sigma_b']['values']):.3g}..{np.max(stats['sigma_b']['values']):.3g} {units}, "
-              f"L = {stats['length_scale_m'] / 1e3:.0f} km", flush=True)
-    card = {
-        "description": "EDM denoiser of normalised analysis increments, conditioned on the background and an observation encoding",
-        "variables": card_vars,
-        "grid": {"name": "T42 Gaussian", "shape": [int(ds.sizes["lat"]), int(ds.sizes["lon"])], "global": True},
-        "training_data": dict({k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}, file=Path(data).name, times_train=int((split == "train").sum())),
-        "training": dict(minutes=minutes, batch=batch, lr=lr, seed=seed, ema=0.999,
-                         command=f"python -m xda.training {Path(data).name} --minutes {minutes} --seed {seed}"),
-    }
-    ny, nx = ds.sizes["lat"], ds.sizes["lon"]
-    batches = _Batches(fields, card, lat, seed)
-    val = _Batches(val_fields, card, lat, seed + 1)
-    model = Denoiser(channels, n_variables=len(VARIABLES))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = torch.device(device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu"))
+    stats = variable_stats(data)
+    banks = _banks(data, stats, cases, seed, bank)
+    model = anchored_denoiser(channels, n_variables=len(VARIABLES))
     if init is not None:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(init))
-        card["training"]["initialised_from"] = Path(init).name
     model = model.to(dev)
-    gcrop = torch.Generator().manual_seed(seed + 7)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    batches, loss = _Batches(banks["train"], seed + 1000 * rank), AnchoredLoss()
+    gcrop = torch.Generator().manual_seed(seed + 7 + 1000 * rank)
     t0 = time.perf_counter()
 
     def loss_fn(step):
-        crop = (32, 48) if torch.rand(1, generator=gcrop) < 1 / 3 and min(ny - 32, nx - 48) > 0 else None
-        z, cond, var, periodic = batches(batch, crop)
-        return edm_loss(model, z.to(dev), cond.to(dev), var.to(dev), periodic)
+        crop = (24, 40) if torch.rand(1, generator=gcrop) < 1 / 3 else None
+        u, cond, var, periodic = batches(batch, crop)
+        return loss(net, u.to(dev), cond.to(dev), var.to(dev), periodic)[0]
 
-    ema, step, losses = fit(model, loss_fn, minutes=minutes, max_steps=max_steps, lr=lr)
-    # validation loss of the EMA model at fixed noise levels
-    torch.manual_seed(seed + 2)
-    with torch.no_grad():
-        vl = []
-        for _ in range(8):
-            z, cond, var, periodic = val(batch)
-            vl.append(float(edm_loss(ema, z.to(dev), cond.to(dev), var.to(dev), periodic)))
-    card["training"].update(steps=step, final_train_loss=float(np.mean(losses[-100:])), validation_loss=float(np.mean(vl)),
-                            wall_seconds=round(time.perf_counter() - t0))
-    print(f"done: {step} steps, validation loss {np.mean(vl):.4f}", flush=True)
-    return save_model(ema.cpu(), card, Path(out), name)
+    ema, step, losses = fit(net, loss_fn, minutes=minutes, max_steps=max_steps, lr=lr, label=f"[{rank}]")
+    settings = dict(minutes=minutes, batch=batch, processes=world, lr=lr, seed=seed, ema=0.999, steps=step,
+                    final_train_loss=float(np.mean(losses[-100:])), wall_seconds=round(time.perf_counter() - t0),
+                    validation=_validate(ema, banks["validation"], dev, seed),
+                    initialised_from=None if init is None else Path(init).name,
+                    command=f"python -m xda.training {Path(data).name} --minutes {minutes} --cases {cases} --seed {seed}")
+    out_file = Path(out) / f"{name}.safetensors"
+    if rank == 0:
+        print(f"done: {step} steps, validation {settings['validation']}", flush=True)
+        out_file = save_model(ema.cpu(), _card(stats, data, {k: len(b["u"]) for k, b in banks.items()}, settings), Path(out), name)
+    if world > 1:
+        torch.distributed.barrier()
+    return out_file
+
+
+def _banks(data, stats, cases: int, seed: int, cache) -> dict:
+    """Training and validation banks, from the ``.npz`` cache when it exists."""
+    if cache is not None and Path(cache).expanduser().exists():
+        z = np.load(Path(cache).expanduser())
+        return {s: {k[len(s) + 1:]: z[k] for k in z.files if k.startswith(s + "_")} for s in ("train", "validation")}
+    t0 = time.perf_counter()
+    banks = {"train": make_bank(data, "train", cases, stats, seed),
+             "validation": make_bank(data, "validation", max(cases // 10, 16), stats, seed + 1)}
+    print(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s", flush=True)
+    if cache is not None:
+        np.savez(Path(cache).expanduser(), **{f"{s}_{k}": v for s, b in banks.items() for k, v in b.items()})
+    return banks
+
+
+@torch.no_grad()
+def _validate(model, bank: dict, dev, seed: int) -> dict:
+    """Validation: rms of u (OI's error in units of s_a) and of u - head (the learned analysis's), per variable."""
+    val = _Batches(bank, seed + 1)
+    x, u, var = val.x.to(dev), val.u.to(dev)[:, None], val.var.to(dev)
+    from ..models.anchored import posterior_mean
+
+    out = {}
+    for v, name in enumerate(VARIABLES):
+        m = var == v
+        if not m.any():
+            continue
+        head = torch.cat([posterior_mean(model, anchored_condition(x[m][k : k + 32], val.sin_lat.to(dev), True), var[m][k : k + 32], True)
+                          for k in range(0, int(m.sum()), 32)])
+        out[name] = dict(rms_u_oi=float(u[m].pow(2).mean().sqrt()), rms_u_head=float((u[m] - head).pow(2).mean().sqrt()))
+    return out
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Train the xda assimilation denoiser.")
+    p = argparse.ArgumentParser(description="Train xda's anchored assimilation model (torchrun for several processes).")
     p.add_argument("data")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
-    p.add_argument("--name", default="hs-t42-v0")
-    p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--max-steps", type=int, default=100_000)
+    p.add_argument("--name", default="hs-t42-v1")
+    p.add_argument("--minutes", type=float, default=40.0)
+    p.add_argument("--max-steps", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--cases", type=int, default=2400)
+    p.add_argument("--bank", default=None, help=".npz cache of the training cases")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--init", default=None, help="continue from this .safetensors file")
     a = p.parse_args(argv)
-    train(a.data, a.out, name=a.name, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, seed=a.seed, lr=a.lr, init=a.init)
+    train(a.data, a.out, name=a.name, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, cases=a.cases,
+          bank=a.bank, seed=a.seed, lr=a.lr, init=a.init)
 
 
 if __name__ == "__main__":

@@ -30,13 +30,19 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
     Returns
     -------
     (ema_module, steps, losses)
+
+    Notes
+    -----
+    Under torch DDP (``module`` a ``DistributedDataParallel``), the EMA is of the wrapped
+    module and every process stops at the same step (rank 0's clock decides).
     """
-    ema = copy.deepcopy(module).requires_grad_(False)
+    base = getattr(module, "module", module)  # the network inside a DDP wrapper
+    ema = copy.deepcopy(base).requires_grad_(False)
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     t0, step, losses = time.perf_counter(), 0, []
     budget = 60 * minutes
-    while step < max_steps and time.perf_counter() - t0 < budget:
+    while step < max_steps and not _stop(time.perf_counter() - t0 >= budget):
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / warmup)
         frac = max((time.perf_counter() - t0) / budget, step / max_steps)
@@ -47,10 +53,23 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
         opt.step()
         with torch.no_grad():
             decay = min(ema_decay, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), module.parameters()):
+            for pe, pm in zip(ema.parameters(), base.parameters()):
                 pe.lerp_(pm, 1 - decay)
         losses.append(loss.item())
         step += 1
-        if step % log_every == 0:
+        if step % log_every == 0 and _rank() == 0:
             print(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)
     return ema, step, losses
+
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+
+def _stop(flag: bool) -> bool:
+    """Rank 0's decision, shared with all processes under torch.distributed."""
+    if not torch.distributed.is_initialized():
+        return flag
+    t = torch.tensor([int(flag)])
+    torch.distributed.broadcast(t, 0)
+    return bool(t.item())

@@ -1,0 +1,109 @@
+"""The anchored model: a network that learned nothing returns the OI posterior, on any grid."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import xda
+from xda.errors import GridError
+from xda.models import registry
+from xda.models.anchored import (FIELDS, N_COND_ANCHORED, anchored_condition, anchored_denoiser, condition_fields,
+                                 posterior_mean, posterior_samples)
+
+
+@pytest.fixture
+def zero_model(tmp_path, monkeypatch):
+    """An anchored model whose network output is zero (its untrained state), saved as 'zero'."""
+    card = {
+        "kind": "assimilation", "anchor": "oi",
+        "variables": {
+            "z500": dict(index=0, standard_name="geopotential_height", units="m", clim_mean=5500.0, clim_std=300.0,
+                         sigma_b={"lat": [0.0], "values": [30.0]}, length_scale_m=5e5, correlation="soar"),
+            "tas": dict(index=1, standard_name="air_temperature", units="K", clim_mean=280.0, clim_std=15.0,
+                        sigma_b={"lat": [0.0], "values": [1.5]}, length_scale_m=4e5, correlation="soar"),
+        },
+        "grid": {"shape": [64, 128], "global": True, "spacing_deg": 2.8125, "valid_spacing_deg": [0.25, 6.0]},
+    }
+    torch.manual_seed(0)
+    registry.save_model(anchored_denoiser((8, 8, 8, 8)), card, tmp_path, "zero")
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    registry.clear_cache()
+    yield "zero"
+    registry.clear_cache()
+
+
+def _synthetic_case(lat, lon, density=0.03, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    truth = 5500 + 150 * np.cos(yy) * np.sin(3 * xx) + 80 * np.sin(2 * yy)
+    bg = truth + 40 * np.cos(yy) ** 2 * np.cos(2 * xx + 0.5)
+    coords = {"lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon, {"units": "degrees_east"})}
+    attrs = {"units": "m", "standard_name": "geopotential_height"}
+    mask = rng.random(truth.shape) < density
+    obs = np.where(mask, truth + 5 * rng.standard_normal(truth.shape), np.nan)
+    mk = lambda a: xr.DataArray(a, dims=("lat", "lon"), coords=coords, attrs=attrs, name="z500")  # noqa: E731
+    return mk(bg), mk(obs), mk(truth)
+
+
+def test_zero_network_mean_is_the_oi_analysis_on_real_data(global_case, zero_model):
+    """NCEP 2.5 deg (regridded to the model's 2.8 deg and back): the posterior mean is OI's, exactly."""
+    bg, obs, _ = global_case
+    oi = xda.assimilate(bg, obs, method="oi")
+    an = xda.assimilate(bg, obs, model=zero_model)
+    xr.testing.assert_allclose(an["z500"], oi["z500"], rtol=0, atol=1e-9)
+    xr.testing.assert_identical(an["z500_standard_error"], oi["z500_standard_error"])
+    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 1
+
+
+def test_zero_network_members_spread_as_the_oi_posterior(zero_model):
+    """Members: mean -> OI's analysis, std -> OI's analysis-error std (the observations counted once)."""
+    lat = np.linspace(-88.59375, 88.59375, 64)
+    lon = np.arange(128) * 2.8125
+    bg, obs, _ = _synthetic_case(lat, lon)
+    oi = xda.assimilate(bg, obs, method="oi")
+    ens = xda.assimilate(bg, obs, model=zero_model, members=64, seed=0, steps=8)
+    sa = oi["z500_standard_error"].values
+    z = (ens.values - oi.values[None]) / sa[None]
+    assert abs(z.mean()) < 0.02
+    assert abs(z.std(axis=0).mean() - 1.0) < 0.03  # the spread is OI's analysis-error std, point by point
+    assert abs(np.corrcoef(z.std(axis=0).ravel(), sa.ravel())[0, 1]) < 0.2
+
+
+@pytest.mark.parametrize("spacing", [1.0, 5.0])
+@pytest.mark.parametrize("descending", [False, True])
+def test_any_grid_regional(zero_model, spacing, descending):
+    """Regional grids of 1 and 5 degrees, either latitude order: the zero network gives OI's analysis."""
+    lat = np.arange(20.0, 70.0 + 1e-9, spacing)
+    lon = np.arange(-60.0, 20.0 + 1e-9, spacing)
+    bg, obs, _ = _synthetic_case(lat[::-1] if descending else lat, lon, density=0.2 if spacing > 2 else 0.02)
+    an = xda.assimilate(bg, obs, model=zero_model)
+    oi = xda.assimilate(bg, obs, method="oi", model=zero_model)  # the same B (the card's, below 100 obs)
+    np.testing.assert_allclose(an.values, oi.values, atol=1e-9)
+
+
+def test_grid_spacing_outside_the_range_is_a_clear_error(zero_model):
+    lat, lon = np.arange(-80.0, 80.1, 8.0), np.arange(0.0, 360.0, 8.0)
+    bg, obs, _ = _synthetic_case(lat, lon, density=0.3)
+    with pytest.raises(GridError, match="outside the range"):
+        xda.assimilate(bg, obs, model=zero_model)
+    tiny_lat, tiny_lon = np.arange(40.0, 46.1, 1.0), np.arange(0.0, 6.1, 1.0)
+    bg, obs, _ = _synthetic_case(tiny_lat, tiny_lon, density=0.5)
+    with pytest.raises(GridError, match="smaller than 4 x 4"):
+        xda.assimilate(bg, obs, model=zero_model)
+
+
+def test_zero_network_is_the_unit_gaussian_denoiser():
+    net = anchored_denoiser((8, 8, 8, 8))
+    fields = torch.as_tensor(condition_fields(*np.ones((7, 16, 24)), 0.0, 1.0)[None], dtype=torch.float32)
+    assert fields.shape[1] == len(FIELDS)
+    cond = anchored_condition(fields, torch.zeros(16), periodic=True)
+    assert cond.shape == (1, N_COND_ANCHORED, 16, 24)
+    var = torch.zeros(1, dtype=torch.long)
+    assert torch.equal(posterior_mean(net, cond, var, True), torch.zeros(1, 1, 16, 24))
+    x = torch.randn(1, 1, 16, 24)
+    sigma = torch.tensor([2.0])
+    torch.testing.assert_close(net(x, sigma, cond, var, True), x / (1 + sigma**2))
+    u, nfe = posterior_samples(net, cond.expand(200, -1, -1, -1), var.expand(200), True, steps=8,
+                               generator=torch.Generator().manual_seed(0))
+    assert nfe == 15 and abs(float(u.std()) - 1.0) < 0.02

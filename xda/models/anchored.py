@@ -1,0 +1,170 @@
+"""The anchored denoiser: what the optimal-interpolation analysis gets wrong, learned.
+
+xda's learned analysis is anchored on the classical one. Optimal interpolation (OI,
+:mod:`xda.numerics.oi`) with tuned background-error statistics gives an analysis
+``x_a`` and its error std ``s_a``. The network models the *normalised departure* of the
+truth from it,
+
+    u = (x_t - x_a) / s_a,
+
+which is ``N(0, C)`` with unit variance at every point if OI's Gaussian assumptions
+hold. The denoiser is EDM-preconditioned with ``sigma_data = 1`` (Karras et al. 2022),
+so a network whose output is zero is exactly the denoiser of ``N(0, I)``:
+
+* its posterior mean (:func:`posterior_mean`) is ``u = 0``: the analysis is OI's;
+* its samples (:func:`posterior_samples`) have mean 0 and unit variance: members
+  spread as OI's analysis error, point by point.
+
+A trained network moves away from OI only where training taught it that OI is
+wrong (flow-dependent and non-Gaussian errors, misestimated ``B``). Observations
+enter once: through OI and the conditioning, never again through guidance.
+
+Conditioning (all dimensionless, :func:`anchored_condition`): the background
+normalised by the variable's climatology, sin(latitude), the OI increment over
+``s_b``, ``s_a / s_b`` (1 far from observations), ``s_b`` over the climatological std
+(the regime: short forecast or climatology), and the multi-scale encoding of the
+analysis residuals ``(y - H x_a) / s_b`` at observed cells
+(:func:`xda.models.diffusion.encode_observations`).
+
+The posterior mean is a deterministic head of the same network: the denoiser at a
+very large noise level ``SIGMA_HEAD`` with a zero input, ``D(0; SIGMA_HEAD) ~
+E[u | condition]``, trained by an extra term of the loss (:class:`AnchoredLoss`);
+one network evaluation.
+
+References
+----------
+Karras, Aittala, Aila, Laine (2022): Elucidating the design space of diffusion-based
+generative models (EDM), NeurIPS.
+Daley (1991): Atmospheric Data Analysis, ch. 4 (OI and its analysis error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .diffusion import ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sigma_schedule
+
+#: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
+N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
+#: Noise level at which the denoiser with a zero input is the posterior-mean head.
+SIGMA_HEAD = 80.0
+
+
+#: Input fields of the anchored network, in order (:func:`condition_fields`).
+FIELDS = ("background", "increment", "ratio", "regime", "residual", "mask", "obs_error")
+
+
+def condition_fields(xb, xa, sa, sb, residual, mask, obs_error, clim_mean: float, clim_std: float) -> np.ndarray:
+    """The anchored network's input fields (len(FIELDS), ny, nx), dimensionless, from working-unit arrays.
+
+    Parameters
+    ----------
+    xb, xa, sa, sb : ndarray (ny, nx)
+        Background, OI analysis, its error std and the background-error std.
+    residual, mask, obs_error : ndarray (ny, nx)
+        ``y - H x_a`` and ``s_o`` binned to cells (:func:`xda.numerics.interp.to_cells`), 1 where observed.
+    clim_mean, clim_std : float
+        The variable's climatological mean and std (model card).
+
+    Returns
+    -------
+    ndarray (7, ny, nx): ``(x_b - mean) / std``, ``(x_a - x_b) / s_b``, ``s_a / s_b``,
+    ``s_b / std``, ``(y - H x_a) / s_b``, mask, ``s_o / s_b``.
+    """
+    sb = np.maximum(sb, 1e-6 * clim_std)
+    return np.stack([(xb - clim_mean) / clim_std, (xa - xb) / sb, sa / sb, sb / clim_std,
+                     residual * mask / sb, mask, obs_error * mask / sb])
+
+
+def anchored_condition(fields: torch.Tensor, sin_lat: torch.Tensor, periodic: bool) -> torch.Tensor:
+    """The conditioning channels: the fields, sin(latitude) and the multi-scale residual encoding.
+
+    Parameters
+    ----------
+    fields : Tensor (B, len(FIELDS), ny, nx)
+        From :func:`condition_fields`.
+    sin_lat : Tensor (ny,)
+    periodic : bool
+
+    Returns
+    -------
+    Tensor (B, N_COND_ANCHORED, ny, nx)
+    """
+    b, _, ny, nx = fields.shape
+    lat = sin_lat.to(fields.dtype)[None, None, :, None].expand(b, 1, ny, nx)
+    enc = encode_observations(fields[:, 4], fields[:, 5], fields[:, 6], periodic)
+    return torch.cat([fields[:, :4], lat, enc], dim=1)
+
+
+def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2) -> Denoiser:
+    """An untrained anchored denoiser (output layer zero: exactly the OI posterior)."""
+    return Denoiser(channels, n_variables=n_variables, cond_channels=N_COND_ANCHORED)
+
+
+def posterior_mean(denoiser: Denoiser, cond: torch.Tensor, variable: torch.Tensor, periodic: bool) -> torch.Tensor:
+    """``E[u | cond]`` by the posterior-mean head ``D(0; SIGMA_HEAD)``: one evaluation.
+
+    Returns
+    -------
+    Tensor (B, 1, ny, nx)
+    """
+    b, _, ny, nx = cond.shape
+    x = torch.zeros((b, denoiser.x_channels, ny, nx), dtype=cond.dtype, device=cond.device)
+    sigma = torch.full((b,), SIGMA_HEAD, dtype=cond.dtype, device=cond.device)
+    return denoiser(x, sigma, cond, variable, periodic)
+
+
+@torch.no_grad()
+def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, steps: int = 8,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """Samples of ``u`` by the EDM probability-flow ODE, integrated exactly for its Gaussian part.
+
+    The ODE ``dx/dsigma = (x - D(x; sigma)) / sigma`` (Karras et al. 2022, eq. 4) is
+    solved for ``y = x / sqrt(1 + sigma^2)``, which is constant when ``D`` is the
+    denoiser of ``N(0, I)`` (``D = x / (1 + sigma^2)``, a zero network): Heun's method
+    (Algorithm 1's steps, EDM noise levels) then discretises only what the network
+    learned, and a zero network returns exactly unit-variance samples at any ``steps``
+    -- the OI posterior. The initial ``y`` is standard normal, the exact marginal at
+    ``sigma_max``. No guidance: the observations are already in the condition.
+
+    Returns
+    -------
+    (Tensor (B, 1, ny, nx), number of denoiser evaluations per sample)
+    """
+    b, _, ny, nx = cond.shape
+    sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
+    extra = dict(cond=cond, variable=variable, periodic=periodic)
+
+    def slope(y, s):
+        scale = torch.sqrt(1 + s**2)
+        x = y * scale
+        return ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
+
+    y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
+    for i in range(len(sigmas) - 1):
+        s, s_next = sigmas[i], sigmas[i + 1]
+        k1 = slope(y, s)
+        y_next = y + (s_next - s) * k1
+        if s_next > 0:  # Heun correction
+            y_next = y + (s_next - s) * 0.5 * (k1 + slope(y_next, s_next))
+        y = y_next
+    return y, 2 * steps - 1
+
+
+class AnchoredLoss:
+    """EDM denoising loss of ``u`` plus the posterior-mean head's squared error.
+
+    ``L = EDMLoss(D, u) + head_weight * mean |D(0; SIGMA_HEAD) - u|^2``. The second term
+    is the EDM loss at ``sigma = SIGMA_HEAD`` with the noise replaced by its mean, so
+    the head learns ``E[u | cond]`` (Karras et al. 2022, eq. 2 with ``lambda = 1``).
+    """
+
+    def __init__(self, p_mean: float = -1.2, p_std: float = 1.2, head_weight: float = 1.0):
+        self.edm, self.head_weight = EDMLoss(p_mean, p_std, 1.0), head_weight
+
+    def __call__(self, denoiser: Denoiser, u, cond, variable, periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, head loss) for a batch ``u`` (B, 1, ny, nx)."""
+        edm = self.edm(denoiser, u, cond=cond, variable=variable, periodic=periodic)
+        head = ((posterior_mean(denoiser, cond, variable, periodic) - u) ** 2).mean()
+        return edm + self.head_weight * head, head
