@@ -1,26 +1,40 @@
-"""Assimilation scores: background, OI/3D-Var and xda on the same cases.
+"""Assimilation scores: background, OI (before issue 9 and tuned) and xda, on the same cases.
 
-    python benchmarks/evaluate_assimilation.py --sim ~/.cache/xda/hs_t42.nc
+    python benchmarks/evaluate_assimilation.py --sim ~/.cache/xda/hs_t42_leads.nc [--data ../shared/data]
 
-Prints one markdown table (latitude-weighted RMSE and MAE; stations unweighted) and
-writes it to benchmarks/results/assimilation.md. Cases:
+Rows per case set (scores at points that were not assimilated; latitude-weighted on grids):
 
-1. Held-Suarez OSSE, held-out test split: 1 % and 5 % of grid points observed with
-   noise (z500: 10 m, tas: 0.5 K); ``B`` statistics from the training split (the model
-   card) for both OI and xda; scored at withheld points.
-2. Real NCEP z500: each of the 21 fields as truth, the mean of the other 20 as
-   background, 2 % of points observed with 10 m noise; ``B`` from the innovations
-   (Hollingsworth-Lonnberg); scored at withheld points.
-3. Real SAO station temperatures, 1995-03-18 18 UTC: background = MPI-ESM-LR March 2005
-   monthly-mean tas on its T63 grid over North America, shifted by the mean innovation
-   of the assimilated stations; 10-fold cross-validation by station; ``B`` from the
-   innovations; scored at withheld stations that pass the background check.
+* ``background``;
+* ``OI, before #9``: the statistics the shipped default chose before issue 9
+  (Hollingsworth-Lonnberg from one field's innovations with >= 100 observations, else the
+  model card's);
+* ``OI tuned``: today's ``method="oi"`` default (latitude profile, L and inflation by
+  leave-one-out cross-validation);
+* ``xda``: today's default, the posterior-mean head of the anchored model (one network
+  evaluation on top of the tuned OI);
+* ``xda mean of M``: the mean of ``M`` posterior samples.
+
+``x OI`` is the RMSE over the tuned OI's, with a paired-bootstrap 90 % interval over the
+cases (2000 resamples). ``spread/skill``: ``sqrt((M+1)/M)`` x the rms ensemble spread over
+the rms error of the ensemble mean (1 = reliable). ``obs fit``: rms of ``(y - H x)/s_o``
+of single members at assimilated points (1 for an exact posterior sample).
+
+Case sets:
+
+1. Held-Suarez OSSE, test split, forecast backgrounds (leads 6-72 h): 0.5, 1, 2, 5, 10 %
+   of grid points observed (z500 10 m, tas 0.5 K noise).
+2. NCEP DJF-mean z500, North Atlantic 2.5 deg, 65 winters, leave-one-winter-out
+   (background = mean of the other winters), 2 % observed with 10 m noise.
+3. NCEP monthly z500, global 2.5 deg, 21 fields, leave-one-field-out, 2 %.
+4. SAO station temperatures, 1995-03-18 18 UTC: background MPI-ESM March tas (T63)
+   shifted by the assimilated stations' median innovation, 10-fold cross-validation.
+
+Writes benchmarks/results/assimilation.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -37,147 +51,162 @@ warnings.filterwarnings("ignore", message="QC rejected")
 OBS_NOISE = {"z500": 10.0, "tas": 0.5}
 
 
-def wscore(field, truth, mask, w):
-    """Latitude-weighted RMSE and MAE over points where ``mask``."""
-    e = (field - truth)[mask]
-    ww = np.broadcast_to(w[:, None], truth.shape)[mask]
-    return np.sqrt(np.sum(ww * e * e) / ww.sum()), np.sum(ww * np.abs(e)) / ww.sum()
+class Scores:
+    """Per-case sums of weighted squared errors per method, for RMSE and paired bootstrap."""
+
+    def __init__(self):
+        self.sse, self.w, self.extra = {}, [], {}
+
+    def add_case(self, preds: dict, truth, weights):
+        for m, p in preds.items():
+            self.sse.setdefault(m, []).append(float(np.sum(weights * (p - truth) ** 2)))
+        self.w.append(float(np.sum(weights)))
+
+    def note(self, key, value):
+        self.extra.setdefault(key, []).append(value)
+
+    def rows(self, label: str, ref: str = "OI tuned", seed: int = 0) -> list[dict]:
+        w = np.asarray(self.w)
+        rng = np.random.default_rng(seed)
+        boot = rng.integers(len(w), size=(2000, len(w)))
+        r0 = np.asarray(self.sse[ref])
+        out = []
+        for m, sse in self.sse.items():
+            sse = np.asarray(sse)
+            ratio = np.sqrt(sse.sum() / r0.sum())
+            lo, hi = np.percentile(np.sqrt(sse[boot].sum(1) / r0[boot].sum(1)), [5, 95])
+            row = dict(case=label, method=m, rmse=np.sqrt(sse.sum() / w.sum()), x_oi=ratio, ci90=f"{lo:.2f}-{hi:.2f}")
+            if m.startswith("xda mean") and "spread2" in self.extra:
+                mem = self.extra["members"][0]
+                row["spread/skill"] = np.sqrt((mem + 1) / mem * np.sum(self.extra["spread2"]) / sse.sum())
+                row["obs fit"] = np.sqrt(np.mean(self.extra["fit2"]))
+            if m == "xda" and "seconds" in self.extra:
+                row["s/analysis"] = np.median(self.extra["seconds"])
+            out.append(row)
+        return out
 
 
-def add(rows, case, var, method, rm, ma, **extra):
-    rows.append(dict(case=case, variable=var, method=method, rmse=rm, mae=ma, **extra))
+def analyses(bg, obs, scores: Scores, members: int, seed: int, obs_error: float, old_b: str, points=None, steps=16):
+    """Predictions of every method; ``points``: a function field -> values at the scored points."""
+    kw = dict(obs_error=obs_error)
+    preds = {"background": bg, "OI, before #9": xda.assimilate(bg, obs, method="oi", background_error=old_b, **kw),
+             "OI tuned": xda.assimilate(bg, obs, method="oi", **kw)}
+    t0 = time.perf_counter()
+    preds["xda"] = xda.assimilate(bg, obs, **kw)
+    scores.note("seconds", time.perf_counter() - t0)
+    if members > 1:
+        ens = xda.assimilate(bg, obs, members=members, seed=seed, steps=steps, **kw)
+        preds[f"xda mean of {members}"] = ens.mean("member")
+        scores.note("members", members)
+        spread = ens.var("member", ddof=1)
+        return preds, ens, spread
+    return preds, None, None
 
 
-def osse(sim, rows, n_times, members, steps, seed=0, split="test", guidance=1.0):
+def _field(a):
+    return a.values if isinstance(a, xr.DataArray) else a
+
+
+def gridded_set(label, cases, scores: Scores, members: int, density: float, seed: int, old_b):
+    """Cases (truth, background, obs noise) on a grid: observe ``density`` of the points, score the others."""
+    rng = np.random.default_rng(seed)
+    for k, (truth, bg, noise) in enumerate(cases):
+        mask = rng.random(truth.shape) < density
+        obs = (truth + rng.normal(0, noise, truth.shape)).where(mask).assign_attrs(truth.attrs)
+        lat = truth[truth.cf["latitude"].name].values
+        w = np.broadcast_to(latitude_weights(lat)[:, None], truth.shape)[~mask]
+        b = old_b(int(mask.sum()))
+        preds, ens, spread = analyses(bg, obs, scores, members, seed + k, noise, b)
+        scores.add_case({m: _field(p)[~mask] for m, p in preds.items()}, truth.values[~mask], w)
+        if ens is not None:
+            scores.note("spread2", float(np.sum(w * spread.values[~mask])))
+            fit = (_field(ens.isel(member=0))[mask] - obs.values[mask]) / noise
+            scores.note("fit2", float(np.mean(fit**2)))
+    return scores
+
+
+def osse_cases(sim: Path, var: str, n: int):
     ds = xr.open_dataset(sim)
-    test = np.flatnonzero(ds["split"].values == split)
-    times = test[np.linspace(0, test.size - 1, n_times).astype(int)]
-    rng = np.random.default_rng(seed)
-    w = latitude_weights(ds["lat"].values)
-    for density in (0.01, 0.05):
-        acc = {}
-        for t in times:
-            for v in ("z500", "tas"):
-                truth = ds[f"{v}_truth"].isel(time=t)
-                bg = ds[f"{v}_background"].isel(time=t).rename(v)
-                mask = rng.random(truth.shape) < density
-                obs = (truth + rng.normal(0, OBS_NOISE[v], truth.shape)).where(mask).rename(v)
-                obs.attrs = dict(truth.attrs)
-                bg.attrs = dict(truth.attrs)
-                kw = dict(obs_error=OBS_NOISE[v], background_error="model", qc=None)
-                res = {"background": bg.values}
-                res["OI"] = xda.assimilate(bg, obs, method="oi", **kw).values
-                t0 = time.perf_counter()
-                an = xda.assimilate(bg, obs, method="xda", members=members, seed=seed + int(t), steps=steps, guidance=guidance, **kw)
-                dt = time.perf_counter() - t0
-                res["xda (member 0)"] = an.isel(member=0).values if members > 1 else an.values
-                if members > 1:
-                    res[f"xda (mean of {members})"] = an.mean("member").values
-                for m, f in res.items():
-                    rm, ma = wscore(f, truth.values, ~mask, w)
-                    acc.setdefault((v, m), []).append((rm**2, ma))
-                acc.setdefault((v, "_time"), []).append((dt, an.attrs.get("xda_nfe", 0)))
-        for (v, m), vals in acc.items():
-            if m == "_time":
-                continue
-            vals = np.array(vals)
-            t_mean = np.mean([x[0] for x in acc[(v, "_time")]])
-            add(rows, f"HS OSSE {density:.0%} obs ({len(times)} {split} times)", v, m, np.sqrt(vals[:, 0].mean()), vals[:, 1].mean(),
-                seconds=t_mean if m.startswith("xda") else None)
+    test = np.flatnonzero(ds["split"].values == "test")
+    for t in test[np.linspace(0, test.size - 1, n).astype(int)]:
+        truth = ds[f"{var}_truth"].isel(time=t, drop=True).rename(var)
+        yield truth, ds[f"{var}_background"].isel(time=t, drop=True).rename(var).assign_attrs(truth.attrs), OBS_NOISE[var]
 
 
-def ncep(rows, members, steps, seed=0):
-    ds = xda.datasets.open_dataset("ncep_z500_global")
-    z = ds["z500"]
-    rng = np.random.default_rng(seed)
-    w = latitude_weights(ds["lat"].values)
-    acc = {}
+def climatology_cases(z: xr.DataArray):
     for k in range(z.sizes["time"]):
         truth = z.isel(time=k, drop=True)
-        bg = z.drop_isel(time=k).mean("time")
-        bg.attrs = dict(z.attrs)
-        mask = rng.random(truth.shape) < 0.02
-        obs = (truth + rng.normal(0, 10.0, truth.shape)).where(mask)
-        obs.attrs = dict(z.attrs)
-        kw = dict(obs_error=10.0, background_error="innovations")
-        res = {"background": bg.values, "OI": xda.assimilate(bg, obs, method="oi", **kw).values}
-        an = xda.assimilate(bg, obs, method="xda", members=members, seed=seed + k, steps=steps, **kw)
-        res["xda (member 0)"] = an.isel(member=0).values if members > 1 else an.values
-        if members > 1:
-            res[f"xda (mean of {members})"] = an.mean("member").values
-        for m, f in res.items():
-            rm, ma = wscore(f, truth.values, ~mask, w)
-            acc.setdefault(m, []).append((rm**2, ma))
-    for m, vals in acc.items():
-        vals = np.array(vals)
-        add(rows, "NCEP z500, 2 % obs (21 fields)", "z500", m, np.sqrt(vals[:, 0].mean()), vals[:, 1].mean())
+        yield truth, z.drop_isel(time=k).mean("time").assign_attrs(z.attrs), 10.0
 
 
-def sao(rows, members, steps, hour=18, seed=0):
+def djf(data: Path) -> xr.DataArray:
+    ds = xr.open_dataset(data / "ncep_z500_djf_natl.nc")
+    return ds["z"].isel(pressure=0, drop=True).rename("z500").assign_attrs(units="m", standard_name="geopotential_height")
+
+
+def old_default(n_obs: int) -> str:
+    return "innovations" if n_obs >= 100 else "model"
+
+
+def sao(scores: Scores, members: int, hour=18, seed=0):
     s = xda.datasets.open_dataset("sao_stations")
     s = s.where(s["hour"] == hour, drop=True)
     df = pd.DataFrame({"station": s["station"].values, "lat": s["lat"].values, "lon": s["lon"].values, "t": s["T"].values})
     df = df.dropna().drop_duplicates("station").reset_index(drop=True)
     esm = xda.datasets.open_dataset("esm_tas")["tas"].isel(time=2, drop=True)  # March 2005 monthly mean
     bg0 = esm.sel(lat=slice(15, 65), lon=slice(225, 300))
-    grid_lat, grid_lon = bg0["lat"].values, bg0["lon"].values
-    op, inside = bilinear_weights(grid_lat, grid_lon, df["lat"].values, df["lon"].values, periodic=False)
+    op, inside = bilinear_weights(bg0["lat"].values, bg0["lon"].values, df["lat"].values, df["lon"].values, periodic=False)
     df = df[inside].reset_index(drop=True)
     t_k = df["t"].values + 273.15
     folds = np.random.default_rng(seed).permutation(len(df)) % 10
-    pred = {m: np.full(len(df), np.nan) for m in ("background", "OI", "xda (member 0)", f"xda (mean of {members})")}
-    scored = np.zeros(len(df), bool)
     for f in range(10):
         train, test = folds != f, folds == f
-        hb = apply(op, bg0.values)
-        offset = np.median(t_k[train] - hb[train])  # bias of the monthly climatology at this hour
-        bg = bg0 + offset
-        bg.attrs = dict(esm.attrs)
+        bg = (bg0 + np.median(t_k[train] - apply(op, bg0.values)[train])).assign_attrs(esm.attrs).rename("tas")
         obs = df[train][["lat", "lon", "t"]].rename(columns={"t": "tas"})
         obs.attrs["units"] = {"tas": "degC"}
-        kw = dict(obs_error=1.5, background_error="innovations")
-        an_oi = xda.assimilate(bg.to_dataset(name="tas"), obs, method="oi", **kw)["tas"]
-        an = xda.assimilate(bg.to_dataset(name="tas"), obs, method="xda", members=members, seed=seed + f, steps=steps, **kw)["tas"]
-        op_t, _ = bilinear_weights(grid_lat, grid_lon, df["lat"].values[test], df["lon"].values[test], periodic=False)
-        pred["background"][test] = apply(op_t, bg.values)
-        pred["OI"][test] = apply(op_t, an_oi.values)
-        pred["xda (member 0)"][test] = apply(op_t, an.isel(member=0).values)
-        pred[f"xda (mean of {members})"][test] = apply(op_t, an.mean("member").values)
-        # score only withheld reports that pass the same background check as assimilated ones
-        d = t_k[test] - pred["background"][test]
-        scored[test] = np.abs(d - np.median(d)) < 5 * 1.4826 * np.median(np.abs(d - np.median(d))) + 1e-9
-    for m, p in pred.items():
-        e = (p - t_k)[scored]
-        add(rows, f"SAO stations {hour} UTC, 10-fold CV ({scored.sum()} stations)", "tas", m, np.sqrt(np.mean(e**2)), np.mean(np.abs(e)))
+        preds, ens, spread = analyses(bg, obs, scores, members, seed + f, 1.5, "innovations")
+        op_t, _ = bilinear_weights(bg0["lat"].values, bg0["lon"].values, df["lat"].values[test], df["lon"].values[test], periodic=False)
+        at = {m: apply(op_t, _field(p)) for m, p in preds.items()}
+        d = t_k[test] - at["background"]
+        keep = np.abs(d - np.median(d)) < 5 * 1.4826 * np.median(np.abs(d - np.median(d))) + 1e-9
+        scores.add_case({m: v[keep] for m, v in at.items()}, t_k[test][keep], np.ones(int(keep.sum())))
+        if ens is not None:
+            scores.note("spread2", float(np.sum(apply(op_t, spread.values)[keep])))
+            op_a, _ = bilinear_weights(bg0["lat"].values, bg0["lon"].values, df["lat"].values[train], df["lon"].values[train], periodic=False)
+            scores.note("fit2", float(np.mean(((apply(op_a, _field(ens.isel(member=0))) - t_k[train]) / 1.5) ** 2)))
+    return scores
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sim", default="~/.cache/xda/hs_t42.nc")
-    p.add_argument("--n-times", type=int, default=10)
+    p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads.nc")
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--n-times", type=int, default=12, help="OSSE test times per density and variable")
     p.add_argument("--members", type=int, default=8)
-    p.add_argument("--steps", type=int, default=16)
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "assimilation.md"))
     p.add_argument("--skip", nargs="*", default=[])
-    p.add_argument("--split", default="test", help="OSSE split: 'validation' for tuning, 'test' for reporting")
-    p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "assimilation.md"))
     a = p.parse_args(argv)
-    rows = []
-    t0 = time.perf_counter()
+    rows, t0 = [], time.perf_counter()
     if "osse" not in a.skip:
-        osse(Path(a.sim).expanduser(), rows, a.n_times, a.members, a.steps, split=a.split, guidance=a.guidance)
-        print(f"OSSE done {time.perf_counter() - t0:.0f} s", flush=True)
-    if "ncep" not in a.skip:
-        ncep(rows, a.members, a.steps)
-        print(f"NCEP done {time.perf_counter() - t0:.0f} s", flush=True)
+        for density in (0.005, 0.01, 0.02, 0.05, 0.1):
+            for var in ("z500", "tas"):
+                sc = gridded_set("", osse_cases(Path(a.sim).expanduser(), var, a.n_times), Scores(), 0, density, 0, old_default)
+                rows += sc.rows(f"HS OSSE {var}, {density:.1%} obs ({a.n_times} test times)")
+            print(f"OSSE {density}: {time.perf_counter() - t0:.0f} s", flush=True)
+    if "djf" not in a.skip:
+        sc = gridded_set("", climatology_cases(djf(Path(a.data))), Scores(), a.members, 0.02, 0, old_default)
+        rows += sc.rows("NCEP DJF z500 N. Atlantic, 2 % obs, 65 winters")
+        print(f"DJF: {time.perf_counter() - t0:.0f} s", flush=True)
+    if "global" not in a.skip:
+        z = xda.datasets.open_dataset("ncep_z500_global")["z500"]
+        sc = gridded_set("", climatology_cases(z), Scores(), a.members, 0.02, 0, old_default)
+        rows += sc.rows("NCEP z500 global, 2 % obs, 21 fields")
+        print(f"global: {time.perf_counter() - t0:.0f} s", flush=True)
     if "sao" not in a.skip:
-        sao(rows, a.members, a.steps)
-    df = pd.DataFrame(rows)
-    table = df.to_markdown(index=False, floatfmt=".3g")
+        rows += sao(Scores(), a.members).rows("SAO stations 18 UTC, 10-fold CV")
+    table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g")
     print(table)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    cmd = " ".join(["python benchmarks/evaluate_assimilation.py", *(argv if argv is not None else sys.argv[1:])])
-    Path(a.out).write_text(f"Command: `{cmd}`\n\n{table}\n")
+    Path(a.out).write_text(f"Command: `python benchmarks/evaluate_assimilation.py {' '.join(argv or [])}`\n\n{table}\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import torch
 import xda
 from xda.errors import ModelError
 from xda.models import registry
-from xda.models.diffusion import N_COND, Denoiser, sample, sigma_schedule
+from xda.models.diffusion import N_ENCODED as N_COND, Denoiser, sample, sigma_schedule
 
 
 def test_shipped_model_loads_offline_and_is_cached():

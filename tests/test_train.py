@@ -48,3 +48,18 @@ def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
     assert card["variables"]["tas"]["units"] == "K"
     assert card["anchor"] == "oi" and set(card["training"]["validation"]) <= {"z500", "tas"}
     registry.clear_cache()
+
+
+def test_training_scales_out_with_ddp_on_gloo(tmp_path):
+    """torchrun with 2 CPU processes (gloo): both ranks train in step and rank 0 writes the model."""
+    import subprocess
+    import sys
+
+    _fake_simulation(tmp_path / "sim.nc")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "xda.training", str(tmp_path / "sim.nc"), "--out", str(tmp_path / "w"), "--name", "ddp",
+           "--max-steps", "4", "--batch", "2", "--cases", "8", "--bank", str(tmp_path / "bank.npz")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    card = __import__("json").loads((tmp_path / "w" / "ddp.json").read_text())
+    assert card["training"]["processes"] == 2 and card["training"]["steps"] == 4

@@ -1,4 +1,4 @@
-"""Learned models (torch): networks, EDM preconditioning, samplers, guidance, cards, registry.
+"""Learned models (torch): networks, EDM preconditioning, samplers, the anchored assimilation model, cards, registry.
 
 Importing this package does not import torch; its modules other than
 :mod:`xda.models.cards` do.

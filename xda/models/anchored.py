@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .diffusion import ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sigma_schedule
+from .diffusion import ENCODER_SCALES, Denoiser, encode_observations, sigma_schedule
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
 N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
@@ -153,18 +153,27 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
 
 
 class AnchoredLoss:
-    """EDM denoising loss of ``u`` plus the posterior-mean head's squared error.
+    """EDM denoising loss of ``u`` plus the posterior-mean head's squared error, in one network call.
 
-    ``L = EDMLoss(D, u) + head_weight * mean |D(0; SIGMA_HEAD) - u|^2``. The second term
-    is the EDM loss at ``sigma = SIGMA_HEAD`` with the noise replaced by its mean, so
-    the head learns ``E[u | cond]`` (Karras et al. 2022, eq. 2 with ``lambda = 1``).
+    ``L = mean lambda(sigma) |D(u + sigma n; sigma) - u|^2 + head_weight * mean |D(0; SIGMA_HEAD) - u|^2``
+    with ``ln sigma ~ N(p_mean, p_std^2)`` and ``lambda = (sigma^2 + 1) / sigma^2`` (Karras
+    et al. 2022, eq. 2, 8 and Table 1, ``sigma_data = 1``). The second term is the EDM
+    loss at ``sigma = SIGMA_HEAD`` with the noise replaced by its mean, so the head
+    learns ``E[u | cond]``. Both halves go through the denoiser as one batch (one
+    forward pass, as torch DDP expects).
     """
 
     def __init__(self, p_mean: float = -1.2, p_std: float = 1.2, head_weight: float = 1.0):
-        self.edm, self.head_weight = EDMLoss(p_mean, p_std, 1.0), head_weight
+        self.p_mean, self.p_std, self.head_weight = p_mean, p_std, head_weight
 
-    def __call__(self, denoiser: Denoiser, u, cond, variable, periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, head loss) for a batch ``u`` (B, 1, ny, nx)."""
-        edm = self.edm(denoiser, u, cond=cond, variable=variable, periodic=periodic)
-        head = ((posterior_mean(denoiser, cond, variable, periodic) - u) ** 2).mean()
+    def __call__(self, denoiser, u, cond, variable, periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, head loss) for a batch ``u`` (B, 1, ny, nx); ``denoiser`` may be DDP-wrapped."""
+        b = u.shape[0]
+        sigma = torch.exp(self.p_mean + self.p_std * torch.randn(b, device=u.device, dtype=u.dtype))
+        s = sigma[:, None, None, None]
+        x = torch.cat([u + s * torch.randn_like(u), torch.zeros_like(u)])
+        sig = torch.cat([sigma, torch.full_like(sigma, SIGMA_HEAD)])
+        d = denoiser(x, sig, torch.cat([cond, cond]), torch.cat([variable, variable]), periodic)
+        edm = ((s**2 + 1) / s**2 * (d[:b] - u) ** 2).mean()
+        head = ((d[b:] - u) ** 2).mean()
         return edm + self.head_weight * head, head

@@ -1,31 +1,24 @@
-"""EDM denoiser for analysis increments, the observation encoder, and guided sampling.
+"""EDM preconditioning, loss and sampler shared by xda's models, and the observation encoder.
 
-The model works on *normalised increments* ``z = (x - x_b) / s_b`` (``s_b``: the
-background-error standard deviation), so ``sigma_data = 1`` and one network serves
-variables and regions with different error magnitudes. It is conditioned on
+* :class:`Denoiser`: the EDM-preconditioned wrapper of the U-Net (Karras et al. 2022,
+  eq. 7, Table 1) with ``sigma_data = 1``; the models work on normalised quantities
+  (the assimilation model on departures from OI in units of OI's error std,
+  :mod:`xda.models.anchored`; the downscaling model on normalised residuals).
+* :func:`encode_observations`: a dense conditioning from sparse observations on the
+  grid: the values, the mask, the error std, and normalised convolutions of the values
+  at three scales (grid cells) -- an analytic, multi-scale "virtual reconstruction" in
+  the spirit of PhyDA's Virtual Reconstruction Encoder.
+* :class:`EDMLoss` (``sigma_data`` a parameter); :func:`sample_heun` (stateless, in
+  k-diffusion's convention, Algorithm 1) and :func:`sample`.
 
-* the background, normalised by the variable's climatological mean and std;
-* an encoding of the observations (:func:`encode_observations`): the normalised
-  innovations ``d = (y - H x_b) / s_b`` placed on the grid, the observation mask, the
-  observation-error std, and normalised convolutions of the innovations at three
-  scales -- an analytic, multi-scale "virtual reconstruction" of the sparse
-  observations in the spirit of PhyDA's Virtual Reconstruction Encoder;
-* sin(latitude).
-
-Sampling is stateless, in k-diffusion's convention (:func:`sample_heun`, the EDM
-probability-flow ODE by Heun's method, Karras et al. 2022, Algorithm 1, noise passed
-in); observation guidance is a wrapper around the denoiser (:class:`GaussianGuidance`,
-SDA's Gaussian likelihood with variance ``sigma_o^2 + gamma * sigma^2``, Rozet & Louppe
-2023, eq. 12, through the differentiable bilinear observation operator); the training
-loss is an object with ``sigma_data`` a parameter (:class:`EDMLoss`). :func:`sample`
-composes the three for xda's models.
+There is no observation guidance: the assimilation model already conditions on the
+observations (through OI and the encoding), and a likelihood term on top would count
+them twice.
 
 References
 ----------
 Karras, Aittala, Aila, Laine (2022): Elucidating the design space of diffusion-based
 generative models (EDM). NeurIPS.
-Rozet & Louppe (2023): Score-based data assimilation. NeurIPS.
-Chung et al. (2023): Diffusion posterior sampling for general noisy inverse problems. ICLR.
 Qu et al. (2025): PhyDA, arXiv 2505.12882.
 """
 
@@ -37,13 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..numerics.interp import apply_torch
 from .network import UNet
 
 #: Scales (grid cells) of the normalised convolutions of the innovations.
 ENCODER_SCALES = (2.0, 4.0, 8.0)
-#: Condition channels: background, sin(lat), innovation, mask, obs error, 3 x (value, weight).
-N_COND = 5 + 2 * len(ENCODER_SCALES)
+#: Channels of :func:`encode_observations`: value, mask, obs error, 3 x (value, weight).
+N_ENCODED = 3 + 2 * len(ENCODER_SCALES)
 
 
 def _gauss_kernel(scale: float, device, dtype):
@@ -106,7 +98,7 @@ class Denoiser(nn.Module):
 
     sigma_data = 1.0
 
-    def __init__(self, channels=(32, 64, 96, 128), n_variables: int = 2, x_channels: int = 1, cond_channels: int = N_COND):
+    def __init__(self, channels=(32, 64, 96, 128), n_variables: int = 2, x_channels: int = 1, cond_channels: int = N_ENCODED):
         super().__init__()
         self.config = dict(channels=list(channels), n_variables=n_variables, x_channels=x_channels, cond_channels=cond_channels)
         self.x_channels = x_channels
@@ -189,44 +181,6 @@ def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict |
     return x
 
 
-class GaussianGuidance:
-    """Observation guidance as a wrapper around a denoiser (SDA's ``GaussianScore``).
-
-    ``D'(x, sigma) = D(x, sigma) + w sigma^2 grad_x log N(y | H D(x, sigma), R + gamma sigma^2)``:
-    the score of the Gaussian observation likelihood of the denoised estimate, with the
-    variance ``sigma_o^2 + gamma * sigma^2`` of Rozet & Louppe (2023, SDA eq. 12),
-    through the differentiable bilinear observation operator ``H`` (diffusion
-    posterior sampling, Chung et al. 2023). Adding ``sigma^2`` times a score to the
-    denoised estimate is Tweedie's formula.
-
-    Parameters
-    ----------
-    denoiser : callable ``denoiser(x, sigma, **extra_args)``
-    obs_index, obs_weight : Tensor (n_obs, 4)
-        Bilinear observation operator on the grid of channel 0.
-    obs_value, obs_error : Tensor (n_obs,)
-        Observations (normalised innovations) and their error stds.
-    weight : float
-        Guidance weight ``w``.
-    gamma : float
-        SDA's variance inflation.
-    """
-
-    def __init__(self, denoiser, obs_index, obs_weight, obs_value, obs_error, weight: float = 1.0, gamma: float = 1.0):
-        self.denoiser, self.index, self.weight_op = denoiser, obs_index, obs_weight
-        self.value, self.error, self.weight, self.gamma = obs_value, obs_error, weight, gamma
-
-    def __call__(self, x, sigma, **extra_args):
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            d = self.denoiser(xg, sigma, **extra_args)
-            pred = apply_torch(self.index, self.weight_op, d[:, 0])
-            var = self.error**2 + self.gamma * sigma**2
-            loglik = -0.5 * ((self.value - pred) ** 2 / var).sum()
-            (grad,) = torch.autograd.grad(loglik, xg)
-        return (d + self.weight * sigma**2 * grad).detach()
-
-
 class _Counted:
     """Counts the evaluations of a denoiser (NFE)."""
 
@@ -243,72 +197,33 @@ def sample(
     cond: torch.Tensor,
     variable: torch.Tensor,
     periodic: bool,
-    obs_index: torch.Tensor | None = None,
-    obs_weight: torch.Tensor | None = None,
-    obs_value: torch.Tensor | None = None,
-    obs_error: torch.Tensor | None = None,
     *,
     steps: int = 16,
-    guidance: float = 1.0,
-    gamma: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Posterior samples of the normalised increment: noise, :class:`GaussianGuidance`, :func:`sample_heun`.
+    """Samples from the denoiser's conditional distribution: noise, then :func:`sample_heun`.
 
     Parameters
     ----------
     denoiser : Denoiser
-    cond : Tensor (B, N_COND, ny, nx)
-        Conditioning, one per member (members are the batch).
+    cond : Tensor (B, cond_channels, ny, nx)
+        Conditioning, one per sample (samples are the batch).
     variable : Tensor (B,) of int64
     periodic : bool
-    obs_index, obs_weight : Tensor (n_obs, 4)
-        Bilinear observation operator; ``None`` disables guidance.
-    obs_value, obs_error : Tensor (n_obs,)
-        Normalised innovations and observation-error stds.
     steps : int
         Number of noise levels (Heun: ``2 * steps - 1`` denoiser evaluations).
-    guidance : float
-        Weight of the observation log-likelihood gradient (0: none).
-    gamma : float
-        SDA's variance inflation of the Gaussian likelihood approximation.
     generator : torch.Generator, optional
         Source of the initial noise.
 
     Returns
     -------
     z : Tensor (B, denoiser.x_channels, ny, nx)
-        Samples of the normalised increment (or latent, for the downscaling model).
     nfe : int
         Number of denoiser evaluations.
     """
     b, _, ny, nx = cond.shape
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
     x = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype) * sigmas[0]
-    model = denoiser
-    if guidance > 0 and obs_index is not None and obs_index.shape[0] > 0:
-        model = GaussianGuidance(denoiser, obs_index, obs_weight, obs_value, obs_error, guidance, gamma)
-    counted = _Counted(model)
+    counted = _Counted(denoiser)
     x = sample_heun(counted, x, sigmas, dict(cond=cond, variable=variable, periodic=periodic))
     return x, counted.n
-
-
-def build_condition(background, sin_lat, innovation, mask, obs_error, periodic: bool) -> torch.Tensor:
-    """Stack the conditioning channels.
-
-    Parameters
-    ----------
-    background : Tensor (B, ny, nx)
-        Background normalised by the climatological mean and std of the variable.
-    sin_lat : Tensor (ny,)
-    innovation, mask, obs_error : Tensor (B, ny, nx)
-        See :func:`encode_observations`.
-
-    Returns
-    -------
-    Tensor (B, N_COND, ny, nx)
-    """
-    b, ny, nx = background.shape
-    lat = sin_lat.to(background.dtype)[None, None, :, None].expand(b, 1, ny, nx)
-    enc = encode_observations(innovation, mask, obs_error, periodic)
-    return torch.cat([background[:, None], lat, enc], dim=1)

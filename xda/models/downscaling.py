@@ -136,7 +136,7 @@ class Downscaler(nn.Module):
         ``residual2_std``: the sample is ``regress(cond) + residual2_std * Dec(z)``.
         """
         var = torch.zeros(cond.shape[0], dtype=torch.long, device=cond.device)
-        z, nfe = sample(self.denoiser, cond, var, periodic, steps=steps, guidance=0.0, generator=generator)
+        z, nfe = sample(self.denoiser, cond, var, periodic, steps=steps, generator=generator)
         r = self.decode(z, periodic)
         if residual2_std:
             r = self.regress(cond, periodic) + residual2_std * r
