@@ -107,3 +107,26 @@ def test_zero_network_is_the_unit_gaussian_denoiser():
     u, nfe = posterior_samples(net, cond.expand(200, -1, -1, -1), var.expand(200), True, steps=8,
                                generator=torch.Generator().manual_seed(0))
     assert nfe == 15 and abs(float(u.std()) - 1.0) < 0.02
+
+
+def test_fine_tune_on_an_archive_of_pairs(z500, zero_model, tmp_path):
+    """xda.train(pairs, init=...): cases from a real regional archive, a loadable model that moved away from OI."""
+    z = z500["z500"].sel(lat=slice(20, 80), lon=slice(280, 357.5))
+    n = z.sizes["time"]
+    bg = ((z.sum("time") - z) / (n - 1)).assign_attrs(z.attrs)  # leave-one-out climatologies
+    pairs = xr.Dataset({"background": bg, "truth": z})
+    wfile = xda.train(pairs, init=zero_model, minutes=0.2, cases=6, batch=2, out=tmp_path / "ft", name="ft")
+    card = __import__("json").loads(wfile.with_suffix(".json").read_text())
+    assert card["training"]["fine_tuned"]["init"] == "zero" and card["training"]["fine_tuned"]["steps"] > 0
+    assert card["anchor"] == "oi" and card["variables"] == registry.load_card("zero")["variables"]
+    net = anchored_denoiser((8, 8, 8, 8))
+    from safetensors.torch import load_file
+
+    net.load_state_dict(load_file(wfile))
+    assert float(net.net.out.weight.abs().sum()) > 0  # trained: no longer the zero network
+
+
+def test_fine_tune_refuses_a_malformed_archive(z500, zero_model):
+    z = z500["z500"]
+    with pytest.raises(ValueError, match="'background' and 'truth'"):
+        xda.train(xr.Dataset({"truth": z}), init=zero_model, minutes=0.1)

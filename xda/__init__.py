@@ -41,19 +41,33 @@ def load_model(name: str | None = None, device=None, **kwargs):
     return _load(name or DEFAULT_MODEL, device=device, **kwargs)
 
 
-def train(data, out, *, task: str = "assimilation", **kwargs):
-    """Train a model on a simulation file from :mod:`xda.simulate`.
+def train(data, out=None, *, task: str = "assimilation", init: str | None = None, **kwargs):
+    """Train a model on a simulation file, or fine-tune one on an archive of (background, truth) pairs.
 
-    ``task="assimilation"``: :func:`xda.training.assimilation.train`; ``task="downscaling"``:
-    :func:`xda.training.downscaling.train_downscaler`. Keyword arguments go to them.
+    * ``data`` an ``xarray.Dataset`` with ``background`` and ``truth``: fine-tune the
+      anchored assimilation model ``init`` (default: the shipped one) on it,
+      :func:`xda.training.finetune.finetune` (``minutes=``, ``cases=``, ...).
+    * ``data`` a path to a simulation file from :mod:`xda.simulate`:
+      ``task="assimilation"``: :func:`xda.training.assimilation.train`;
+      ``task="downscaling"``: :func:`xda.training.downscaling.train_downscaler`.
+
+    Keyword arguments go to those functions. Returns the path of the weight file.
     """
+    import xarray as _xr
+
+    if isinstance(data, _xr.Dataset):
+        from .training.finetune import finetune
+
+        return finetune(data, out=out, **({"init": init} if init else {}), **kwargs)
+    if out is None:
+        raise TypeError("train(path, out): give the directory for the weights")
     if task == "assimilation":
         from .training.assimilation import train as _train
     elif task == "downscaling":
         from .training.downscaling import train_downscaler as _train
     else:
         raise ValueError(f"unknown task {task!r}; use 'assimilation' or 'downscaling'")
-    return _train(data, out, **kwargs)
+    return _train(data, out, **({"init": init} if init else {}), **kwargs)
 
 
 __all__ = ["set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

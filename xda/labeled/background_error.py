@@ -299,9 +299,10 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundE
     """The tuned background-error statistics xda uses by default, from the observations alone.
 
     A Hollingsworth-Lonnberg fit with a latitude profile of ``s_b``
-    (:meth:`BackgroundError.from_innovations`); where that fit fails (too few pairs),
-    a constant first guess (innovation variance less the observation-error variance,
-    L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
+    (:meth:`BackgroundError.from_innovations`); where that fit fails (too few pairs) or
+    is degenerate (mean ``s_b^2`` below 10 % of the innovation variance), a constant
+    first guess (innovation variance less the observation-error variance, at least
+    10 % of it; L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
     (:func:`tune`) when there are at least ``MIN_TUNE`` observations.
 
     Parameters
@@ -316,12 +317,15 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundE
     BackgroundError
     """
     d, err = np.asarray(innovation, np.float64), np.asarray(obs_error, np.float64)
+    v = float(np.var(d))
+    constant = BackgroundError.constant(np.sqrt(max(v - np.mean(err**2), 0.1 * v)), 1e6,
+                                        source=f"innovation variance of {d.size} observations, L = 1000 km")
     try:
         first = BackgroundError.from_innovations(d, lat, lon, err, by_latitude=True)
     except ValueError:
-        v = float(np.var(d))
-        first = BackgroundError.constant(np.sqrt(max(v - np.mean(err**2), 0.1 * v)), 1e6,
-                                         source=f"innovation variance of {d.size} observations, L = 1000 km")
+        first = constant
+    if np.mean(first.std_at(lat, lon) ** 2) < 0.1 * v:  # a degenerate fit (s_b ~ 0): OI would ignore the observations
+        first = constant
     if d.size < MIN_TUNE:
         return first
     return tune(first, d, lat, lon, err, max_obs=max_obs)

@@ -43,6 +43,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import GridError
+from ..numerics.interp import bilinear_weights, to_cells
+from ..numerics.regrid import WorkingGrid
 from .diffusion import ENCODER_SCALES, Denoiser, encode_observations, sigma_schedule
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
@@ -95,6 +98,52 @@ def anchored_condition(fields: torch.Tensor, sin_lat: torch.Tensor, periodic: bo
     lat = sin_lat.to(fields.dtype)[None, None, :, None].expand(b, 1, ny, nx)
     enc = encode_observations(fields[:, 4], fields[:, 5], fields[:, 6], periodic)
     return torch.cat([fields[:, :4], lat, enc], dim=1)
+
+
+def working_grid(card: dict, lat, lon, periodic: bool, name: str = "the variable") -> WorkingGrid:
+    """The model's working grid over a grid's domain (:class:`xda.numerics.regrid.WorkingGrid`).
+
+    Raises
+    ------
+    GridError
+        Where the grid's spacing is outside the card's ``valid_spacing_deg`` or the
+        domain is smaller than 4 x 4 cells of the model's grid.
+    """
+    spacing = card["grid"].get("spacing_deg", 360.0 / card["grid"]["shape"][1])
+    lo, hi = card["grid"].get("valid_spacing_deg", [0.25, 6.0])
+    lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+    dlat = abs(lat[-1] - lat[0]) / max(lat.size - 1, 1)
+    dlon = 360.0 / lon.size if periodic else abs(lon[-1] - lon[0]) / max(lon.size - 1, 1)
+    if not (lo <= dlat <= hi and lo <= dlon <= hi):
+        raise GridError(f"the grid spacing {dlat:.3g} x {dlon:.3g} deg is outside the range {lo}-{hi} deg the model "
+                        f"{card.get('name')!r} supports for {name!r}; regrid the background, or use method='oi'")
+    wg = WorkingGrid(lat, lon, periodic, spacing)
+    if min(wg.wlat.size, wg.wlon.size) < 4:
+        raise GridError(f"the domain of {name!r} ({lat.size} x {lon.size} points) is smaller than 4 x 4 cells of the "
+                        f"model's {spacing:.3g}-degree grid; use method='oi' for so small a region")
+    return wg
+
+
+def network_fields(entry: dict, wg: WorkingGrid, xb, xa, sa, sb, obs_lat, obs_lon, residual, obs_error) -> np.ndarray:
+    """The network's input fields on the working grid (:func:`condition_fields`), from the input grid.
+
+    Parameters
+    ----------
+    entry : dict
+        The variable's card entry (``clim_mean``, ``clim_std``).
+    wg : WorkingGrid
+    xb, xa, sa, sb : ndarray (ny, nx)
+        Background, OI analysis and its error std, background-error std (working units).
+    obs_lat, obs_lon, residual, obs_error : ndarray (n,)
+        Observation positions (degrees), ``y - H x_a`` and ``s_o``.
+
+    Returns
+    -------
+    ndarray (len(FIELDS), wny, wnx)
+    """
+    op, _ = bilinear_weights(wg.wlat, wg.wlon, obs_lat, obs_lon, periodic=wg.periodic)
+    res, mask, err = to_cells(op, residual, obs_error)
+    return condition_fields(*(wg.to_work(a) for a in (xb, xa, sa, sb)), res, mask, err, entry["clim_mean"], entry["clim_std"])
 
 
 def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2) -> Denoiser:

@@ -243,3 +243,44 @@ def resample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_to: np.ndarray
     if not inside.all():
         raise ValueError(f"{int((~inside).sum())} target points lie outside the source grid")
     return apply(op, np.asarray(a)).reshape(*np.shape(a)[:-2], *glat.shape)
+
+
+class WorkingGrid:
+    """A grid and the regular grid of a model's spacing over its domain, with the maps between them.
+
+    Parameters
+    ----------
+    lat, lon : ndarray (ny,), (nx,)
+        The grid (degrees; latitudes in either order, longitudes increasing).
+    periodic : bool
+    spacing : float
+        The model's training spacing (degrees); see :func:`working_grid` (native when
+        within 10 %).
+
+    Attributes
+    ----------
+    wlat, wlon : ndarray
+        The working grid, latitudes ascending.
+    native : bool
+        Whether the working grid is the input grid (possibly flipped in latitude).
+    """
+
+    def __init__(self, lat, lon, periodic: bool, spacing: float):
+        lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+        self.flip = bool(lat[0] > lat[-1])
+        self.lat, self.lon, self.periodic = (lat[::-1] if self.flip else lat), lon, periodic
+        wg = working_grid(self.lat, lon, periodic, spacing)
+        self.native = wg is None
+        self.wlat, self.wlon = (self.lat, lon) if wg is None else wg
+
+    def to_work(self, a: np.ndarray) -> np.ndarray:
+        """(..., ny, nx) on the input grid -> (..., wny, wnx)."""
+        a = a[..., ::-1, :] if self.flip else a
+        return a if self.native else resample(a, self.lat, self.lon, self.wlat, self.wlon, self.periodic)
+
+    def from_work(self, a: np.ndarray) -> np.ndarray:
+        """(..., wny, wnx) -> (..., ny, nx) on the input grid; a pole row gets its zonal mean (one point, one value)."""
+        a = np.array(a if self.native else resample(a, self.wlat, self.wlon, self.lat, self.lon, self.periodic))
+        poles = np.abs(self.lat) >= 90.0 - 1e-6
+        a[..., poles, :] = a[..., poles, :].mean(axis=-1, keepdims=True)
+        return a[..., ::-1, :] if self.flip else a

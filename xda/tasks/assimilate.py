@@ -16,8 +16,7 @@ from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
 from ..models.cards import DEFAULT_MODEL, available_models, load_card
 from ..numerics import oi
-from ..numerics import regrid
-from ..numerics.interp import apply, bilinear_weights, to_cells
+from ..numerics.interp import apply
 from ..labeled.observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
@@ -47,67 +46,28 @@ def _learned_analysis(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObserv
     """The anchored model's analysis ``x_a + s_a u`` (members or 1, ny, nx) and its evaluations per member.
 
     ``u`` is the posterior-mean head (one member) or posterior samples, computed on a
-    grid of the card's training spacing over the same domain (:func:`xda.numerics.regrid.working_grid`)
-    and interpolated back; the grid's own latitude order is restored.
+    grid of the card's training spacing over the same domain
+    (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
     import torch
 
-    from ..models.anchored import anchored_condition, condition_fields, posterior_mean, posterior_samples
+    from ..models import anchored
 
     entry, dtype = card["variables"][key], next(net.parameters()).dtype
-    wlat, wlon, to_work, from_work = _working_grid(grid, card, key)
-    op, _ = bilinear_weights(wlat, wlon, ob.lat, ob.lon, periodic=grid.periodic)
-    residual, mask, err = to_cells(op, ob.value - apply(ob.operator, xa), ob.error)
-    fields = condition_fields(*(to_work(a) for a in (xb, xa, sa, sb)), residual, mask, err,
-                              entry["clim_mean"], entry["clim_std"])
-    cond = anchored_condition(torch.as_tensor(fields[None], dtype=dtype, device=device),
-                              torch.as_tensor(np.sin(np.deg2rad(wlat)), dtype=dtype, device=device), grid.periodic)
+    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, key)
+    fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+    cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
     var = torch.full((members,), int(entry["index"]), dtype=torch.long, device=device)
     cond = cond.expand(members, -1, -1, -1)
     if members == 1:
         with torch.no_grad():
-            u, nfe = posterior_mean(net, cond, var, grid.periodic), 1
+            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
     else:
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
-        u, nfe = posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
-    u = from_work(u[:, 0].double().cpu().numpy())
-    return xa[None] + sa[None] * u, nfe
-
-
-def _working_grid(grid, card: dict, key: str):
-    """(wlat, wlon ascending, to_work, from_work): the model's grid over ``grid``'s domain and the maps between them.
-
-    Raises GridError where the grid's spacing is outside the card's valid range or the
-    domain is smaller than 4 x 4 cells of the model's grid.
-    """
-    spacing = card["grid"].get("spacing_deg", 360.0 / card["grid"]["shape"][1])
-    lo, hi = card["grid"].get("valid_spacing_deg", [0.25, 6.0])
-    lat, lon = np.asarray(grid.lat, np.float64), np.asarray(grid.lon, np.float64)
-    dlat = abs(lat[-1] - lat[0]) / max(lat.size - 1, 1)
-    dlon = 360.0 / lon.size if grid.periodic else abs(lon[-1] - lon[0]) / max(lon.size - 1, 1)
-    if not (lo <= dlat <= hi and lo <= dlon <= hi):
-        raise GridError(f"the grid spacing {dlat:.3g} x {dlon:.3g} deg is outside the range {lo}-{hi} deg the model "
-                        f"{card.get('name')!r} supports for {key!r}; regrid the background, or use method='oi'")
-    flip = lat[0] > lat[-1]
-    asc = lat[::-1] if flip else lat
-    wg = regrid.working_grid(asc, lon, grid.periodic, spacing)
-    wlat, wlon = wg if wg is not None else (asc, lon)
-    if min(wlat.size, wlon.size) < 4:
-        raise GridError(f"the domain ({lat.size} x {lon.size} points) is smaller than 4 x 4 cells of the model's "
-                        f"{spacing:.3g}-degree grid; use method='oi' for so small a region")
-
-    def to_work(a):
-        a = a[..., ::-1, :] if flip else a
-        return a if wg is None else regrid.resample(a, asc, lon, wlat, wlon, grid.periodic)
-
-    def from_work(a):
-        a = a if wg is None else regrid.resample(a, wlat, wlon, asc, lon, grid.periodic)
-        poles = np.abs(asc) >= 90.0 - 1e-6  # a pole row is one point: one value
-        a[..., poles, :] = a[..., poles, :].mean(axis=-1, keepdims=True)
-        return a[..., ::-1, :] if flip else a
-
-    return wlat, wlon, to_work, from_work
+        u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+    return xa[None] + sa[None] * wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
 def assimilate(

@@ -33,10 +33,11 @@ import torch
 import xarray as xr
 
 from ..labeled.background_error import BackgroundError, estimate
-from ..models.anchored import FIELDS, AnchoredLoss, anchored_condition, anchored_denoiser, condition_fields
+from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields
 from ..models.registry import save_model
 from ..numerics import oi
-from ..numerics.interp import apply, bilinear_weights, to_cells
+from ..numerics.interp import apply, bilinear_weights
+from ..numerics.regrid import WorkingGrid
 from .loop import fit
 
 #: Variables of the simulation file: (standard_name, units, long_name).
@@ -44,27 +45,33 @@ VARIABLES = {
     "z500": ("geopotential_height", "m", "500 hPa geopotential height"),
     "tas": ("air_temperature", "K", "air temperature near the surface"),
 }
-def make_case(truth, background, lat, lon, density: float, error: float, rng, max_obs: int = 300) -> dict:
-    """One training case built as at inference: observations, estimated B, OI analysis.
+def make_case(truth, background, lat, lon, density: float, error: float, rng, *, periodic: bool = True,
+              max_obs: int = 300) -> dict:
+    """One case built as at inference: point observations, B estimated from them, the OI analysis.
 
     Parameters
     ----------
     truth, background : ndarray (ny, nx)
-        On a global grid, latitudes ascending.
+        On a lat-lon grid (latitudes in either order; global when ``periodic``).
+    lat, lon : ndarray (ny,), (nx,)
     density : float
-        Observations per grid cell (e.g. 0.02 for 2 %).
+        Observations per grid point (e.g. 0.02 for 2 %), placed uniformly over the
+        domain's area, off the grid.
     error : float
         Observation-error std (working units).
+    periodic : bool
 
     Returns
     -------
-    dict with ``xa``, ``sa``, ``sb`` (ny, nx), ``residual``, ``mask``, ``obs_error`` (ny, nx)
+    dict with ``xa``, ``sa``, ``sb`` (ny, nx) and the observations ``lat``, ``lon``,
+    ``residual`` (``y - H x_a``), ``error`` (n,)
     """
     ny, nx = truth.shape
     n = max(int(round(density * ny * nx)), 12)
-    olat = np.degrees(np.arcsin(rng.uniform(np.sin(np.deg2rad(lat[0])), np.sin(np.deg2rad(lat[-1])), n)))
-    olon = rng.uniform(0.0, 360.0, n)
-    op, _ = bilinear_weights(lat, lon, olat, olon, periodic=True)
+    s0, s1 = np.sin(np.deg2rad([np.min(lat), np.max(lat)]))
+    olat = np.degrees(np.arcsin(rng.uniform(s0, s1, n)))
+    olon = lon[0] + rng.uniform(0.0, 360.0 if periodic else lon[-1] - lon[0], n)
+    op, _ = bilinear_weights(lat, lon, olat, olon, periodic=periodic)
     err = np.full(n, error)
     y = apply(op, truth) + err * rng.standard_normal(n)
     d = y - apply(op, background)
@@ -74,8 +81,15 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, ma
     inc, var = oi.oi_analysis(d, oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon), sb.ravel(),
                               be.std_at(olat, olon), err, be.length_scale, be.correlation)
     xa = background + inc.reshape(ny, nx)
-    residual, mask, cell_err = to_cells(op, y - apply(op, xa), err)
-    return dict(xa=xa, sa=np.sqrt(var).reshape(ny, nx), sb=sb, residual=residual, mask=mask, obs_error=cell_err)
+    return dict(xa=xa, sa=np.sqrt(var).reshape(ny, nx), sb=sb, lat=olat, lon=olon, residual=y - apply(op, xa), error=err)
+
+
+def case_fields(entry: dict, wg, truth, background, case: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(network fields (len(FIELDS), wny, wnx), target u (wny, wnx)) of a case on the model's working grid."""
+    fields = network_fields(entry, wg, background, case["xa"], case["sa"], case["sb"], case["lat"], case["lon"],
+                            case["residual"], case["error"])
+    u = (truth - case["xa"]) / np.maximum(case["sa"], 1e-3 * case["sb"])
+    return fields, np.clip(wg.to_work(u), -10.0, 10.0)  # a rare degenerate B must not dominate the loss
 
 
 def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,16 +100,17 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     times = np.flatnonzero(ds["split"].values == split)
     data = {v: (ds[f"{v}_truth"].values[times].astype(np.float64), ds[f"{v}_background"].values[times].astype(np.float64))
             for v in VARIABLES}
+    wg = WorkingGrid(lat, lon, True, float(360.0 / lon.size))  # native: the simulation's own grid
     xs, us, vs = [], [], []
     for seed, var, t, clim, density, rel_err in draws:
         name = list(VARIABLES)[var]
         xt = data[name][0][t]
         xb = stats[name]["climatology"] if clim else data[name][1][t]
         rng = np.random.default_rng(seed)
-        c = make_case(xt, xb, lat, lon, density, rel_err * float(np.sqrt(np.mean((xt - xb) ** 2))), rng)
-        m, s = stats[name]["clim_mean"], stats[name]["clim_std"]
-        xs.append(condition_fields(xb, c["xa"], c["sa"], c["sb"], c["residual"], c["mask"], c["obs_error"], m, s))
-        us.append((xt - c["xa"]) / np.maximum(c["sa"], 1e-3 * c["sb"]))
+        case = make_case(xt, xb, lat, lon, density, rel_err * float(np.sqrt(np.mean((xt - xb) ** 2))), rng)
+        x, u = case_fields(stats[name], wg, xt, xb, case)
+        xs.append(x)
+        us.append(u)
         vs.append(var)
     return np.asarray(xs, np.float32), np.asarray(us, np.float32), np.asarray(vs, np.int64)
 
@@ -144,12 +159,15 @@ class _Batches:
     def __init__(self, bank: dict, seed: int):
         self.x, self.u, self.var = (torch.as_tensor(bank[k]) for k in ("x", "u", "variable"))
         self.sin_lat = torch.as_tensor(np.sin(np.deg2rad(bank["lat"])), dtype=torch.float32)
+        self.periodic = bool(bank.get("periodic", True))  # regional banks: no roll, reflection or crop
         self.g = torch.Generator().manual_seed(seed)
 
     def __call__(self, batch: int, crop: tuple[int, int] | None = None):
         g = self.g
         idx = torch.randint(len(self.u), (batch,), generator=g)
         x, u = self.x[idx], self.u[idx][:, None]
+        if not self.periodic:
+            return u, anchored_condition(x, self.sin_lat, False), self.var[idx], False
         shift = int(torch.randint(x.shape[-1], (1,), generator=g))
         x, u = torch.roll(x, shift, dims=-1), torch.roll(u, shift, dims=-1)
         if torch.rand(1, generator=g) < 0.5:

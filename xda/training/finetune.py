@@ -1,0 +1,130 @@
+"""Fine-tuning the anchored assimilation model on a user's archive of (background, truth) pairs.
+
+    ft = xda.train(pairs, init="hs-t42-v1", minutes=10)      # pairs: Dataset(background, truth)
+    analysis = bg.phyda.assimilate(obs, model=ft.stem)
+
+Cases are built from the archive exactly as at inference (:func:`make_case` on the
+archive's own grid, regional or global; B estimated from the observations; OI; the
+network's inputs on its working grid), with random observation densities and errors,
+and the pretrained network is trained further on them. The card records the archive,
+the settings and the wall time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ModelError
+from ..labeled import units as xu
+from ..labeled.grid import grid_of
+from ..models import anchored
+from ..models.cards import DEFAULT_MODEL, load_card, weights_dirs
+from ..models.registry import load_model, save_model
+from .assimilation import AnchoredLoss, _Batches, case_fields, make_case
+from .loop import fit
+
+
+def _pairs(pairs: xr.Dataset, card: dict, variable: str | None):
+    """(model key, truth, background (n, ny, nx) in the card's units, grid) of an archive."""
+    for v in ("background", "truth"):
+        if v not in pairs:
+            raise ValueError(f"the archive needs variables 'background' and 'truth' (same grid and units); it has {list(pairs.data_vars)}")
+    sn = pairs["truth"].attrs.get("standard_name", pairs["background"].attrs.get("standard_name"))
+    key = variable or next((k for k, e in card["variables"].items() if e["standard_name"] == sn), None)
+    if key not in card["variables"]:
+        raise ModelError(f"the model does not know the archive's variable (standard_name={sn!r}); pass `variable=` "
+                         f"one of {list(card['variables'])}")
+    grid = grid_of(pairs)
+    units = card["variables"][key]["units"]
+    arrays = []
+    for v in ("truth", "background"):
+        da = pairs[v]
+        sample = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
+        if len(sample) != 1:
+            raise ValueError(f"{v!r} must have one sample dimension besides latitude and longitude; it has {da.dims}")
+        arrays.append(xu.magnitude(da.transpose(*sample, grid.lat_dim, grid.lon_dim), units, name=v).astype(np.float64))
+    if not all(np.isfinite(a).all() for a in arrays):
+        raise ValueError("the archive has NaN values; drop or fill them before fine-tuning")
+    return key, arrays[0], arrays[1], grid
+
+
+def _bank(key, card, truth, background, grid, cases: int, seed: int) -> dict:
+    entry = card["variables"][key]
+    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, key)
+    rng = np.random.default_rng(seed)
+    xs, us = [], []
+    for _ in range(cases):
+        t = int(rng.integers(truth.shape[0]))
+        xt, xb = truth[t], background[t]
+        err = float(np.exp(rng.uniform(np.log(0.1), 0.0))) * float(np.sqrt(np.mean((xt - xb) ** 2)))
+        case = make_case(xt, xb, grid.lat, grid.lon, float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), err,
+                         rng, periodic=grid.periodic)
+        x, u = case_fields(entry, wg, xt, xb, case)
+        xs.append(x)
+        us.append(u)
+    return dict(x=np.asarray(xs, np.float32), u=np.asarray(us, np.float32), lat=wg.wlat,
+                variable=np.full(cases, int(entry["index"])), periodic=grid.periodic)
+
+
+def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 10.0, out=None, name: str | None = None,
+             variable: str | None = None, cases: int = 300, batch: int = 8, lr: float = 1e-4, seed: int = 0) -> Path:
+    """Fine-tune a shipped anchored model on an archive of (background, truth) pairs.
+
+    Parameters
+    ----------
+    pairs : Dataset
+        ``background`` and ``truth`` (sample, lat, lon) with ``units`` and a CF
+        ``standard_name`` the model knows (or pass ``variable``); any regular grid in the
+        model's range, global or regional.
+    init : str
+        The model to start from.
+    minutes : float
+        Wall-clock budget, building the cases included.
+    out : path, optional
+        Directory for the weights; default ``$XDA_WEIGHTS_DIR`` or ``~/.cache/xda/weights``
+        (set ``XDA_WEIGHTS_DIR`` to that directory to load it by name).
+    name : str, optional
+        Default ``<init>-ft``.
+    cases : int
+        Cases built from the archive (each a random time, density 0.5-10 %, observation
+        error 0.1-1 of the background's rms error); fewer if the budget runs out.
+
+    Returns
+    -------
+    Path of the weight file.
+
+    Raises
+    ------
+    ModelError, ValueError, GridError
+        Unknown variable, malformed archive, grid outside the model's range.
+    """
+    t0 = time.perf_counter()
+    card = load_card(init)
+    if card.get("anchor") != "oi":
+        raise ModelError(f"model {init!r} is not an anchored assimilation model; start from {DEFAULT_MODEL!r}")
+    key, truth, background, grid = _pairs(pairs, card, variable)
+    bank = _bank(key, card, truth, background, grid, cases, seed)
+    built = time.perf_counter() - t0
+    model = copy.deepcopy(load_model(init, device="cpu")[0]).requires_grad_(True).train()
+    batches, loss = _Batches(bank, seed), AnchoredLoss()
+
+    def loss_fn(step):
+        u, cond, var, periodic = batches(batch)
+        return loss(model, u, cond, var, periodic)[0]
+
+    ema, steps, losses = fit(model, loss_fn, minutes=max(minutes - built / 60, 0.1), lr=lr, warmup=20, ema_decay=0.99,
+                             label="fine-tune")
+    new = dict(card)
+    new["training"] = dict(card.get("training", {}), fine_tuned=dict(
+        init=init, variable=key, archive_samples=int(truth.shape[0]), cases=int(len(bank["u"])), steps=steps,
+        minutes=minutes, seconds=round(time.perf_counter() - t0), lr=lr, batch=batch, seed=seed,
+        final_loss=float(np.mean(losses[-20:])) if losses else None))
+    if out is None:
+        out = weights_dirs()[0] if os.environ.get("XDA_WEIGHTS_DIR") else Path("~/.cache/xda/weights").expanduser()
+    return save_model(ema, new, Path(out), name or f"{init}-ft")
