@@ -53,7 +53,7 @@ def test_zero_network_mean_is_the_oi_analysis_on_real_data(global_case, zero_mod
     an = xda.assimilate(bg, obs, model=zero_model)
     xr.testing.assert_allclose(an["z500"], oi["z500"], rtol=0, atol=1e-9)
     xr.testing.assert_identical(an["z500_standard_error"], oi["z500_standard_error"])
-    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 1
+    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 3  # 2 for the cross-validated weight
 
 
 def test_zero_network_members_spread_as_the_oi_posterior(zero_model):
@@ -130,3 +130,27 @@ def test_fine_tune_refuses_a_malformed_archive(z500, zero_model):
     z = z500["z500"]
     with pytest.raises(ValueError, match="'background' and 'truth'"):
         xda.train(xr.Dataset({"truth": z}), init=zero_model, minutes=0.1)
+
+
+@pytest.fixture
+def biased_model(tmp_path, zero_model):
+    """A model that learned something wrong: u = +3 everywhere (OI's analysis 3 error stds too high)."""
+    net, card = registry.load_model(zero_model, device="cpu")
+    net = __import__("copy").deepcopy(net)
+    with torch.no_grad():
+        net.net.out.bias.fill_(3.0)
+    registry.save_model(net, card, tmp_path, "biased")
+    registry.clear_cache()
+    return "biased"
+
+
+def test_a_wrong_correction_is_weighted_out_by_the_withheld_observations(global_case, biased_model):
+    bg, obs, truth = global_case
+    oi = xda.assimilate(bg, obs, method="oi")["z500"]
+    raw = xda.assimilate(bg, obs, model=biased_model, verify=False)["z500"]
+    an = xda.assimilate(bg, obs, model=biased_model)["z500"]
+    withheld = obs.isnull()
+    err = lambda f: float(xda.metrics.rmse(f.where(withheld), truth))  # noqa: E731
+    assert err(raw) > 1.5 * err(oi)  # the learned correction as is: much worse than OI
+    assert an.attrs["xda_correction_weight"] < 0.1
+    assert err(an) < 1.05 * err(oi)  # weighted by its skill at withheld observations: back to OI

@@ -41,12 +41,12 @@ def _robust_prescreen(d: np.ndarray, k: float = 10.0) -> np.ndarray:
     return np.abs(d - med) <= k * mad
 
 
-def _learned_analysis(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
-                      steps: int, device):
-    """The anchored model's analysis ``x_a + s_a u`` (members or 1, ny, nx) and its evaluations per member.
+def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
+                        steps: int, device):
+    """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
 
-    ``u`` is the posterior-mean head (one member) or posterior samples, computed on a
-    grid of the card's training spacing over the same domain
+    ``u`` is the posterior-mean head (``members=0``: one field) or posterior samples,
+    computed on a grid of the card's training spacing over the same domain
     (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
     import torch
@@ -58,16 +58,66 @@ def _learned_analysis(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObserv
     fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
     cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
-    var = torch.full((members,), int(entry["index"]), dtype=torch.long, device=device)
-    cond = cond.expand(members, -1, -1, -1)
-    if members == 1:
+    var = torch.full((max(members, 1),), int(entry["index"]), dtype=torch.long, device=device)
+    cond = cond.expand(max(members, 1), -1, -1, -1)
+    if members == 0:
         with torch.no_grad():
             u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
     else:
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
         u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
-    return xa[None] + sa[None] * wg.from_work(u[:, 0].double().cpu().numpy()), nfe
+    return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
+
+
+#: Fewest observations for the cross-validated weight of the learned correction.
+MIN_VERIFY = 20
+
+
+def _correction_weight(run, xb, d, ob: PointObservations, be, grid, seed) -> tuple[float, int]:
+    """Weight in [0, 1] of the learned correction, by 2-fold cross-validation on the observations.
+
+    Each half of the observations is withheld in turn: OI and the model's posterior
+    mean are computed from the other half, and the weight is the least-squares scale
+    ``a`` of the correction ``c = H(s_a u)`` that best predicts the OI residuals
+    ``r = y - H x_a`` at the withheld observations, ``a = sum(r c) / sum(c c)``,
+    clipped to [0, 1] (observation noise is independent of ``c``, so the estimate is
+    unbiased). 1 with fewer than ``MIN_VERIFY`` observations. Returns (weight, evaluations).
+    """
+    if ob.n < MIN_VERIFY:
+        return 1.0, 0
+    fold = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
+    rc, cc = 0.0, 0.0
+    for f in (0, 1):
+        train, test = fold != f, fold == f
+        (xa, sa) = _oi_analysis(xb, d[train], ob.subset(train), be, grid)
+        u, _ = run(xa[0], sa, ob.subset(train), 0)
+        held = ob.subset(test)
+        r = held.value - apply(held.operator, xa[0])
+        c = apply(held.operator, sa * u[0])
+        rc, cc = rc + float(r @ c), cc + float(c @ c)
+    return float(np.clip(rc / cc, 0.0, 1.0)) if cc > 0 else 0.0, 2
+
+
+def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
+                      device, verify: bool):
+    """``x_a + s_a (w m + (u_k - m))``: OI plus the learned correction ``m`` (the posterior mean) weighted by ``w``
+    (:func:`_correction_weight`), and for members their learned spread ``u_k - m``.
+
+    Returns (analysis (members, ny, nx), network evaluations in all, weight).
+    """
+    sb = _std_grid(be, grid)
+
+    def run(xa_, sa_, ob_, m):
+        return _learned_departure(net, card, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
+
+    w, nfe_cv = _correction_weight(run, xb, d, ob, be, grid, seed) if verify else (1.0, 0)
+    mean, nfe = run(xa, sa, ob, 0)
+    u = w * mean
+    if members > 1:
+        samples, nfe_s = run(xa, sa, ob, members)
+        u, nfe = samples - (1.0 - w) * mean, nfe + members * nfe_s
+    return xa[None] + sa[None] * u, nfe + nfe_cv, w
 
 
 def assimilate(
@@ -83,6 +133,7 @@ def assimilate(
     members: int = 1,
     seed: int | None = None,
     steps: int = 16,
+    verify: bool = True,
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -129,6 +180,11 @@ def assimilate(
         Seed of the sampler's noise.
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
+    verify : bool
+        Method ``"xda"``: weight the learned correction of OI by its skill at withheld
+        observations (2-fold cross-validation, a weight in [0, 1] recorded as
+        ``xda_correction_weight``; 1 below 20 observations), so that where the model is
+        out of its depth the analysis returns to OI. ``False``: the correction as learned.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -183,10 +239,12 @@ def assimilate(
         ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
         (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
         if method == "xda":
-            xa, nfe = _learned_analysis(net, card, key, xb, xa[0], sa, _std_grid(be, grid), ob.subset(ok), grid,
-                                        int(members), seed, steps, dev)
-        nfe_total += nfe * int(members)
+            xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, ob.subset(ok), grid,
+                                                int(members), seed, steps, dev, verify)
+        nfe_total += nfe
         out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
+        if method == "xda":
+            out[name].attrs["xda_correction_weight"] = round(weight, 4)
         if sa is not None:
             out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
             out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
