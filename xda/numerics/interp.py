@@ -2,7 +2,7 @@
 
 The operator is stored as 4 flat indices and 4 weights per point, so that applying it
 is a gather and a weighted sum: the same in numpy (:func:`apply`) and torch
-(:func:`apply_torch`, differentiable, used for observation guidance).
+(:func:`apply_torch`, differentiable).
 """
 
 from __future__ import annotations
