@@ -123,7 +123,7 @@ def test_fine_tune_on_an_archive_of_pairs(z500, zero_model, tmp_path):
     from safetensors.torch import load_file
 
     net.load_state_dict(load_file(wfile))
-    assert float(net.net.out.weight.abs().sum()) > 0  # trained: no longer the zero network
+    assert float(net.net.out.weight.detach().abs().sum()) > 0  # trained: no longer the zero network
 
 
 def test_fine_tune_refuses_a_malformed_archive(z500, zero_model):

@@ -86,7 +86,8 @@ def _correction_weight(run, xb, d, ob: PointObservations, be, grid, seed) -> tup
     """
     if ob.n < MIN_VERIFY:
         return 1.0, 0
-    fold = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
+    fold = np.empty(ob.n, np.int64)  # drawn in position order: the same folds whatever the order of the observations
+    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
     rc, cc = 0.0, 0.0
     for f in (0, 1):
         train, test = fold != f, fold == f
