@@ -206,7 +206,8 @@ def working_grid(lat: np.ndarray, lon: np.ndarray, periodic: bool, spacing: floa
     ny = max(int(round((lat[-1] - lat[0]) / spacing)) + 1, 2)
     wlat = np.linspace(lat[0], lat[-1], ny)
     if periodic:
-        wlon = lon[0] + np.arange(max(int(round(360.0 / spacing)), 4)) * (360.0 / max(int(round(360.0 / spacing)), 4))
+        nx = max(int(round(360.0 / spacing)), 4)
+        wlon = lon[0] + np.arange(nx) * (360.0 / nx)
     else:
         wlon = np.linspace(lon[0], lon[-1], max(int(round((lon[-1] - lon[0]) / spacing)) + 1, 2))
     return wlat, wlon

@@ -34,7 +34,7 @@ import torch
 import xarray as xr
 
 from ..labeled.background_error import BackgroundError, estimate
-from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields
+from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields, posterior_mean
 from ..models.registry import save_model
 from ..numerics import oi, threads
 from ..numerics.interp import apply, bilinear_weights
@@ -297,8 +297,6 @@ def _validate(model, bank: dict, dev, seed: int) -> dict:
     """Validation: rms of u (OI's error in units of s_a) and of u - head (the learned analysis's), per variable."""
     val = _Batches(bank, seed + 1)
     x, u, var = val.x.to(dev), val.u.to(dev)[:, None], val.var.to(dev)
-    from ..models.anchored import posterior_mean
-
     out = {}
     for v, name in enumerate(VARIABLES):
         m = var == v

@@ -26,7 +26,8 @@ from ..labeled.grid import grid_of
 from ..models import anchored
 from ..models.cards import DEFAULT_MODEL, load_card, weights_dirs
 from ..models.registry import load_model, save_model
-from .assimilation import AnchoredLoss, _Batches, case_fields, make_case
+from ..models.anchored import AnchoredLoss
+from .assimilation import _Batches, case_fields, make_case
 from .loop import fit
 
 
