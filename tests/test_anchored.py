@@ -154,3 +154,18 @@ def test_a_wrong_correction_is_weighted_out_by_the_withheld_observations(global_
     assert err(raw) > 1.5 * err(oi)  # the learned correction as is: much worse than OI
     assert an.attrs["xda_correction_weight"] < 0.1
     assert err(an) < 1.05 * err(oi)  # weighted by its skill at withheld observations: back to OI
+
+
+def test_small_analyses_run_on_one_thread_and_restore_the_setting(monkeypatch):
+    from xda.numerics import threads
+
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "_state", {})
+    assert threads.for_analysis(64 * 128) == 1
+    assert threads.for_analysis(10**6) == threads.num_threads()
+    monkeypatch.setenv(threads.ENV, "2")
+    assert threads.for_analysis(64 * 128) == 2  # an explicit setting wins
+    before = torch.get_num_threads()
+    with threads.limited(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -19,6 +19,7 @@ This module imports no torch; it configures torch only where torch is already lo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -114,6 +115,44 @@ def apply_to_torch() -> None:
         n = num_threads()
         if torch.get_num_threads() != n:
             torch.set_num_threads(n)
+
+
+#: Grids up to this many points are analysed on one thread (see :func:`for_analysis`).
+SMALL_ANALYSIS = 100_000
+
+
+def for_analysis(n_points: int) -> int:
+    """Threads for one analysis of ``n_points`` grid points: the explicit setting, else 1 for small grids.
+
+    Measured (``benchmarks/threads_busy.py``, 2 cores): the default 64 x 128 analysis
+    (tuned OI, a 1.5 M-parameter network) takes 0.94 s on one thread and 1.85 s on two,
+    0.98 s vs 2.56 s with another process busy: its BLAS calls and convolutions are too
+    small to share. ``XDA_NUM_THREADS`` or :func:`set_num_threads` override this.
+    """
+    if _state.get("n") or os.environ.get(ENV):
+        return num_threads()
+    return 1 if n_points <= SMALL_ANALYSIS else num_threads()
+
+
+@contextlib.contextmanager
+def limited(n: int):
+    """Run a block with ``n`` BLAS/LAPACK and torch threads, restoring both afterwards."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        ctx = threadpool_limits(n)
+    except ImportError:
+        ctx = contextlib.nullcontext()
+    with ctx:
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            if torch is not None and sys.modules.get("torch") is torch:
+                torch.set_num_threads(before)
 
 
 def describe() -> str:

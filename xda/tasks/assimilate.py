@@ -16,6 +16,7 @@ from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
 from ..models.cards import DEFAULT_MODEL, available_models, load_card
 from ..numerics import oi
+from ..numerics import threads
 from ..numerics.interp import apply
 from ..labeled.observations import PointObservations, collect
 
@@ -223,33 +224,34 @@ def assimilate(
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
-    for name, ob in obs_by_var.items():
-        da, key, units = bg[name], keys[name], work_units[name]
-        if method == "xda" and key is None:
-            raise ModelError(
-                f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
-                f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
-                f"`variables={{{name!r}: ...}}` or use method='oi'"
-            )
-        xb, extra, da2 = _background_values(da, grid, name, units)
-        if ob.n == 0:
-            raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
-        d = ob.value - apply(ob.operator, xb)
-        pre = _robust_prescreen(d)
-        be = _background_error(background_error, name, key, card, d, pre, ob, method)
-        ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
-        (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
-        if method == "xda":
-            xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, ob.subset(ok), grid,
-                                                int(members), seed, steps, dev, verify)
-        nfe_total += nfe
-        out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
-        if method == "xda":
-            out[name].attrs["xda_correction_weight"] = round(weight, 4)
-        if sa is not None:
-            out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
-            out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
-        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
+    with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
+        for name, ob in obs_by_var.items():
+            da, key, units = bg[name], keys[name], work_units[name]
+            if method == "xda" and key is None:
+                raise ModelError(
+                    f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
+                    f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
+                    f"`variables={{{name!r}: ...}}` or use method='oi'"
+                )
+            xb, extra, da2 = _background_values(da, grid, name, units)
+            if ob.n == 0:
+                raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
+            d = ob.value - apply(ob.operator, xb)
+            pre = _robust_prescreen(d)
+            be = _background_error(background_error, name, key, card, d, pre, ob, method)
+            ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
+            (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
+            if method == "xda":
+                xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, ob.subset(ok), grid,
+                                                    int(members), seed, steps, dev, verify)
+            nfe_total += nfe
+            out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
+            if method == "xda":
+                out[name].attrs["xda_correction_weight"] = round(weight, 4)
+            if sa is not None:
+                out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
+                out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
+            report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
