@@ -208,7 +208,7 @@ def assimilate(
     References
     ----------
     Daley (1991), Atmospheric Data Analysis, ch. 4-5 (OI); Karras et al. (2022), EDM;
-    Rozet & Louppe (2023), SDA; Qu et al. (2025), PhyDA (arXiv 2505.12882).
+    Qu et al. (2025), PhyDA (arXiv 2505.12882).
     """
     t_start = time.perf_counter()
     _validate(method, members)
@@ -226,32 +226,17 @@ def assimilate(
     report, nfe_total = {}, 0
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
         for name, ob in obs_by_var.items():
-            da, key, units = bg[name], keys[name], work_units[name]
-            if method == "xda" and key is None:
+            if method == "xda" and keys[name] is None:
+                da = bg[name]
                 raise ModelError(
                     f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
                     f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
                     f"`variables={{{name!r}: ...}}` or use method='oi'"
                 )
-            xb, extra, da2 = _background_values(da, grid, name, units)
-            if ob.n == 0:
-                raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
-            d = ob.value - apply(ob.operator, xb)
-            pre = _robust_prescreen(d)
-            be = _background_error(background_error, name, key, card, d, pre, ob, method)
-            ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
-            (xa, sa), nfe = _oi_analysis(xb, d[ok], ob.subset(ok), be, grid), 0
-            if method == "xda":
-                xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, ob.subset(ok), grid,
-                                                    int(members), seed, steps, dev, verify)
+            out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(
+                bg[name], name, ob, keys[name], work_units[name], grid, method, net, card, dev, background_error, qc,
+                int(members), seed, steps, verify)
             nfe_total += nfe
-            out[name] = _write_back(xa, da, da2, extra, grid, members, units, method, be, int(ok.sum()), int((~ok).sum()))
-            if method == "xda":
-                out[name].attrs["xda_correction_weight"] = round(weight, 4)
-            if sa is not None:
-                out[f"{name}_standard_error"] = _standard_error(sa, out[name], units)
-                out[name].attrs["ancillary_variables"] = f"{name}_standard_error"
-            report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
@@ -266,6 +251,32 @@ def assimilate(
 
 
 # ----------------------------------------------------------------------------- stages
+
+
+def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, card, dev, background_error, qc,
+             members: int, seed, steps: int, verify: bool):
+    """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction.
+
+    Returns (analysis DataArray, its standard error, report entry, network evaluations).
+    """
+    xb, extra, da2 = _background_values(da, grid, name, units)
+    if ob.n == 0:
+        raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
+    d = ob.value - apply(ob.operator, xb)
+    pre = _robust_prescreen(d)
+    be = _background_error(background_error, name, key, card, d, pre, ob, method)
+    ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
+    used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
+    (xa, sa), nfe = _oi_analysis(xb, d[ok], used, be, grid), 0
+    if method == "xda":
+        xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, used, grid, members, seed, steps,
+                                            dev, verify)
+    analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
+    if method == "xda":
+        analysis.attrs["xda_correction_weight"] = round(weight, 4)
+    analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
+    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped)
+    return analysis, _standard_error(sa, analysis, units), report, nfe
 
 
 def _validate(method: str, members) -> None:
