@@ -52,8 +52,15 @@ def test_zero_network_mean_is_the_oi_analysis_on_real_data(global_case, zero_mod
     oi = xda.assimilate(bg, obs, method="oi")
     an = xda.assimilate(bg, obs, model=zero_model)
     xr.testing.assert_allclose(an["z500"], oi["z500"], rtol=0, atol=1e-9)
-    xr.testing.assert_identical(an["z500_standard_error"], oi["z500_standard_error"])
-    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 3  # 2 for the cross-validated weight
+    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 3  # 2 for the cross-validation
+    assert an["z500"].attrs["xda_correction_weight"] == 0.0  # nothing learned, nothing weighted in
+    # the error std is OI's, scaled to fit the withheld observations (the scale is recorded)
+    k = an["z500"].attrs["xda_spread_scale"]
+    assert 0.5 <= k <= 2.0 and k != 1.0
+    np.testing.assert_allclose(an["z500_standard_error"], k * oi["z500_standard_error"], rtol=1e-3)
+    raw = xda.assimilate(bg, obs, model=zero_model, verify=False)  # without the cross-validation: OI's, exactly
+    xr.testing.assert_allclose(raw["z500"], oi["z500"], rtol=0, atol=1e-9)
+    xr.testing.assert_identical(raw["z500_standard_error"], oi["z500_standard_error"])
 
 
 def test_zero_network_members_spread_as_the_oi_posterior(zero_model):
@@ -62,12 +69,16 @@ def test_zero_network_members_spread_as_the_oi_posterior(zero_model):
     lon = np.arange(128) * 2.8125
     bg, obs, _ = _synthetic_case(lat, lon)
     oi = xda.assimilate(bg, obs, method="oi")
-    ens = xda.assimilate(bg, obs, model=zero_model, members=64, seed=0, steps=8)
+    ens = xda.assimilate(bg, obs, model=zero_model, members=64, seed=0, steps=8, verify=False)
     sa = oi["z500_standard_error"].values
     z = (ens.values - oi.values[None]) / sa[None]
     assert abs(z.mean()) < 0.02
     assert abs(z.std(axis=0).mean() - 1.0) < 0.03  # the spread is OI's analysis-error std, point by point
     assert abs(np.corrcoef(z.std(axis=0).ravel(), sa.ravel())[0, 1]) < 0.2
+    cv = xda.assimilate(bg, obs, model=zero_model, members=64, seed=0, steps=8)  # spread scaled by cross-validation
+    k = cv.attrs["xda_spread_scale"]
+    assert k != 1.0
+    np.testing.assert_allclose((cv.values - oi.values[None]) / sa[None], k * z, atol=1e-6)
 
 
 @pytest.mark.parametrize("spacing", [1.0, 5.0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -73,53 +74,81 @@ def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObser
 
 #: Fewest observations for the cross-validated weight of the learned correction.
 MIN_VERIFY = 20
+#: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
+#: the 2-fold estimate can tell; see :func:`_cross_validate`).
+SPREAD_RANGE = (0.5, 2.0)
 
 
-def _correction_weight(run, xb, d, ob: PointObservations, be, grid, seed) -> tuple[float, int]:
-    """Weight in [0, 1] of the learned correction, by 2-fold cross-validation on the observations.
+class Verification(NamedTuple):
+    """What 2-fold cross-validation on the observations says about the learned analysis."""
+
+    weight: float  #: weight in [0, 1] of the learned correction
+    spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
+    estimate: float  #: least-squares scale of the correction before shrinkage
+    stderr: float  #: its standard error
+    evaluations: int  #: network evaluations spent
+
+
+def _cross_validate(run, xb, d, ob: PointObservations, be, grid, seed) -> Verification:
+    """Weight of the learned correction and scale of the error std, by 2-fold cross-validation.
 
     Each half of the observations is withheld in turn: OI and the model's posterior
-    mean are computed from the other half, and the weight is the least-squares scale
-    ``a`` of the correction ``c = H(s_a u)`` that best predicts the OI residuals
-    ``r = y - H x_a`` at the withheld observations, ``a = sum(r c) / sum(c c)``,
-    clipped to [0, 1] (observation noise is independent of ``c``, so the estimate is
-    unbiased). 1 with fewer than ``MIN_VERIFY`` observations. Returns (weight, evaluations).
+    mean are computed from the other half. At the withheld observations the OI
+    residuals ``r = y - H x_a`` are regressed on the correction ``c = H(s_a u)``:
+    ``a = sum(r c) / sum(c c)``, with its heteroscedasticity-robust standard error
+    ``se = sqrt(sum(c^2 (r - a c)^2)) / sum(c c)`` (observation noise is independent
+    of ``c``, so ``a`` is unbiased). The weight is ``a`` shrunk towards 0 by its
+    uncertainty, ``w = clip(a - se^2 / a, 0, 1)`` (James-Stein-like: ``a`` barely
+    changes where the gain is clear, and a correction no better than noise is
+    dropped). The spread scale ``k`` makes the withheld residuals of the corrected
+    analysis ``r - w c`` consistent with its error std: ``k^2 = (mean (r - w c)^2 -
+    mean sigma_o^2) / mean (H s_a)^2``, clipped to :data:`SPREAD_RANGE` (Desroziers
+    et al. 2005, for withheld rather than assimilated observations). With fewer than
+    :data:`MIN_VERIFY` observations: ``w = 1``, ``k = 1``.
     """
     if ob.n < MIN_VERIFY:
-        return 1.0, 0
+        return Verification(1.0, 1.0, 1.0, np.inf, 0)
     fold = np.empty(ob.n, np.int64)  # drawn in position order: the same folds whatever the order of the observations
     fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
-    rc, cc = 0.0, 0.0
+    r, c, s, e = [], [], [], []
     for f in (0, 1):
         train, test = fold != f, fold == f
         (xa, sa) = _oi_analysis(xb, d[train], ob.subset(train), be, grid)
         u, _ = run(xa[0], sa, ob.subset(train), 0)
         held = ob.subset(test)
-        r = held.value - apply(held.operator, xa[0])
-        c = apply(held.operator, sa * u[0])
-        rc, cc = rc + float(r @ c), cc + float(c @ c)
-    return float(np.clip(rc / cc, 0.0, 1.0)) if cc > 0 else 0.0, 2
+        r.append(held.value - apply(held.operator, xa[0]))
+        c.append(apply(held.operator, sa * u[0]))
+        s.append(apply(held.operator, sa))
+        e.append(held.error)
+    r, c, s, e = (np.concatenate(v) for v in (r, c, s, e))
+    cc = float(c @ c)
+    a = float(r @ c) / cc if cc > 0 else 0.0
+    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc if cc > 0 else np.inf
+    w = float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0
+    k2 = (np.mean((r - w * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
+    k = float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE))
+    return Verification(w, k, a, se, 2)
 
 
 def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
                       device, verify: bool):
-    """``x_a + s_a (w m + (u_k - m))``: OI plus the learned correction ``m`` (the posterior mean) weighted by ``w``
-    (:func:`_correction_weight`), and for members their learned spread ``u_k - m``.
+    """``x_a + s_a (w m + k (u_k - m))``: OI plus the learned correction ``m`` (the posterior mean) weighted by
+    ``w``, and for members their learned spread ``u_k - m`` scaled by ``k`` (:func:`_cross_validate`).
 
-    Returns (analysis (members, ny, nx), network evaluations in all, weight).
+    Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
     """
     sb = _std_grid(be, grid)
 
     def run(xa_, sa_, ob_, m):
         return _learned_departure(net, card, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
 
-    w, nfe_cv = _correction_weight(run, xb, d, ob, be, grid, seed) if verify else (1.0, 0)
+    v = _cross_validate(run, xb, d, ob, be, grid, seed) if verify else Verification(1.0, 1.0, 1.0, np.nan, 0)
     mean, nfe = run(xa, sa, ob, 0)
-    u = w * mean
+    u = v.weight * mean
     if members > 1:
         samples, nfe_s = run(xa, sa, ob, members)
-        u, nfe = samples - (1.0 - w) * mean, nfe + members * nfe_s
-    return xa[None] + sa[None] * u, nfe + nfe_cv, w
+        u, nfe = u + v.spread * (samples - mean), nfe + members * nfe_s
+    return xa[None] + sa[None] * u, nfe + v.evaluations, v
 
 
 def assimilate(
@@ -186,7 +215,9 @@ def assimilate(
         Method ``"xda"``: weight the learned correction of OI by its skill at withheld
         observations (2-fold cross-validation, a weight in [0, 1] recorded as
         ``xda_correction_weight``; 1 below 20 observations), so that where the model is
-        out of its depth the analysis returns to OI. ``False``: the correction as learned.
+        out of its depth the analysis returns to OI, and scale the error std (and the
+        members' spread) to fit the withheld observations (``xda_spread_scale``, 0.5-2).
+        ``False``: the correction as learned, OI's error std.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -197,8 +228,9 @@ def assimilate(
     Dataset or DataArray (as ``background``)
         The analysis on the background's grid, with its coordinates, attrs and units,
         and provenance in attrs (``xda_*``); variables without observations are copied.
-        Each analysed variable comes with ``<name>_standard_error``, OI's
-        analysis-error std (a CF ancillary variable; a coordinate on DataArray output).
+        Each analysed variable comes with ``<name>_standard_error``, the analysis-error
+        std (a CF ancillary variable; a coordinate on DataArray output): OI's, scaled
+        by ``xda_spread_scale`` for method ``"xda"``.
 
     Raises
     ------
@@ -269,14 +301,17 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
     (xa, sa), nfe = _oi_analysis(xb, d[ok], used, be, grid), 0
     if method == "xda":
-        xa, nfe, weight = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, used, grid, members, seed, steps,
-                                            dev, verify)
+        xa, nfe, v = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, used, grid, members, seed, steps,
+                                       dev, verify)
+        sa = sa * v.spread
     analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
     if method == "xda":
-        analysis.attrs["xda_correction_weight"] = round(weight, 4)
+        analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped)
-    return analysis, _standard_error(sa, analysis, units), report, nfe
+    how = ("OI's, exact for its B and R" if method == "oi" or v.spread == 1.0
+           else f"OI's times {v.spread:.3g}, to fit withheld observations")
+    return analysis, _standard_error(sa, analysis, units, how), report, nfe
 
 
 def _validate(method: str, members) -> None:
@@ -386,7 +421,7 @@ def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tup
     return (xb.ravel() + inc).reshape(1, *grid.shape), np.sqrt(var).reshape(grid.shape)
 
 
-def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str) -> xr.DataArray:
+def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str) -> xr.DataArray:
     """The analysis-error std as a CF ancillary variable (``<standard_name> standard_error``), a difference."""
     a, _ = xu.scale_and_offset(xu.parse_units(units), xu.units_of(analysis, name=str(analysis.name)),
                                name=str(analysis.name), difference=True)
@@ -395,7 +430,7 @@ def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str) -> xr.Da
                        coords={g.lat_dim: analysis[g.lat_dim], g.lon_dim: analysis[g.lon_dim]})
     sn = analysis.attrs.get("standard_name")
     out.attrs = {"units": analysis.attrs.get("units", units),
-                 "long_name": f"analysis-error standard deviation of {analysis.name} (OI, exact for its B and R)"}
+                 "long_name": f"analysis-error standard deviation of {analysis.name} ({how})"}
     if sn:
         out.attrs["standard_name"] = f"{sn} standard_error"
     return out

@@ -93,14 +93,35 @@ def case_fields(entry: dict, wg, truth, background, case: dict) -> tuple[np.ndar
     return fields, np.clip(wg.to_work(u), -10.0, 10.0)  # a rare degenerate B must not dominate the loss
 
 
+def _paths(data) -> list[Path]:
+    """One simulation file or several (e.g. of different seeds), as a list of paths."""
+    return [Path(p).expanduser() for p in ([data] if isinstance(data, (str, Path)) else data)]
+
+
+def open_split(data, split: str) -> xr.Dataset:
+    """The times of ``split`` ("train", "validation", "test") of one or several simulation files, concatenated.
+
+    Raises
+    ------
+    ValueError
+        If the files are on different grids.
+    """
+    parts = [xr.open_dataset(p) for p in _paths(data)]
+    for p, ds in zip(_paths(data)[1:], parts[1:]):
+        if ds.sizes["lat"] != parts[0].sizes["lat"] or ds.sizes["lon"] != parts[0].sizes["lon"]:
+            raise ValueError(f"simulation {p} is on a {ds.sizes['lat']} x {ds.sizes['lon']} grid, "
+                             f"{_paths(data)[0]} on {parts[0].sizes['lat']} x {parts[0].sizes['lon']}: train on one grid")
+    parts = [ds.isel(time=np.flatnonzero(ds["split"].values == split)) for ds in parts]
+    return xr.concat(parts, dim="time", data_vars="minimal", coords="minimal", compat="override", join="override")
+
+
 def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker: (inputs (n, len(FIELDS), ny, nx), u (n, ny, nx), variable (n,)) for a list of draws."""
-    path, split, draws, stats = args
+    paths, split, draws, stats = args
     threads.set_num_threads(1)  # one worker per core
-    ds = xr.open_dataset(path)
+    ds = open_split(paths, split)
     lat, lon = ds["lat"].values, ds["lon"].values
-    times = np.flatnonzero(ds["split"].values == split)
-    data = {v: (ds[f"{v}_truth"].values[times].astype(np.float64), ds[f"{v}_background"].values[times].astype(np.float64))
+    data = {v: (ds[f"{v}_truth"].values.astype(np.float64), ds[f"{v}_background"].values.astype(np.float64))
             for v in VARIABLES}
     wg = WorkingGrid(lat, lon, True, float(360.0 / lon.size))  # native: the simulation's own grid
     xs, us, vs = [], [], []
@@ -117,8 +138,9 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(xs, np.float32), np.asarray(us, np.float32), np.asarray(vs, np.int64)
 
 
-def make_bank(path, split: str, n: int, stats: dict, seed: int = 0, processes: int = 2) -> dict:
-    """``n`` training cases of ``split`` (see the module docstring), computed in ``processes``.
+def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: int = 2) -> dict:
+    """``n`` training cases of ``split`` of one or several simulation files (see the module docstring),
+    computed in ``processes``.
 
     Returns
     -------
@@ -127,23 +149,23 @@ def make_bank(path, split: str, n: int, stats: dict, seed: int = 0, processes: i
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    ds = xr.open_dataset(path)
-    nt = int((ds["split"].values == split).sum())
+    ds = open_split(data, split)
+    nt = ds.sizes["time"]
     rng = np.random.default_rng(seed)
     draws = [(int(rng.integers(2**31)), int(rng.integers(len(VARIABLES))), int(rng.integers(nt)), bool(rng.random() < 0.3),
               float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), float(np.exp(rng.uniform(np.log(0.1), 0.0))))
              for _ in range(n)]
-    chunks = [(str(path), split, draws[k::processes * 4], stats) for k in range(processes * 4)]
+    chunks = [([str(p) for p in _paths(data)], split, draws[k::processes * 4], stats) for k in range(processes * 4)]
     with ProcessPoolExecutor(processes) as pool:
         parts = list(pool.map(_bank_cases, chunks))
     return dict(x=np.concatenate([p[0] for p in parts]), u=np.concatenate([p[1] for p in parts]),
                 variable=np.concatenate([p[2] for p in parts]), lat=ds["lat"].values)
 
 
-def variable_stats(path) -> dict:
-    """Climatology and background-error statistics of the training split, per variable (for the card)."""
-    ds = xr.open_dataset(path)
-    train = ds.isel(time=np.flatnonzero(ds["split"].values == "train"))
+def variable_stats(data) -> dict:
+    """Climatology and background-error statistics of the training split of one or several simulation files,
+    per variable (for the card)."""
+    train = open_split(data, "train")
     stats = {}
     for k, (v, (sn, units, ln)) in enumerate(VARIABLES.items()):
         truth, bg = (train[f"{v}_{k}"].assign_attrs(units=units) for k in ("truth", "background"))
@@ -193,8 +215,10 @@ def _distributed() -> tuple[int, int]:
 
 
 def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
-    ds = xr.open_dataset(data)
+    paths = _paths(data)
+    ds = xr.open_dataset(paths[0])
     lat = ds["lat"].values
+    attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items() if k != "seed"}
     return {
         "kind": "assimilation",
         "anchor": "oi",
@@ -204,8 +228,8 @@ def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
         "variables": {v: {k: x for k, x in e.items() if k != "climatology"} for v, e in stats.items()},
         "grid": {"name": "T42 Gaussian", "shape": [int(lat.size), int(ds.sizes["lon"])], "global": True,
                  "spacing_deg": float(360.0 / ds.sizes["lon"]), "valid_spacing_deg": [0.25, 6.0]},
-        "training_data": dict({k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()},
-                              file=Path(data).name, cases=bank_sizes,
+        "training_data": dict(attrs, files=[p.name for p in paths],
+                              seeds=[int(xr.open_dataset(p).attrs.get("seed", -1)) for p in paths], cases=bank_sizes,
                               cases_built="forecast (70 %) or climatological (30 %) backgrounds; 0.5-10 % off-grid "
                                           "observations; B estimated from them (xda.labeled.background_error.estimate)"),
         "training": settings,
@@ -219,8 +243,9 @@ def train(data, out, *, name: str = "hs-t42-v1", minutes: float = 40.0, max_step
 
     Parameters
     ----------
-    data : path
-        netCDF with ``<var>_truth``, ``<var>_background`` (time, lat, lon) and ``split``.
+    data : path or list of paths
+        netCDF from :mod:`xda.simulate` with ``<var>_truth``, ``<var>_background``
+        (time, lat, lon) and ``split``; several files (simulation seeds) are pooled.
     out : path
         Directory for ``<name>.safetensors`` and the model card ``<name>.json``.
     minutes, max_steps : float, int
@@ -268,7 +293,8 @@ def train(data, out, *, name: str = "hs-t42-v1", minutes: float = 40.0, max_step
                     final_train_loss=float(np.mean(losses[-100:])), wall_seconds=round(time.perf_counter() - t0),
                     validation=_validate(ema, banks["validation"], dev, seed),
                     initialised_from=None if init is None else Path(init).name,
-                    command=f"python -m xda.training {Path(data).name} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed}")
+                    command=f"python -m xda.training {' '.join(p.name for p in _paths(data))} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed} --lr {lr}"
+                            + ("" if init is None else f" --init {Path(init).name}"))
     out_file = Path(out) / f"{name}.safetensors"
     if rank == 0:
         print(f"done: {step} steps, validation {settings['validation']}", flush=True)
@@ -310,7 +336,7 @@ def _validate(model, bank: dict, dev, seed: int) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train xda's anchored assimilation model (torchrun for several processes).")
-    p.add_argument("data")
+    p.add_argument("data", nargs="+", help="simulation file(s) from xda.simulate; several seeds are pooled")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
     p.add_argument("--name", default="hs-t42-v1")
     p.add_argument("--minutes", type=float, default=40.0)
