@@ -227,11 +227,11 @@ def downscale_arrays(
     lat_c, lon_c, lat_f, lon_f : ndarray
         Coarse and fine cell centres, degrees, latitudes ascending.
     orog_f : ndarray (fy, fx), m, or None
-        Fine surface altitude (not used by "bilinear" / "bicubic").
+        Fine surface altitude.
     periodic : bool
-    model, card : Downscaler and its card (not used by "bilinear" / "bicubic").
+    model, card : Downscaler and its card.
     u_c, v_c : ndarray (B, y, x), m s-1, optional
-    method : {"xda", "regression", "bilinear", "bicubic"}
+    method : {"xda", "regression"}
     members : int
         Samples per field (``"xda"`` only).
     steps : int
@@ -248,13 +248,15 @@ def downscale_arrays(
     Returns
     -------
     fine : ndarray (members, B, fy, fx), K
+        Projected onto the fields whose block means are ``tas_c``
+        (:func:`xda.numerics.regrid.conserve`).
     nfe : int
         Denoiser evaluations per member (0 for the others).
     """
+    if method not in ("xda", "regression"):
+        raise ValueError(f"unknown method {method!r}: the learned methods are 'xda' and 'regression' (the classical "
+                         "ones are in xda.numerics.regrid and xda.numerics.lapse_rate)")
     b = tas_c.shape[0]
-    if method in ("bilinear", "bicubic"):
-        m = "linear" if method == "bilinear" else "cubic"
-        return regrid.upsample(tas_c, lat_c, lon_c, lat_f, lon_f, m, periodic)[None], 0
     f = card["factor"]
     base = regrid.upsample(tas_c, lat_c, lon_c, lat_f, lon_f, "cubic", periodic)
     oc, detail = static_inputs(orog_f, lat_f, lon_f, lat_c, lon_c, f, periodic)
@@ -285,11 +287,9 @@ def downscale_arrays(
             c = cond[[i for _, i in part]]
             if method == "xda":
                 r, nfe = model.sample(c, periodic, steps=steps, generator=gen, residual2_std=s2)
-            elif method == "regression":
-                r = model.regress(c, periodic)
             else:
-                raise ValueError(f"unknown method {method!r}")
+                r = model.regress(c, periodic)
             r = r[:, 0].double().cpu().numpy() * card["residual_std"]
             for j, (k, i) in enumerate(part):
                 out[k, i] = base[i] + r[j]
-    return out, nfe
+    return regrid.conserve(out, tas_c[None], lat_f, f), nfe

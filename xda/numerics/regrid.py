@@ -120,7 +120,7 @@ def fine_coords(lat: np.ndarray, lon: np.ndarray, factor: int, periodic: bool) -
 
 def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray, lon_f: np.ndarray,
              method: str = "cubic", periodic: bool = True) -> np.ndarray:
-    """Interpolate (..., ny, nx) fields from a coarse grid to a fine one (scipy).
+    """Interpolate (..., ny, nx) fields from a coarse grid to a fine one (scipy), never extrapolating.
 
     Parameters
     ----------
@@ -141,34 +141,130 @@ def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray,
 
     Notes
     -----
-    Fine rows poleward of the outermost coarse centres (the polar half-cells of a
-    global grid) are extrapolated linearly with ``method="linear"``; with ``"cubic"``
-    the spline's own extrapolation is used. Regional fine cells outside the coarse
-    centres are extrapolated the same way.
+    A global grid (``periodic``, an even number of longitudes, cells reaching a pole) is
+    padded across each pole with the rows on the other side of it (longitude + 180 deg),
+    so the polar half-cells are interpolated like any other. Elsewhere (the outer
+    half-cells of a regional grid) the field is padded with one line extrapolated
+    linearly from the two outermost centres, and fine cells within it are interpolated:
+    linear fields stay exact, and a cubic's own extrapolation (which grows without
+    bound) is never used.
+    Interpolation is not conservative: see :func:`conserve`.
     """
     a = np.asarray(a)
     lead = a.shape[:-2]
     ny, nx = a.shape[-2:]
     flat = a.reshape(-1, ny, nx).astype(np.float64)
+    y = np.asarray(lat, np.float64)
+    k = 3 if method == "cubic" else 1
+    if y.size <= k or nx <= k:
+        raise ValueError(f"{method} interpolation needs more than {k} coarse cells along each axis; got {ny} x {nx}")
     x = np.asarray(lon, np.float64)
     if periodic:
+        flat, y = _across_poles(flat, y, p=min(3, ny))
         p = min(3, nx)
         flat = np.concatenate([flat[..., -p:], flat, flat[..., :p]], axis=-1)
         x = np.concatenate([x[-p:] - 360.0, x, x[:p] + 360.0])
         xq = x[p] + np.mod(np.asarray(lon_f, np.float64) - x[p], 360.0)
     else:
-        xq = np.asarray(lon_f, np.float64)
-    y = np.asarray(lat, np.float64)
-    k = 3 if method == "cubic" else 1
-    if y.size <= k or x.size <= k:
-        raise ValueError(f"{method} interpolation needs more than {k} coarse cells along each axis; got {ny} x {nx}")
-    yy, xx = np.meshgrid(np.asarray(lat_f, np.float64), xq, indexing="ij")
+        flat, x = _edge_cells(flat, x, axis=-1)
+        xq = np.clip(np.asarray(lon_f, np.float64), x[0], x[-1])
+    if y[0] > -90.0:  # not padded across a pole: one linearly extrapolated row
+        flat, y = _edge_cells(flat, y, axis=-2, side=0)
+    if y[-1] < 90.0:
+        flat, y = _edge_cells(flat, y, axis=-2, side=1)
+    yq = np.clip(np.asarray(lat_f, np.float64), y[0], y[-1])
+    yy, xx = np.meshgrid(yq, xq, indexing="ij")
     pts = np.stack([yy.ravel(), xx.ravel()], axis=-1)
     out = np.empty((flat.shape[0], yy.size))
     for i in range(flat.shape[0]):
-        f = RegularGridInterpolator((y, x), flat[i], method=method, bounds_error=False, fill_value=None)
-        out[i] = f(pts)
-    return out.reshape(*lead, lat_f.size, np.size(lon_f)).astype(a.dtype if a.dtype.kind == "f" else np.float64, copy=False)
+        out[i] = RegularGridInterpolator((y, x), flat[i], method=method)(pts)
+    return out.reshape(*lead, np.size(lat_f), np.size(lon_f)).astype(a.dtype if a.dtype.kind == "f" else np.float64, copy=False)
+
+
+def _edge_cells(flat: np.ndarray, c: np.ndarray, axis: int, side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pad (B, ny, nx) along ``axis`` with a linearly extrapolated line one spacing beyond the edge centres
+    (both sides, or ``side`` 0 / 1), so that the outer half-cells are interpolated; linear fields stay exact."""
+    a = np.moveaxis(flat, axis, 0)
+    parts, coords = [a], [c]
+    if side in (None, 0):
+        parts.insert(0, (2 * a[0] - a[1])[None])
+        coords.insert(0, [2 * c[0] - c[1]])
+    if side in (None, 1):
+        parts.append((2 * a[-1] - a[-2])[None])
+        coords.append([2 * c[-1] - c[-2]])
+    return np.moveaxis(np.concatenate(parts), 0, axis), np.concatenate(coords)
+
+
+def _across_poles(flat: np.ndarray, lat: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad (B, ny, nx) with ``p`` rows across each pole the grid's cells reach (needs an even ``nx``)."""
+    edges = cell_bounds(lat, -90.0, 90.0)
+    nx = flat.shape[-1]
+    if nx % 2:
+        return flat, lat
+    half = nx // 2
+    if edges[0] <= -90.0:
+        flat = np.concatenate([np.roll(flat[:, :p][:, ::-1], half, axis=-1), flat], axis=1)
+        lat = np.concatenate([-180.0 - lat[:p][::-1], lat])
+    if edges[-1] >= 90.0:
+        flat = np.concatenate([flat, np.roll(flat[:, -p:][:, ::-1], half, axis=-1)], axis=1)
+        lat = np.concatenate([lat, 180.0 - lat[-p:][::-1]])
+    return flat, lat
+
+
+def conserve(fine: np.ndarray, coarse: np.ndarray, lat_f: np.ndarray, factor: int) -> np.ndarray:
+    """``fine`` corrected so that its area-weighted block means equal ``coarse`` exactly.
+
+    Each fine cell of a block gets the block's deficit ``coarse - coarsen(fine)``: the
+    smallest change, in the area-weighted L2 norm, that makes the field conservative
+    (the orthogonal projection onto the fields whose block means are ``coarse``).
+
+    Parameters
+    ----------
+    fine : ndarray, shape (..., ny * factor, nx * factor)
+    coarse : ndarray, shape (..., ny, nx)
+    lat_f : ndarray, shape (ny * factor,)
+        Fine latitudes in degrees (the cos-latitude area weights of :func:`coarsen`).
+    factor : int
+
+    Returns
+    -------
+    ndarray like ``fine`` (float64)
+    """
+    deficit = np.asarray(coarse, np.float64) - coarsen(np.asarray(fine, np.float64), factor, lat_f)
+    return fine + np.repeat(np.repeat(deficit, factor, axis=-2), factor, axis=-1)
+
+
+def conservative_upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray, lon_f: np.ndarray,
+                          factor: int, method: str = "cubic", periodic: bool = True, iterations: int = 3) -> np.ndarray:
+    """Interpolation whose block means equal the coarse field exactly (conservative bilinear / bicubic).
+
+    The interpolant :func:`upsample` is corrected ``iterations`` times by the
+    interpolated block-mean deficit (a smooth correction), then projected exactly
+    (:func:`conserve`). The smooth steps lower the RMSE of the exact projection alone,
+    e.g. on MPI-ESM July tas coarsened x2: bicubic 0.643 K, projected 0.578 K, with 3
+    smooth steps 0.560 K (``benchmarks/evaluate_downscaling.py``).
+
+    Parameters
+    ----------
+    a : ndarray, shape (..., ny, nx)
+    lat, lon, lat_f, lon_f : ndarray
+        Coarse and fine centres in degrees, ascending; the fine grid splits each coarse
+        cell into ``factor x factor`` (:func:`fine_coords`).
+    factor : int
+    method : {"linear", "cubic"}
+    periodic : bool
+    iterations : int
+        Smooth correction steps before the exact projection (0: the projection alone).
+
+    Returns
+    -------
+    ndarray, shape (..., ny * factor, nx * factor), float64
+    """
+    a = np.asarray(a, np.float64)
+    fine = upsample(a, lat, lon, lat_f, lon_f, method, periodic).astype(np.float64)
+    for _ in range(iterations):
+        fine = fine + upsample(a - coarsen(fine, factor, lat_f), lat, lon, lat_f, lon_f, method, periodic)
+    return conserve(fine, a, lat_f, factor)
 
 
 def working_grid(lat: np.ndarray, lon: np.ndarray, periodic: bool, spacing: float,

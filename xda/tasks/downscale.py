@@ -11,11 +11,14 @@ import xarray as xr
 from .._version import __version__
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
-from ..errors import GridError, ModelError
+from ..errors import GridError, ModelError, UnitsError
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL
 from ..numerics import regrid
+from ..numerics.lapse_rate import lapse_rate_downscale
 
-METHODS = ("xda", "regression", "bicubic", "bilinear")
+METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
+#: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
+CLASSICAL = {"lapse_rate": "cubic", "bicubic": "cubic", "bilinear": "linear"}
 _T_NAMES = ("tas", "t2m", "T2", "t2", "temperature", "t", "T")
 _U_NAMES = ("uas", "u10", "U10", "u", "U")
 _V_NAMES = ("vas", "v10", "V10", "v", "V")
@@ -130,6 +133,7 @@ def downscale(
     v: str | xr.DataArray | None = None,
     winds: bool = True,
     orography: xr.DataArray | None = None,
+    lapse_rate=None,
     model: str = DEFAULT_DOWNSCALING_MODEL,
     steps: int = 16,
     calibrated: bool = False,
@@ -137,7 +141,7 @@ def downscale(
     lon: str | None = None,
     device=None,
 ) -> xr.DataArray | xr.Dataset:
-    """Near-surface temperature on a grid ``factor`` times finer, by latent diffusion.
+    """Near-surface temperature on a grid ``factor`` times finer, conservatively.
 
     Parameters
     ----------
@@ -149,16 +153,19 @@ def downscale(
         model uses when present.
     factor : int, optional
         Refinement per direction; defaults to the model's (4). The ``"xda"`` and
-        ``"regression"`` methods only do the model's factor; ``"bicubic"`` and
-        ``"bilinear"`` do any.
+        ``"regression"`` methods only do the model's factor; the classical methods do any.
     members : int
         Number of samples (``"xda"`` only); ``> 1`` adds a ``member`` dimension.
     seed : int, optional
         Seed of the sampler's noise, for reproducible members.
-    method : {"xda", "regression", "bicubic", "bilinear"}
+    method : {"xda", "regression", "lapse_rate", "bicubic", "bilinear"}
         ``"xda"``: the latent diffusion model; ``"regression"``: the deterministic
-        U-Net baseline shipped with it; ``"bicubic"`` / ``"bilinear"``: scipy
-        interpolation (:func:`xda.numerics.regrid.upsample`).
+        U-Net baseline shipped with it; ``"lapse_rate"``: conservative bicubic
+        interpolation plus the lapse-rate correction of the fine orography
+        (:func:`xda.numerics.lapse_rate.lapse_rate_downscale`); ``"bicubic"`` /
+        ``"bilinear"``: conservative interpolation
+        (:func:`xda.numerics.regrid.conservative_upsample`). Every method's output has
+        block means equal to the input (area-weighted, to rounding).
     variable : str, optional
         The temperature variable of a Dataset, when it cannot be found.
     u, v : str or DataArray, optional
@@ -166,19 +173,22 @@ def downscale(
     winds : bool
         False ignores any winds (the model then runs in its "no winds" mode).
     orography : DataArray, optional
-        Surface altitude on the *fine* grid (any length units). Default: ETOPO20 averaged
-        onto the fine grid (:func:`xda.static.surface_altitude`).
+        Surface altitude on the *fine* grid (any length units), for the learned methods
+        and ``"lapse_rate"``. Default: ETOPO20 averaged onto the fine grid
+        (:func:`xda.static.surface_altitude`).
+    lapse_rate : float, str or pint Quantity, optional
+        ``"lapse_rate"`` only: a fixed lapse rate (a number in K/km, e.g. ``-6.5``, or
+        with units, ``"-6.5 K/km"``); default: estimated from each coarse field
+        (:func:`xda.numerics.lapse_rate.estimate_lapse_rate`), recorded in
+        ``xda_lapse_rate``.
     model : str
         Model name (:func:`xda.models.registry.available_models`).
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
     calibrated : bool
         False (default): members spread like the regression's errors on the training
-        data, the lowest error of the ensemble mean and of each member, but an
-        under-dispersed ensemble (spread-skill 0.64 on held-out data). True: spread
-        scaled to the regression's errors on the validation split, a calibrated ensemble
-        (spread-skill 1.03, CRPS 0.672 vs 0.684 K) whose members and mean are less
-        accurate (RMSE 1.85 / 1.36 vs 1.50 / 1.30 K). See ``docs/downscaling.md``.
+        data, an under-dispersed ensemble. True: spread scaled to the regression's
+        errors on the validation split. See ``docs/downscaling.md``.
     lat, lon : str, optional
         Coordinate names, when cf-xarray cannot find them.
     device : str, optional
@@ -192,7 +202,7 @@ def downscale(
         split each coarse cell (bounds half-way between centres) into ``factor`` equal
         parts (:func:`xda.numerics.regrid.fine_coords`). Provenance in ``attrs``
         (``xda_method``, ``xda_model``, ``xda_factor``, ``xda_winds``,
-        ``xda_orography``, ``history``).
+        ``xda_orography``, ``xda_lapse_rate``, ``history``).
 
     Raises
     ------
@@ -202,28 +212,26 @@ def downscale(
     GridError
         Fewer than 4 coarse cells along an axis; winds or orography on another grid.
     UnitsError
-        Temperature, winds or orography without units.
+        Temperature, winds, orography or lapse rate without (or with wrong) units.
     ValueError
         NaNs in the inputs; only one wind component; an unknown method.
 
     Notes
     -----
-    The model predicts the departure of the fine field from bicubic interpolation,
-    from the coarse temperature, winds and the orography's fine structure (see
-    :mod:`xda.models.downscaling`). It was trained on Held-Suarez simulations with
-    ETOPO20 orography at T63 (1.9 deg) coarsened to 7.5 deg; elsewhere (finer grids,
-    land-sea contrast, monthly means) it is extrapolating: check it against
-    ``method="bicubic"``. Method after Rombach et al. (2022, latent diffusion), the
-    PDE-informed downscaling of 2-m temperature (arXiv 2510.23866) with explicit winds,
-    and the residual target of CorrDiff (Mardani et al. 2025).
+    The learned model predicts the departure of the fine field from bicubic
+    interpolation, from the coarse temperature, winds and the orography's fine
+    structure (see :mod:`xda.models.downscaling`), and its output is projected onto the
+    conservative fields (:func:`xda.numerics.regrid.conserve`). It was trained on
+    Held-Suarez simulations with ETOPO20 orography at T63 (1.9 deg) coarsened to 7.5
+    deg; elsewhere it is extrapolating: check it against ``method="lapse_rate"``.
+    Lapse-rate downscaling after Dodson & Marks (1997); the learned method after
+    Rombach et al. (2022, latent diffusion), the PDE-informed downscaling of 2-m
+    temperature (arXiv 2510.23866) with explicit winds, and the residual target of
+    CorrDiff (Mardani et al. 2025).
     """
     t_start = time.perf_counter()
     _validate(method, members)
-    was_da = isinstance(coarse, xr.DataArray)
-    ds = (coarse.rename(coarse.name or "tas").to_dataset()) if was_da else coarse
-    tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", _T_NAMES, "variable", True))
-    if tname not in ds:
-        raise ValueError(f"variable {tname!r} is not in {list(ds.data_vars)}")
+    ds, tname, was_da = _temperature(coarse, variable)
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
     net, card, factor = _load(method, model, factor, device)
@@ -232,29 +240,62 @@ def downscale(
                         f"{MIN_CELLS} x {MIN_CELLS} coarse cells")
     extra = [d for d in tas.dims if d not in (grid.lat_dim, grid.lon_dim)]
     t_c = _field(tas, grid, "K", tname, extra)
-    learned = method in ("xda", "regression")
-    u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds and learned else (None, None)
     lat_c = np.sort(grid.lat)
     lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
-    orog_f, orog_src = _orography(orography, lat_f, lon_f) if learned else (None, "not used")
-    if method in ("bilinear", "bicubic"):  # classical: no torch
-        fine, nfe = regrid.upsample(t_c, lat_c, grid.lon, lat_f, lon_f, "linear" if method == "bilinear" else "cubic",
-                                    grid.periodic)[None], 0
-    else:
+    orog_f, orog_src = _orography(orography, lat_f, lon_f) if method not in ("bicubic", "bilinear") else (None, "not used")
+    info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
+    if method in ("xda", "regression"):
         from ..models.downscaling import downscale_arrays
 
-        fine, nfe = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net, card=card,
-                                     u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
-                                     calibrated=calibrated)
+        u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
+        fine, info["xda_nfe"] = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net,
+                                                 card=card, u_c=u_c, v_c=v_c, method=method, members=int(members),
+                                                 steps=steps, seed=seed, calibrated=calibrated)
+        info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used")
+    elif method == "lapse_rate":
+        fine, gamma = lapse_rate_downscale(t_c, orog_f, lat_c, grid.lon, lat_f, lon_f, factor, grid.periodic,
+                                           gamma=_lapse_rate(lapse_rate))
+        info["xda_lapse_rate"] = (f"{lapse_rate} (given)" if lapse_rate is not None else
+                                  f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km")
+        fine = fine[None]
+    else:
+        fine = regrid.conservative_upsample(t_c, lat_c, grid.lon, lat_f, lon_f, factor, CLASSICAL[method],
+                                            grid.periodic)[None]
     out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
     what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}, calibrated={calibrated}" if method == "xda"
-            else f"model {model!r} regression" if method == "regression" else method)
-    _provenance(out, tas, method, model if learned else None, factor, u_c is not None, orog_src, nfe, what, t_start)
+            else f"model {model!r} regression" if method == "regression" else f"conservative {method}")
+    _provenance(out, tas, method, info, what, t_start)
     if was_da:
         return out
     res = xr.Dataset({tname: out}, attrs=dict(ds.attrs))
     res.attrs["history"] = out.attrs["history"]
     return res
+
+
+def _temperature(coarse, variable) -> tuple[xr.Dataset, str, bool]:
+    """(Dataset, name of the temperature variable, whether the input was a DataArray)."""
+    was_da = isinstance(coarse, xr.DataArray)
+    ds = (coarse.rename(coarse.name or "tas").to_dataset()) if was_da else coarse
+    tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", _T_NAMES, "variable", True))
+    if tname not in ds:
+        raise ValueError(f"variable {tname!r} is not in {list(ds.data_vars)}")
+    return ds, tname, was_da
+
+
+def _lapse_rate(value) -> float | None:
+    """A lapse rate given as a number (K/km), a string with units or a pint Quantity -> K m-1."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float, np.number)):
+        q = float(value) * 1e-3
+    else:
+        try:
+            q = float(xu.registry().Quantity(value).to("K/m").magnitude)
+        except Exception as e:  # pint raises several kinds
+            raise UnitsError(f"lapse_rate={value!r} is not a temperature per length (e.g. -6.5 or '-6.5 K/km'): {e}") from None
+    if not np.isfinite(q) or abs(q) > 0.05:
+        raise ValueError(f"lapse_rate={value!r} is not a plausible lapse rate (|gamma| <= 50 K/km); numbers are in K/km")
+    return q
 
 
 # ----------------------------------------------------------------------------- stages
@@ -340,18 +381,10 @@ def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.Data
     return out
 
 
-def _provenance(out, tas, method, model, factor, winds_used, orog_src, nfe, what, t_start) -> None:
+def _provenance(out, tas, method, info: dict, what, t_start) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     out.attrs = dict(tas.attrs)
-    out.attrs.update(
-        xda_method=method,
-        xda_factor=factor,
-        xda_winds="used" if winds_used else "not used",
-        xda_orography=orog_src,
-        xda_nfe=int(nfe),
-        xda_seconds=round(time.perf_counter() - t_start, 3),
-        xda_version=__version__,
-        history=(tas.attrs.get("history", "") + f"\n{stamp} xda {__version__} downscale x{factor}: {what}").strip(),
-    )
-    if model is not None:
-        out.attrs["xda_model"] = model
+    out.attrs.update(xda_method=method, **info, xda_seconds=round(time.perf_counter() - t_start, 3),
+                     xda_version=__version__,
+                     history=(tas.attrs.get("history", "") + f"\n{stamp} xda {__version__} downscale x{info['xda_factor']}: "
+                              f"{what}").strip())
