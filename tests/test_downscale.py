@@ -300,3 +300,26 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
     assert card["training"]["stages"]["denoiser"]["steps"] == 2
     assert card["kappa"] != 0 and card["residual_std"] > 0
     registry.clear_cache()
+
+
+def test_downscale_onto_a_target_grid(esm):
+    """``like=``: the output is on exactly the target's coordinates (a Gaussian grid; a regional 1-deg grid)."""
+    fine_truth, coarse = esm
+    t = coarse["tas"].isel(time=1)
+    truth = fine_truth["tas"].isel(time=1)
+    out = t.phyda.downscale(method="lapse_rate", like=truth)  # the T63 Gaussian grid: not a uniform split
+    np.testing.assert_array_equal(out["lat"].values, truth["lat"].values)
+    np.testing.assert_array_equal(out["lon"].values, truth["lon"].values)
+    assert out.attrs["xda_factor"] == 4
+    err = lambda f: float(np.sqrt(np.mean((f.values - truth.values) ** 2)))  # noqa: E731
+    assert err(out) < 0.85 * err(t.phyda.downscale(method="bicubic", like=truth))
+    lat, lon = np.arange(55.5, 25.6, -1.0), np.arange(240.5, 290.0, 1.0)  # descending, 1 deg, North America
+    target = xr.DataArray(np.zeros((lat.size, lon.size)), dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
+    reg = t.phyda.downscale(method="bicubic", like=target)
+    assert reg.shape == (30, 50) and reg.attrs["xda_factor"] == 8
+    np.testing.assert_array_equal(reg["lat"].values, lat)
+    with pytest.raises(GridError, match="coarser than the input"):
+        t.phyda.downscale(method="bicubic", like=t.isel(lat=slice(None, None, 2), lon=slice(None, None, 2)))
+    region = t.sel(lat=slice(20, 60), lon=slice(230, 300))
+    with pytest.raises(GridError, match="longitude convention"):
+        region.phyda.downscale(method="bicubic", like=target.assign_coords(lon=lon - 360.0))

@@ -125,6 +125,7 @@ def downscale(
     coarse: xr.DataArray | xr.Dataset,
     factor: int | None = None,
     *,
+    like: xr.DataArray | xr.Dataset | None = None,
     members: int = 1,
     seed: int | None = None,
     method: str = "xda",
@@ -152,8 +153,15 @@ def downscale(
         winds (``eastward_wind`` / ``northward_wind``, or ``uas`` / ``vas``), which the
         model uses when present.
     factor : int, optional
-        Refinement per direction; defaults to the model's (4). The ``"xda"`` and
+        Refinement per direction; defaults to the model's (4), or with ``like`` to the
+        smallest that is at least as fine as the target. The ``"xda"`` and
         ``"regression"`` methods only do the model's factor; the classical methods do any.
+    like : DataArray or Dataset, optional
+        A target grid (regular lat-lon, e.g. Gaussian or regional, inside the coarse
+        domain): the result is computed on the grid ``factor`` times finer and
+        interpolated bilinearly onto exactly these coordinates. Block means are then
+        conserved only where the target's cells nest in the coarse ones (when the target
+        *is* that grid, exactly).
     members : int
         Number of samples (``"xda"`` only); ``> 1`` adds a ``member`` dimension.
     seed : int, optional
@@ -210,7 +218,8 @@ def downscale(
         A factor the model was not trained for; an unknown model; ``device="cuda"``
         without a GPU.
     GridError
-        Fewer than 4 coarse cells along an axis; winds or orography on another grid.
+        Fewer than 4 coarse cells along an axis; winds or orography on another grid; a
+        ``like`` grid coarser than the input or outside its domain.
     UnitsError
         Temperature, winds, orography or lapse rate without (or with wrong) units.
     ValueError
@@ -234,6 +243,9 @@ def downscale(
     ds, tname, was_da = _temperature(coarse, variable)
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
+    target = grid_of(like) if like is not None else None
+    if target is not None and factor is None and method not in ("xda", "regression"):
+        factor = _factor_for(grid, target)
     net, card, factor = _load(method, model, factor, device)
     if min(grid.shape) < MIN_CELLS:
         raise GridError(f"{tname!r} has {grid.shape[0]} x {grid.shape[1]} cells; downscaling needs at least "
@@ -261,6 +273,10 @@ def downscale(
     else:
         fine = regrid.conservative_upsample(t_c, lat_c, grid.lon, lat_f, lon_f, factor, CLASSICAL[method],
                                             grid.periodic)[None]
+    if target is not None:
+        fine, lat_f, lon_f = _onto(fine, lat_f, lon_f, target, grid, tname)
+    elif grid.lat[0] > grid.lat[-1]:
+        fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
     out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
     what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}, calibrated={calibrated}" if method == "xda"
             else f"model {model!r} regression" if method == "regression" else f"conservative {method}")
@@ -360,10 +376,36 @@ def _orography(orography, lat_f, lon_f):
     return (orog_f[::-1] if og.lat[0] > og.lat[-1] else orog_f), "given"
 
 
+def _factor_for(grid, target) -> int:
+    """The smallest integer refinement of ``grid`` at least as fine as ``target`` (both regular lat-lon)."""
+    d_c = abs(float(grid.lon[1] - grid.lon[0]))
+    d_t = abs(float(target.lon[1] - target.lon[0]))
+    ratio = d_c / d_t
+    if ratio < 1.0 - 1e-6:
+        raise GridError(f"the target grid ({d_t:.3g} deg) is coarser than the input ({d_c:.3g} deg): that is not "
+                        "downscaling; use xda.coarsen (block means) or a conservative regridder such as xesmf")
+    return max(2, int(np.ceil(ratio - 1e-6)))
+
+
+def _onto(fine, lat_f, lon_f, target, grid, name: str):
+    """Fine fields (members, B, fy, fx; ascending latitudes) bilinearly onto the ``target`` grid's coordinates."""
+    if target.lat.size == lat_f.size and target.lon.size == lon_f.size and np.allclose(
+            np.sort(target.lat), lat_f, atol=1e-6) and np.allclose(target.lon, lon_f, atol=1e-6):
+        return (fine[..., ::-1, :] if target.lat[0] > target.lat[-1] else fine), target.lat, target.lon
+    edges_lat = regrid.cell_bounds(lat_f, -90.0, 90.0)
+    lat_ok = edges_lat[0] - 1e-6 <= np.min(target.lat) and np.max(target.lat) <= edges_lat[-1] + 1e-6
+    lon_ok = grid.periodic or (lon_f[0] - 1e-6 <= target.lon[0] and target.lon[-1] <= lon_f[-1] + 1e-6)
+    if not (lat_ok and lon_ok):
+        raise GridError(
+            f"the target grid (lat {np.min(target.lat):.2f}..{np.max(target.lat):.2f}, lon {target.lon[0]:.2f}.."
+            f"{target.lon[-1]:.2f}) reaches outside {name!r}'s domain (lat {edges_lat[0]:.2f}..{edges_lat[-1]:.2f}, "
+            f"lon {lon_f[0]:.2f}..{lon_f[-1]:.2f}); crop it, or use the same longitude convention (0..360 or -180..180)")
+    out = regrid.resample(fine, lat_f, lon_f, target.lat, target.lon, grid.periodic)
+    return out, target.lat, target.lon
+
+
 def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.DataArray:
-    """Fine fields (members, B, fy, fx) in K -> the caller's units, latitude order and dims."""
-    if grid.lat[0] > grid.lat[-1]:
-        fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
+    """Fine fields (members, B, fy, fx) in K, in the output's latitude order -> the caller's units and dims."""
     a, b = xu.scale_and_offset(xu.parse_units("K"), xu.units_of(tas, name=tname))
     fine = (fine * a + b).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
     shape_extra = [tas.sizes[d] for d in extra]
