@@ -90,12 +90,14 @@ def test_ssim(z500):
     assert 0 < float(metrics.ssim(z500["z500"].isel(time=4), a)) < 1
 
 
-def test_flux_ratio_flags_blocky_upsampling():
+def test_seam_ratio_flags_blocky_upsampling():
     lat = np.linspace(-60, 60, 48)
     lon = np.arange(96) * 3.75
     y, x = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
     truth = xr.DataArray(np.sin(3 * x) * np.cos(2 * y), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs={"units": "K"})
     coarse = truth.coarsen(lat=4, lon=4).mean()
     blocky = truth.copy(data=np.repeat(np.repeat(coarse.values, 4, 0), 4, 1))
-    assert float(metrics.flux_ratio(truth, truth, 4)) == pytest.approx(1.0)
-    assert float(metrics.flux_ratio(blocky, truth, 4)) > 2.0
+    assert float(metrics.seam_ratio(truth, truth, 4)) == pytest.approx(1.0)
+    assert float(metrics.seam_ratio(blocky, truth, 4)) > 2.0
+    with pytest.warns(FutureWarning, match="renamed seam_ratio"):
+        assert float(metrics.flux_ratio(blocky, truth, 4)) > 2.0

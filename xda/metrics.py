@@ -95,17 +95,23 @@ def ssim(a: xr.DataArray, b: xr.DataArray, *, data_range: float | None = None, s
     return xr.apply_ufunc(fn, a, b, input_core_dims=[core, core], dask="parallelized", output_dtypes=[np.float64])
 
 
-def flux_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.DataArray:
-    """Supercell boundary-flux ratio of a downscaled field.
+def seam_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.DataArray:
+    """Jumps across coarse-cell edges of a downscaled field, relative to the reference's.
 
-    Working definition (after the "flux ratio" of the PDE-informed downscaling paper,
-    arXiv 2510.23866): partition the fine grid into supercells of ``factor x factor``
-    cells (one per coarse cell) and sum the absolute differences between neighbouring
-    fine cells *across supercell boundaries*; the score is that sum for ``fine``
-    divided by the same sum for ``reference``. 1 means the downscaled field is as
-    continuous across coarse-cell edges as the truth; values above 1 reveal blocky
-    seams (e.g. nearest-neighbour upsampling), below 1 an over-smoothed field.
-    Returns one value per non-horizontal index.
+    Partition the fine grid into supercells of ``factor x factor`` cells (one per
+    coarse cell) and sum the absolute differences between neighbouring fine cells
+    *across supercell boundaries*; the score is that sum for ``fine`` divided by the
+    same sum for ``reference``. 1 means the downscaled field is as continuous across
+    coarse-cell edges as the truth; above 1 reveals blocky seams (e.g. nearest-neighbour
+    upsampling, or a block-wise conservative correction), below 1 an over-smoothed
+    field. Returns one value per non-horizontal index.
+
+    Notes
+    -----
+    This was called ``flux_ratio`` in xda 0.1; it is *not* the flux ratio of the
+    PDE-informed downscaling paper (arXiv 2510.23866), whose code takes, per supercell,
+    the mean over its boundary points of ``T (grad T / |grad T|) . n`` over the mean
+    ``|grad T|``. ``flux_ratio`` remains as a deprecated alias.
     """
     g = grid_of(reference)
     ny, nx = g.shape
@@ -122,3 +128,12 @@ def flux_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.D
     num = xr.apply_ufunc(boundary_flux, fine, input_core_dims=[core], dask="parallelized", output_dtypes=[np.float64])
     den = xr.apply_ufunc(boundary_flux, reference, input_core_dims=[core], dask="parallelized", output_dtypes=[np.float64])
     return num / den
+
+
+def flux_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.DataArray:
+    """Deprecated alias of :func:`seam_ratio` (which is not the downscaling paper's flux ratio)."""
+    import warnings
+
+    warnings.warn("xda.metrics.flux_ratio is renamed seam_ratio: it measures jumps across coarse-cell edges, not the "
+                  "PDE-informed downscaling paper's flux ratio", FutureWarning, stacklevel=2)
+    return seam_ratio(fine, reference, factor)
