@@ -183,6 +183,7 @@ def main(argv=None):
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--n-times", type=int, default=12, help="OSSE test times per density and variable")
     p.add_argument("--members", type=int, default=8)
+    p.add_argument("--osse-members", type=int, default=8, help="members on the OSSE cases (0: none)")
     p.add_argument("--skip", nargs="*", default=[])
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "assimilation.md"))
     a = p.parse_args(argv)
@@ -190,7 +191,8 @@ def main(argv=None):
     if "osse" not in a.skip:
         for density in (0.005, 0.01, 0.02, 0.05, 0.1):
             for var in ("z500", "tas"):
-                sc = gridded_set("", osse_cases(Path(a.sim).expanduser(), var, a.n_times), Scores(), 0, density, 0, old_default)
+                sc = gridded_set("", osse_cases(Path(a.sim).expanduser(), var, a.n_times), Scores(), a.osse_members, density,
+                                 0, old_default)
                 rows += sc.rows(f"HS OSSE {var}, {density:.1%} obs ({a.n_times} test times)")
             print(f"OSSE {density}: {time.perf_counter() - t0:.0f} s", flush=True)
     if "djf" not in a.skip:
