@@ -34,13 +34,11 @@ def local_anomaly(a: np.ndarray, periodic: bool, size: int = 3) -> np.ndarray:
     return a - uniform_filter(a, size=sizes, mode=mode)
 
 
-def estimate_lapse_rate(t_c: np.ndarray, z_c: np.ndarray, lat_c: np.ndarray, periodic: bool,
-                        land: np.ndarray | None = None) -> np.ndarray:
+def estimate_lapse_rate(t_c: np.ndarray, z_c: np.ndarray, lat_c: np.ndarray, periodic: bool) -> np.ndarray:
     """Lapse rate of each coarse field, from its local anomalies against the orography's.
 
     ``gamma = sum w t' z' / sum w z'^2`` with ``t'``, ``z'`` the departures from 3 x 3
-    box means and ``w`` the cell areas (cos latitude), over ``land`` cells when given.
-    Clipped to :data:`LAPSE_RATE_BOUNDS`; :data:`STANDARD_LAPSE_RATE` where the rms of
+    box means and ``w`` the cell areas (cos latitude). Clipped to :data:`LAPSE_RATE_BOUNDS`; :data:`STANDARD_LAPSE_RATE` where the rms of
     ``z'`` is below :data:`MIN_RELIEF` (no relief to estimate it from).
 
     Parameters
@@ -52,7 +50,6 @@ def estimate_lapse_rate(t_c: np.ndarray, z_c: np.ndarray, lat_c: np.ndarray, per
     lat_c : ndarray (ny,)
         Degrees.
     periodic : bool
-    land : ndarray of bool (ny, nx), optional
 
     Returns
     -------
@@ -61,8 +58,6 @@ def estimate_lapse_rate(t_c: np.ndarray, z_c: np.ndarray, lat_c: np.ndarray, per
     tz = local_anomaly(t_c, periodic)
     zz = local_anomaly(z_c, periodic)
     w = np.cos(np.deg2rad(np.asarray(lat_c, np.float64)))[:, None] * np.ones_like(zz)
-    if land is not None:
-        w = w * land
     szz = float(np.sum(w * zz * zz))
     if szz <= 0 or szz / max(float(w.sum()), 1e-12) < MIN_RELIEF**2:
         return np.full(tz.shape[:-2], STANDARD_LAPSE_RATE)
@@ -75,11 +70,12 @@ def lapse_rate_downscale(t_c: np.ndarray, z_f: np.ndarray, lat_c: np.ndarray, lo
                          method: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
     """Conservative interpolation plus the lapse-rate correction of the fine orography.
 
-    ``T_f = P[ I(T_c) + gamma (z_f - I(z_c)) ]`` with ``I`` the interpolation
-    (:func:`xda.numerics.regrid.upsample`), ``z_c`` the area-weighted block mean of
-    ``z_f`` and ``P`` the conservative correction of
-    :func:`xda.numerics.regrid.conservative_upsample` (block means of ``T_f`` equal
-    ``T_c``).
+    ``T_f = P[T_c - <s>] + s`` with ``s = gamma (z_f - I(z_c))`` the temperature change
+    over the fine relief, ``I`` the interpolation (:func:`xda.numerics.regrid.upsample`),
+    ``z_c = <z_f>``, ``<.>`` the area-weighted block mean and ``P`` the conservative
+    interpolation of :func:`xda.numerics.regrid.conservative_upsample`: the smooth
+    part is interpolated with the relief's block means taken out, then the relief is
+    added back, so the block means of ``T_f`` equal ``T_c`` exactly.
 
     Parameters
     ----------
@@ -106,8 +102,6 @@ def lapse_rate_downscale(t_c: np.ndarray, z_f: np.ndarray, lat_c: np.ndarray, lo
         np.asarray(gamma, np.float64), t_c.shape[:-2])
     detail = z_f - regrid.upsample(z_c, lat_c, lon_c, lat_f, lon_f, method, periodic)
     shift = np.asarray(g)[..., None, None] * detail  # (..., fy, fx)
-    # the correction's block means are removed by the conservative projection: add it to the coarse-to-fine
-    # interpolation of the temperature *minus* its own block mean, then project
     fine = regrid.conservative_upsample(t_c - regrid.coarsen(shift, factor, lat_f), lat_c, lon_c, lat_f, lon_f, factor,
                                         method, periodic) + shift
     return fine, np.asarray(g)
