@@ -129,7 +129,16 @@ def test_fine_tune_on_an_archive_of_pairs(z500, zero_model, tmp_path):
     wfile = xda.train(pairs, init=zero_model, minutes=0.2, cases=6, batch=2, out=tmp_path / "ft", name="ft")
     card = __import__("json").loads(wfile.with_suffix(".json").read_text())
     assert card["training"]["fine_tuned"]["init"] == "zero" and card["training"]["fine_tuned"]["steps"] > 0
-    assert card["anchor"] == "oi" and card["variables"] == registry.load_card("zero")["variables"]
+    before = registry.load_card("zero")["variables"]
+    assert card["anchor"] == "oi" and card["variables"]["tas"] == before["tas"]
+    # the archive's own B replaces the card's for z500: s_b close to the archive's rms background error by latitude
+    entry = card["variables"]["z500"]
+    err = (bg - z).sel(lat=slice(40, 60))
+    rms = float(np.sqrt((err**2).mean()))
+    sb = np.interp(50.0, entry["sigma_b"]["lat"], entry["sigma_b"]["values"])
+    assert 0.6 * rms < sb < 1.5 * rms and sb != 30.0 and entry["length_scale_m"] > 1e5
+    assert {k: v for k, v in entry.items() if k not in ("sigma_b", "length_scale_m", "correlation")} == \
+        {k: v for k, v in before["z500"].items() if k not in ("sigma_b", "length_scale_m", "correlation")}
     net = anchored_denoiser((8, 8, 8, 8))
     from safetensors.torch import load_file
 

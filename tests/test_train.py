@@ -35,6 +35,12 @@ def test_training_cases_are_built_as_at_inference():
     rms = lambda a: float(np.sqrt(np.mean(a**2)))  # noqa: E731
     assert rms(case["xa"] - truth) < 0.6 * rms(background - truth)
     assert 0.3 < rms((truth - case["xa"]) / case["sa"]) < 3.0  # OI's claimed error is the right size
+    # the card's B is used below 100 observations (as assimilate's default), and only there
+    card = xda.BackgroundError.constant(17.0, 6e5)
+    few = make_case(truth, background, lat, lon, 0.05, 2.0, np.random.default_rng(1), card_error=card)
+    assert few["lat"].size < 100 and np.allclose(few["sb"], 17.0)
+    many = make_case(truth, background, lat, lon, 0.1, 2.0, np.random.default_rng(0), card_error=card)
+    np.testing.assert_array_equal(many["sb"], case["sb"])
 
 
 def test_train_writes_a_loadable_model(tmp_path, monkeypatch):

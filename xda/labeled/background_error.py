@@ -86,6 +86,11 @@ class BackgroundError:
     def constant(cls, sigma: float, length_scale: float, correlation: str = "soar", source: str = "given"):
         return cls(np.zeros(1), np.array([float(sigma)]), float(length_scale), correlation, source)
 
+    def card_entry(self) -> dict:
+        """The latitude profile, ``L`` and correlation as a model card stores them (the inverse of :meth:`from_card`)."""
+        return dict(sigma_b={"lat": [float(x) for x in self.sigma_lat], "values": [float(x) for x in self.sigma]},
+                    length_scale_m=float(self.length_scale), correlation=self.correlation)
+
     @classmethod
     def from_card(cls, entry: dict, scale: float = 1.0, source: str = "model card"):
         lat = np.asarray(entry["sigma_b"]["lat"], np.float64)
@@ -232,6 +237,8 @@ def _latitude_profile(d, lat, obs_error, var_b):
 
 
 MIN_TUNE = 10
+#: Fewest observations for which ``assimilate`` tunes B on them by default; below it, the model card's B.
+MIN_OBS_TUNED_DEFAULT = 100
 
 
 def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0) -> BackgroundError:

@@ -12,7 +12,7 @@ import xarray as xr
 
 from .._version import __version__
 from ..labeled import units as xu
-from ..labeled.background_error import BackgroundError, background_check, estimate
+from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, background_check, estimate
 from ..labeled.grid import grid_of
 from ..errors import GridError, ModelError, ObservationError
 from ..models.cards import DEFAULT_MODEL, available_models, load_card
@@ -378,7 +378,7 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, meth
     """
     be = spec.get(name) if isinstance(spec, dict) else spec
     if be is None:
-        be = "tuned" if pre.sum() >= 100 or key is None else "model"
+        be = "tuned" if pre.sum() >= MIN_OBS_TUNED_DEFAULT or key is None else "model"
     if isinstance(be, BackgroundError):
         return be
     if be not in BACKGROUND_ERRORS:

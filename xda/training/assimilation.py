@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..labeled.background_error import BackgroundError, estimate
+from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, estimate
 from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields, posterior_mean
 from ..models.registry import save_model
 from ..numerics import oi, threads
@@ -47,7 +47,7 @@ VARIABLES = {
     "tas": ("air_temperature", "K", "air temperature near the surface"),
 }
 def make_case(truth, background, lat, lon, density: float, error: float, rng, *, periodic: bool = True,
-              max_obs: int = 300) -> dict:
+              max_obs: int = 300, card_error: BackgroundError | None = None) -> dict:
     """One case built as at inference: point observations, B estimated from them, the OI analysis.
 
     Parameters
@@ -61,6 +61,10 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, *,
     error : float
         Observation-error std (working units).
     periodic : bool
+    card_error : BackgroundError, optional
+        The model card's B: used, as ``assimilate`` does by default, when there are fewer
+        than ``MIN_OBS_TUNED_DEFAULT`` (100) observations. Without it B is always
+        estimated from the observations.
 
     Returns
     -------
@@ -76,7 +80,8 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, *,
     err = np.full(n, error)
     y = apply(op, truth) + err * rng.standard_normal(n)
     d = y - apply(op, background)
-    be = estimate(d, olat, olon, err, max_obs=max_obs)
+    use_card = card_error is not None and n < MIN_OBS_TUNED_DEFAULT
+    be = card_error if use_card else estimate(d, olat, olon, err, max_obs=max_obs)
     glat, glon = np.meshgrid(lat, lon, indexing="ij")
     sb = be.std_at(glat, glon)
     inc, var = oi.oi_analysis(d, oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon), sb.ravel(),
@@ -172,8 +177,7 @@ def variable_stats(data) -> dict:
         be = BackgroundError.from_pairs(bg, truth, dim="time", per_point=False)
         stats[v] = dict(index=k, standard_name=sn, units=units, long_name=ln, clim_mean=float(truth.mean()),
                         clim_std=float(truth.std()), climatology=truth.mean("time").values.astype(np.float64),
-                        sigma_b={"lat": [float(x) for x in be.sigma_lat], "values": [float(x) for x in be.sigma]},
-                        length_scale_m=float(be.length_scale), correlation=be.correlation)
+                        **be.card_entry())
     return stats
 
 
