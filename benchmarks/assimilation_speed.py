@@ -42,7 +42,7 @@ def case(sim: Path):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads.nc")
+    p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads_s0.nc")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--device", default=None)
     a = p.parse_args()

@@ -1,6 +1,6 @@
 """Assimilation scores: background, OI (before issue 9 and tuned) and xda, on the same cases.
 
-    python benchmarks/evaluate_assimilation.py --sim ~/.cache/xda/hs_t42_leads.nc [--data ../shared/data]
+    python benchmarks/evaluate_assimilation.py --sim ~/.cache/xda/hs_t42_leads_s0.nc [--data ../shared/data]
 
 Rows per case set (scores at points that were not assimilated; latitude-weighted on grids):
 
@@ -179,7 +179,7 @@ def sao(scores: Scores, members: int, hour=18, seed=0):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads.nc")
+    p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads_s0.nc")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     p.add_argument("--n-times", type=int, default=12, help="OSSE test times per density and variable")
     p.add_argument("--members", type=int, default=8)
