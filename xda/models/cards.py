@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 
-DEFAULT_MODEL = "hs-t42-v1"
+DEFAULT_MODEL = "hs-t42-v2"
 DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v0"
 
 

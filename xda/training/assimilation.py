@@ -242,7 +242,7 @@ def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
     }
 
 
-def train(data, out, *, name: str = "hs-t42-v1", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
+def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
           lr: float = 3e-4, channels=(16, 32, 64, 128), cases: int = 2400, seed: int = 0, bank: str | Path | None = None,
           device: str | None = None, init: str | Path | None = None) -> Path:
     """Train the anchored assimilation model on a simulation file from :mod:`xda.simulate`.
@@ -344,7 +344,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Train xda's anchored assimilation model (torchrun for several processes).")
     p.add_argument("data", nargs="+", help="simulation file(s) from xda.simulate; several seeds are pooled")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
-    p.add_argument("--name", default="hs-t42-v1")
+    p.add_argument("--name", default="hs-t42-v2")
     p.add_argument("--minutes", type=float, default=40.0)
     p.add_argument("--max-steps", type=int, default=1_000_000)
     p.add_argument("--batch", type=int, default=16)

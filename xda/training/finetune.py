@@ -1,6 +1,6 @@
 """Fine-tuning the anchored assimilation model on a user's archive of (background, truth) pairs.
 
-    ft = xda.train(pairs, init="hs-t42-v1", minutes=10)      # pairs: Dataset(background, truth)
+    ft = xda.train(pairs, init="hs-t42-v2", minutes=10)      # pairs: Dataset(background, truth)
     analysis = bg.phyda.assimilate(obs, model=ft.stem)
 
 Cases are built from the archive exactly as at inference (:func:`make_case` on the
