@@ -113,11 +113,12 @@ def open_split(data, split: str) -> xr.Dataset:
     ValueError
         If the files are on different grids.
     """
-    parts = [xr.open_dataset(p) for p in _paths(data)]
-    for p, ds in zip(_paths(data)[1:], parts[1:]):
+    paths = _paths(data)
+    parts = [xr.open_dataset(p) for p in paths]
+    for p, ds in zip(paths[1:], parts[1:]):
         if ds.sizes["lat"] != parts[0].sizes["lat"] or ds.sizes["lon"] != parts[0].sizes["lon"]:
             raise ValueError(f"simulation {p} is on a {ds.sizes['lat']} x {ds.sizes['lon']} grid, "
-                             f"{_paths(data)[0]} on {parts[0].sizes['lat']} x {parts[0].sizes['lon']}: train on one grid")
+                             f"{paths[0]} on {parts[0].sizes['lat']} x {parts[0].sizes['lon']}: train on one grid")
     parts = [ds.isel(time=np.flatnonzero(ds["split"].values == split)) for ds in parts]
     return xr.concat(parts, dim="time", data_vars="minimal", coords="minimal", compat="override", join="override")
 

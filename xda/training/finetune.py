@@ -61,7 +61,7 @@ def _pairs(pairs: xr.Dataset, card: dict, variable: str | None):
 
 
 def _archive_error(truth, background, grid, units: str) -> BackgroundError:
-    """The archive's background-error statistics (latitude profile of s_b, L), as a card stores them."""
+    """The archive's background-error statistics (latitude profile of s_b, L) from arrays in the card's units."""
     coords = {"lat": ("lat", grid.lat, {"units": "degrees_north"}), "lon": ("lon", grid.lon, {"units": "degrees_east"})}
     da = lambda a: xr.DataArray(a, dims=("sample", "lat", "lon"), coords=coords, attrs={"units": units})  # noqa: E731
     return BackgroundError.from_pairs(da(background), da(truth), dim="sample", per_point=False)
