@@ -174,6 +174,10 @@ def test_a_wrong_correction_is_weighted_out_by_the_withheld_observations(global_
     assert err(raw) > 1.5 * err(oi)  # the learned correction as is: much worse than OI
     assert an.attrs["xda_correction_weight"] < 0.1
     assert err(an) < 1.05 * err(oi)  # weighted by its skill at withheld observations: back to OI
+    # members are recentred on the best estimate: their mean is the members=1 analysis, whatever the sampler's bias
+    ens = xda.assimilate(bg, obs, model=biased_model, verify=False, members=4, seed=0, steps=2)["z500"]
+    xr.testing.assert_allclose(ens.mean("member"), raw, rtol=0, atol=0.01)  # float32 output of ~5000 m
+    assert float(ens.std("member").mean()) > 0
 
 
 def test_small_analyses_run_on_one_thread_and_restore_the_setting(monkeypatch):

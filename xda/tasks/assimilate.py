@@ -132,8 +132,9 @@ def _cross_validate(run, xb, d, ob: PointObservations, be, grid, seed) -> Verifi
 
 def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
                       device, verify: bool):
-    """``x_a + s_a (w m + k (u_k - m))``: OI plus the learned correction ``m`` (the posterior mean) weighted by
-    ``w``, and for members their learned spread ``u_k - m`` scaled by ``k`` (:func:`_cross_validate`).
+    """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
+    weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
+    scaled by ``k`` (:func:`_cross_validate`): the members are recentred on the head's estimate.
 
     Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
     """
@@ -147,7 +148,10 @@ def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, 
     u = v.weight * mean
     if members > 1:
         samples, nfe_s = run(xa, sa, ob, members)
-        u, nfe = u + v.spread * (samples - mean), nfe + members * nfe_s
+        # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
+        # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
+        spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
+        u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
 
 
@@ -206,7 +210,9 @@ def assimilate(
     members : int
         ``1`` (default): the best estimate, the posterior mean (method ``"xda"``: the
         model's posterior-mean head, one network evaluation). ``N > 1``: ``N``
-        posterior samples along a new ``member`` dimension (``"xda"`` only).
+        posterior samples along a new ``member`` dimension (``"xda"`` only), recentred
+        on that best estimate: their mean is the ``members=1`` analysis and their
+        spread the sampler's (unbiased for ``N``).
     seed : int, optional
         Seed of the sampler's noise.
     steps : int
