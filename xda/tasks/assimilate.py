@@ -211,8 +211,9 @@ def assimilate(
         ``1`` (default): the best estimate, the posterior mean (method ``"xda"``: the
         model's posterior-mean head, one network evaluation). ``N > 1``: ``N``
         posterior samples along a new ``member`` dimension (``"xda"`` only), recentred
-        on that best estimate: their mean is the ``members=1`` analysis and their
-        spread the sampler's (unbiased for ``N``).
+        on that best estimate: their mean is the ``members=1`` analysis of the same
+        ``seed`` (which also draws the cross-validation folds) and their spread the
+        sampler's (unbiased for ``N``).
     seed : int, optional
         Seed of the sampler's noise.
     steps : int
