@@ -307,17 +307,18 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
     (xa, sa), nfe = _oi_analysis(xb, d[ok], used, be, grid), 0
+    how = "OI's, exact for its B and R"
     if method == "xda":
         xa, nfe, v = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, used, grid, members, seed, steps,
                                        dev, verify)
         sa = sa * v.spread
+        if v.spread != 1.0:
+            how = f"OI's times {v.spread:.3g}, to fit withheld observations"
     analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
     if method == "xda":
         analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped)
-    how = ("OI's, exact for its B and R" if method == "oi" or v.spread == 1.0
-           else f"OI's times {v.spread:.3g}, to fit withheld observations")
     return analysis, _standard_error(sa, analysis, units, how), report, nfe
 
 
