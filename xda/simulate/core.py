@@ -49,8 +49,12 @@ def _gaussian_grid(truncation: int):
     )
 
 
-def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None):
+def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None,
+                 land_sea: dict | None = None):
     """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography.
+
+    ``land_sea`` (keys ``land`` (nodal (lon, lat), 0..1), ``amplitude`` (K), ``period_days``)
+    adds a seasonal land-sea contrast to the forcing (:func:`_land_sea_forcing`).
 
     Returns a dict: ``coords``, ``specs``, ``init_fn``, ``advance(hours)`` (a jitted
     stepper), ``diagnostics`` (z500, tas), ``surface`` (tas, uas, vas) and ``orography`` (m).
@@ -65,12 +69,16 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 4
     )
     specs = primitive_equations.PrimitiveEquationsSpecs.from_si()
     init_fn, ref_temps, orography = _rest_state(coords, specs, surface_height)
+    if land_sea is not None:  # the season lives in the state's clock
+        import dataclasses
+
+        init_fn = (lambda f: lambda **kw: dataclasses.replace(f(**kw), sim_time=0.0))(init_fn)
     diagnostics, surface = _diagnostic_fns(coords, specs, ref_temps, orography)
     return dict(
         coords=coords,
         specs=specs,
         init_fn=init_fn,
-        advance=_stepper(coords, specs, ref_temps, orography, dt_minutes),
+        advance=_stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea),
         diagnostics=jax.jit(diagnostics),
         surface=jax.jit(surface),
         orography=specs.dimensionalize(np.asarray(coords.horizontal.to_nodal(orography)), scales.units.meter).magnitude,
@@ -102,13 +110,16 @@ def _rest_state(coords, specs, surface_height):
     return init_fn, aux[xarray_utils.REF_TEMP_KEY], modal
 
 
-def _stepper(coords, specs, ref_temps, orography, dt_minutes):
+def _stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea=None):
     """``advance(hours)``: a jitted function integrating Held-Suarez ``hours`` forward (IMEX RK SIL3)."""
     import jax
     from dinosaur import held_suarez, primitive_equations, scales, time_integration
 
     eq = primitive_equations.PrimitiveEquations(ref_temps, orography, coords, specs)
-    hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps)
+    if land_sea is None:
+        hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps)
+    else:
+        hs = _land_sea_forcing(coords, specs, ref_temps, **land_sea)
     forcing = time_integration.ExplicitODE.from_functions(hs.explicit_terms)
     full = time_integration.compose_equations([eq, forcing])
     dt = specs.nondimensionalize(dt_minutes * scales.units.minute)
@@ -116,6 +127,43 @@ def _stepper(coords, specs, ref_temps, orography, dt_minutes):
     step = time_integration.step_with_filters(step, [time_integration.exponential_step_filter(coords.horizontal, dt)])
     steps_per_hour = int(round(60 / dt_minutes))
     return lambda hours: jax.jit(time_integration.repeated(step, hours * steps_per_hour))
+
+
+def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_days: float):
+    """Held & Suarez (1994) forcing plus a seasonal land-sea contrast near the surface.
+
+    The equilibrium temperature gains, below ``sigma_b = 0.7``,
+
+    ``dTeq = A * b(sigma) * land(x) * sin(2 pi t / P) * tanh(lat / 20 deg)``,
+
+    ``b = (sigma - sigma_b) / (1 - sigma_b)`` (Held-Suarez's boundary-layer weight), so
+    land is warmer than the sea in one hemisphere's "summer" and colder in its "winter",
+    with a period ``P`` short enough that a 150-day run sees both signs. Relaxed with
+    Held-Suarez's own ``k_T`` and carried by the resolved winds, the contrast reaches
+    the coasts the way real near-surface contrasts do (sharp on the lee side, advected
+    inland on the windward), which is what a downscaling model must learn to place. The
+    state's ``sim_time`` carries the season.
+    """
+    import dataclasses
+
+    import jax.numpy as jnp
+    from dinosaur import held_suarez, scales
+
+    units = scales.units
+    a = specs.nondimensionalize(amplitude * units.degK)
+    omega = 2 * np.pi / specs.nondimensionalize(period_days * units.day)
+
+    class LandSeaHeldSuarez(held_suarez.HeldSuarezForcingSigma):
+        def explicit_terms(self, state):
+            tend = super().explicit_terms(state)
+            bl = np.maximum(0.0, (self.sigma - self.sigma_b) / (1 - self.sigma_b))[:, None, None]
+            pattern = a * bl * np.asarray(land)[None] * np.tanh(self.lat / np.radians(20.0))[None]
+            extra = self.kt() * pattern * jnp.sin(omega * state.sim_time)
+            return dataclasses.replace(
+                tend, temperature_variation=tend.temperature_variation + self.coords.horizontal.to_modal(extra),
+                sim_time=0.0)
+
+    return LandSeaHeldSuarez(coords, specs, ref_temps)
 
 
 def _diagnostic_fns(coords, specs, ref_temps, orography):
@@ -139,11 +187,12 @@ def _diagnostic_fns(coords, specs, ref_temps, orography):
         return z500, specs.dimensionalize(temperature[-1], units.degK).magnitude
 
     def surface(state):
-        temperature = grid.to_nodal(state.temperature_variation[-1]) + ref_temps[-1]
+        """(T lowest level, u, v, T second level): K, m s-1."""
+        t1, t2 = (grid.to_nodal(state.temperature_variation[k]) + ref_temps[k] for k in (-1, -2))
         u, v = spherical_harmonic.vor_div_to_uv_nodal(grid, state.vorticity[-1], state.divergence[-1])
         ms = units.meter / units.second
-        return (specs.dimensionalize(temperature, units.degK).magnitude,
-                specs.dimensionalize(u, ms).magnitude, specs.dimensionalize(v, ms).magnitude)
+        k = lambda t: specs.dimensionalize(t, units.degK).magnitude  # noqa: E731
+        return k(t1), specs.dimensionalize(u, ms).magnitude, specs.dimensionalize(v, ms).magnitude, k(t2)
 
     return diagnostics, surface
 
@@ -299,6 +348,12 @@ def simulate(
     return _write(ds, out, t0)
 
 
+#: Seasonal land-sea contrast of the downscaling simulation: amplitude (K) and period (days).
+LAND_SEA = {"amplitude": 16.0, "period_days": 60.0}
+#: Height of the near-surface temperature above the ground, m.
+SCREEN_HEIGHT = 2.0
+
+
 def simulate_downscaling(
     out: Path,
     days: int = 150,
@@ -308,55 +363,97 @@ def simulate_downscaling(
     dt_minutes: float = 15.0,
     seed: int = 0,
 ) -> Path:
-    """Held-Suarez with real orography: near-surface fields for training downscaling.
+    """Held-Suarez with real orography and land-sea contrast: near-surface training fields.
 
-    Writes ``tas`` (K), ``uas``, ``vas`` (m s-1) on the lowest model level (sigma =
-    0.958) every ``interval_hours`` on the T``truncation`` Gaussian grid (T63: 96 x
-    192, the grid of the MPI-ESM sample), the orography the model used (``orog_model``,
-    spectrally filtered) and the ETOPO20 cell-mean surface altitude that users will pass
-    (``orog``), with train / validation / test labels disjoint in time (5-day gaps).
-    The Held & Suarez (1994) equilibrium temperature depends on ``p = sigma * p_s``, so
-    near-surface temperature over mountains is colder: the orographic fine structure a
-    downscaling model must add. There is no land-sea contrast, no diurnal cycle.
+    Writes, every ``interval_hours`` on the T``truncation`` Gaussian grid (T63: 96 x 192,
+    the grid of the MPI-ESM sample), with train / validation / test labels disjoint in
+    time (5-day gaps):
+
+    * ``tas`` (K): air temperature 2 m above the *ETOPO* surface (:func:`screen_temperature`),
+    * ``uas``, ``vas`` (m s-1): winds on the lowest model level (sigma = 0.958),
+    * ``orog`` (m): the ETOPO20 cell-mean surface altitude that users will pass,
+      ``orog_model``: the spectrally filtered orography the model used,
+    * ``sftlf`` (1): the ETOPO20 land area fraction, which carries the seasonal land-sea
+      contrast of the forcing (:func:`_land_sea_forcing`, :data:`LAND_SEA`).
     """
-    from ..labeled.static import surface_altitude
+    from ..labeled.static import land_area_fraction, surface_altitude
 
     t0 = _time.perf_counter()
     grid = _gaussian_grid(truncation)
-    orog = surface_altitude(np.degrees(grid.latitudes), np.degrees(grid.longitudes))  # (lat, lon)
-    m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T)
+    lat, lon = np.degrees(grid.latitudes), np.degrees(grid.longitudes)
+    orog, land = surface_altitude(lat, lon), land_area_fraction(lat, lon)  # (lat, lon)
+    m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T,
+                     land_sea=dict(LAND_SEA, land=land.T))
     state = _spin_up(m, seed, spinup_days, t0, check=True)
     per_day = 24 // interval_hours
     keep = lambda st: [np.asarray(a, np.float32).T for a in m["surface"](st)]  # noqa: E731
-    tas, uas, vas = (np.stack(f) for f in zip(*_run(m, state, days * per_day, interval_hours, keep, t0)))
-    if not np.isfinite(tas).all():
+    t1, uas, vas, t2 = (np.stack(f) for f in zip(*_run(m, state, days * per_day, interval_hours, keep, t0)))
+    if not np.isfinite(t1).all():
         raise FloatingPointError("the simulation blew up; lower dt_minutes")
+    orog_model = np.asarray(m["orography"], np.float32).T
+    sigma = np.asarray(m["coords"].vertical.centers)
+    tas = screen_temperature(t1, t2, sigma[-1], sigma[-2], orog - orog_model)
     labels = _split_labels(len(tas), per_day)
-    ds = _downscaling_dataset(tas, uas, vas, orog, np.asarray(m["orography"], np.float32).T, labels,
+    ds = _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels,
                               _coords(grid, (np.arange(len(tas)) + 1) * interval_hours))
     ds.attrs.update(model=f"dinosaur primitive equations, T{truncation} L12 sigma, dt {dt_minutes} min, "
-                          "Held & Suarez (1994) forcing", spinup_days=spinup_days, seed=seed)
+                          f"Held & Suarez (1994) forcing with a seasonal land-sea contrast {LAND_SEA}",
+                    spinup_days=spinup_days, seed=seed)
     return _write(ds, out, t0)
 
 
-def _downscaling_dataset(tas, uas, vas, orog, orog_model, labels, coords):
+def screen_temperature(t1, t2, sigma1: float, sigma2: float, dz_surface, bounds=(-9.8e-3, 1e-2)):
+    """Temperature ``SCREEN_HEIGHT`` above the real ground from the two lowest model levels.
+
+    The model's ground is its spectrally filtered orography; the user's is ETOPO's cell
+    mean, ``dz_surface`` (m) higher. The lowest level sits ``z1 = R T1 / g ln(1/sigma1)``
+    above the model ground (hypsometric, ~350 m), the second ``z2 = z1 + R (T1 + T2) / 2g
+    ln(sigma1/sigma2)``; the simulation's own local lapse rate ``(T2 - T1) / (z2 - z1)``
+    (clipped to ``bounds``, K m-1: dry adiabatic to a strong inversion) carries ``T1`` to
+    ``dz_surface + SCREEN_HEIGHT``. This is how reanalyses derive 2-m temperature when
+    the surface layer is not resolved, and it gives the target a lapse rate that varies
+    in space and time, as real near-surface temperature has.
+
+    Parameters
+    ----------
+    t1, t2 : ndarray (..., y, x), K
+    sigma1, sigma2 : float
+        Sigma of the lowest and second-lowest level.
+    dz_surface : ndarray (y, x), m
+
+    Returns
+    -------
+    ndarray like ``t1``, K (float32).
+    """
+    from ..numerics.constants import GRAVITY as G, R_DRY
+
+    z1 = R_DRY * t1 / G * np.log(1.0 / sigma1)
+    z2 = z1 + R_DRY * 0.5 * (t1 + t2) / G * np.log(sigma1 / sigma2)
+    gamma = np.clip((t2 - t1) / (z2 - z1), *bounds)
+    return (t1 + gamma * (dz_surface + SCREEN_HEIGHT - z1)).astype(np.float32)
+
+
+def _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels, coords):
     import xarray as xr
 
     dims = ("time", "lat", "lon")
-    level = "on the lowest model level"
+    level = "on the lowest model level (sigma=0.958)"
     return xr.Dataset(
         {
             "tas": (dims, tas, {"units": "K", "standard_name": "air_temperature",
-                                "long_name": "air temperature on the lowest model level (sigma=0.958)"}),
+                                "long_name": "air temperature 2 m above the ETOPO surface (xda.simulate.screen_temperature)"}),
             "uas": (dims, uas, {"units": "m s-1", "standard_name": "eastward_wind", "long_name": f"eastward wind {level}"}),
             "vas": (dims, vas, {"units": "m s-1", "standard_name": "northward_wind", "long_name": f"northward wind {level}"}),
             "orog": (("lat", "lon"), orog.astype(np.float32), {"units": "m", "standard_name": "surface_altitude",
                      "long_name": "ETOPO20 cell-mean surface altitude (xda.static.surface_altitude)"}),
             "orog_model": (("lat", "lon"), orog_model, {"units": "m", "long_name": "spectrally filtered orography the model used"}),
+            "sftlf": (("lat", "lon"), land.astype(np.float32), {"units": "1", "standard_name": "land_area_fraction",
+                      "long_name": "ETOPO20 land area fraction (xda.static.land_area_fraction)"}),
             "split": ("time", labels.astype(str)),
         },
         coords=coords,
-        attrs={"title": "Held-Suarez with ETOPO20 orography: near-surface fields for downscaling (xda.simulate)"},
+        attrs={"title": "Held-Suarez with ETOPO20 orography and a seasonal land-sea contrast: near-surface fields "
+                        "for downscaling (xda.simulate)"},
     )
 
 
@@ -370,14 +467,15 @@ def main(argv=None):
     p.add_argument("--interval-hours", type=int, default=None)
     p.add_argument("--alpha", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=int, default=63, choices=[42, 63, 85], help="downscaling: spectral truncation")
     p.add_argument("--leads", default="24", help="background forecast leads in hours, comma-separated (osse; e.g. 6,12,24,48,72)")
     a = p.parse_args(argv)
     if a.kind == "osse":
         simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120,
                  a.interval_hours or 12, a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")))
     else:
-        simulate_downscaling(a.out or "~/.cache/xda/hs_t63_orog.nc", a.days or 150, a.spinup_days or 60,
-                             a.interval_hours or 6, seed=a.seed)
+        simulate_downscaling(a.out or "~/.cache/xda/hs_t63_ls.nc", a.days or 150, a.spinup_days or 60,
+                             a.interval_hours or 6, truncation=a.truncation, seed=a.seed)
 
 
 if __name__ == "__main__":
