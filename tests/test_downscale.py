@@ -174,9 +174,45 @@ def test_shipped_downscaling_model_loads_offline():
     net, card = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
     again, _ = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
     assert net is again
-    assert card["kind"] == "downscaling" and card["factor"] == 4
-    assert card["variable"]["units"] == "K" and card["kappa"] > 0
+    assert card["kind"] == "downscaling" and card["anchor"] == "lapse_rate" and card["factors"] == [2, 3, 4]
+    assert card["variable"]["units"] == "K" and all(p["kappa"] > 0 for p in card["physics"].values())
     assert card["sha256"] == registry.sha256(registry.find(registry.DEFAULT_DOWNSCALING_MODEL).with_suffix(".safetensors"))
+
+
+def _zero_regression(net):
+    """The shipped network with its regression replaced by zeros: a model that learned nothing."""
+    import copy
+
+    blank = copy.deepcopy(net)
+    blank.regress = lambda x, periodic: torch.zeros(x.shape[0], 1, *x.shape[-2:], dtype=x.dtype)
+    return blank
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+@pytest.mark.parametrize("region", [False, True])
+def test_a_model_that_learned_nothing_returns_the_lapse_rate_baseline(esm, factor, region):
+    from xda.labeled.static import land_area_fraction
+    from xda.models.downscaling import downscale_arrays
+    from xda.numerics.lapse_rate import lapse_rate_downscale
+
+    fine, _ = esm
+    t = fine["tas"].isel(lat=slice(48, 84), lon=slice(24, 96)) if region else fine["tas"]
+    lat_f, lon_f = t["lat"].values, t["lon"].values
+    t_c = regrid.coarsen(t.values.astype(np.float64), factor, lat_f)
+    lat_c, lon_c = regrid.coarse_coords(lat_f, lon_f, factor)
+    orog, land = surface_altitude(lat_f, lon_f), land_area_fraction(lat_f, lon_f)
+    net, card = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
+    args = (t_c, lat_c, lon_c, lat_f, lon_f, orog, land, not region)
+    got, gamma, nfe = downscale_arrays(*args, model=_zero_regression(net), card=card, method="regression")
+    want, g = lapse_rate_downscale(t_c, orog, lat_c, lon_c, lat_f, lon_f, factor, not region)
+    np.testing.assert_allclose(got[0], want, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(gamma, g)
+    # the trained model and its members are conservative to 1e-4 K at every factor, globally and regionally
+    for method, n in (("regression", 1), ("xda", 2)):
+        out, _, nfe = downscale_arrays(*args, model=net, card=card, method=method, members=n, steps=2, seed=0)
+        assert out.shape == (n, *want.shape) and nfe == (3 if method == "xda" else 0)
+        np.testing.assert_allclose(regrid.coarsen(out, factor, lat_f), np.broadcast_to(t_c, out.shape[:1] + t_c.shape),
+                                   rtol=0, atol=1e-4)
 
 
 def test_output_grid_units_provenance_and_no_mutation(esm):
@@ -213,10 +249,6 @@ def test_members_seed_and_units_round_trip(esm):
     assert c.attrs["units"] == "degC"
     np.testing.assert_allclose(c.values + 273.15, ens.values, atol=1e-3)
     assert t.phyda.downscale(4, seed=0, **FAST).attrs["xda_winds"] == "not used"
-    # the calibrated spread is wider (validation-scale departures from the regression)
-    wide = t.phyda.downscale(4, members=3, seed=1, calibrated=True, **FAST)
-    reg = t.phyda.downscale(method="regression")
-    assert float(abs(wide - reg).mean()) > 1.3 * float(abs(ens - reg).mean())
 
 
 def test_regression_and_interpolation_baselines(esm):
@@ -254,8 +286,13 @@ def test_regional_grid_works(esm):
 def test_clear_errors(esm):
     _, coarse = esm
     t = coarse["tas"]
-    with pytest.raises(ModelError, match="factor 4"):
-        t.phyda.downscale(factor=2)
+    with pytest.raises(ModelError, match=r"factors \[2, 3, 4\], not 5"):
+        t.phyda.downscale(factor=5)
+    small = t.isel(lat=slice(15, 21), lon=slice(30, 36))
+    small = small.assign_coords(lat=("lat", 30 + 1.5 * np.arange(6), small["lat"].attrs),
+                                lon=("lon", 250 + 1.5 * np.arange(6), small["lon"].attrs))
+    with pytest.warns(UserWarning, match="outside the range"):  # 1.5 deg -> 0.375 deg, 5x finer than trained
+        small.phyda.downscale(4, method="regression")
     with pytest.raises(GridError, match="at least 4 x 4"):
         t.isel(lat=slice(0, 3), lon=slice(0, 3)).phyda.downscale(4)
     bad = t.copy()
@@ -280,26 +317,28 @@ def test_clear_errors(esm):
 
 
 def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
+    from xda.static import land_area_fraction
+
     rng = np.random.default_rng(0)
-    lat = np.linspace(-84.375, 84.375, 16)
-    lon = np.arange(32) * 11.25
-    nt = 6
+    lat = np.linspace(-87.1875, 87.1875, 32)
+    lon = np.arange(64) * 5.625
+    nt, shape = 6, (6, 32, 64)
     smooth = lambda a: a + np.roll(a, 1, -1) + np.roll(a, -1, -1)  # noqa: E731
-    tas = 250 + 30 * np.cos(np.deg2rad(lat))[:, None] + smooth(rng.normal(size=(nt, 16, 32)))
+    tas = 250 + 30 * np.cos(np.deg2rad(lat))[:, None] + smooth(rng.normal(size=shape))
+    dims = ("time", "lat", "lon")
     ds = xr.Dataset(
-        {"tas": (("time", "lat", "lon"), tas), "uas": (("time", "lat", "lon"), 5 * rng.normal(size=(nt, 16, 32))),
-         "vas": (("time", "lat", "lon"), 5 * rng.normal(size=(nt, 16, 32))),
-         "orog": (("lat", "lon"), surface_altitude(lat, lon)),
+        {"tas": (dims, tas), "uas": (dims, 5 * rng.normal(size=shape)), "vas": (dims, 5 * rng.normal(size=shape)),
+         "orog": (("lat", "lon"), surface_altitude(lat, lon)), "sftlf": (("lat", "lon"), land_area_fraction(lat, lon)),
          "split": ("time", np.array(["train"] * 4 + ["validation"] * 2))},
         coords={"time": np.arange(nt) * 6.0, "lat": lat, "lon": lon})
     ds.to_netcdf(tmp_path / "sim.nc")
     wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds", max_steps=2, batch=2,
-                      network=dict(latent=2, ae_widths=(8, 4), channels=(8, 8, 8)))
+                      channels=(8, 8, 8))
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
     net, card = registry.load_model("tiny-ds", device="cpu")
     assert card["training"]["stages"]["denoiser"]["steps"] == 2
-    assert card["kappa"] != 0 and card["residual_std"] > 0
-    registry.clear_cache()
+    assert card["factors"] == [2, 3, 4] and card["departure_std"] > 0 and set(card["physics"]) == {"1", "2"}
+    assert wfile.exists() and card["validation"]["rmse_baseline_K"] > 0
 
 
 def test_downscale_onto_a_target_grid(esm):
@@ -323,3 +362,8 @@ def test_downscale_onto_a_target_grid(esm):
     region = t.sel(lat=slice(20, 60), lon=slice(230, 300))
     with pytest.raises(GridError, match="longitude convention"):
         region.phyda.downscale(method="bicubic", like=target.assign_coords(lon=lon - 360.0))
+    learned = t.phyda.downscale(method="regression", like=truth)  # the learned method picks the factor too
+    np.testing.assert_array_equal(learned["lat"].values, truth["lat"].values)
+    assert learned.attrs["xda_factor"] == 4 and "the anchor" in learned.attrs["xda_lapse_rate"]
+    with pytest.raises(ModelError, match="trained for factors"):  # 7.5 deg -> 1 deg needs x8
+        t.phyda.downscale(method="regression", like=target)

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ModelError
 
 DEFAULT_MODEL = "hs-t42-v2"
-DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v0"
+DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v1"
 
 
 def weights_dirs() -> list[Path]:

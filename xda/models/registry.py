@@ -45,7 +45,7 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
     -------
     (Module, dict)
         The module (a :class:`Denoiser` or, for ``kind: downscaling`` cards, a
-        :class:`~xda.models.downscaling.Downscaler`) in eval mode on ``device`` and the model card.
+        :class:`~xda.models.downscaling.AnchoredDownscaler`) in eval mode on ``device`` and the model card.
 
     Raises
     ------
@@ -81,9 +81,9 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
 def _build(card: dict) -> torch.nn.Module:
     """An untrained module of the architecture a card describes."""
     if card.get("kind", "assimilation") == "downscaling":
-        from .downscaling import Downscaler
+        from .downscaling import AnchoredDownscaler
 
-        return Downscaler(**card["network"])
+        return AnchoredDownscaler(**card["network"])
     return Denoiser(**card["network"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from datetime import datetime, timezone
 
 import numpy as np
@@ -23,6 +24,8 @@ _T_NAMES = ("tas", "t2m", "T2", "t2", "temperature", "t", "T")
 _U_NAMES = ("uas", "u10", "U10", "u", "U")
 _V_NAMES = ("vas", "v10", "V10", "v", "V")
 MIN_CELLS = 4
+#: Refinement of the learned methods when neither `factor` nor `like` is given.
+DEFAULT_FACTOR = 4
 
 
 def _pick(ds: xr.Dataset, standard_name: str, names: tuple[str, ...], what: str, required: bool):
@@ -137,7 +140,6 @@ def downscale(
     lapse_rate=None,
     model: str = DEFAULT_DOWNSCALING_MODEL,
     steps: int = 16,
-    calibrated: bool = False,
     lat: str | None = None,
     lon: str | None = None,
     device=None,
@@ -153,9 +155,10 @@ def downscale(
         winds (``eastward_wind`` / ``northward_wind``, or ``uas`` / ``vas``), which the
         model uses when present.
     factor : int, optional
-        Refinement per direction; defaults to the model's (4), or with ``like`` to the
-        smallest that is at least as fine as the target. The ``"xda"`` and
-        ``"regression"`` methods only do the model's factor; the classical methods do any.
+        Refinement per direction; default 4, or with ``like`` the smallest that is at
+        least as fine as the target. The ``"xda"`` and ``"regression"`` methods do the
+        factors the model was trained for (card ``factors``: 2, 3, 4); the classical
+        methods do any.
     like : DataArray or Dataset, optional
         A target grid (regular lat-lon, e.g. Gaussian or regional, inside the coarse
         domain): the result is computed on the grid ``factor`` times finer and
@@ -167,8 +170,9 @@ def downscale(
     seed : int, optional
         Seed of the sampler's noise, for reproducible members.
     method : {"xda", "regression", "lapse_rate", "bicubic", "bilinear"}
-        ``"xda"``: the latent diffusion model; ``"regression"``: the deterministic
-        U-Net baseline shipped with it; ``"lapse_rate"``: conservative bicubic
+        ``"xda"``: the diffusion model's members (their ensemble mean is close to
+        ``"regression"``); ``"regression"``: the learned mean departure from the
+        lapse-rate baseline; ``"lapse_rate"``: conservative bicubic
         interpolation plus the lapse-rate correction of the fine orography
         (:func:`xda.numerics.lapse_rate.lapse_rate_downscale`); ``"bicubic"`` /
         ``"bilinear"``: conservative interpolation
@@ -193,10 +197,6 @@ def downscale(
         Model name (:func:`xda.models.registry.available_models`).
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
-    calibrated : bool
-        False (default): members spread like the regression's errors on the training
-        data, an under-dispersed ensemble. True: spread scaled to the regression's
-        errors on the validation split. See ``docs/downscaling.md``.
     lat, lon : str, optional
         Coordinate names, when cf-xarray cannot find them.
     device : str, optional
@@ -217,6 +217,12 @@ def downscale(
     ModelError
         A factor the model was not trained for; an unknown model; ``device="cuda"``
         without a GPU.
+
+    Warns
+    -----
+    UserWarning
+        A fine grid outside the spacings the model was trained on (card
+        ``fine_spacing_deg``, widened by a factor 1.5 each way).
     GridError
         Fewer than 4 coarse cells along an axis; winds or orography on another grid; a
         ``like`` grid coarser than the input or outside its domain.
@@ -227,16 +233,17 @@ def downscale(
 
     Notes
     -----
-    The learned model predicts the departure of the fine field from bicubic
-    interpolation, from the coarse temperature, winds and the orography's fine
-    structure (see :mod:`xda.models.downscaling`), and its output is projected onto the
-    conservative fields (:func:`xda.numerics.regrid.conserve`). It was trained on
-    Held-Suarez simulations with ETOPO20 orography at T63 (1.9 deg) coarsened to 7.5
-    deg; elsewhere it is extrapolating: check it against ``method="lapse_rate"``.
-    Lapse-rate downscaling after Dodson & Marks (1997); the learned method after
-    Rombach et al. (2022, latent diffusion), the PDE-informed downscaling of 2-m
-    temperature (arXiv 2510.23866) with explicit winds, and the residual target of
-    CorrDiff (Mardani et al. 2025).
+    The learned model is anchored on the lapse-rate baseline: it predicts the fine
+    field's departure from it, from the baseline, the orography's and the ETOPO land
+    fraction's fine structure and the coarse winds (see :mod:`xda.models.downscaling`),
+    and its output is projected onto the conservative fields
+    (:func:`xda.numerics.regrid.conserve`); a network that learned nothing returns the
+    baseline. It was trained on Held-Suarez simulations with ETOPO20 orography and a
+    seasonal land-sea contrast, 2-m temperature, fine grids of 1.9 and 3.75 deg,
+    factors 2-4, regional crops and whole globes. Lapse-rate downscaling after Dodson &
+    Marks (1997); the learned method after the PDE-informed downscaling of 2-m
+    temperature (arXiv 2510.23866) with explicit winds, EDM (Karras et al. 2022) and
+    the residual target of CorrDiff (Mardani et al. 2025).
     """
     t_start = time.perf_counter()
     _validate(method, members)
@@ -244,7 +251,7 @@ def downscale(
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
     target = grid_of(like) if like is not None else None
-    if target is not None and factor is None and method not in ("xda", "regression"):
+    if target is not None and factor is None:
         factor = _factor_for(grid, target)
     net, card, factor = _load(method, model, factor, device)
     if min(grid.shape) < MIN_CELLS:
@@ -257,13 +264,16 @@ def downscale(
     orog_f, orog_src = _orography(orography, lat_f, lon_f) if method not in ("bicubic", "bilinear") else (None, "not used")
     info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
     if method in ("xda", "regression"):
+        from ..labeled.static import land_area_fraction
         from ..models.downscaling import downscale_arrays
 
+        _check_spacing(card, lat_f, lon_f, model)
         u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
-        fine, info["xda_nfe"] = downscale_arrays(t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, grid.periodic, model=net,
-                                                 card=card, u_c=u_c, v_c=v_c, method=method, members=int(members),
-                                                 steps=steps, seed=seed, calibrated=calibrated)
-        info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used")
+        fine, gamma, info["xda_nfe"] = downscale_arrays(
+            t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), grid.periodic, model=net,
+            card=card, u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed)
+        info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used",
+                    xda_lapse_rate=f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)")
     elif method == "lapse_rate":
         fine, gamma = lapse_rate_downscale(t_c, orog_f, lat_c, grid.lon, lat_f, lon_f, factor, grid.periodic,
                                            gamma=_lapse_rate(lapse_rate))
@@ -278,7 +288,7 @@ def downscale(
     elif grid.lat[0] > grid.lat[-1]:
         fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
     out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
-    what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}, calibrated={calibrated}" if method == "xda"
+    what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else f"model {model!r} regression" if method == "regression" else f"conservative {method}")
     _provenance(out, tas, method, info, what, t_start)
     if was_da:
@@ -333,19 +343,28 @@ def _load(method: str, model: str, factor, device):
         from ..models.registry import load_model
 
         net, card = load_model(model, device=device)
-        if card.get("kind") != "downscaling":
-            raise ModelError(f"model {model!r} is not a downscaling model")
-        if factor is not None and int(factor) != card["factor"]:
+        if card.get("kind") != "downscaling" or "factors" not in card:
+            raise ModelError(f"model {model!r} is not an anchored downscaling model (xda.models.registry.available_models())")
+        factor = DEFAULT_FACTOR if factor is None else factor
+        if int(factor) not in card["factors"]:
             raise ModelError(
-                f"model {model!r} refines by a factor {card['factor']}, not {factor}; use factor={card['factor']} "
-                f"(or apply it twice for {card['factor'] ** 2}), or method='bicubic' for other factors"
-            )
-        factor = card["factor"]
+                f"model {model!r} was trained for factors {card['factors']}, not {factor}; use one of them (twice for "
+                f"a larger one, e.g. 4 then 2 for 8), or method='lapse_rate' for any factor")
     elif factor is None:
         raise ValueError(f"method={method!r} needs a factor")
     if int(factor) < 2:
         raise ValueError(f"factor must be an integer >= 2, got {factor}")
     return net, card, int(factor)
+
+
+def _check_spacing(card: dict, lat_f, lon_f, model: str) -> None:
+    """Warn when the fine grid's spacing is outside the model's trained range (widened 1.5x each way)."""
+    lo, hi = card["fine_spacing_deg"]
+    d = [float(np.median(np.abs(np.diff(a)))) for a in (lat_f, lon_f) if a.size > 1]
+    if d and (min(d) < lo / 1.5 or max(d) > hi * 1.5):
+        warnings.warn(f"the fine grid's spacing ({min(d):.3g}-{max(d):.3g} deg) is outside the range model {model!r} "
+                      f"was trained on ({lo:.3g}-{hi:.3g} deg): its departure from the lapse-rate baseline is an "
+                      "extrapolation; compare with method='lapse_rate'", UserWarning, stacklevel=3)
 
 
 def _winds(ds, tas, grid, extra, u, v, was_da):

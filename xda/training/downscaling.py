@@ -1,46 +1,50 @@
-"""Training of the downscaling model (:class:`xda.models.downscaling.Downscaler`).
+"""Training of the anchored downscaling model (:class:`xda.models.downscaling.AnchoredDownscaler`).
 
-One reproducible command from data to weights::
+One reproducible command from data to weights (``scripts/reproduce_downscaling_weights.sh``)::
 
-    python -m xda.simulate --kind downscaling            # T63 Held-Suarez + ETOPO20 orography
-    python -m xda.training.downscaling ~/.cache/xda/hs_t63_orog.nc --out xda/weights
+    python -m xda.simulate --kind downscaling --seed 0 --out ~/.cache/xda/hs_t63_ls_s0.nc
+    python -m xda.simulate --kind downscaling --seed 1 --out ~/.cache/xda/hs_t63_ls_s1.nc
+    python -m xda.training.downscaling ~/.cache/xda/hs_t63_ls_s0.nc ~/.cache/xda/hs_t63_ls_s1.nc
 
-Training pairs: the simulated lowest-level temperature and winds on the T63 grid (the
-*fine* truth) and their area-weighted ``f x f`` block means (the *coarse* input,
-:func:`xda.numerics.regrid.coarsen`), train split only (validation and test are later,
-disjoint times). Augmentation: random longitude rolls by whole coarse cells and
-north-south reflections (with ``v -> -v``), symmetries of Held-Suarez physics when the
-orography moves with the fields; winds are withheld from 25 % of the examples so the
-model also works without them.
+Training examples (:class:`Examples`), drawn afresh every step from the train split of
+all the simulation files (several seeds):
+
+* **fine grids**: the simulation's T63 grid (1.9 deg) and its 2 x 2 block means (3.75
+  deg), :data:`LEVELS`;
+* **factors** 2, 3 and 4 (:data:`FACTORS`): the coarse input is the fine truth's
+  area-weighted block mean (:func:`xda.numerics.regrid.coarsen`);
+* **domains**: regional crops of :data:`CROPS` fine cells at random places (not
+  periodic, with the edges a user's regional field has), and whole globes;
+* augmentation: north-south reflection of the whole world (``v -> -v``, a symmetry of
+  the forcing when orography and land move with the fields), random longitudes; the
+  winds are withheld from a quarter of the batches so the model also works without them.
+
+Every example's inputs are computed by the same :func:`xda.models.downscaling.features`
+that inference uses, on the example's own (regional or global) grid, so the lapse rate
+is estimated from the example's coarse field as it will be from a user's.
 
 Stages (each keeps an exponential moving average of the weights):
 
-1. ``regressor``: the deterministic U-Net, MSE on the normalised residual
-   ``(T - bicubic) / s_r``. With ``target="regression"`` (default) the std ``s_2`` of
-   its error is stored, and the next stages model the departure
-   ``(r / s_r - Reg) / s_2`` (residual against a reference U-Net, as CorrDiff and the
-   PDE-informed downscaling paper).
-2. ``ae``: the autoencoder of that departure, loss ``MSE + beta KL`` with
-   ``beta = 1e-4``; then the per-channel latent std is stored so the diffusion latent
-   has unit variance.
-3. ``denoiser``: EDM denoising loss on the latent plus the physics loss
+1. ``regressor``: MSE of the normalised departure from the lapse-rate baseline,
+   ``(T - L(T_c)) / departure_std``. Then ``residual2_std``, the std of its error.
+2. ``denoiser``: EDM loss on ``(T - L - s_d Reg) / (s_d s_2)``, plus the physics loss
 
-   ``lambda(step) * mean_b[ w(sigma_b) <R(T_hat_b)^2>_A ] / R_0^2``
+   ``lambda(t) * mean_b[ w(sigma_b) <R(T_hat_b)^2>_A ] / R_0^2``
 
-   where ``T_hat = bicubic + s_r * (Reg + s_2 * Dec(D(z_sigma; sigma)))`` is the decoded
-   denoised estimate, ``R = u dT/dx + v dT/dy - kappa lap T`` (:func:`pde_residual`, winds:
-   bilinear interpolation of the coarse winds, what exists at inference),
-   ``<.>_A`` the area-weighted mean, ``R_0^2`` the same mean for the true fields (so the
-   truth scores 1), ``w(sigma) = 1 / (1 + sigma^2)`` (the physics of a heavily noised
-   estimate is not meaningful) and ``lambda`` ramps linearly from 0 to ``pde_weight``
-   over the first half of the stage. Examples without winds have no physics term.
-   ``kappa`` is the least-squares effective diffusivity of the training truth
-   (``argmin <(A - kappa L)^2>``).
+   with ``T_hat = L + s_d (Reg + s_2 D(z_sigma; sigma))`` the denoised estimate,
+   ``R = u dT/dx + v dT/dy - kappa lap T`` (:func:`~xda.models.downscaling.pde_residual`,
+   winds: bilinear interpolation of the coarse winds, what exists at inference),
+   ``<.>_A`` the area mean, ``R_0^2`` the same for the truth of that fine grid (the
+   truth scores 1), ``w(sigma) = 1 / (1 + sigma^2)`` and ``lambda`` ramping linearly
+   from 0 to ``pde_weight`` over the first half of the stage; batches without winds
+   have no physics term. ``kappa`` is the least-squares effective diffusivity of the
+   training truth on each fine grid.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -49,252 +53,242 @@ import torch
 import xarray as xr
 
 from ..models.diffusion import edm_loss
-from ..models.downscaling import (
-    OROG_SCALE,
-    WIND_SCALE,
-    Downscaler,
-    condition,
-    pde_residual,
-    static_inputs,
-)
+from ..models.downscaling import FEATURES, WIND_SCALE, AnchoredDownscaler, features, pde_residual
 from ..models.registry import save_model
 from ..numerics import regrid, stencils
 from .loop import fit
 
+#: Fine grids: the simulation's grid block-averaged by these.
+LEVELS = (1, 2)
+#: Refinement factors trained for.
+FACTORS = (2, 3, 4)
+#: Regional crops, fine cells (rows, columns), divisible by every factor.
+CROPS = ((36, 48), (48, 72))
+#: Fraction of batches that are whole globes, per level.
+GLOBAL_FRACTION = {1: 0.1, 2: 0.4}
 
-def load_pairs(data: str | Path, split: str, factor: int, every: int = 1) -> dict:
-    """Fine truth and coarse inputs of one split of a downscaling simulation file.
 
-    Returns a dict of float32 arrays: ``tas``, ``uas``, ``vas`` (fine, (T, fy, fx)),
-    ``tas_c``, ``u_c``, ``v_c`` (coarse), ``base`` (bicubic of ``tas_c``), ``u_f``,
-    ``v_f`` (bilinear of the coarse winds), ``orog_c``, ``detail`` (static), and the
-    coordinates ``lat``, ``lon``, ``lat_c``, ``lon_c``.
+def load_simulation(paths, split: str, every: int = 1) -> list[dict]:
+    """The truth of one split, pooled over simulation files, on every fine grid of :data:`LEVELS`.
+
+    Returns
+    -------
+    list of dict (one per level): ``tas``, ``uas``, ``vas`` (T, ny, nx) float32,
+    ``lat``, ``lon`` (degrees), ``orog`` (m), ``land`` (0..1), ``level``.
     """
-    with xr.open_dataset(data) as ds:
-        sel = ds["split"].values == split
-        idx = np.flatnonzero(sel)[::every]
-        lat, lon = ds["lat"].values, ds["lon"].values
-        tas, uas, vas = (ds[v].values[idx].astype(np.float32) for v in ("tas", "uas", "vas"))
-        orog = ds["orog"].values.astype(np.float64)
-    lat_c, lon_c = regrid.coarse_coords(lat, lon, factor)
-    out = dict(tas=tas, uas=uas, vas=vas, lat=lat, lon=lon, lat_c=lat_c, lon_c=lon_c, time_index=idx)
-    for k, a in (("tas_c", tas), ("u_c", uas), ("v_c", vas)):
-        out[k] = regrid.coarsen(a, factor, lat)
-    out["base"] = regrid.upsample(out["tas_c"], lat_c, lon_c, lat, lon, "cubic").astype(np.float32)
-    out["u_f"] = regrid.upsample(out["u_c"], lat_c, lon_c, lat, lon, "linear").astype(np.float32)
-    out["v_f"] = regrid.upsample(out["v_c"], lat_c, lon_c, lat, lon, "linear").astype(np.float32)
-    oc, detail = static_inputs(orog, lat, lon, lat_c, lon_c, factor, True)
-    out["orog_c"], out["detail"] = oc.astype(np.float32), detail.astype(np.float32)
+    fields = {v: [] for v in ("tas", "uas", "vas")}
+    for path in paths:
+        with xr.open_dataset(Path(path).expanduser()) as ds:
+            idx = np.flatnonzero(ds["split"].values == split)[::every]
+            for v in fields:
+                fields[v].append(ds[v].values[idx].astype(np.float32))
+            lat, lon = ds["lat"].values.astype(np.float64), ds["lon"].values.astype(np.float64)
+            orog, land = ds["orog"].values.astype(np.float64), ds["sftlf"].values.astype(np.float64)
+    native = {v: np.concatenate(a) for v, a in fields.items()}
+    out = []
+    for k in LEVELS:
+        if k == 1:
+            lev = dict(native, lat=lat, lon=lon, orog=orog, land=land)
+        else:
+            lat_k, lon_k = regrid.coarse_coords(lat, lon, k)
+            lev = {v: regrid.coarsen(a, k, lat).astype(np.float32) for v, a in native.items()}
+            lev.update(lat=lat_k, lon=lon_k, orog=regrid.coarsen(orog, k, lat), land=regrid.coarsen(land, k, lat))
+        out.append(dict(lev, level=k))
     return out
 
 
-def effective_kappa(tas, u, v, lat, lon) -> tuple[float, float]:
-    """Least-squares ``kappa`` of the steady residual and the residual's mean square.
+class Examples:
+    """Random training examples (see the module docstring): one grid, factor and domain per batch."""
+
+    def __init__(self, levels: list[dict], seed: int, wind_dropout: float = 0.25):
+        self.levels, self.rng, self.wind_dropout = levels, np.random.default_rng(seed), wind_dropout
+
+    def __call__(self, batch: int) -> dict:
+        rng = self.rng
+        lev = self.levels[rng.integers(len(self.levels))]
+        f = int(rng.choice(FACTORS))
+        nt, ny, nx = lev["tas"].shape
+        times = rng.integers(nt, size=batch)
+        flip = rng.random() < 0.5
+        periodic = rng.random() < GLOBAL_FRACTION.get(lev["level"], 0.0) and not (ny % f or nx % f)
+        rows, cols = self._domain(ny, nx, f, periodic)
+        take = lambda a: a[..., rows, :][..., cols]  # noqa: E731
+        pick = lambda a: take(a[times][:, ::-1] if flip else a[times])  # noqa: E731
+        tas, u, v = pick(lev["tas"]), pick(lev["uas"]), pick(lev["vas"]) * (-1 if flip else 1)
+        orog, land = (take(lev[k][::-1] if flip else lev[k]) for k in ("orog", "land"))
+        lat = lev["lat"][rows]
+        dlon = float(lev["lon"][1] - lev["lon"][0])
+        lon = lev["lon"][cols[0]] + dlon * np.arange(cols.size)
+        lat_c, lon_c = regrid.coarse_coords(lat, lon, f)
+        winds = rng.random() >= self.wind_dropout
+        t_c, u_c, v_c = (regrid.coarsen(a.astype(np.float64), f, lat) for a in (tas, u, v))
+        base, gamma, x = features(t_c, lat_c, lon_c, lat, lon, orog, land, periodic,
+                                  u_c if winds else None, v_c if winds else None)
+        return dict(x=x, tas=tas, base=base, lat=lat, lon=lon, periodic=periodic, winds=winds,
+                    level=lev["level"], factor=f)
+
+    def _domain(self, ny: int, nx: int, f: int, periodic: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices (columns wrap) of a whole globe or a random crop."""
+        if periodic:
+            return np.arange(ny), (np.arange(nx) + f * self.rng.integers(nx // f)) % nx
+        h, w = CROPS[self.rng.integers(len(CROPS))]
+        h, w = min(h, ny - ny % f), min(w, nx - nx % f)
+        r0 = self.rng.integers(ny - h + 1)
+        return np.arange(r0, r0 + h), (np.arange(w) + self.rng.integers(nx)) % nx
+
+
+def effective_kappa(lev: dict, every: int = 8) -> tuple[float, float]:
+    """Least-squares diffusivity of the steady residual on one fine grid, and the truth's residual mean square.
 
     Returns
     -------
     (kappa [m2 s-1], R_0^2 [K2 s-2]) with area weights cos(lat).
     """
-    geo = stencils.geometry(lat, lon, periodic=True)
-    a = stencils.advection(tas.astype(np.float64), u.astype(np.float64), v.astype(np.float64), geo)
-    lap = stencils.laplacian(tas.astype(np.float64), geo)
-    w = np.cos(np.deg2rad(lat))[None, :, None] * np.ones_like(a)
+    geo = stencils.geometry(lev["lat"], lev["lon"], periodic=True)
+    t, u, v = (lev[k][::every].astype(np.float64) for k in ("tas", "uas", "vas"))
+    a = stencils.advection(t, u, v, geo)
+    lap = stencils.laplacian(t, geo)
+    w = np.cos(np.deg2rad(lev["lat"]))[None, :, None] * np.ones_like(a)
     kappa = float((w * a * lap).sum() / (w * lap * lap).sum())
-    r0 = float((w * (a - kappa * lap) ** 2).sum() / w.sum())
-    return kappa, r0
-
-
-class _Batches:
-    """Random augmented examples (see the module docstring) as normalised tensors."""
-
-    def __init__(self, pairs: dict, card: dict, factor: int, seed: int, wind_dropout: float = 0.25):
-        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
-        self.f = factor
-        self.r = t((pairs["tas"] - pairs["base"]) / card["residual_std"])
-        self.base = t(pairs["base"])
-        self.u_f, self.v_f = t(pairs["u_f"]), t(pairs["v_f"])
-        self.tc = t((pairs["tas_c"] - card["tas_mean"]) / card["tas_std"])
-        self.uc, self.vc = t(pairs["u_c"] / WIND_SCALE), t(pairs["v_c"] / WIND_SCALE)
-        self.oc = t(pairs["orog_c"] / OROG_SCALE)
-        self.detail = t(pairs["detail"] / OROG_SCALE)
-        self.sin_lat_c = t(np.sin(np.deg2rad(pairs["lat_c"])))
-        self.g = torch.Generator().manual_seed(seed)
-        self.wind_dropout = wind_dropout
-
-    def __call__(self, batch: int) -> dict:
-        g, f = self.g, self.f
-        nt, ny, nx = self.tc.shape
-        ti = torch.randint(nt, (batch,), generator=g)
-        roll = torch.randint(nx, (batch,), generator=g)
-        flip = torch.rand(batch, generator=g) < 0.5
-        flag = (torch.rand(batch, generator=g) >= self.wind_dropout).float()
-        out = {k: [] for k in ("r", "base", "u_f", "v_f", "tc", "uc", "vc", "oc", "detail")}
-        for k in range(batch):
-            i, s = int(ti[k]), int(roll[k])
-            fine = {"r": self.r[i], "base": self.base[i], "u_f": self.u_f[i], "v_f": self.v_f[i], "detail": self.detail}
-            coarse = {"tc": self.tc[i], "uc": self.uc[i], "vc": self.vc[i], "oc": self.oc}
-            fine = {n: torch.roll(a, s * f, dims=-1) for n, a in fine.items()}
-            coarse = {n: torch.roll(a, s, dims=-1) for n, a in coarse.items()}
-            if flip[k]:
-                fine = {n: a.flip(-2) for n, a in fine.items()}
-                coarse = {n: a.flip(-2) for n, a in coarse.items()}
-                fine["v_f"], coarse["vc"] = -fine["v_f"], -coarse["vc"]
-            for n, a in {**fine, **coarse}.items():
-                out[n].append(a)
-        out = {n: torch.stack(a) for n, a in out.items()}
-        out["flag"] = flag
-        out["cond"] = condition(out["tc"], out["uc"], out["vc"], flag, out["oc"], out["detail"], self.sin_lat_c, f)
-        out["r"] = out["r"][:, None]
-        return out
+    return kappa, float((w * (a - kappa * lap) ** 2).sum() / w.sum())
 
 
 def train_downscaler(
-    data: str | Path,
+    data,
     out: str | Path,
     *,
-    name: str = "hs-t63-ds-v0",
-    factor: int = 4,
-    stages=("regressor", "ae", "denoiser"),
-    target: str = "regression",
+    name: str = "hs-t63-ds-v1",
+    stages=("regressor", "denoiser"),
     minutes: dict | None = None,
-    pde_weight: float = 0.1,
-    batch: int = 16,
+    pde_weight: float = 1.0,
+    batch: int = 8,
     lr: float = 3e-4,
     seed: int = 0,
     init: str | Path | None = None,
     device: str | None = None,
     max_steps: int = 1_000_000,
-    network: dict | None = None,
+    channels=(32, 64, 128),
 ) -> Path:
-    """Train (some stages of) the downscaling model on a :mod:`xda.simulate` file.
+    """Train (some stages of) the anchored downscaling model on :mod:`xda.simulate` files.
 
     Parameters
     ----------
-    data : path
-        netCDF from ``python -m xda.simulate --kind downscaling``.
+    data : path or sequence of paths
+        netCDF files from ``python -m xda.simulate --kind downscaling`` (several seeds
+        are pooled).
     out : path
         Directory for ``<name>.safetensors`` and the card ``<name>.json``.
     name : str
-    factor : int
-        Refinement factor (a power of two dividing the grid).
-    stages : sequence of {"regressor", "ae", "denoiser"}
-        Stages to run (always in this order); the others are taken from ``init``.
-    target : {"regression", "bicubic"}
-        What the autoencoder and the denoiser model: the departure from the regression
-        U-Net (default, as CorrDiff) or the residual from bicubic interpolation.
+    stages : sequence of {"regressor", "denoiser"}
+        Stages to run (in this order); the others are taken from ``init``.
     minutes : dict, optional
-        Wall-clock budget per stage (defaults: ae 8, regressor 6, denoiser 16).
+        Wall-clock budget per stage (defaults: regressor 12, denoiser 14).
     pde_weight : float
-        Final weight ``lambda`` of the physics loss (0: plain latent diffusion).
+        Final weight ``lambda`` of the physics loss (0: the ablation without it).
+    batch, lr, seed : int, float, int
     init : path, optional
-        A ``.safetensors`` downscaler to start from (and its ``.json`` card).
+        A ``.safetensors`` model to start from (and its ``.json`` card).
     device : str, optional
         Defaults to CUDA when available.
     max_steps : int
         Step limit per stage (with the time budget, whichever comes first).
-    network : dict, optional
-        :class:`~xda.models.downscaling.Downscaler` arguments (``latent``, ``ae_widths``,
-        ``channels``) for a new model.
+    channels : sequence of int
+        U-Net widths of a new model.
 
     Returns
     -------
     Path of the weight file.
     """
     torch.manual_seed(seed)
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    budget = {"ae": 8.0, "regressor": 6.0, "denoiser": 16.0, **(minutes or {})}
-    t_load = time.perf_counter()
-    tr, va = load_pairs(data, "train", factor), load_pairs(data, "validation", factor)
-    print(f"pairs: {tr['tas'].shape[0]} train, {va['tas'].shape[0]} validation ({time.perf_counter() - t_load:.0f} s)", flush=True)
+    budget = {"regressor": 12.0, "denoiser": 14.0, **(minutes or {})}
+    tr, va = load_simulation(paths, "train"), load_simulation(paths, "validation")
+    print(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}", flush=True)
     if init is not None:
         model, card = _from_init(init, stages, seed)
     else:
-        model, card = Downscaler(factor=factor, **(network or {})), _new_card(data, tr, factor, seed, batch, lr)
-    card["target"] = target
-    if target == "bicubic":
-        card.pop("residual2_std", None)
-    run = _Stages(model.to(dev), card, _Batches(tr, card, factor, seed), batch, dev, target, max_steps, lr)
+        model, card = AnchoredDownscaler(channels), _new_card(paths, tr, seed, batch, lr)
+    run = _Stages(model.to(dev), card, Examples(tr, seed), batch, dev, max_steps, lr)
     if "regressor" in stages:
         run.regressor(budget["regressor"])
-    if target == "regression" and ("regressor" in stages or "residual2_std" not in card):
         run.departure_scale()
-    if "ae" in stages:
-        run.autoencoder(budget["ae"])
     if "denoiser" in stages:
-        run.denoiser(budget["denoiser"], pde_weight, tr["lat"], tr["lon"])
-        run.validate(_Batches(va, card, factor, seed + 1, wind_dropout=0.0), seed)
-    _finish_card(card, data, name, stages, target, pde_weight, seed, init, max_steps)
+        run.denoiser(budget["denoiser"], pde_weight)
+    run.validate(Examples(va, seed + 1, wind_dropout=0.0))
+    _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps)
     return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
 
 
-def _from_init(init, stages, seed) -> tuple[Downscaler, dict]:
-    """A shipped downscaler whose ``stages`` restart from scratch (same seed as a fresh model)."""
-    import json
-
+def _from_init(init, stages, seed) -> tuple[AnchoredDownscaler, dict]:
+    """A saved model whose ``stages`` restart from scratch (same seed as a fresh model)."""
     from safetensors.torch import load_file
 
     card = json.loads(Path(init).with_suffix(".json").read_text())
-    model = Downscaler(**card["network"])
+    model = AnchoredDownscaler(**card["network"])
     model.load_state_dict({k: v.float() for k, v in load_file(init).items()})
-    # an ablation that retrains only the denoiser shares the autoencoder and nothing else
     torch.manual_seed(seed)
-    fresh = Downscaler(**card["network"])
+    fresh = AnchoredDownscaler(**card["network"])
     for stage in stages:
         getattr(model, stage).load_state_dict(getattr(fresh, stage).state_dict())
     card["training"] = dict(card["training"], initialised_from=Path(init).name)
     return model, card
 
 
-def _new_card(data, tr: dict, factor: int, seed: int, batch: int, lr: float) -> dict:
-    """The model card of a new downscaler: normalisation, effective diffusivity, provenance."""
-    kappa, r0 = effective_kappa(tr["tas"], tr["u_f"], tr["v_f"], tr["lat"], tr["lon"])
-    res = tr["tas"] - tr["base"]
-    with xr.open_dataset(data) as ds:
+def _new_card(paths, tr: list[dict], seed: int, batch: int, lr: float) -> dict:
+    """The card of a new model: departure scale, diffusivity per grid, range, provenance."""
+    ex = Examples(tr, seed + 7)
+    d = np.concatenate([(b["tas"] - b["base"]).ravel() for b in (ex(batch) for _ in range(40))])
+    physics = {}
+    for lev in tr:
+        kappa, r0 = effective_kappa(lev)
+        physics[str(lev["level"])] = {"kappa": kappa, "residual_ms_truth": r0,
+                                      "spacing_deg": float(abs(lev["lat"][1] - lev["lat"][0]))}
+    with xr.open_dataset(Path(paths[0]).expanduser()) as ds:
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
-    print(f"kappa {kappa:.3g} m2/s, truth residual rms {np.sqrt(r0):.3g} K/s, residual std {res.std():.3f} K", flush=True)
+    spacing = [p["spacing_deg"] for p in physics.values()]
+    print(f"departure from the lapse-rate baseline: std {d.std():.3f} K; physics {physics}", flush=True)
     return {
         "kind": "downscaling",
-        "factor": factor,
+        "anchor": "lapse_rate",
+        "factors": list(FACTORS),
+        "fine_spacing_deg": [round(min(spacing), 3), round(max(spacing), 3)],
+        "features": list(FEATURES),
         "variable": {"name": "tas", "standard_name": "air_temperature", "units": "K"},
-        "tas_mean": float(tr["tas"].mean()), "tas_std": float(tr["tas"].std()),
-        "residual_std": float(res.std()),
-        "kappa": kappa, "residual_ms_truth": r0,
-        "coarsening": f"area-weighted (cos lat) block mean over {factor} x {factor} cells",
-        "base": "scipy RegularGridInterpolator cubic (bicubic) of the coarse temperature",
+        "departure_std": float(d.std()),
+        "physics": physics,
+        "coarsening": "area-weighted (cos lat) block mean over f x f cells",
+        "base": "xda.numerics.lapse_rate.lapse_rate_downscale (conservative bicubic + estimated lapse rate x "
+                "orography detail)",
         "physics_winds": "bilinear interpolation of the coarse winds to the fine grid",
-        "grid": {"name": "T63 Gaussian (fine)", "shape": list(tr["tas"].shape[1:]), "global": True},
-        "training_data": dict(attrs, file=Path(data).name, times_train=int(tr["tas"].shape[0])),
+        "domains": f"regional crops {list(CROPS)} fine cells and whole globes; fine grids T63 block-averaged by {list(LEVELS)}",
+        "training_data": dict(attrs, files=[Path(p).name for p in paths], times_train=int(tr[0]["tas"].shape[0])),
         "training": {"seed": seed, "batch": batch, "lr": lr, "ema": 0.999, "stages": {}},
     }
 
 
-def _finish_card(card, data, name, stages, target, pde_weight, seed, init, max_steps) -> None:
-    log = card["training"].setdefault("stages", {})
+def _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps) -> None:
+    log = card["training"]["stages"]
     card["pde_weight"] = log.get("denoiser", {}).get("pde_weight", card.get("pde_weight"))
-    card["description"] = (
-        "latent diffusion downscaling of near-surface temperature: "
-        + ("departure from a regression U-Net on top of bicubic interpolation" if target == "regression"
-           else "residual from bicubic interpolation")
-        + ", conditioned on coarse T, winds and orography; physics loss: steady advection-diffusion residual")
-    previous = card["training"].pop("command", None)
-    card["training"]["commands"] = ([previous] if previous else []) + list(card["training"].get("commands", [])) + [
-        f"python -m xda.training.downscaling {Path(data).name} --name {name} "
-        f"--stages {','.join(stages)} --target {target} --pde-weight {pde_weight} --seed {seed}"
+    card["description"] = ("downscaling of near-surface temperature anchored on lapse-rate downscaling: a regression "
+                           "U-Net of the departure from the baseline and an EDM denoiser of the departure from the "
+                           "regression, on the fine grid, projected onto conservative fields; physics loss: steady "
+                           "advection-diffusion residual")
+    card["training"]["commands"] = list(card["training"].get("commands", [])) + [
+        f"python -m xda.training.downscaling {' '.join(Path(p).name for p in paths)} --name {name} "
+        f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
 
 
 class _Stages:
-    """The training stages of a downscaler, sharing the model, card, batches and device."""
+    """The training stages, sharing the model, card, examples and device."""
 
-    periodic = True
-
-    def __init__(self, model, card, batches, batch, dev, target, max_steps, lr):
-        self.model, self.card, self.batches, self.batch, self.dev = model, card, batches, batch, dev
-        self.target, self.max_steps, self.lr = target, max_steps, lr
-        self.log = card["training"].setdefault("stages", {})
-        self.var0 = torch.zeros(batch, dtype=torch.long, device=dev)
+    def __init__(self, model, card, examples, batch, dev, max_steps, lr):
+        self.model, self.card, self.examples, self.batch, self.dev = model, card, examples, batch, dev
+        self.max_steps, self.lr = max_steps, lr
+        self.log = card["training"]["stages"]
 
     def _fit(self, module, loss, minutes, label, **kw):
         ema, steps, losses = fit(module, loss, minutes=minutes, lr=self.lr, label=label, max_steps=self.max_steps, **kw)
@@ -302,112 +296,104 @@ class _Stages:
         self.log[label] = dict(steps=steps, loss=float(np.mean(losses[-100:])), minutes=minutes)
         return self.log[label]
 
-    def departure(self, b: dict) -> torch.Tensor:
-        """What the autoencoder and the denoiser model: the normalised residual, or its
-        departure from the (frozen) regression U-Net in units of ``residual2_std``."""
-        r = b["r"].to(self.dev)
-        if self.target == "bicubic":
-            return r
-        with torch.no_grad():
-            return (r - self.model.regress(b["cond"].to(self.dev), self.periodic)) / self.card["residual2_std"]
+    def _tensors(self, b: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, normalised departure (B, 1, fy, fx)) of a batch."""
+        t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=self.dev)  # noqa: E731
+        return t(b["x"]), t((b["tas"] - b["base"])[:, None] / self.card["departure_std"])
 
     def regressor(self, minutes):
-        m, dev = self.model, self.dev
+        m = self.model
 
         def reg_loss(step):
-            b = self.batches(self.batch)
-            return ((m.regress(b["cond"].to(dev), self.periodic) - b["r"].to(dev)) ** 2).mean()
+            b = self.examples(self.batch)
+            x, d = self._tensors(b)
+            return ((m.regress(x, b["periodic"]) - d) ** 2).mean()
 
         self._fit(m.regressor, reg_loss, minutes, "regressor")
 
     def departure_scale(self):
-        m, dev = self.model, self.dev
         with torch.no_grad():
-            d = [b["r"].to(dev) - m.regress(b["cond"].to(dev), self.periodic)
-                 for b in (self.batches(self.batch) for _ in range(16))]
-        self.card["residual2_std"] = float(torch.cat(d).std())
-        print(f"departure from the regression: std {self.card['residual2_std']:.3f} (units of residual_std)", flush=True)
+            e = []
+            for _ in range(24):
+                b = self.examples(self.batch)
+                x, d = self._tensors(b)
+                e.append((d - self.model.regress(x, b["periodic"])).flatten())
+        self.card["residual2_std"] = float(torch.cat(e).std())
+        print(f"departure from the regression: std {self.card['residual2_std']:.3f} (units of departure_std)", flush=True)
 
-    def autoencoder(self, minutes, beta=1e-4):
-        ae, p = self.model.ae, self.periodic
-
-        def ae_loss(step):
-            r = self.departure(self.batches(self.batch))
-            mean, logvar = ae.encode(r, p)
-            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).mean()
-            return ((ae.decode(z, p) - r) ** 2).mean() + beta * kl
-
-        entry = self._fit(ae, ae_loss, minutes, "ae")
+    def _denoiser_batch(self, b):
+        """(features, regression, target of the denoiser) of a batch."""
+        x, d = self._tensors(b)
         with torch.no_grad():
-            scale = torch.cat([ae.encode(self.departure(self.batches(self.batch)), p)[0] for _ in range(8)]).std(dim=(0, 2, 3))
-        self.model.latent_scale.copy_(scale)
-        entry.update(beta=beta, latent_scale=[float(x) for x in scale])
-        print(f"latent scale {scale.tolist()}", flush=True)
+            reg = self.model.regress(x, b["periodic"])
+        return x, reg, (d - reg) / self.card["residual2_std"]
 
-    def _latent(self, b):
-        with torch.no_grad():
-            return self.model.ae.encode(self.departure(b), self.periodic)[0] / self.model.latent_scale[None, :, None, None]
-
-    def denoiser(self, minutes, pde_weight, lat, lon):
+    def denoiser(self, minutes, pde_weight):
         """EDM denoising loss plus ``lambda * w(sigma) * |R(T_hat)|^2 / |R(T)|^2`` (linear ramp of lambda)."""
-        m, dev, card, p = self.model, self.dev, self.card, self.periodic
-        geo = stencils.geometry(lat, lon, periodic=True)
-        area = torch.as_tensor(np.cos(np.deg2rad(lat)), dtype=torch.float32, device=dev)[:, None]
-        area = area / area.mean()
+        m, dev, card = self.model, self.dev, self.card
+        i_u = FEATURES.index("u")
 
         def dn_loss(step, elapsed_fraction):
-            b = self.batches(self.batch)
-            z, lam = self._latent(b), pde_weight * min(1.0, 2 * elapsed_fraction)
-            if lam <= 0:
-                return edm_loss(m.denoiser, z, b["cond"].to(dev), self.var0, p)
-            loss, d, sigma = edm_loss(m.denoiser, z, b["cond"].to(dev), self.var0, p, return_denoised=True)
-            rhat = m.decode(d, p)
-            if self.target == "regression":
-                with torch.no_grad():
-                    reg = m.regress(b["cond"].to(dev), p)
-                rhat = reg + card["residual2_std"] * rhat
-            that = b["base"].to(dev) + card["residual_std"] * rhat[:, 0]
-            res = pde_residual(that, b["u_f"].to(dev), b["v_f"].to(dev), card["kappa"], geo)
-            ms = (area * res**2).mean(dim=(-2, -1)) / card["residual_ms_truth"]
-            return loss + lam * (b["flag"].to(dev) / (1 + sigma**2) * ms).mean()
+            b = self.examples(self.batch)
+            x, reg, z = self._denoiser_batch(b)
+            var0 = torch.zeros(x.shape[0], dtype=torch.long, device=dev)
+            cond, p = torch.cat([x, reg], dim=1), b["periodic"]
+            lam = pde_weight * min(1.0, 2 * elapsed_fraction)
+            if lam <= 0 or not b["winds"]:
+                return edm_loss(m.denoiser, z, cond, var0, p)
+            loss, dz, sigma = edm_loss(m.denoiser, z, cond, var0, p, return_denoised=True)
+            phys = card["physics"][str(b["level"])]
+            that = torch.as_tensor(b["base"], dtype=torch.float32, device=dev) + card["departure_std"] * (
+                reg + card["residual2_std"] * dz)[:, 0]
+            geo = stencils.geometry(b["lat"], b["lon"], periodic=p)
+            uv = x[:, i_u : i_u + 2] * WIND_SCALE
+            res = pde_residual(that, uv[:, 0], uv[:, 1], phys["kappa"], geo)
+            area = torch.as_tensor(np.cos(np.deg2rad(b["lat"])), dtype=torch.float32, device=dev)[:, None]
+            if not p:  # the stencils leave the edge of a regional grid undefined
+                res, area = res[..., 1:-1, 1:-1], area[1:-1]
+            ms = (area * res**2).mean(dim=(-2, -1)) / area.mean() / phys["residual_ms_truth"]
+            return loss + lam * (ms / (1 + sigma**2)).mean()
 
-        m.ae.requires_grad_(False)
         entry = self._fit(m.denoiser, dn_loss, minutes, "denoiser", pass_fraction=True)
-        m.ae.requires_grad_(True)
         entry.update(pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
 
-    def validate(self, batches, seed):
-        """Validation denoising loss (fixed seed), for the card."""
-        torch.manual_seed(seed + 2)
+    def validate(self, examples, n: int = 12):
+        """RMSE of the baseline and of the regression, and the denoising loss, on validation examples."""
+        torch.manual_seed(self.card["training"]["seed"] + 2)
+        base_ms, reg_ms, dn = [], [], []
         with torch.no_grad():
-            vl = [float(edm_loss(self.model.denoiser, self._latent(b), b["cond"].to(self.dev), self.var0, self.periodic))
-                  for b in (batches(self.batch) for _ in range(6))]
-        self.log["denoiser"]["validation_loss"] = float(np.mean(vl))
-        print(f"denoiser validation loss {np.mean(vl):.4f}", flush=True)
+            for _ in range(n):
+                b = examples(self.batch)
+                x, reg, z = self._denoiser_batch(b)
+                s_d = self.card["departure_std"]
+                base_ms.append(float(((b["tas"] - b["base"]) ** 2).mean()))
+                reg_ms.append(float((s_d * self.card["residual2_std"] * z).pow(2).mean()))
+                var0 = torch.zeros(x.shape[0], dtype=torch.long, device=self.dev)
+                dn.append(float(edm_loss(self.model.denoiser, z, torch.cat([x, reg], 1), var0, b["periodic"])))
+        v = dict(rmse_baseline_K=float(np.sqrt(np.mean(base_ms))), rmse_regression_K=float(np.sqrt(np.mean(reg_ms))),
+                 denoiser_loss=float(np.mean(dn)))
+        self.card["validation"] = v
+        print(f"validation: {v}", flush=True)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Train the xda downscaling model.")
-    p.add_argument("data")
+    p.add_argument("data", nargs="+", help="simulation files (python -m xda.simulate --kind downscaling)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
-    p.add_argument("--name", default="hs-t63-ds-v0")
-    p.add_argument("--factor", type=int, default=4)
-    p.add_argument("--stages", default="regressor,ae,denoiser")
-    p.add_argument("--target", choices=["regression", "bicubic"], default="regression")
-    p.add_argument("--minutes-ae", type=float, default=8.0)
-    p.add_argument("--minutes-regressor", type=float, default=6.0)
-    p.add_argument("--minutes-denoiser", type=float, default=16.0)
-    p.add_argument("--pde-weight", type=float, default=0.1)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--name", default="hs-t63-ds-v1")
+    p.add_argument("--stages", default="regressor,denoiser")
+    p.add_argument("--minutes-regressor", type=float, default=12.0)
+    p.add_argument("--minutes-denoiser", type=float, default=14.0)
+    p.add_argument("--pde-weight", type=float, default=1.0)
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", default=None)
     p.add_argument("--max-steps", type=int, default=1_000_000, help="step limit per stage")
     a = p.parse_args(argv)
-    train_downscaler(a.data, a.out, name=a.name, factor=a.factor, stages=tuple(a.stages.split(",")),
-                     minutes={"ae": a.minutes_ae, "regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
-                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps, target=a.target)
+    train_downscaler(a.data, a.out, name=a.name, stages=tuple(a.stages.split(",")),
+                     minutes={"regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
+                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps)
 
 
 if __name__ == "__main__":
