@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # From simulation to the shipped downscaling weights (xda/weights/hs-t63-ds-v1.*), on CPU.
-# Budget on 2 CPU cores: ~25 + 15 min of simulation (T63; seed 0: 60 + 120 days, seed 1: 40 + 80),
+# Budget on 2 CPU cores: ~25 + 15 min of simulation (T63; seed 0: 60 + 100 days, seed 1: 40 + 80),
 # 12 min regressor + 14 min denoiser, then the 10-min ablation denoiser without the
 # physics loss (about 80 min in all). Needs the simulation extra: pip install -e ".[simulate]"
 set -euo pipefail
@@ -8,7 +8,7 @@ C=${XDA_CACHE:-$HOME/.cache/xda}
 mkdir -p "$C"
 for seed in 0 1; do
   f="$C/hs_t63_ls_s$seed.nc"
-  days=$((seed == 0 ? 120 : 80)); spin=$((seed == 0 ? 60 : 40))
+  days=$((seed == 0 ? 100 : 80)); spin=$((seed == 0 ? 60 : 40))
   [ -f "$f" ] || python -m xda.simulate --kind downscaling --days $days --spinup-days $spin --seed "$seed" --out "$f"
 done
 python -m xda.training.downscaling "$C/hs_t63_ls_s0.nc" "$C/hs_t63_ls_s1.nc" --name hs-t63-ds-v1 \

@@ -369,7 +369,7 @@ def simulate_downscaling(
     the grid of the MPI-ESM sample), with train / validation / test labels disjoint in
     time (5-day gaps):
 
-    * ``tas`` (K): air temperature 2 m above the *ETOPO* surface (:func:`screen_temperature`),
+    * ``tas`` (K): air temperature 2 m above the model's ground (:func:`screen_temperature`),
     * ``uas``, ``vas`` (m s-1): winds on the lowest model level (sigma = 0.958),
     * ``orog`` (m): the ETOPO20 cell-mean surface altitude that users will pass,
       ``orog_model``: the spectrally filtered orography the model used,
@@ -392,7 +392,7 @@ def simulate_downscaling(
         raise FloatingPointError("the simulation blew up; lower dt_minutes")
     orog_model = np.asarray(m["orography"], np.float32).T
     sigma = np.asarray(m["coords"].vertical.centers)
-    tas = screen_temperature(t1, t2, sigma[-1], sigma[-2], orog - orog_model)
+    tas = screen_temperature(t1, t2, sigma[-1], sigma[-2])
     labels = _split_labels(len(tas), per_day)
     ds = _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels,
                               _coords(grid, (np.arange(len(tas)) + 1) * interval_hours))
@@ -402,24 +402,28 @@ def simulate_downscaling(
     return _write(ds, out, t0)
 
 
-def screen_temperature(t1, t2, sigma1: float, sigma2: float, dz_surface, bounds=(-9.8e-3, 1e-2)):
-    """Temperature ``SCREEN_HEIGHT`` above the real ground from the two lowest model levels.
+def screen_temperature(t1, t2, sigma1: float, sigma2: float, height: float = SCREEN_HEIGHT,
+                       bounds=(-9.8e-3, 1e-2)):
+    """Temperature ``height`` above the model's ground from its two lowest levels.
 
-    The model's ground is its spectrally filtered orography; the user's is ETOPO's cell
-    mean, ``dz_surface`` (m) higher. The lowest level sits ``z1 = R T1 / g ln(1/sigma1)``
-    above the model ground (hypsometric, ~350 m), the second ``z2 = z1 + R (T1 + T2) / 2g
-    ln(sigma1/sigma2)``; the simulation's own local lapse rate ``(T2 - T1) / (z2 - z1)``
-    (clipped to ``bounds``, K m-1: dry adiabatic to a strong inversion) carries ``T1`` to
-    ``dz_surface + SCREEN_HEIGHT``. This is how reanalyses derive 2-m temperature when
-    the surface layer is not resolved, and it gives the target a lapse rate that varies
-    in space and time, as real near-surface temperature has.
+    The lowest level sits ``z1 = R T1 / g ln(1/sigma1)`` above the ground (hypsometric,
+    ~350 m), the second ``z2 = z1 + R (T1 + T2) / 2g ln(sigma1/sigma2)``; the
+    simulation's own local lapse rate ``(T2 - T1) / (z2 - z1)`` (clipped to ``bounds``,
+    K m-1: dry adiabatic to a strong inversion) carries ``T1`` down to ``height``. This
+    is how models derive screen-level temperature when the surface layer is not
+    resolved, and it gives the target a lapse rate that varies in space and time. The
+    ground is the model's (spectrally filtered) orography, smoother than the ETOPO cell
+    means the downscaling model is given, as the ground of every climate model or
+    reanalysis a user downscales is: the network learns how much of the ETOPO detail
+    such a field follows.
 
     Parameters
     ----------
     t1, t2 : ndarray (..., y, x), K
     sigma1, sigma2 : float
         Sigma of the lowest and second-lowest level.
-    dz_surface : ndarray (y, x), m
+    height : float
+        Metres above the ground.
 
     Returns
     -------
@@ -430,7 +434,7 @@ def screen_temperature(t1, t2, sigma1: float, sigma2: float, dz_surface, bounds=
     z1 = R_DRY * t1 / G * np.log(1.0 / sigma1)
     z2 = z1 + R_DRY * 0.5 * (t1 + t2) / G * np.log(sigma1 / sigma2)
     gamma = np.clip((t2 - t1) / (z2 - z1), *bounds)
-    return (t1 + gamma * (dz_surface + SCREEN_HEIGHT - z1)).astype(np.float32)
+    return (t1 + gamma * (height - z1)).astype(np.float32)
 
 
 def _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels, coords):
@@ -441,7 +445,7 @@ def _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels, coords):
     return xr.Dataset(
         {
             "tas": (dims, tas, {"units": "K", "standard_name": "air_temperature",
-                                "long_name": "air temperature 2 m above the ETOPO surface (xda.simulate.screen_temperature)"}),
+                                "long_name": "air temperature 2 m above the model's ground (xda.simulate.core.screen_temperature)"}),
             "uas": (dims, uas, {"units": "m s-1", "standard_name": "eastward_wind", "long_name": f"eastward wind {level}"}),
             "vas": (dims, vas, {"units": "m s-1", "standard_name": "northward_wind", "long_name": f"northward wind {level}"}),
             "orog": (("lat", "lon"), orog.astype(np.float32), {"units": "m", "standard_name": "surface_altitude",
