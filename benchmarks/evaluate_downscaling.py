@@ -7,9 +7,10 @@ Every case is a fine field, coarsened by area-weighted block means (``xda.coarse
 and downscaled back with the public API (``xda.downscale``), as a user would:
 
 * MPI-ESM-LR 2005 monthly-mean ``tas`` (T63, 1.9 deg; 12 months): the globe and three
-  regional crops (North America, Europe, Asia), factors 2 and 4;
+  regional crops (North America, Europe, Asia), factors 2 and 4; with ``uas``/``vas``;
 * the January 1996 blizzard's surface air temperature (regional 1.25 x 2.5 deg, every
-  8th of its 6-hourly times, cropped to where it is defined), factors 2 and 4;
+  8th of its 6-hourly times, cropped to where it is defined), factors 2 and 4; with its
+  10-m winds;
 * with ``--sim``, the held-out test split of the Held-Suarez simulations (orography and a
   seasonal land-sea contrast; every 8th time), the globe and a North-American crop.
 
@@ -56,16 +57,20 @@ def _crop(t: xr.DataArray, lat, lon, factor: int = 4) -> xr.DataArray:
 
 
 def esm_cases() -> dict:
-    t = xda.datasets.open_dataset("esm_tas")["tas"].drop_vars(["lat_bnds", "lon_bnds"], errors="ignore")
+    """MPI-ESM tas with its near-surface winds (Datasets), the globe and three regions."""
+    t = xr.merge([xda.datasets.open_dataset(f"esm_{v}")[[v]] for v in ("tas", "uas", "vas")])
+    t = t.drop_vars(["lat_bnds", "lon_bnds", "time_bnds"], errors="ignore")
     cases = {"MPI-ESM tas, globe": t}
     cases.update({f"MPI-ESM tas, {name}": _crop(t, *box) for name, box in REGIONS.items()})
     return cases
 
 
-def blizzard_case() -> xr.DataArray:
-    t = xda.datasets.open_dataset("storm1996_t")["t"]
-    t = t.isel(time=np.flatnonzero(np.isfinite(t.values).mean(axis=(1, 2)) > 0.5)[::8])
-    return t.isel(lat=slice(4, 32), lon=slice(6, 30))  # the largest NaN-free block, 28 x 24 cells
+def blizzard_case() -> xr.Dataset:
+    """The blizzard's surface air temperature and 10-m winds, the largest NaN-free block (28 x 24 cells)."""
+    t = xr.merge([xda.datasets.open_dataset(f"storm1996_{v}")[[v]] for v in ("t", "u", "v")])
+    t = t.rename(t="tas", u="uas", v="vas")
+    t = t.isel(time=np.flatnonzero(np.isfinite(t["tas"].values).mean(axis=(1, 2)) > 0.5)[::8])
+    return t.isel(lat=slice(4, 32), lon=slice(6, 30))
 
 
 def sim_cases(paths) -> dict:
@@ -73,8 +78,10 @@ def sim_cases(paths) -> dict:
     from xda.training.downscaling import load_simulation
 
     lev = load_simulation([Path(p).expanduser() for p in paths], "test", every=8)[0]
-    t = xr.DataArray(lev["tas"], dims=("time", "lat", "lon"), coords={"lat": lev["lat"], "lon": lev["lon"]},
-                     attrs={"units": "K", "standard_name": "air_temperature"})
+    dims, coords = ("time", "lat", "lon"), {"lat": lev["lat"], "lon": lev["lon"]}
+    t = xr.Dataset({"tas": (dims, lev["tas"], {"units": "K", "standard_name": "air_temperature"}),
+                    "uas": (dims, lev["uas"], {"units": "m s-1", "standard_name": "eastward_wind"}),
+                    "vas": (dims, lev["vas"], {"units": "m s-1", "standard_name": "northward_wind"})}, coords=coords)
     return {"Held-Suarez test split, globe": t,
             "Held-Suarez test split, North America": _crop(t, *REGIONS["North America"])}
 
@@ -122,8 +129,12 @@ def scores(pred: np.ndarray, truth: xr.DataArray, base: np.ndarray, coarse: xr.D
     return out
 
 
-def run_case(label: str, truth: xr.DataArray, factor: int, members: int, steps: int, rows: list) -> None:
-    coarse = xda.coarsen(truth, factor)
+def run_case(label: str, data: xr.Dataset, factor: int, members: int, steps: int, rows: list,
+             model: str = xda.models.cards.DEFAULT_DOWNSCALING_MODEL, classical: bool = True) -> None:
+    """Coarsen ``data`` (tas and, when present, winds), downscale it back by every method, score against tas."""
+    truth = data["tas"]
+    coarse_ds = xda.coarsen(data, factor)
+    coarse = coarse_ds["tas"]
     periodic = xda.labeled.grid.grid_of(truth).periodic
     kw = dict(like=truth)  # back onto the truth's own coordinates (a Gaussian grid is not a uniform split)
     preds, times = {}, {}
@@ -134,18 +145,21 @@ def run_case(label: str, truth: xr.DataArray, factor: int, members: int, steps: 
         times[name] = time.perf_counter() - t0
     base = preds["conservative bicubic"]
     for name, p in preds.items():
-        rows.append(dict(case=label, factor=factor, method=name, seconds=times[name],
-                         **scores(p, truth, base, coarse, factor, periodic)))
+        if classical:
+            rows.append(dict(case=label, factor=factor, method=name, seconds=times[name],
+                             **scores(p, truth, base, coarse, factor, periodic)))
+    kw["model"] = model
+    tag = "" if model == xda.models.cards.DEFAULT_DOWNSCALING_MODEL else f" ({model})"
     t0 = time.perf_counter()
-    reg = xda.downscale(coarse, factor, method="regression", **kw).values.astype(np.float64)
-    rows.append(dict(case=label, factor=factor, method="xda regression", seconds=time.perf_counter() - t0,
+    reg = xda.downscale(coarse_ds, factor, method="regression", **kw)["tas"].values.astype(np.float64)
+    rows.append(dict(case=label, factor=factor, method="xda regression" + tag, seconds=time.perf_counter() - t0,
                      **scores(reg, truth, base, coarse, factor, periodic)))
     t0 = time.perf_counter()
-    ens = xda.downscale(coarse, factor, members=members, seed=0, steps=steps, **kw).values.astype(np.float64)
+    ens = xda.downscale(coarse_ds, factor, members=members, seed=0, steps=steps, **kw)["tas"].values.astype(np.float64)
     sec = time.perf_counter() - t0
-    rows.append(dict(case=label, factor=factor, method=f"xda, mean of {members}", seconds=sec,
+    rows.append(dict(case=label, factor=factor, method=f"xda, mean of {members}{tag}", seconds=sec,
                      **scores(ens.mean(0), truth, base, coarse, factor, periodic, ens=ens)))
-    rows.append(dict(case=label, factor=factor, method="xda, one member", seconds=sec / members,
+    rows.append(dict(case=label, factor=factor, method=f"xda, one member{tag}", seconds=sec / members,
                      **scores(ens[0], truth, base, coarse, factor, periodic)))
 
 
@@ -155,6 +169,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--sim", nargs="*", default=None, help="simulation files (xda.simulate --kind downscaling)")
     p.add_argument("--cases", default=None, help="only the cases whose label contains this text")
+    p.add_argument("--model", action="append", default=None,
+                   help="learned model(s) to score (repeatable; default the shipped one; others by XDA_WEIGHTS_DIR)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "downscaling.md"))
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
@@ -167,7 +183,8 @@ def main(argv=None):
         if a.cases and a.cases not in label:
             continue
         for factor in (2, 4):
-            run_case(label, truth, factor, a.members, a.steps, rows)
+            for k, model in enumerate(a.model or [xda.models.cards.DEFAULT_DOWNSCALING_MODEL]):
+                run_case(label, truth, factor, a.members, a.steps, rows, model=model, classical=k == 0)
             print(f"{label} x{factor} done", file=sys.stderr, flush=True)
     df = pd.DataFrame(rows)
     for (case, factor), g in df.groupby(["case", "factor"], sort=False):

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xda
-from xda.errors import GridError, ModelError, UnitsError
+from xda.errors import CoordinateError, GridError, ModelError, UnitsError
 from xda.models import registry
 from xda.models.downscaling import pde_residual
 from xda.numerics import regrid, stencils
@@ -146,6 +146,35 @@ def test_surface_altitude_from_etopo_is_real_and_convention_free():
     assert np.allclose(shifted, np.roll(z, 96, axis=1))
 
 
+def test_land_area_fraction_from_etopo_is_real():
+    from xda.static import land_area_fraction
+
+    f = land_area_fraction(T63_LAT, T63_LON)
+    w = np.cos(np.deg2rad(T63_LAT))[:, None] * np.ones_like(f)
+    assert 0.27 < float((w * f).sum() / w.sum()) < 0.31  # Earth: 29 % land
+    i, j = np.argmin(abs(T63_LAT - 23)), np.argmin(abs(T63_LON - 10))
+    assert f[i, j] == 1.0  # Sahara
+    i, j = np.argmin(abs(T63_LAT - 0)), np.argmin(abs(T63_LON - 200))
+    assert f[i, j] == 0.0  # central Pacific
+    assert 0 < f[np.argmin(abs(T63_LAT - 40.5)), np.argmin(abs(T63_LON - 286))] < 1  # New York: a coastal cell
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(-9.5e-3, 9e-3), st.floats(240, 310))
+def test_screen_temperature_follows_a_linear_profile_exactly(gamma, t1):
+    """Two levels on one lapse rate: the 2-m temperature is that line's value at 2 m above the ground."""
+    from xda.numerics.constants import GRAVITY, R_DRY
+    from xda.simulate.core import screen_temperature
+
+    s1, s2 = 0.958, 0.875
+    z1 = R_DRY * t1 / GRAVITY * np.log(1 / s1)
+    # T2 such that (T2 - T1) / (z2 - z1) = gamma with z2 - z1 = R (T1 + T2) / 2g ln(s1/s2)
+    k = R_DRY / (2 * GRAVITY) * np.log(s1 / s2) * gamma
+    t2 = t1 * (1 + k) / (1 - k)
+    got = screen_temperature(np.array([t1]), np.array([t2]), s1, s2)
+    np.testing.assert_allclose(got, t1 + gamma * (2.0 - z1), rtol=0, atol=1e-3)
+
+
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 1000), st.floats(0, 1e6))
 def test_physics_loss_uses_the_diagnostic_stencils(seed, kappa):
@@ -215,6 +244,17 @@ def test_a_model_that_learned_nothing_returns_the_lapse_rate_baseline(esm, facto
                                    rtol=0, atol=1e-4)
 
 
+@settings(max_examples=5, deadline=None)
+@given(st.floats(-40.0, 40.0))
+def test_learned_downscaling_commutes_with_a_uniform_warming(esm, shift):
+    """The inputs are anomalies (the field's own mean removed): T + c downscales to downscale(T) + c."""
+    _, coarse = esm
+    t = coarse["tas"].isel(time=0, lat=slice(12, 20), lon=slice(28, 40))
+    a = t.phyda.downscale(2, method="regression").values
+    b = (t + shift).assign_attrs(t.attrs).phyda.downscale(2, method="regression").values
+    np.testing.assert_allclose(b - shift, a, rtol=0, atol=2e-3)
+
+
 def test_output_grid_units_provenance_and_no_mutation(esm):
     fine_truth, coarse = esm
     before = coarse.copy(deep=True)
@@ -249,6 +289,9 @@ def test_members_seed_and_units_round_trip(esm):
     assert c.attrs["units"] == "degC"
     np.testing.assert_allclose(c.values + 273.15, ens.values, atol=1e-3)
     assert t.phyda.downscale(4, seed=0, **FAST).attrs["xda_winds"] == "not used"
+    state = torch.get_rng_state()
+    t.phyda.downscale(2, seed=None, **FAST)  # fresh noise, but torch's global generator is left alone
+    assert torch.equal(state, torch.get_rng_state())
 
 
 def test_regression_and_interpolation_baselines(esm):
@@ -295,6 +338,15 @@ def test_clear_errors(esm):
         small.phyda.downscale(4, method="regression")
     with pytest.raises(GridError, match="at least 4 x 4"):
         t.isel(lat=slice(0, 3), lon=slice(0, 3)).phyda.downscale(4)
+    ny, nx = 6, 8  # a curvilinear grid: refused with the advice to regrid, for every method
+    lat2, lon2 = np.meshgrid(np.linspace(30, 50, ny), np.linspace(-100, -80, nx), indexing="ij")
+    curvi = xr.DataArray(np.full((ny, nx), 280.0), dims=("y", "x"), name="tas",
+                         attrs={"units": "K", "standard_name": "air_temperature"},
+                         coords={"lat": (("y", "x"), lat2, {"standard_name": "latitude", "units": "degrees_north"}),
+                                 "lon": (("y", "x"), lon2, {"standard_name": "longitude", "units": "degrees_east"})})
+    for method in ("lapse_rate", "regression"):
+        with pytest.raises(CoordinateError, match="curvilinear.*[Rr]egrid"):
+            curvi.phyda.downscale(2, method=method)
     bad = t.copy()
     bad[0, 3, 3] = np.nan
     with pytest.raises(ValueError, match="'tas' has 1 NaN"):

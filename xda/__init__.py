@@ -8,6 +8,7 @@
 import os
 
 from ._version import __version__
+from ._versions import show_versions
 from .numerics import threads
 
 threads.set_wait_policy()  # before numba's OpenMP layer or torch start (see xda.numerics.threads)
@@ -70,4 +71,4 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
     return _train(data, out, **({"init": init} if init else {}), **kwargs)
 
 
-__all__ = ["set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]
+__all__ = ["show_versions", "set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

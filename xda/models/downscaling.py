@@ -226,7 +226,8 @@ def downscale_arrays(
     param = next(model.parameters())
     dev, dt = param.device, param.dtype
     gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**31))
+    # seed=None: fresh entropy, without reseeding torch's global generator
+    gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63))
     n = members if method == "xda" else 1
     out, nfe = np.empty((n, *base.shape)), 0
     s_d, s_2 = card["departure_std"], card["residual2_std"]
