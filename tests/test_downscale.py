@@ -320,10 +320,12 @@ def test_regression_and_interpolation_baselines(esm):
 def test_regional_grid_works(esm):
     _, coarse = esm
     region = coarse.isel(lat=slice(14, 20), lon=slice(30, 40))  # North America
-    out = region.phyda.downscale(4, seed=0, **FAST)["tas"]
+    out = region.phyda.downscale(4, seed=0, steps=8)["tas"]
     assert out.shape == (2, 24, 40)
     assert np.isfinite(out.values).all()
     assert float(out.min()) > 200 and float(out.max()) < 330
+    reg = region.phyda.downscale(4, method="regression")["tas"]
+    assert float(abs(out - reg).max()) < 10.0  # a member departs from the mean by the model's spread, not more
 
 
 def test_clear_errors(esm):
@@ -359,6 +361,8 @@ def test_clear_errors(esm):
         t.phyda.downscale(4, orography=xda.static.orography_like(t))
     with pytest.raises(ValueError, match="unknown method"):
         t.phyda.downscale(4, method="nearest")
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        t.phyda.downscale(4, steps=0)
     with pytest.raises(UnitsError, match="lapse_rate='6.5 m'"):
         t.phyda.downscale(4, method="lapse_rate", lapse_rate="6.5 m")
     with pytest.raises(ValueError, match="K/km"):

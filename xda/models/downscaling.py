@@ -186,6 +186,7 @@ def downscale_arrays(
     steps: int = 16,
     seed: int | None = None,
     chunk: int = 8,
+    gamma: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Downscale plain arrays (latitudes ascending, SI units) with the anchored model.
 
@@ -208,6 +209,8 @@ def downscale_arrays(
     seed : int, optional
     chunk : int
         Fields per network call.
+    gamma : float, optional
+        The anchor's lapse rate (K m-1); default: estimated from each field.
 
     Returns
     -------
@@ -222,7 +225,7 @@ def downscale_arrays(
         raise ValueError(f"unknown method {method!r}: the learned methods are 'xda' and 'regression' (the classical "
                          "ones are in xda.numerics.regrid and xda.numerics.lapse_rate)")
     f = lat_f.size // lat_c.size
-    base, gamma, x = features(t_c, lat_c, lon_c, lat_f, lon_f, orog_f, land_f, periodic, u_c, v_c)
+    base, gamma, x = features(t_c, lat_c, lon_c, lat_f, lon_f, orog_f, land_f, periodic, u_c, v_c, gamma)
     param = next(model.parameters())
     dev, dt = param.device, param.dtype
     gen = torch.Generator(device=dev)

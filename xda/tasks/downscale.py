@@ -189,14 +189,15 @@ def downscale(
         and ``"lapse_rate"``. Default: ETOPO20 averaged onto the fine grid
         (:func:`xda.static.surface_altitude`).
     lapse_rate : float, str or pint Quantity, optional
-        ``"lapse_rate"`` only: a fixed lapse rate (a number in K/km, e.g. ``-6.5``, or
+        For ``"lapse_rate"`` and the learned methods' anchor: a fixed lapse rate (a number in K/km, e.g. ``-6.5``, or
         with units, ``"-6.5 K/km"``); default: estimated from each coarse field
         (:func:`xda.numerics.lapse_rate.estimate_lapse_rate`), recorded in
         ``xda_lapse_rate``.
     model : str
         Model name (:func:`xda.models.registry.available_models`).
     steps : int
-        Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
+        Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member);
+        fewer than 8 give unconverged members (for tests, not for use).
     lat, lon : str, optional
         Coordinate names, when cf-xarray cannot find them.
     device : str, optional
@@ -217,12 +218,6 @@ def downscale(
     ModelError
         A factor the model was not trained for; an unknown model; ``device="cuda"``
         without a GPU.
-
-    Warns
-    -----
-    UserWarning
-        A fine grid outside the spacings the model was trained on (card
-        ``fine_spacing_deg``, widened by a factor 1.5 each way).
     GridError
         Fewer than 4 coarse cells along an axis; winds or orography on another grid; a
         ``like`` grid coarser than the input or outside its domain.
@@ -230,6 +225,12 @@ def downscale(
         Temperature, winds, orography or lapse rate without (or with wrong) units.
     ValueError
         NaNs in the inputs; only one wind component; an unknown method.
+
+    Warns
+    -----
+    UserWarning
+        A fine grid outside the spacings the model was trained on (card
+        ``fine_spacing_deg``, widened by a factor 1.5 each way).
 
     Notes
     -----
@@ -246,7 +247,7 @@ def downscale(
     the residual target of CorrDiff (Mardani et al. 2025).
     """
     t_start = time.perf_counter()
-    _validate(method, members)
+    _validate(method, members, steps)
     ds, tname, was_da = _temperature(coarse, variable)
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
@@ -271,9 +272,11 @@ def downscale(
         u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
         fine, gamma, info["xda_nfe"] = downscale_arrays(
             t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), grid.periodic, model=net,
-            card=card, u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed)
+            card=card, u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
+            gamma=_lapse_rate(lapse_rate))
         info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used",
-                    xda_lapse_rate=f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)")
+                    xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
+                                    f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
     elif method == "lapse_rate":
         fine, gamma = lapse_rate_downscale(t_c, orog_f, lat_c, grid.lon, lat_f, lon_f, factor, grid.periodic,
                                            gamma=_lapse_rate(lapse_rate))
@@ -327,11 +330,14 @@ def _lapse_rate(value) -> float | None:
 # ----------------------------------------------------------------------------- stages
 
 
-def _validate(method: str, members) -> None:
+def _validate(method: str, members, steps) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     if int(members) < 1:
         raise ValueError(f"members must be >= 1, got {members}")
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1 (16 is the default; 8 is about the least that converges), "
+                         f"got {steps!r}")
     if method != "xda" and members != 1:
         raise ValueError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
 
