@@ -237,11 +237,16 @@ def test_a_model_that_learned_nothing_returns_the_lapse_rate_baseline(esm, facto
     np.testing.assert_allclose(got[0], want, rtol=0, atol=1e-9)
     np.testing.assert_allclose(gamma, g)
     # the trained model and its members are conservative to 1e-4 K at every factor, globally and regionally
+    outs = {}
     for method, n in (("regression", 1), ("xda", 2)):
         out, _, nfe = downscale_arrays(*args, model=net, card=card, method=method, members=n, steps=2, seed=0)
         assert out.shape == (n, *want.shape) and nfe == (3 if method == "xda" else 0)
         np.testing.assert_allclose(regrid.coarsen(out, factor, lat_f), np.broadcast_to(t_c, out.shape[:1] + t_c.shape),
                                    rtol=0, atol=1e-4)
+        outs[method] = out
+    # members are recentred on the regression: their mean is the regression, their spread is not zero
+    np.testing.assert_allclose(outs["xda"].mean(axis=0), outs["regression"][0], rtol=0, atol=1e-4)
+    assert np.std(outs["xda"][0] - outs["xda"][1]) > 0.1
 
 
 @settings(max_examples=5, deadline=None)

@@ -203,7 +203,10 @@ def downscale_arrays(
     model, card : the network and its card (``departure_std``, ``residual2_std``).
     u_c, v_c : ndarray (B, y, x), m s-1, optional
     method : {"xda", "regression"}
-        ``"regression"``: the mean departure; ``"xda"``: ``members`` samples.
+        ``"regression"``: the mean departure; ``"xda"``: ``members`` samples. Two or
+        more are recentred on the regression, ``u_k = Reg + sqrt(n/(n-1)) (z_k - mean z)``
+        (as an ensemble of variational analyses is recentred on its control): their mean
+        is the regression, the sampler gives the spread. One member is the sample itself.
     members, steps : int
         Samples per field and Heun steps (``2 * steps - 1`` denoiser evaluations each).
     seed : int, optional
@@ -238,10 +241,11 @@ def downscale_arrays(
         for s in range(0, base.shape[0], chunk):
             xb = torch.tensor(x[s : s + chunk], dtype=dt, device=dev)
             reg = model.regress(xb, periodic)
-            for k in range(n):
-                d = reg
-                if method == "xda":
-                    z, nfe = model.sample(xb, reg, periodic, steps=steps, generator=gen)
-                    d = reg + s_2 * z
-                out[k, s : s + chunk] = base[s : s + chunk] + s_d * d[:, 0].double().cpu().numpy()
+            z = torch.zeros((n, *reg.shape), dtype=dt, device=dev)
+            if method == "xda":
+                for k in range(n):
+                    z[k], nfe = model.sample(xb, reg, periodic, steps=steps, generator=gen)
+                if n > 1:  # recentred on the regression: the sampler gives the spread, unbiased for n
+                    z = (z - z.mean(dim=0)) * (n / (n - 1)) ** 0.5
+            out[:, s : s + chunk] = base[s : s + chunk] + s_d * (reg + s_2 * z)[:, :, 0].double().cpu().numpy()
     return regrid.conserve(out, t_c[None], lat_f, f), gamma, nfe
