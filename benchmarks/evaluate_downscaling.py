@@ -12,7 +12,7 @@ and downscaled back with the public API (``xda.downscale``), as a user would:
   8th of its 6-hourly times, cropped to where it is defined), factors 2 and 4; with its
   10-m winds;
 * with ``--sim``, the held-out test split of the Held-Suarez simulations (orography and a
-  seasonal land-sea contrast; every 8th time), the globe and a North-American crop.
+  seasonal land-sea contrast; every 16th time), the globe and a North-American crop.
 
 Rows: conservative bilinear, conservative bicubic, lapse-rate (all three conservative,
 ``xda.numerics.regrid`` / ``xda.numerics.lapse_rate``), the learned regression (the
@@ -74,10 +74,10 @@ def blizzard_case() -> xr.Dataset:
 
 
 def sim_cases(paths) -> dict:
-    """The held-out test split of the simulations (every 8th time), globe and North America."""
+    """The held-out test split of the simulations (every 16th time), globe and North America."""
     from xda.training.downscaling import load_simulation
 
-    lev = load_simulation([Path(p).expanduser() for p in paths], "test", every=8)[0]
+    lev = load_simulation([Path(p).expanduser() for p in paths], "test", every=16)[0]
     dims, coords = ("time", "lat", "lon"), {"lat": lev["lat"], "lon": lev["lon"]}
     t = xr.Dataset({"tas": (dims, lev["tas"], {"units": "K", "standard_name": "air_temperature"}),
                     "uas": (dims, lev["uas"], {"units": "m s-1", "standard_name": "eastward_wind"}),
