@@ -49,7 +49,7 @@ from torch import nn
 from ..numerics import regrid, stencils
 from ..numerics import stencils_torch as st
 from ..numerics.constants import EARTH_RADIUS
-from ..numerics.lapse_rate import STANDARD_LAPSE_RATE, lapse_rate_downscale
+from ..numerics.lapse_rate import STANDARD_LAPSE_RATE, fine_detail, lapse_rate_downscale
 from .diffusion import Denoiser, sample
 from .network import UNet
 
@@ -121,7 +121,7 @@ def features(t_c, lat_c, lon_c, lat_f, lon_f, orog_f, land_f, periodic: bool, u_
     blocks = np.repeat(np.repeat(t_c, f, axis=-2), f, axis=-1)
     w = np.cos(np.deg2rad(lat_c))[:, None] * np.ones(t_c.shape[-1])
     mean = (np.sum(t_c * w, axis=(-2, -1)) / w.sum())[:, None, None]  # area mean of each field
-    detail = lambda a: a - regrid.upsample(regrid.coarsen(a, f, lat_f), lat_c, lon_c, lat_f, lon_f, "cubic", periodic)  # noqa: E731
+    detail = lambda a: fine_detail(a, lat_c, lon_c, lat_f, lon_f, f, periodic)  # noqa: E731
     if u_c is None:
         u_f = v_f = np.zeros_like(base)
         flag = 0.0

@@ -65,6 +65,27 @@ def estimate_lapse_rate(t_c: np.ndarray, z_c: np.ndarray, lat_c: np.ndarray, per
     return np.clip(gamma, *LAPSE_RATE_BOUNDS)
 
 
+def fine_detail(a_f: np.ndarray, lat_c, lon_c, lat_f, lon_f, factor: int, periodic: bool,
+                method: str = "cubic") -> np.ndarray:
+    """``a_f - I(<a_f>)``: the part of a fine field its block means cannot see.
+
+    ``<.>`` is the area-weighted block mean (:func:`xda.numerics.regrid.coarsen`) and
+    ``I`` the interpolation back to the fine grid (:func:`xda.numerics.regrid.upsample`).
+    Of the orography, what the lapse rate multiplies; of the land fraction, the coasts.
+
+    Parameters
+    ----------
+    a_f : ndarray (..., fy, fx)
+    lat_c, lon_c, lat_f, lon_f : ndarray
+        Degrees, ascending.
+    factor : int
+    periodic : bool
+    method : {"cubic", "linear"}
+    """
+    a_f = np.asarray(a_f, np.float64)
+    return a_f - regrid.upsample(regrid.coarsen(a_f, factor, lat_f), lat_c, lon_c, lat_f, lon_f, method, periodic)
+
+
 def lapse_rate_downscale(t_c: np.ndarray, z_f: np.ndarray, lat_c: np.ndarray, lon_c: np.ndarray, lat_f: np.ndarray,
                          lon_f: np.ndarray, factor: int, periodic: bool, gamma: float | np.ndarray | None = None,
                          method: str = "cubic") -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +121,7 @@ def lapse_rate_downscale(t_c: np.ndarray, z_f: np.ndarray, lat_c: np.ndarray, lo
     z_c = regrid.coarsen(z_f, factor, lat_f)
     g = estimate_lapse_rate(t_c, z_c, lat_c, periodic) if gamma is None else np.broadcast_to(
         np.asarray(gamma, np.float64), t_c.shape[:-2])
-    detail = z_f - regrid.upsample(z_c, lat_c, lon_c, lat_f, lon_f, method, periodic)
+    detail = fine_detail(z_f, lat_c, lon_c, lat_f, lon_f, factor, periodic, method)
     shift = np.asarray(g)[..., None, None] * detail  # (..., fy, fx)
     fine = regrid.conservative_upsample(t_c - regrid.coarsen(shift, factor, lat_f), lat_c, lon_c, lat_f, lon_f, factor,
                                         method, periodic) + shift
