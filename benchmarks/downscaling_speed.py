@@ -36,7 +36,8 @@ def main():
     coarse = coarse_case(a.times)
     coarse.phyda.downscale(4, steps=2, seed=0, device=a.device)  # load the model once (cached)
     configs = [("bicubic (reference)", dict(method="bicubic")),
-               ("regression U-Net", dict(method="regression", device=a.device)),
+               ("lapse-rate", dict(method="lapse_rate")),
+               ("xda regression", dict(method="regression", device=a.device)),
                ("xda, 16 steps, 1 member", dict(steps=16, device=a.device)),
                ("xda, 8 steps, 1 member", dict(steps=8, device=a.device)),
                ("xda, 16 steps, 8 members", dict(steps=16, members=8, device=a.device))]
