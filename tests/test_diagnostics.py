@@ -260,6 +260,24 @@ def test_vorticity_divergence_torch_twins(seed):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.booleans(), st.floats(5.0, 40.0))
+def test_geostrophic_residual_torch_twin(seed, periodic, min_lat):
+    """The physics term of the assimilation loss is the diagnostic's stencil (0 where the diagnostic is NaN)."""
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(-80, 80, 17) if periodic else np.linspace(10, 70, 17)
+    lon = np.arange(24) * 15.0 if periodic else np.linspace(-130, -60, 24)
+    geo = stencils.geometry(lat, lon, periodic)
+    z, u, v = 5500 + 100 * rng.normal(size=(2, 17, 24)), 10 * rng.normal(size=(2, 17, 24)), 10 * rng.normal(size=(2, 17, 24))
+    a = stencils.geostrophic_residual(z, u, v, geo, min_lat)
+    b = stencils_torch.geostrophic_residual(*(torch.tensor(x) for x in (z, u, v)), geo, min_lat)
+    for p, q in zip(a, b):
+        q = q.numpy()
+        assert np.all(q[np.isnan(p)] == 0)
+        np.testing.assert_allclose(p[~np.isnan(p)], q[~np.isnan(p)], rtol=1e-10, atol=1e-12)
+    assert np.isnan(a[0]).any() == bool((np.abs(lat) < min_lat).any())
+
+
 def test_float32_inputs_stay_float32_and_match_float64(storm_t):
     t = storm_t["t"].isel(lon=slice(7, 29))
     u = xda.datasets.open_dataset("storm1996_u")["u"].isel(lon=slice(7, 29))

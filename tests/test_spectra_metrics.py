@@ -60,6 +60,25 @@ def test_spectral_divergence_is_zero_for_identical_and_positive_otherwise(z500):
     assert (sd.values[1:-1] > 0).all()
 
 
+def test_chaosbench_spectral_divergence_sees_small_scale_noise_and_blur(z500):
+    """Isotropic, top 10 % of wavenumbers: white noise flattens the shape of the tail; a scaled field has
+    the same spectral shape; a numpy KL of the same bins agrees. (The shape *within* the band is
+    compared, not its energy: a uniform blur of the band barely registers.)"""
+    a = z500["z500"].isel(time=0)
+    rng = np.random.default_rng(0)
+    noisy = a + 20.0 * rng.standard_normal(a.shape)
+    sd = lambda f: float(xda.spectral_divergence(f, a, kind="isotropic", top=0.1))  # noqa: E731
+    assert sd(a) == 0.0 and sd(2.0 * a - 100.0) == pytest.approx(0.0, abs=1e-12)
+    assert sd(noisy) > 10 * sd(a + 1.0 * rng.standard_normal(a.shape)) > 0
+    pf, pr = (xda.isotropic_power_spectrum(f).values for f in (noisy, a))
+    n = pf.size
+    pf, pr = pf[n - int(np.ceil(0.1 * n)):], pr[n - int(np.ceil(0.1 * n)):]
+    pf, pr = pf / pf.sum(), pr / pr.sum()
+    assert sd(noisy) == pytest.approx(float(np.sum(pr * np.log(pr / pf))), rel=1e-10)
+    with pytest.raises(ValueError, match="top"):
+        xda.spectral_divergence(a, a, kind="isotropic", top=0.0)
+
+
 def test_latitude_weighted_rmse_and_mae(z500):
     a = z500["z500"].isel(time=0)
     b = a + 10.0

@@ -69,3 +69,46 @@ def test_training_scales_out_with_ddp_on_gloo(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     card = __import__("json").loads((tmp_path / "w" / "ddp.json").read_text())
     assert card["training"]["processes"] == 2 and card["training"]["steps"] == 4
+
+
+def _fake_state(path, nt=12, ny=24, nx=48, seed=0):
+    """A fake simulation of the joint model's state (z500, tas, u500, v500), winds geostrophic plus noise."""
+    from xda.numerics import balance, stencils
+
+    rng = np.random.default_rng(seed)
+    lat, lon = np.linspace(-85, 85, ny), np.arange(nx) * 360 / nx
+    geo = stencils.geometry(lat, lon, True)
+    smooth = lambda a: a + np.roll(a, 1, -1) + np.roll(a, -1, -1) + np.roll(a, 1, -2)  # noqa: E731
+    data = {}
+    for kind, amp in (("truth", 1.0), ("background", 0.3)):
+        z = 50.0 * amp * smooth(smooth(rng.normal(size=(nt, ny, nx))))
+        ug, vg = balance.geostrophic_wind(z, geo)
+        base = data["z500_truth"][1] if kind == "background" else 0.0
+        data[f"z500_{kind}"] = (("time", "lat", "lon"), 5500.0 + z + (base - 5500.0 if kind == "background" else 0.0))
+        for v, g in (("u500", ug), ("v500", vg)):
+            t = data[f"{v}_truth"][1] if kind == "background" else 0.0
+            data[f"{v}_{kind}"] = (("time", "lat", "lon"), t + g + 0.5 * amp * rng.normal(size=(nt, ny, nx)))
+        t = data["tas_truth"][1] if kind == "background" else 280.0
+        data[f"tas_{kind}"] = (("time", "lat", "lon"), t + 2.0 * amp * smooth(rng.normal(size=(nt, ny, nx))))
+    ds = xr.Dataset(data, coords={"time": np.arange(nt) * 6.0, "lat": lat, "lon": lon})
+    ds["split"] = ("time", np.array(["train"] * 8 + ["validation"] * 2 + ["test"] * 2))
+    ds.attrs["seed"] = np.int64(seed)
+    ds.to_netcdf(path)
+
+
+def test_joint_training_writes_a_loadable_model(tmp_path, monkeypatch):
+    """The multivariate model trains (both encoders, the physics term on) and loads by its card."""
+    from xda.training import joint
+
+    _fake_state(tmp_path / "state.nc")
+    stats, alpha = joint.state_stats(tmp_path / "state.nc")
+    assert 0.5 < alpha < 1.5  # the fake's wind errors are the geostrophic wind of its height errors, plus noise
+    for encoder in ("analytic", "vre"):
+        wfile = joint.train(tmp_path / "state.nc", tmp_path / "w", name=f"tiny-{encoder}", max_steps=2, batch=2,
+                            channels=(8, 8, 8, 8), cases=8, encoder=encoder, physics_weight=0.1)
+        assert wfile.exists() and wfile.stat().st_size < 3_000_000
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
+    model, card = registry.load_model("tiny-vre", device="cpu")
+    assert card["joint"] and card["encoder"] == "vre" and list(card["variables"]) == list(joint.STATE)
+    assert card["training"]["physics_weight"] == 0.1 and card["balance_coefficient"] == alpha
+    registry.clear_cache()

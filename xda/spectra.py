@@ -158,25 +158,59 @@ def spectral_slope(p: xr.DataArray, dim: str | None = None, band: tuple[float, f
     return slope
 
 
-def spectral_divergence(forecast: xr.DataArray, reference: xr.DataArray, dim: str = "lon") -> xr.DataArray:
-    """Kullback-Leibler divergence of normalised zonal power spectra.
+def spectral_divergence(forecast: xr.DataArray, reference: xr.DataArray, dim: str = "lon", *, kind: str = "zonal",
+                        top: float | None = None) -> xr.DataArray:
+    """Kullback-Leibler divergence of normalised power spectra.
 
-    ``SD = sum_k p_ref(k) log(p_ref(k) / p(k))`` with ``p = P / sum_k P`` over
-    ``k >= 1`` (PhyDA, arXiv 2505.12882, reports spectral divergence; this is the
-    working definition of the xda design guide). Zero when the spectral shapes agree.
-    Wavenumbers where either spectrum is exactly zero are left out; rows without any
-    zonal variance (a pole) give NaN.
+    ``SD = sum_k p_ref(k) log(p_ref(k) / p(k))`` with ``p = P / sum_k P`` over the
+    wavenumbers used. Zero when the spectral shapes agree.
+
+    Parameters
+    ----------
+    forecast, reference : DataArray (..., lat, lon)
+    dim : str
+        ``kind="zonal"``: the dimension of the spectrum.
+    kind : {"zonal", "isotropic"}
+        ``"zonal"``: spectra along ``dim`` (:func:`power_spectrum`), per row, over ``k >= 1``
+        (the xda design guide's working definition; dominated by the largest scales).
+        ``"isotropic"``: radially binned 2-D spectra (:func:`isotropic_power_spectrum`),
+        as ChaosBench defines it (Nathaniel et al. 2024, sec. 3.3; reported by PhyDA,
+        arXiv 2505.12882).
+    top : float, optional
+        Keep only the highest ``top`` fraction of the wavenumbers (ChaosBench: 0.1, the
+        small scales where diffusion models blur or add noise). Default: all but ``k = 0``.
+
+    Returns
+    -------
+    DataArray: the divergence (dimensionless), without the spectral dimension.
+
+    Notes
+    -----
+    Wavenumbers where either spectrum is exactly zero are left out; a spectrum without
+    any variance in the band (e.g. a row at a pole) gives NaN.
     """
-    pf = power_spectrum(forecast, dim).isel(freq_lon=slice(1, None))
-    pr = power_spectrum(reference, dim).isel(freq_lon=slice(1, None))
+    if kind not in ("zonal", "isotropic"):
+        raise ValueError(f"unknown kind {kind!r}; use 'zonal' or 'isotropic'")
+    if kind == "zonal":
+        pf, pr = (power_spectrum(x, dim).isel(freq_lon=slice(1, None)) for x in (forecast, reference))
+        fdim = "freq_lon"
+    else:
+        pf, pr = isotropic_power_spectrum(forecast), isotropic_power_spectrum(reference)
+        fdim = "freq_r"
+    if top is not None:
+        if not 0 < top <= 1:
+            raise ValueError(f"top={top} must be a fraction in (0, 1], e.g. 0.1 for the top 10 % of wavenumbers")
+        n = pf.sizes[fdim]
+        keep = slice(n - max(int(np.ceil(top * n)), 1), None)
+        pf, pr = pf.isel({fdim: keep}), pr.isel({fdim: keep})
     # wavenumbers where either spectrum is exactly zero (e.g. a spectrally truncated
     # source) carry no shape information: both spectra are renormalised without them
     both = (pf > 0) & (pr > 0)
     pf, pr = pf.where(both, 0.0), pr.where(both, 0.0)
-    # rows without zonal structure (e.g. exactly at a pole) have no spectral shape: NaN
-    tf, tr = pf.sum("freq_lon"), pr.sum("freq_lon")
+    tf, tr = pf.sum(fdim), pr.sum(fdim)
     pf = pf / tf.where(tf > 1e-12 * tf.max())
     pr = pr / tr.where(tr > 1e-12 * tr.max())
-    out = (pr * np.log((pr / pf).where(both, 1.0))).sum("freq_lon", skipna=False)
-    out.attrs = {"long_name": "spectral divergence (KL of normalised zonal spectra)", "units": "1"}
+    out = (pr * np.log((pr / pf).where(both, 1.0))).sum(fdim, skipna=False)
+    band = "" if top is None else f", top {top:.0%} of wavenumbers"
+    out.attrs = {"long_name": f"spectral divergence (KL of normalised {kind} spectra{band})", "units": "1"}
     return out

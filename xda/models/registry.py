@@ -44,8 +44,9 @@ def load_model(name: str = DEFAULT_MODEL, device=None, dtype=torch.float32) -> t
     Returns
     -------
     (Module, dict)
-        The module (a :class:`Denoiser` or, for ``kind: downscaling`` cards, a
-        :class:`~xda.models.downscaling.AnchoredDownscaler`) in eval mode on ``device`` and the model card.
+        The module (a :class:`Denoiser`; for ``kind: downscaling`` cards, a
+        :class:`~xda.models.downscaling.AnchoredDownscaler`; for ``joint`` cards a
+        :class:`~xda.models.joint.JointDenoiser`) in eval mode on ``device`` and the model card.
 
     Raises
     ------
@@ -84,6 +85,10 @@ def _build(card: dict) -> torch.nn.Module:
         from .downscaling import AnchoredDownscaler
 
         return AnchoredDownscaler(**card["network"])
+    if card.get("joint"):
+        from .joint import JointDenoiser
+
+        return JointDenoiser(**card["network"])
     return Denoiser(**card["network"])
 
 

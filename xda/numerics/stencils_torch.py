@@ -88,3 +88,21 @@ def vorticity(u, v, geo: Geometry) -> torch.Tensor:
     """Torch twin of :func:`xda.numerics.stencils.vorticity`."""
     cos = _t(geo.cos_lat, u)[:, None]
     return gradient(v, geo)[0] - gradient(u * cos, geo)[1] / cos
+
+
+def geostrophic_residual(z, u, v, geo: Geometry, min_lat: float = 15.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Torch twin of :func:`xda.numerics.stencils.geostrophic_residual`: ``(u + (g/f) dz/dy, v - (g/f) dz/dx)``.
+
+    ``z`` geopotential height (m), ``u``, ``v`` (m s-1), tensors (..., ny, nx); zero (not
+    NaN, so that it can be summed in a loss) where ``|phi| < min_lat`` degrees. Used by
+    the physics term of the assimilation loss (:mod:`xda.models.joint`).
+    """
+    import numpy as np
+
+    from .constants import GRAVITY, OMEGA
+
+    gx, gy = gradient(z, geo)
+    sin = np.asarray(geo.sin_lat, np.float64)
+    mid = np.abs(sin) >= np.sin(np.deg2rad(min_lat))
+    gf = _t(np.where(mid, GRAVITY / (2 * OMEGA * np.where(mid, sin, 1.0)), 0.0), z)[:, None]
+    return (u + gf * gy) * (gf != 0), (v - gf * gx) * (gf != 0)

@@ -57,7 +57,7 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 4
     adds a seasonal land-sea contrast to the forcing (:func:`_land_sea_forcing`).
 
     Returns a dict: ``coords``, ``specs``, ``init_fn``, ``advance(hours)`` (a jitted
-    stepper), ``diagnostics`` (z500, tas), ``surface`` (tas, uas, vas) and ``orography`` (m).
+    stepper), ``diagnostics`` (``OSSE_VARIABLES``), ``surface`` (tas, uas, vas) and ``orography`` (m).
     """
     import jax
     from dinosaur import coordinate_systems, scales, sigma_coordinates
@@ -167,12 +167,13 @@ def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_d
 
 
 def _diagnostic_fns(coords, specs, ref_temps, orography):
-    """(z500 [m], tas [K]) and near-surface (tas [K], uas, vas [m/s]) from one modal state."""
+    """The OSSE state (``OSSE_VARIABLES``) and near-surface (tas [K], uas, vas [m/s]) from one modal state."""
     from dinosaur import primitive_equations, scales, spherical_harmonic, vertical_interpolation
 
     units, grid = scales.units, coords.horizontal
 
     def diagnostics(state):
+        """The OSSE state, in the order of ``OSSE_VARIABLES``: z500 [m], tas [K], t850 [K], u500, v500 [m s-1]."""
         import jax.numpy as jnp
 
         temperature = grid.to_nodal(state.temperature_variation) + ref_temps[:, None, None]
@@ -181,10 +182,15 @@ def _diagnostic_fns(coords, specs, ref_temps, orography):
             temperature, nodal_orography=grid.to_nodal(orography), sigma=coords.vertical,
             gravity_acceleration=specs.gravity_acceleration, ideal_gas_constant=specs.ideal_gas_constant,
         )
-        levels = vertical_interpolation.PressureCoordinates(np.array([specs.nondimensionalize(5e4 * units.pascal)]))
-        phi500 = vertical_interpolation.interp_sigma_to_pressure(phi, levels, coords.vertical, ps)[0]
-        z500 = specs.dimensionalize(phi500 / specs.gravity_acceleration, units.meter).magnitude
-        return z500, specs.dimensionalize(temperature[-1], units.degK).magnitude
+        u, v = spherical_harmonic.vor_div_to_uv_nodal(grid, state.vorticity, state.divergence)
+        at = lambda hpa, f: vertical_interpolation.interp_sigma_to_pressure(  # noqa: E731
+            f, vertical_interpolation.PressureCoordinates(np.array([specs.nondimensionalize(hpa * 100 * units.pascal)])),
+            coords.vertical, ps)[0]
+        ms = units.meter / units.second
+        z500 = specs.dimensionalize(at(500, phi) / specs.gravity_acceleration, units.meter).magnitude
+        kelvin = lambda t: specs.dimensionalize(t, units.degK).magnitude  # noqa: E731
+        return (z500, kelvin(temperature[-1]), kelvin(at(850, temperature)),
+                specs.dimensionalize(at(500, u), ms).magnitude, specs.dimensionalize(at(500, v), ms).magnitude)
 
     def surface(state):
         """(T lowest level, u, v, T second level): K, m s-1."""
@@ -195,6 +201,16 @@ def _diagnostic_fns(coords, specs, ref_temps, orography):
         return k(t1), specs.dimensionalize(u, ms).magnitude, specs.dimensionalize(v, ms).magnitude, k(t2)
 
     return diagnostics, surface
+
+
+#: The OSSE state: name -> (CF standard_name, units, long_name), in the order of the diagnostics.
+OSSE_VARIABLES = {
+    "z500": ("geopotential_height", "m", "500 hPa geopotential height"),
+    "tas": ("air_temperature", "K", "air temperature on the lowest model level (sigma=0.958)"),
+    "t850": ("air_temperature", "K", "850 hPa air temperature"),
+    "u500": ("eastward_wind", "m s-1", "500 hPa eastward wind"),
+    "v500": ("northward_wind", "m s-1", "500 hPa northward wind"),
+}
 
 
 def _split_labels(n: int, per_day: int) -> np.ndarray:
@@ -250,7 +266,8 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
     For each target time ``t`` the truth at ``t - lead`` is perturbed by
     ``alpha * (x(t1) - x(t2))`` with t1, t2 random times of the same split, then
     integrated ``lead`` hours forward (forecasts of one lead are batched with ``vmap``).
-    Returns (targets, lead per target, truth (z, tas), background (z, tas)).
+    Returns (targets, lead per target, truth, background), the last two tuples in the order of
+    ``OSSE_VARIABLES``.
     """
     import jax
 
@@ -261,7 +278,7 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
     steps = {h: h // interval_hours for h in leads}
     targets = np.arange(max(steps.values()), len(states))
     lead = rng.choice(np.asarray(leads), size=len(targets))
-    bz, bt = np.empty(len(targets), object), np.empty(len(targets), object)
+    background = np.empty(len(targets), object)
     for h in leads:
         forecast = jax.jit(jax.vmap(m["advance"](h)))
         idx = np.flatnonzero(lead == h)
@@ -270,12 +287,12 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
             for t in targets[idx[k : k + batch]]:
                 i, j = rng.choice(np.flatnonzero(labels == labels[t]), size=2, replace=False)
                 starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - steps[h]], states[i], states[j]))
-            z, tas = jax.device_get(diag(forecast(stack(starts))))
+            fields = jax.device_get(diag(forecast(stack(starts))))
             for n, q in enumerate(idx[k : k + batch]):
-                bz[q], bt[q] = z[n], tas[n]
+                background[q] = tuple(f[n] for f in fields)
         print(f"forecasts of {h} h ({len(idx)}): {_time.perf_counter() - t0:.0f} s", flush=True)
     truth = jax.device_get(diag(stack([states[t] for t in targets])))
-    return targets, lead, truth, (np.stack(list(bz)), np.stack(list(bt)))
+    return targets, lead, truth, tuple(np.stack([b[v] for b in background]) for v in range(len(truth)))
 
 
 def _coords(grid, hours: np.ndarray) -> dict:
@@ -309,8 +326,8 @@ def simulate(
     Truth every ``interval_hours`` after ``spinup_days``; backgrounds are forecasts of a
     random lead in ``leads`` (hours, multiples of ``interval_hours``) from perturbed truth
     states (:func:`_forecast_backgrounds`), the lead stored in ``lead_hours``; ``split`` labels by
-    :func:`_split_labels`. Variables ``z500_{truth,background}`` (m) and
-    ``tas_{truth,background}`` (K), (time, lat, lon) with latitude ascending.
+    :func:`_split_labels`. Variables ``<v>_truth`` and ``<v>_background`` for each ``v`` of
+    ``OSSE_VARIABLES`` (z500 m, tas K, t850 K, u500 and v500 m s-1), (time, lat, lon), latitude ascending.
     """
     import jax
     import xarray as xr
@@ -321,13 +338,13 @@ def simulate(
     per_day = 24 // interval_hours
     states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
     labels = _split_labels(len(states), per_day)
-    targets, lead, (tz, tt), (bz, bt) = _forecast_backgrounds(m, states, labels, interval_hours, tuple(leads), alpha,
-                                                              np.random.default_rng(seed), batch, t0)
+    targets, lead, truth, background = _forecast_backgrounds(m, states, labels, interval_hours, tuple(leads), alpha,
+                                                             np.random.default_rng(seed), batch, t0)
     # dinosaur's nodal arrays are (lon, lat); store (time, lat, lon) with lat ascending
     tr = lambda a: (("time", "lat", "lon"), np.asarray(a, np.float32).transpose(0, 2, 1))  # noqa: E731
+    fields = {f"{v}_{kind}": tr(a[k]) for k, v in enumerate(OSSE_VARIABLES) for kind, a in (("truth", truth), ("background", background))}
     ds = xr.Dataset(
-        {"z500_truth": tr(tz), "tas_truth": tr(tt), "z500_background": tr(bz), "tas_background": tr(bt),
-         "split": ("time", labels[targets].astype(str)),
+        {**fields, "split": ("time", labels[targets].astype(str)),
          "lead_hours": ("time", lead.astype(np.int32), {"long_name": "forecast lead time of the background", "units": "hours"})},
         coords=_coords(m["coords"].horizontal, (targets + 1) * interval_hours),
         attrs={
@@ -339,10 +356,7 @@ def simulate(
                            "(x(t1) - x(t2)), t1,t2 random in the same split"),
         },
     )
-    for v, (sn, u, ln) in {
-        "z500": ("geopotential_height", "m", "500 hPa geopotential height"),
-        "tas": ("air_temperature", "K", "air temperature on the lowest model level (sigma=0.958)"),
-    }.items():
+    for v, (sn, u, ln) in OSSE_VARIABLES.items():
         for kind in ("truth", "background"):
             ds[f"{v}_{kind}"].attrs.update(standard_name=sn, units=u, long_name=f"{ln} ({kind})")
     return _write(ds, out, t0)

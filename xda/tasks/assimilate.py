@@ -263,8 +263,12 @@ def assimilate(
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
+    joint = method == "xda" and bool(card.get("joint"))
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        for name, ob in obs_by_var.items():
+        if joint:
+            nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc,
+                                       int(members), seed, steps, verify, report)
+        for name, ob in ({} if joint else obs_by_var).items():
             if method == "xda" and keys[name] is None:
                 da = bg[name]
                 raise ModelError(
@@ -320,6 +324,46 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped)
     return analysis, _standard_error(sa, analysis, units, how), report, nfe
+
+
+def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
+                   steps: int, verify: bool, report: dict) -> int:
+    """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
+    from .assimilate_joint import analyse_joint
+
+    names = {k: n for n, k in keys.items() if k is not None}  # state key -> background variable
+    xb, prep, obs, bes = {}, {}, {}, {}
+    for key, name in names.items():
+        xb[key], extra, da2 = _background_values(bg[name], grid, name, work_units[name])
+        prep[key] = (extra, da2)
+        ob = obs_by_var.get(name)
+        if ob is None or ob.n == 0:
+            continue
+        d = ob.value - apply(ob.operator, xb[key])
+        pre = _robust_prescreen(d)
+        bes[key] = _background_error(background_error, name, key, card, d, pre, ob, "xda")
+        ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
+        obs[key] = ob.subset(ok)
+        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
+    unknown = [n for n in obs_by_var if keys.get(n) is None]
+    if unknown:
+        raise ModelError(f"model {card.get('name')!r} does not know {unknown}; it knows "
+                         f"{[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map them with `variables=` "
+                         "or use method='oi'")
+    analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, members=members, seed=seed, steps=steps,
+                                               verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid)
+    for key, name in names.items():
+        extra, da2 = prep[key]
+        be = bes.get(key) or BackgroundError.from_card(card["variables"][key])
+        n_obs = report.get(name, {}).get("n_obs", 0)
+        a = _write_back(analysis[key], bg[name], da2, extra, grid, members, work_units[name], "xda", be, n_obs,
+                        report.get(name, {}).get("rejected", 0))
+        a.attrs.update(xda_correction_weight=round(weights[key], 4), xda_joint_state=list(card["variables"]))
+        a.attrs["ancillary_variables"] = f"{name}_standard_error"
+        how = "the multivariate anchor's (OI, or s_b where unobserved)"
+        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how)
+        report.setdefault(name, dict(n_obs=0, rejected=0, dropped={}))
+    return nfe
 
 
 def _validate(method: str, members) -> None:

@@ -1,0 +1,129 @@
+"""The multivariate model: a joint network that learned nothing returns the classical multivariate anchor."""
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import xda
+from xda.models import registry
+from xda.models.joint import JointDenoiser, JointLoss, analysis_state, balance_penalty
+from xda.numerics import balance, stencils, stencils_torch
+
+STATE = {"z500": ("geopotential_height", "m", 5500.0, 300.0, 20.0, 5e5),
+         "tas": ("air_temperature", "K", 280.0, 15.0, 1.0, 4e5),
+         "u500": ("eastward_wind", "m s-1", 8.0, 11.0, 2.0, 4e5),
+         "v500": ("northward_wind", "m s-1", 0.0, 9.0, 2.0, 4e5)}
+ALPHA = 0.8
+
+
+@pytest.fixture
+def zero_joint(tmp_path, monkeypatch):
+    """A joint model whose network output is zero (its untrained state), saved as 'zero-joint'."""
+    card = {"kind": "assimilation", "anchor": "oi", "joint": True, "encoder": "analytic", "balance_coefficient": ALPHA,
+            "variables": {k: dict(index=i, standard_name=sn, units=u, clim_mean=m, clim_std=s, sigma_b={"lat": [0.0], "values": [sb]},
+                                  length_scale_m=L, correlation="soar") for i, (k, (sn, u, m, s, sb, L)) in enumerate(STATE.items())},
+            "grid": {"shape": [32, 64], "global": True, "spacing_deg": 5.625, "valid_spacing_deg": [0.25, 6.0]}}
+    torch.manual_seed(0)
+    registry.save_model(JointDenoiser(4, (8, 8, 8, 8)), card, tmp_path, "zero-joint")
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    registry.clear_cache()
+    yield "zero-joint"
+    registry.clear_cache()
+
+
+def _state(seed=0, ny=32, nx=64):
+    """Truth and background Datasets of the four variables on a global 5.625-degree grid, winds balanced."""
+    rng = np.random.default_rng(seed)
+    lat = np.linspace(-87.1875, 87.1875, ny)
+    lon = np.arange(nx) * 360 / nx
+    geo = stencils.geometry(lat, lon, True)
+    yy, xx = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    coords = {"lat": ("lat", lat, {"units": "degrees_north"}), "lon": ("lon", lon, {"units": "degrees_east"})}
+    out = []
+    for phase in (0.0, 0.6):
+        z = 5500 + 150 * np.cos(yy) ** 2 * np.sin(3 * xx + phase) + 100 * np.sin(2 * yy)
+        ug, vg = balance.geostrophic_wind(z, geo)
+        tas = 280 + 20 * np.cos(yy) + 2 * np.sin(2 * xx + phase)
+        fields = {"z500": z, "tas": tas, "u500": ug, "v500": vg}
+        out.append(xr.Dataset({k: (("lat", "lon"), a, {"units": STATE[k][1], "standard_name": STATE[k][0]}) for k, a in fields.items()},
+                              coords=coords))
+    truth, bg = out
+    mask = rng.random((ny, nx)) < 0.08
+    obs = truth[["z500"]].where(mask) + xr.where(mask, 3 * rng.standard_normal((ny, nx)), 0)
+    return truth, bg, obs, geo
+
+
+def test_zero_joint_network_returns_the_multivariate_anchor(zero_joint):
+    """Heights by tuned OI; winds = background + alpha * geostrophic wind of the height increment; tas untouched."""
+    truth, bg, obs, geo = _state()
+    a = xda.assimilate(bg, obs, model=zero_joint, verify=False)
+    oi = xda.assimilate(bg[["z500"]], obs, method="oi")
+    xr.testing.assert_allclose(a["z500"].drop_attrs(), oi["z500"].drop_attrs(), atol=1e-6)
+    ug, vg = balance.geostrophic_wind(oi["z500"].values - bg["z500"].values, geo)
+    np.testing.assert_allclose(a["u500"].values, bg["u500"].values + ALPHA * ug, atol=1e-6)
+    np.testing.assert_allclose(a["v500"].values, bg["v500"].values + ALPHA * vg, atol=1e-6)
+    xr.testing.assert_allclose(a["tas"].drop_attrs(), bg["tas"].drop_attrs())
+    assert a["u500"].attrs["xda_n_obs"] == 0 and "u500_standard_error" in a
+    rms = lambda x: float(np.sqrt((x**2).mean()))  # noqa: E731
+    # heights alone improve the winds (balanced truth and background)
+    assert rms(a["u500"] - truth["u500"]) < 0.8 * rms(bg["u500"] - truth["u500"])
+    assert rms(a["v500"] - truth["v500"]) < 0.8 * rms(bg["v500"] - truth["v500"])
+
+
+def test_zero_joint_network_with_a_missing_variable_and_members(zero_joint):
+    truth, bg, obs, _ = _state()
+    a = xda.assimilate(bg[["z500", "tas"]], obs, model=zero_joint, verify=False, members=3, seed=1)
+    assert a["z500"].sizes["member"] == 3 and set(a.data_vars) >= {"z500", "tas"}
+    oi = xda.assimilate(bg[["z500"]], obs, method="oi")
+    xr.testing.assert_allclose(a["z500"].mean("member").drop_attrs(), oi["z500"].drop_attrs(), atol=1e-6)
+
+
+def test_physics_term_is_the_diagnostic_of_the_denoised_state():
+    """PRDO's residual, from the condition fields, is xda.geostrophic_residual of x_a + s_a D."""
+    truth, bg, _, geo = _state()
+    rng = np.random.default_rng(0)
+    means, stds = [5500.0, 280.0, 8.0, 0.0], [300.0, 15.0, 11.0, 9.0]
+    xa = np.stack([bg[k].values for k in STATE])
+    sb = np.stack([np.full(xa.shape[1:], s) for s in (20.0, 1.0, 2.0, 2.0)])
+    f = np.zeros((1, 4, 7) + xa.shape[1:])
+    f[0, :, 0] = (xa - np.array(means)[:, None, None]) / np.array(stds)[:, None, None]
+    f[0, :, 2], f[0, :, 3] = 0.5, sb / np.array(stds)[:, None, None]
+    x_t, s_t = analysis_state(torch.tensor(f), means, stds)
+    np.testing.assert_allclose(x_t[0].numpy(), xa, atol=1e-9)
+    np.testing.assert_allclose(s_t[0].numpy(), 0.5 * sb, atol=1e-12)
+    d = torch.tensor(rng.normal(size=(1, 4) + xa.shape[1:]))
+    state = x_t + s_t * d
+    ru, rv = stencils.geostrophic_residual(*(state[0, i].numpy() for i in (0, 2, 3)), geo)
+    expect = np.nansum(ru**2 + rv**2) / ru.size / 100.0
+    assert float(balance_penalty(state, (0, 2, 3), geo)) == pytest.approx(expect, rel=1e-9)
+    # the loss runs, and its physics part is zero for an exactly balanced denoised state
+    ru, rv = stencils_torch.geostrophic_residual(*(torch.tensor(bg[k].values) for k in ("z500", "u500", "v500")), geo)
+    assert float(((ru**2 + rv**2) / 100).mean()) == pytest.approx(float(balance_penalty(torch.tensor(xa)[None], (0, 2, 3), geo)))
+    net = JointDenoiser(4, (8, 8, 8, 8))
+    cond = net.condition(torch.tensor(f, dtype=torch.float32), torch.linspace(-87.1875, 87.1875, 32),
+                         torch.arange(64, dtype=torch.float32) * 5.625, True)
+    loss = JointLoss(0.1, balance_index=(0, 2, 3), means=means, stds=stds)
+    total, parts = loss(net, d.float(), cond, torch.tensor(f, dtype=torch.float32), True, geo)
+    assert np.isfinite(total.item()) and parts["physics"] > 0
+
+
+def test_vre_normalises_each_variable_reversibly():
+    """RevIN: the encoder's output does not change when a variable's residuals are scaled and shifted."""
+    from xda.models.joint import VirtualReconstructionEncoder
+
+    torch.manual_seed(0)
+    enc = VirtualReconstructionEncoder(2, width=8, out_channels=4)
+    rng = np.random.default_rng(0)
+    mask = torch.tensor(rng.random((1, 2, 16, 32)) < 0.1, dtype=torch.float32)
+    val = torch.tensor(rng.normal(size=(1, 2, 16, 32)), dtype=torch.float32) * mask
+    err = 0.3 * mask
+    lat, lon = torch.linspace(-80, 80, 16), torch.arange(32) * 11.25
+    a = enc(torch.stack([val, mask, err], 2), lat, lon, True)
+    b = enc(torch.stack([(3 * val + 2) * mask, mask, err], 2), lat, lon, True)
+    assert a.shape == (1, 4, 16, 32)
+    # only the two RevIN statistic channels see the change; with them zeroed the outputs agree
+    assert not torch.allclose(a, b)
+    vn_a, _, _ = enc._revin(val, mask)
+    vn_b, _, _ = enc._revin((3 * val + 2) * mask, mask)
+    torch.testing.assert_close(vn_a, vn_b, atol=1e-5, rtol=1e-5)

@@ -1,0 +1,171 @@
+"""The multivariate analysis: the classical multivariate anchor, then one joint learned correction.
+
+Called by :func:`xda.tasks.assimilate.assimilate` for models whose card says ``joint``
+(:mod:`xda.models.joint`). Every variable of the background that the model's state
+knows is analysed, observed or not: observing one variable updates the others.
+
+1. Anchor (classical): per observed variable, background check, tuned ``B`` and OI, in
+   the state's order (z500 first); the winds' background first gains the tapered
+   geostrophic wind of the height increment times the card's ``balance_coefficient``
+   (:mod:`xda.numerics.balance`). Variables without observations keep that
+   background, with ``s_a = s_b`` (the card's statistics).
+2. Correction (learned): the joint denoiser's posterior-mean head (or samples,
+   recentred on it), ``x = x_a + s_a w_v u_v``. The weight ``w_v`` of each observed
+   variable is cross-validated on its withheld observations as in the univariate model;
+   a variable without observations takes the smallest weight of the observed ones
+   (a correction that does not verify where it can be checked is not trusted where it
+   cannot).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ObservationError
+from ..labeled.background_error import BackgroundError
+from ..labeled.observations import PointObservations
+from ..numerics import balance, stencils
+from ..numerics.interp import apply
+
+
+def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -> dict:
+    """Per state key present: (x_a, s_a, s_b) on the grid; ``obs``: the accepted observations per key."""
+    out, xb_bal = {}, dict(xb)
+    geo = stencils.geometry(grid.lat, grid.lon, grid.periodic)
+    for key in card["variables"]:
+        if key not in xb:
+            continue
+        if key == "u500" and "z500" in obs and "v500" in xb:  # z500 comes first in the state
+            ug, vg = balance.geostrophic_wind(out["z500"][0] - xb["z500"], geo)
+            alpha = float(card["balance_coefficient"])
+            xb_bal["u500"], xb_bal["v500"] = xb["u500"] + alpha * ug, xb["v500"] + alpha * vg
+        if key in obs:
+            ob = obs[key]
+            d = ob.value - apply(ob.operator, xb_bal[key])
+            (xa, sa) = oi_analysis(xb_bal[key], d, ob, bes[key], grid)
+            out[key] = (xa[0], sa, std_grid(bes[key], grid))
+        else:
+            sb = std_grid(BackgroundError.from_card(card["variables"][key]), grid)
+            out[key] = (xb_bal[key], sb, sb)
+    return out
+
+
+def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
+    """The network's condition (1, C, wny, wnx) on the working grid, and the working grid."""
+    import torch
+
+    from ..models import anchored
+    from ..models.joint import MISSING_FIELDS
+
+    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, "the state")
+    rows = []
+    for key, entry in card["variables"].items():
+        if key not in xb:
+            rows.append(np.broadcast_to(np.asarray(MISSING_FIELDS)[:, None, None], (7, wg.wlat.size, wg.wlon.size)))
+            continue
+        xa, sa, sb = anchor[key]
+        ob = obs.get(key)
+        e = np.empty(0)
+        olat, olon, res, err = (e, e, e, e) if ob is None else (ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
+        rows.append(anchored.network_fields(entry, wg, xb[key], xa, sa, sb, olat, olon, res, err))
+    dtype = next(net.parameters()).dtype
+    t = lambda a: torch.tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
+    cond = net.condition(t(np.stack(rows)[None]), t(wg.wlat), t(wg.wlon), grid.periodic)
+    return cond, wg
+
+
+def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int, device):
+    """The joint ``u`` (members or 1, V, ny, nx) on the input grid and the evaluations per member."""
+    import torch
+
+    from ..models import anchored
+
+    cond, wg = _fields(net, card, xb, anchor, obs, grid, device)
+    n = max(members, 1)
+    cond = cond.expand(n, -1, -1, -1)
+    var = torch.zeros(n, dtype=torch.long, device=device)
+    with torch.no_grad():
+        if members == 0:
+            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
+        else:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
+            u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+    u = u.double().cpu().numpy()
+    return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
+
+
+def _folds(ob: PointObservations, seed) -> np.ndarray:
+    fold = np.empty(ob.n, np.int64)
+    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
+    return fold
+
+
+def _weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify: int) -> tuple[dict, int]:
+    """Cross-validated weight of the correction per state key (see the module docstring), evaluations spent."""
+    keys = [k for k in card["variables"] if k in xb]
+    checkable = [k for k in obs if obs[k].n >= min_verify]
+    if not checkable:
+        return {k: 1.0 for k in keys}, 0
+    folds = {k: _folds(obs[k], seed) for k in obs}
+    r, c = {k: [] for k in checkable}, {k: [] for k in checkable}
+    for f in (0, 1):
+        train = {k: ob.subset(folds[k] != f) for k, ob in obs.items()}
+        anchor = _anchor(xb, train, bes, grid, card, oi_analysis, std_grid)
+        u, _ = run(anchor, train, 0)
+        for k in checkable:
+            held = obs[k].subset(folds[k] == f)
+            xa, sa, _ = anchor[k]
+            j = list(card["variables"]).index(k)
+            r[k].append(held.value - apply(held.operator, xa))
+            c[k].append(apply(held.operator, sa * u[0, j]))
+    w = {}
+    for k in checkable:
+        rr, cc = np.concatenate(r[k]), np.concatenate(c[k])
+        s2 = float(cc @ cc)
+        a = float(rr @ cc) / s2 if s2 > 0 else 0.0
+        se = float(np.sqrt(np.sum(cc**2 * (rr - a * cc) ** 2))) / s2 if s2 > 0 else np.inf
+        w[k] = float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0
+    floor = min(w.values())
+    return {k: w.get(k, 1.0 if k in obs else floor) for k in keys}, 2
+
+
+def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: int, seed, steps: int, verify: bool,
+                  device, oi_analysis, std_grid, min_verify: int = 20) -> tuple[dict, dict, dict, int]:
+    """The joint analysis of the state keys in ``xb``.
+
+    Parameters
+    ----------
+    net, card : the joint model and its card
+    xb : dict
+        Background (ny, nx) per state key present, working units.
+    obs : dict
+        Accepted observations per observed key (:class:`PointObservations`).
+    bes : dict
+        ``B`` per observed key.
+    oi_analysis, std_grid : callables of :mod:`xda.tasks.assimilate` (one OI path for both tasks).
+
+    Returns
+    -------
+    (analysis per key (members, ny, nx), analysis-error std per key (ny, nx), weights per key), evaluations
+    """
+    if not obs:
+        raise ObservationError("no usable observations of any variable of the state; nothing to assimilate")
+
+    def run(anchor, ob, m):
+        return _departure(net, card, xb, anchor, ob, grid, m, seed, steps, device)
+
+    weights, nfe = (_weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify) if verify
+                    else ({k: 1.0 for k in xb}, 0))
+    anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
+    mean, n1 = run(anchor, obs, 0)
+    nfe += n1
+    keys = list(card["variables"])
+    u = {k: weights[k] * mean[:, keys.index(k)] for k in xb}
+    if members > 1:
+        samples, ns = run(anchor, obs, members)
+        spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
+        u = {k: u[k] + spread[:, keys.index(k)] for k in xb}
+        nfe += members * ns
+    analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
+    return analysis, {k: anchor[k][1] for k in xb}, weights, nfe
