@@ -6,6 +6,7 @@ import torch
 import xarray as xr
 
 import xda
+from xda.errors import ModelError
 from xda.models import registry
 from xda.models.joint import JointDenoiser, JointLoss, analysis_state, balance_penalty
 from xda.numerics import balance, stencils, stencils_torch
@@ -127,3 +128,43 @@ def test_vre_normalises_each_variable_reversibly():
     vn_a, _, _ = enc._revin(val, mask)
     vn_b, _, _ = enc._revin((3 * val + 2) * mask, mask)
     torch.testing.assert_close(vn_a, vn_b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture
+def zero_latent(tmp_path, monkeypatch):
+    """A latent joint model whose denoiser outputs zero (untrained), with an untrained autoencoder."""
+    from xda.models.latent import LatentJointDenoiser
+
+    card = {"kind": "assimilation", "anchor": "oi", "joint": True, "latent": True, "encoder": "analytic",
+            "balance_coefficient": ALPHA,
+            "variables": {k: dict(index=i, standard_name=sn, units=u, clim_mean=m, clim_std=s, sigma_b={"lat": [0.0], "values": [sb]},
+                                  length_scale_m=L, correlation="soar") for i, (k, (sn, u, m, s, sb, L)) in enumerate(STATE.items())},
+            "grid": {"shape": [32, 64], "global": True, "spacing_deg": 5.625, "valid_spacing_deg": [0.25, 6.0]}}
+    torch.manual_seed(0)
+    net = LatentJointDenoiser(4, (8, 8, 8), latent=4, ae_channels=(8, 8), means=[v[2] for v in STATE.values()],
+                              stds=[v[3] for v in STATE.values()])
+    registry.save_model(net, card, tmp_path, "zero-latent")
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    registry.clear_cache()
+    yield "zero-latent"
+    registry.clear_cache()
+
+
+def test_zero_latent_denoiser_returns_the_anchor_whatever_the_autoencoder(zero_latent):
+    """x = x_a + std (Dec(z_a + delta) - Dec(z_a)): the reconstruction error of the autoencoder cancels."""
+    truth, bg, obs, geo = _state()
+    a = xda.assimilate(bg, obs, model=zero_latent, verify=False)
+    oi = xda.assimilate(bg[["z500"]], obs, method="oi")
+    xr.testing.assert_allclose(a["z500"].drop_attrs(), oi["z500"].drop_attrs(), atol=1e-6)
+    ug, _ = balance.geostrophic_wind(oi["z500"].values - bg["z500"].values, geo)
+    np.testing.assert_allclose(a["u500"].values, bg["u500"].values + ALPHA * ug, atol=1e-5)
+
+
+def test_latent_optimization_runs_where_it_applies_and_is_refused_elsewhere(zero_latent, zero_joint):
+    truth, bg, obs, _ = _state()
+    a = xda.assimilate(bg, obs, model=zero_latent, latent_optimization={"lo_steps": 2}, members=2, steps=3, seed=0)
+    assert a["z500"].sizes["member"] == 2 and np.isfinite(a["z500"].values).all() and a.attrs["xda_nfe"] == 2 * 3
+    with pytest.raises(ModelError, match="latent_optimization needs a latent"):
+        xda.assimilate(bg, obs, model=zero_joint, latent_optimization=True)
+    with pytest.raises(ModelError, match="latent_optimization needs a latent"):
+        xda.assimilate(bg[["z500"]], obs, latent_optimization=True)

@@ -105,10 +105,17 @@ def test_joint_training_writes_a_loadable_model(tmp_path, monkeypatch):
     assert 0.5 < alpha < 1.5  # the fake's wind errors are the geostrophic wind of its height errors, plus noise
     for encoder in ("analytic", "vre"):
         wfile = joint.train(tmp_path / "state.nc", tmp_path / "w", name=f"tiny-{encoder}", max_steps=2, batch=2,
-                            channels=(8, 8, 8, 8), cases=8, encoder=encoder, physics_weight=0.1)
+                            channels=(8, 8, 8, 8), cases=8, encoder=encoder, physics_weight=0.1, bank=tmp_path / "bank.npz")
         assert wfile.exists() and wfile.stat().st_size < 3_000_000
+    from xda.training import latent
+
+    wfile = latent.train(tmp_path / "state.nc", tmp_path / "w", name="tiny-latent", bank=tmp_path / "bank.npz", max_steps=2,
+                         batch=2)
+    assert wfile.exists() and wfile.stat().st_size < 8_000_000
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
     model, card = registry.load_model("tiny-vre", device="cpu")
     assert card["joint"] and card["encoder"] == "vre" and list(card["variables"]) == list(joint.STATE)
     assert card["training"]["physics_weight"] == 0.1 and card["balance_coefficient"] == alpha
+    model, card = registry.load_model("tiny-latent", device="cpu")
+    assert card["latent"] and set(card["training"]["reconstruction_rmse"]) == set(joint.STATE)
     registry.clear_cache()

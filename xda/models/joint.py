@@ -147,13 +147,18 @@ class JointDenoiser(nn.Module):
         per variable) and the grid's ``lat``, ``lon`` (degrees)."""
         sin_lat = torch.sin(torch.deg2rad(lat))
         if self.vre is None:
-            return torch.cat([anchored_condition(fields[:, v], sin_lat, periodic) for v in range(self.n_variables)], 1)
+            return analytic_condition(fields, sin_lat, periodic)
         b, nv, _, ny, nx = fields.shape
         state = fields[:, :, :N_STATE_FIELDS].reshape(b, nv * N_STATE_FIELDS, ny, nx)
         return torch.cat([state, sin_lat[None, None, :, None].expand(b, 1, ny, nx), self.vre(fields[:, :, 4:], lat, lon, periodic)], 1)
 
     def forward(self, x, sigma, cond, variable, periodic: bool):
         return self.denoiser(x, sigma, cond, torch.zeros_like(variable), periodic)
+
+
+def analytic_condition(fields: torch.Tensor, sin_lat: torch.Tensor, periodic: bool) -> torch.Tensor:
+    """Per variable :func:`xda.models.anchored.anchored_condition`, concatenated: (B, V * N_PER_VARIABLE, ny, nx)."""
+    return torch.cat([anchored_condition(fields[:, v], sin_lat, periodic) for v in range(fields.shape[1])], 1)
 
 
 def analysis_state(fields: torch.Tensor, means, stds) -> tuple[torch.Tensor, torch.Tensor]:

@@ -85,6 +85,10 @@ def _build(card: dict) -> torch.nn.Module:
         from .downscaling import AnchoredDownscaler
 
         return AnchoredDownscaler(**card["network"])
+    if card.get("latent"):
+        from .latent import LatentJointDenoiser
+
+        return LatentJointDenoiser(**card["network"])
     if card.get("joint"):
         from .joint import JointDenoiser
 

@@ -169,6 +169,7 @@ def assimilate(
     seed: int | None = None,
     steps: int = 16,
     verify: bool = True,
+    latent_optimization: bool | dict = False,
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -192,7 +193,12 @@ def assimilate(
         that a model that learned nothing returns OI's posterior, and the
         observations enter the posterior once (through OI and the conditioning).
     model : str
-        Name of the diffusion model (see :func:`xda.available_models`).
+        Name of the diffusion model (see :func:`xda.available_models`). A *joint* model
+        (card ``joint: true``, e.g. ``"hs-t42-mv-v1"``, :mod:`xda.models.joint`) analyses all
+        the variables of its state that the background holds at once, observed or not:
+        heights update the winds and the other way round. Its anchor is multivariate
+        (tuned OI per variable, winds given the geostrophically balanced increment of the
+        heights); a variable of the state missing from the background is left out.
     variables : dict, optional
         ``{background_name: model_variable}`` where CF standard names do not identify
         the variable (e.g. ``{"HGT": "z500"}``).
@@ -225,6 +231,13 @@ def assimilate(
         out of its depth the analysis returns to OI, and scale the error std (and the
         members' spread) to fit the withheld observations (``xda_spread_scale``, 0.5-2).
         ``False``: the correction as learned, OI's error std.
+    latent_optimization : bool or dict
+        Latent joint models only (card ``latent: true``): LO-SDA's analysis (Li et al.
+        2025) instead of the anchored one. The network is conditioned on the background
+        alone and the observations enter through a few optimisation steps of the latent
+        at every noise level of the reverse process, so that the decoded state fits them
+        (:func:`xda.models.latent.latent_optimization_samples`; a dict passes
+        ``lo_steps`` and ``lr``). Gives samples: ``members=1`` is one sample.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -266,8 +279,11 @@ def assimilate(
     joint = method == "xda" and bool(card.get("joint"))
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
         if joint:
+            lo = None if latent_optimization is False else ({} if latent_optimization is True else dict(latent_optimization))
             nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc,
-                                       int(members), seed, steps, verify, report)
+                                       int(members), seed, steps, verify, report, lo)
+        elif latent_optimization is not False:
+            raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
         for name, ob in ({} if joint else obs_by_var).items():
             if method == "xda" and keys[name] is None:
                 da = bg[name]
@@ -327,7 +343,7 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
 
 
 def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
-                   steps: int, verify: bool, report: dict) -> int:
+                   steps: int, verify: bool, report: dict, lo: dict | None = None) -> int:
     """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
     from .assimilate_joint import analyse_joint
 
@@ -345,13 +361,16 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
         obs[key] = ob.subset(ok)
         report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
+    if lo is not None and not card.get("latent"):
+        raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {card.get('name')!r} is not one")
     unknown = [n for n in obs_by_var if keys.get(n) is None]
     if unknown:
         raise ModelError(f"model {card.get('name')!r} does not know {unknown}; it knows "
                          f"{[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map them with `variables=` "
                          "or use method='oi'")
     analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, members=members, seed=seed, steps=steps,
-                                               verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid)
+                                               verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid,
+                                               latent_optimization=lo)
     for key, name in names.items():
         extra, da2 = prep[key]
         be = bes.get(key) or BackgroundError.from_card(card["variables"][key])

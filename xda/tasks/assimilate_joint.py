@@ -51,7 +51,7 @@ def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -
 
 
 def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
-    """The network's condition (1, C, wny, wnx) on the working grid, and the working grid."""
+    """The network's condition (1, C, ...), the fields it came from (1, V, 7, wny, wnx) and the working grid."""
     import torch
 
     from ..models import anchored
@@ -70,27 +70,44 @@ def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
         rows.append(anchored.network_fields(entry, wg, xb[key], xa, sa, sb, olat, olon, res, err))
     dtype = next(net.parameters()).dtype
     t = lambda a: torch.tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
-    cond = net.condition(t(np.stack(rows)[None]), t(wg.wlat), t(wg.wlon), grid.periodic)
-    return cond, wg
+    fields = t(np.stack(rows)[None])
+    return fields, (t(wg.wlat), t(wg.wlon)), wg
 
 
-def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int, device):
-    """The joint ``u`` (members or 1, V, ny, nx) on the input grid and the evaluations per member."""
+def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int, device, lo: dict | None = None):
+    """The joint ``u`` (members or 1, V, ny, nx) on the input grid and the evaluations per member.
+
+    ``lo``: LO-SDA's latent optimisation (:func:`xda.models.latent.latent_optimization_samples`,
+    keyword arguments): the network sees the background alone and the observations in
+    ``obs`` enter through the optimisation.
+    """
     import torch
 
     from ..models import anchored
 
-    cond, wg = _fields(net, card, xb, anchor, obs, grid, device)
+    fields, (wlat, wlon), wg = _fields(net, card, xb, anchor, obs, grid, device)
     n = max(members, 1)
-    cond = cond.expand(n, -1, -1, -1)
+    seen = fields.clone()
+    if lo is not None:
+        seen[:, :, 4:] = 0.0  # the condition without the observations
+    cond = net.condition(seen, wlat, wlon, grid.periodic).expand(n, -1, -1, -1)
     var = torch.zeros(n, dtype=torch.long, device=device)
-    with torch.no_grad():
-        if members == 0:
-            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-        else:
-            gen = torch.Generator(device=device)
-            gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
-            u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
+    if lo is not None:
+        from ..models.latent import latent_optimization_samples
+
+        u, nfe = latent_optimization_samples(net, cond, seen.expand(n, -1, -1, -1, -1), fields[:, :, 4:].expand(n, -1, -1, -1, -1),
+                                             grid.periodic, steps=steps, generator=gen, **lo)
+    else:
+        with torch.no_grad():
+            if members == 0:
+                u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
+            else:
+                u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+    if hasattr(net, "pixel_departure"):  # a latent model: back to the pixels
+        with torch.no_grad():
+            u = net.pixel_departure(u, cond, seen.expand(n, -1, -1, -1, -1), grid.periodic)
     u = u.double().cpu().numpy()
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
@@ -131,7 +148,8 @@ def _weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_ver
 
 
 def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: int, seed, steps: int, verify: bool,
-                  device, oi_analysis, std_grid, min_verify: int = 20) -> tuple[dict, dict, dict, int]:
+                  device, oi_analysis, std_grid, min_verify: int = 20, latent_optimization: dict | None = None
+                  ) -> tuple[dict, dict, dict, int]:
     """The joint analysis of the state keys in ``xb``.
 
     Parameters
@@ -144,6 +162,11 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
     bes : dict
         ``B`` per observed key.
     oi_analysis, std_grid : callables of :mod:`xda.tasks.assimilate` (one OI path for both tasks).
+    latent_optimization : dict, optional
+        LO-SDA (latent models only): the anchor is the background, the network sees no
+        observations, and ``members`` samples (at least one) come from the reverse process
+        with latent optimisation (keyword arguments of
+        :func:`xda.models.latent.latent_optimization_samples`); no cross-validated weight.
 
     Returns
     -------
@@ -154,6 +177,16 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
 
     def run(anchor, ob, m):
         return _departure(net, card, xb, anchor, ob, grid, m, seed, steps, device)
+
+    if latent_optimization is not None:
+        anchor = _anchor(xb, {}, bes, grid, card, oi_analysis, std_grid)  # the background, s_a = s_b
+        u_all, nfe = _departure(net, card, xb, anchor, obs, grid, max(members, 1), seed, steps, device, latent_optimization)
+        keys = list(card["variables"])
+        u = {k: u_all[:, keys.index(k)] for k in xb}
+        if members <= 1:
+            u = {k: v[:1] for k, v in u.items()}
+        analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
+        return analysis, {k: anchor[k][1] for k in xb}, {k: 1.0 for k in xb}, nfe * max(members, 1)
 
     weights, nfe = (_weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify) if verify
                     else ({k: 1.0 for k in xb}, 0))
