@@ -12,7 +12,9 @@ Methods (rows), per variable of the state (z500, tas, u500, v500):
   the balanced increment of the heights): a joint model with a zero network;
 * ``hs-t42-v2``: the univariate anchored model of the assimilation issue (z500, tas);
 * each ``--model``: the posterior-mean head (``members=1``), cross-validated weight on;
-* ``<model> mean of M``: M members (first model only, ``--members``), for spread/skill.
+* ``<model> mean of M``: M members (first model only, ``--members``), for spread/skill;
+* ``<latent model> + LO, mean of 4``: LO-SDA (``latent_optimization=True``), the mean of 4
+  samples of 8 steps.
 
 Columns: RMSE at the points not assimilated (latitude-weighted), ``x OI`` with a paired
 bootstrap 90 % interval over the cases, ``SD iso``: ChaosBench's spectral divergence
@@ -48,6 +50,9 @@ from xda.labeled.grid import latitude_weights
 from xda.numerics import stencils
 
 warnings.filterwarnings("ignore", message="QC rejected")
+#: Latent models among --model (they also run LO-SDA), and its members.
+LATENT: set = set()
+LO_MEMBERS = 4
 NOISE = {"z500": 10.0, "tas": 0.5, "u500": 1.5, "v500": 1.5}
 ATTRS = {"z500": ("geopotential_height", "m"), "tas": ("air_temperature", "K"), "u500": ("eastward_wind", "m s-1"),
          "v500": ("northward_wind", "m s-1")}
@@ -128,16 +133,19 @@ def run_methods(bg: xr.Dataset, obs: xr.Dataset, models: list, anchor: str | Non
         a = fn()
         out[name] = (a, time.perf_counter() - t0, int(a.attrs.get("xda_nfe", 0)))
 
-    timed("OI", lambda: xr.merge([bg, xda.assimilate(bg[list(obs.data_vars)], obs, method="oi", obs_error=err)],
-                                 compat="override", combine_attrs="override"))
+    timed("OI", lambda: xr.merge([xda.assimilate(bg[list(obs.data_vars)], obs, method="oi", obs_error=err), bg],
+                                 compat="override", combine_attrs="override"))  # the first wins: analysed, then the rest
     if anchor is not None:
         timed("balanced OI", lambda: xda.assimilate(bg, obs, model=anchor, verify=False, obs_error=err))
     uni = [v for v in obs.data_vars if v in ("z500", "tas")]
     if uni:
-        timed("hs-t42-v2", lambda: xr.merge([bg, xda.assimilate(bg[uni], obs[uni], obs_error={v: err[v] for v in uni})],
+        timed("hs-t42-v2", lambda: xr.merge([xda.assimilate(bg[uni], obs[uni], obs_error={v: err[v] for v in uni}), bg],
                                             compat="override", combine_attrs="override"))
     for m in models:
         timed(m, lambda m=m: xda.assimilate(bg, obs, model=m, obs_error=err))
+        if m in LATENT and LO_MEMBERS:
+            timed(f"{m} + LO, mean of {LO_MEMBERS}", lambda m=m: xda.assimilate(
+                bg, obs, model=m, obs_error=err, latent_optimization=True, members=LO_MEMBERS, seed=seed, steps=8).mean("member", keep_attrs=True))
     if members > 1 and models:
         timed(f"{models[0]} mean of {members}",
               lambda: xda.assimilate(bg, obs, model=models[0], obs_error=err, members=members, seed=seed))
@@ -192,15 +200,32 @@ def osse(table, sim: Path, n_times: int, densities, observed_sets, models, ancho
             print(f"{label}: {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+def _largest_box(ok: np.ndarray) -> dict:
+    """The largest rectangle of True in a 2-D mask, as isel slices (the blizzard's fields are NaN in the corners)."""
+    best, box = 0, None
+    for r0 in range(ok.shape[0]):
+        for r1 in range(r0, ok.shape[0]):
+            cols = ok[r0 : r1 + 1].all(axis=0)
+            run, start = 0, 0
+            for j, c in enumerate(np.append(cols, False)):
+                if c:
+                    run += 1
+                    continue
+                if run * (r1 - r0 + 1) > best:
+                    best, box = run * (r1 - r0 + 1), dict(lat=slice(r0, r1 + 1), lon=slice(j - run, j))
+                run = 0
+    return box
+
+
 def blizzard(table, models, anchor, lag: int = 2, density: float = 0.02, n: int = 12):
     """Real: the 1996 blizzard (surface T as tas, 500 hPa winds), background = the field 12 h before."""
     parts = {"tas": ("storm1996_t", "t"), "u500": ("storm1996_u500", "u500"), "v500": ("storm1996_v500", "v500")}
     fields = {v: xda.datasets.open_dataset(f)[name] for v, (f, name) in parts.items()}
-    ok = np.all([np.isfinite(f.values).all(axis=0) for f in fields.values()], axis=0)
-    rows, cols = np.flatnonzero(ok.all(axis=1)), np.flatnonzero(ok.all(axis=0))
-    box = dict(lat=slice(rows.min(), rows.max() + 1), lon=slice(cols.min(), cols.max() + 1))
-    ds = xr.Dataset({v: f.isel(box).assign_attrs(standard_name=ATTRS[v][0], units=ATTRS[v][1]) for v, f in fields.items()})
-    ds = ds.where(np.isfinite(ds.to_array()).all("variable").all("time"), drop=True)
+    good = np.all([np.isfinite(f.values).any(axis=(1, 2)) for f in fields.values()], axis=0)  # times with data
+    ok = np.all([np.isfinite(f.values[good]).all(axis=0) for f in fields.values()], axis=0)
+    box = _largest_box(ok)
+    ds = xr.Dataset({v: f.isel(time=np.flatnonzero(good), **box).assign_attrs(standard_name=ATTRS[v][0], units=ATTRS[v][1])
+                     for v, f in fields.items()})
     rng = np.random.default_rng(1)
     label = f"blizzard 1996 (real), {density:.0%} of tas, u500, v500, bg 12 h old"
     for t in np.linspace(lag, ds.sizes["time"] - 1, n).astype(int):
@@ -244,6 +269,9 @@ def main(argv=None):
             for ext in (".json", ".safetensors"):
                 (tmp / (src.name + ext)).write_bytes(Path(str(src) + ext).read_bytes())
     models = [Path(m).name for m in a.model]
+    from xda.models.cards import load_card
+
+    LATENT.update(m for m in models if load_card(m).get("latent"))
     anchor = zero_clone(models[0], tmp) if models else None
     densities = [float(x) for x in a.densities.split(",")]
     if "osse" not in a.skip:

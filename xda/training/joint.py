@@ -235,7 +235,7 @@ def train(data, out, *, name: str = "hs-t42-mv-v1", minutes: float = 12.0, batch
                             f"--physics-weight {physics_weight}")
     print(f"done: {step} steps, validation {validation}", flush=True)
     card = _card(stats, alpha, data, {k: len(b["u"]) for k, b in banks.items()}, settings, encoder)
-    return save_model(ema.cpu(), card, Path(out), name)
+    return save_model(ema.cpu(), card, Path(out), name, dtype=torch.float16)  # fp16 file: half the size
 
 
 def _banks(data, stats, alpha, cases: int, seed: int, cache) -> dict:

@@ -127,7 +127,7 @@ def train(data, out, *, name: str = "hs-t42-mv-latent-v1", bank=None, ae_minutes
     card = _card(stats, alpha, data, {k: len(b["u"]) for k, b in full.items()}, settings, "analytic")
     card.update(latent=True, description="EDM denoiser of the latent departure of the truth from the multivariate anchor, "
                 "in a KL autoencoder's latent space (xda.models.latent); latent_optimization=True runs LO-SDA")
-    return save_model(ema.cpu(), card, Path(out), name)
+    return save_model(ema.cpu(), card, Path(out), name, dtype=torch.float16)  # fp16 file: half the size
 
 
 def main(argv=None):
