@@ -119,3 +119,14 @@ def test_joint_training_writes_a_loadable_model(tmp_path, monkeypatch):
     model, card = registry.load_model("tiny-latent", device="cpu")
     assert card["latent"] and set(card["training"]["reconstruction_rmse"]) == set(joint.STATE)
     registry.clear_cache()
+
+
+def test_a_non_finite_loss_stops_training_at_once():
+    import pytest
+    import torch
+
+    from xda.training.loop import fit
+
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(FloatingPointError, match="loss is nan at step 0"):
+        fit(net, lambda step: net(torch.ones(1, 2)).sum() * float("nan"), minutes=1.0, lr=1e-3)

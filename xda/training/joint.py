@@ -221,7 +221,8 @@ def train(data, out, *, name: str = "hs-t42-mv-v1", minutes: float = 12.0, batch
         crop = (32, 64) if big and torch.rand(1, generator=gcrop) < 0.5 else None  # half the batches regional
         x, u, present, lat, lon, periodic = batches(batch, crop)
         cond = net.condition(x, torch.tensor(lat, dtype=torch.float32), torch.tensor(lon, dtype=torch.float32), periodic)
-        geo = cell_geometry(lat, lon, periodic) if physics_weight > 0 else None
+        # the stencils need the longitudes in order (a rolled global batch is the same grid)
+        geo = cell_geometry(lat, np.sort(lon) if periodic else lon, periodic) if physics_weight > 0 else None
         return loss(net, u, cond, x, periodic, geo, present)[0]
 
     ema, step, losses = fit(net, loss_fn, minutes=minutes, max_steps=max_steps, lr=lr, label="[joint]")

@@ -47,6 +47,8 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
             g["lr"] = lr * min(1.0, (step + 1) / warmup)
         frac = max((time.perf_counter() - t0) / budget, step / max_steps)
         loss = loss_fn(step, frac) if pass_fraction else loss_fn(step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{label} the loss is {loss.item()} at step {step}; nothing is saved")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
