@@ -12,7 +12,8 @@ Methods (rows), per variable of the state (z500, tas, u500, v500):
   the balanced increment of the heights): a joint model with a zero network;
 * ``hs-t42-v2``: the univariate anchored model of the assimilation issue (z500, tas);
 * each ``--model``: the posterior-mean head (``members=1``), cross-validated weight on;
-* ``<model> mean of M``: M members (first model only, ``--members``), for spread/skill;
+* ``<model> mean of M``: M members of 8 Heun steps (first model only, ``--members``, densities <= 2 %),
+  for spread/skill;
 * ``<latent model> + LO, mean of 4``: LO-SDA (``latent_optimization=True``), the mean of 4
   samples of 8 steps.
 
@@ -148,7 +149,7 @@ def run_methods(bg: xr.Dataset, obs: xr.Dataset, models: list, anchor: str | Non
                 bg, obs, model=m, obs_error=err, latent_optimization=True, members=LO_MEMBERS, seed=seed, steps=8).mean("member", keep_attrs=True))
     if members > 1 and models:
         timed(f"{models[0]} mean of {members}",
-              lambda: xda.assimilate(bg, obs, model=models[0], obs_error=err, members=members, seed=seed))
+              lambda: xda.assimilate(bg, obs, model=models[0], obs_error=err, members=members, seed=seed, steps=8))
     return out
 
 
@@ -217,7 +218,7 @@ def _largest_box(ok: np.ndarray) -> dict:
     return box
 
 
-def blizzard(table, models, anchor, lag: int = 2, density: float = 0.02, n: int = 12):
+def blizzard(table, models, anchor, lag: int = 2, density: float = 0.02, n: int = 8):
     """Real: the 1996 blizzard (surface T as tas, 500 hPa winds), background = the field 12 h before."""
     parts = {"tas": ("storm1996_t", "t"), "u500": ("storm1996_u500", "u500"), "v500": ("storm1996_v500", "v500")}
     fields = {v: xda.datasets.open_dataset(f)[name] for v, (f, name) in parts.items()}
@@ -287,7 +288,9 @@ def main(argv=None):
     print(text)
     cards = {m: json.loads((next(d for d in xda.models.cards.weights_dirs() if (d / f"{m}.json").exists()) / f"{m}.json").read_text())
              for m in models}
-    header = (f"Command: `python benchmarks/evaluate_joint.py {' '.join(argv or [])}` "
+    import sys
+
+    header = (f"Command: `python benchmarks/evaluate_joint.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
               f"({time.perf_counter() - t0:.0f} s on {os.cpu_count()} CPU cores)\n\n"
               + "".join(f"- `{m}`: encoder {c.get('encoder')}, physics weight {c['training'].get('physics_weight')}, "
                         f"{c['training'].get('steps')} steps\n" for m, c in cards.items()))
