@@ -108,8 +108,7 @@ def _cross_validate(run, xb, d, ob: PointObservations, be, grid, seed) -> Verifi
     """
     if ob.n < MIN_VERIFY:
         return Verification(1.0, 1.0, 1.0, np.inf, 0)
-    fold = np.empty(ob.n, np.int64)  # drawn in position order: the same folds whatever the order of the observations
-    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
+    fold = folds(ob, seed)
     r, c, s, e = [], [], [], []
     for f in (0, 1):
         train, test = fold != f, fold == f
@@ -121,13 +120,27 @@ def _cross_validate(run, xb, d, ob: PointObservations, be, grid, seed) -> Verifi
         s.append(apply(held.operator, sa))
         e.append(held.error)
     r, c, s, e = (np.concatenate(v) for v in (r, c, s, e))
-    cc = float(c @ c)
-    a = float(r @ c) / cc if cc > 0 else 0.0
-    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc if cc > 0 else np.inf
-    w = float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0
+    w, a, se = correction_weight(r, c)
     k2 = (np.mean((r - w * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
     k = float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE))
     return Verification(w, k, a, se, 2)
+
+
+def folds(ob: PointObservations, seed) -> np.ndarray:
+    """Two cross-validation folds (0/1 per observation), drawn in position order: the same folds whatever the
+    order of the observations."""
+    fold = np.empty(ob.n, np.int64)
+    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
+    return fold
+
+
+def correction_weight(r: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:
+    """(weight, least-squares scale, its standard error) of a correction ``c`` against withheld residuals ``r``
+    (see :func:`_cross_validate`)."""
+    cc = float(c @ c)
+    a = float(r @ c) / cc if cc > 0 else 0.0
+    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc if cc > 0 else np.inf
+    return (float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0), a, se
 
 
 def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,

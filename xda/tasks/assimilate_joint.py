@@ -23,7 +23,6 @@ import numpy as np
 
 from ..errors import ObservationError
 from ..labeled.background_error import BackgroundError
-from ..labeled.observations import PointObservations
 from ..numerics import balance, stencils
 from ..numerics.interp import apply
 
@@ -112,19 +111,16 @@ def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int,
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _folds(ob: PointObservations, seed) -> np.ndarray:
-    fold = np.empty(ob.n, np.int64)
-    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
-    return fold
-
-
 def _weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify: int) -> tuple[dict, int]:
     """Cross-validated weight of the correction per state key (see the module docstring), evaluations spent."""
     keys = [k for k in card["variables"] if k in xb]
+    state = list(card["variables"])
     checkable = [k for k in obs if obs[k].n >= min_verify]
     if not checkable:
         return {k: 1.0 for k in keys}, 0
-    folds = {k: _folds(obs[k], seed) for k in obs}
+    from .assimilate import correction_weight, folds as two_folds
+
+    folds = {k: two_folds(obs[k], seed) for k in obs}
     r, c = {k: [] for k in checkable}, {k: [] for k in checkable}
     for f in (0, 1):
         train = {k: ob.subset(folds[k] != f) for k, ob in obs.items()}
@@ -133,16 +129,12 @@ def _weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_ver
         for k in checkable:
             held = obs[k].subset(folds[k] == f)
             xa, sa, _ = anchor[k]
-            j = list(card["variables"]).index(k)
+            j = state.index(k)
             r[k].append(held.value - apply(held.operator, xa))
             c[k].append(apply(held.operator, sa * u[0, j]))
     w = {}
     for k in checkable:
-        rr, cc = np.concatenate(r[k]), np.concatenate(c[k])
-        s2 = float(cc @ cc)
-        a = float(rr @ cc) / s2 if s2 > 0 else 0.0
-        se = float(np.sqrt(np.sum(cc**2 * (rr - a * cc) ** 2))) / s2 if s2 > 0 else np.inf
-        w[k] = float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0
+        w[k] = correction_weight(np.concatenate(r[k]), np.concatenate(c[k]))[0]
     floor = min(w.values())
     return {k: w.get(k, 1.0 if k in obs else floor) for k in keys}, 2
 
@@ -158,7 +150,7 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
     xb : dict
         Background (ny, nx) per state key present, working units.
     obs : dict
-        Accepted observations per observed key (:class:`PointObservations`).
+        Accepted observations per observed key (:class:`xda.labeled.observations.PointObservations`).
     bes : dict
         ``B`` per observed key.
     oi_analysis, std_grid : callables of :mod:`xda.tasks.assimilate` (one OI path for both tasks).
