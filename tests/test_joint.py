@@ -18,15 +18,19 @@ STATE = {"z500": ("geopotential_height", "m", 5500.0, 300.0, 20.0, 5e5),
 ALPHA = 0.8
 
 
+def _card(**extra) -> dict:
+    """A joint model card on a 5.625-degree grid with the state above."""
+    return {"kind": "assimilation", "anchor": "oi", "joint": True, "encoder": "analytic", "balance_coefficient": ALPHA,
+            "variables": {k: dict(index=i, standard_name=sn, units=u, clim_mean=m, clim_std=s, sigma_b={"lat": [0.0], "values": [sb]},
+                                  length_scale_m=L, correlation="soar") for i, (k, (sn, u, m, s, sb, L)) in enumerate(STATE.items())},
+            "grid": {"shape": [32, 64], "global": True, "spacing_deg": 5.625, "valid_spacing_deg": [0.25, 6.0]}, **extra}
+
+
 @pytest.fixture
 def zero_joint(tmp_path, monkeypatch):
     """A joint model whose network output is zero (its untrained state), saved as 'zero-joint'."""
-    card = {"kind": "assimilation", "anchor": "oi", "joint": True, "encoder": "analytic", "balance_coefficient": ALPHA,
-            "variables": {k: dict(index=i, standard_name=sn, units=u, clim_mean=m, clim_std=s, sigma_b={"lat": [0.0], "values": [sb]},
-                                  length_scale_m=L, correlation="soar") for i, (k, (sn, u, m, s, sb, L)) in enumerate(STATE.items())},
-            "grid": {"shape": [32, 64], "global": True, "spacing_deg": 5.625, "valid_spacing_deg": [0.25, 6.0]}}
     torch.manual_seed(0)
-    registry.save_model(JointDenoiser(4, (8, 8, 8, 8)), card, tmp_path, "zero-joint")
+    registry.save_model(JointDenoiser(4, (8, 8, 8, 8)), _card(), tmp_path, "zero-joint")
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
     registry.clear_cache()
     yield "zero-joint"
@@ -135,11 +139,7 @@ def zero_latent(tmp_path, monkeypatch):
     """A latent joint model whose denoiser outputs zero (untrained), with an untrained autoencoder."""
     from xda.models.latent import LatentJointDenoiser
 
-    card = {"kind": "assimilation", "anchor": "oi", "joint": True, "latent": True, "encoder": "analytic",
-            "balance_coefficient": ALPHA,
-            "variables": {k: dict(index=i, standard_name=sn, units=u, clim_mean=m, clim_std=s, sigma_b={"lat": [0.0], "values": [sb]},
-                                  length_scale_m=L, correlation="soar") for i, (k, (sn, u, m, s, sb, L)) in enumerate(STATE.items())},
-            "grid": {"shape": [32, 64], "global": True, "spacing_deg": 5.625, "valid_spacing_deg": [0.25, 6.0]}}
+    card = _card(latent=True)
     torch.manual_seed(0)
     net = LatentJointDenoiser(4, (8, 8, 8), latent=4, ae_channels=(8, 8), means=[v[2] for v in STATE.values()],
                               stds=[v[3] for v in STATE.values()])

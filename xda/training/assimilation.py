@@ -170,12 +170,12 @@ def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: i
                 variable=np.concatenate([p[2] for p in parts]), lat=ds["lat"].values)
 
 
-def variable_stats(data) -> dict:
+def variable_stats(data, variables: dict = VARIABLES) -> dict:
     """Climatology and background-error statistics of the training split of one or several simulation files,
-    per variable (for the card)."""
+    per variable of ``variables`` (``{name: (standard_name, units, long_name)}``; for the card)."""
     train = open_split(data, "train")
     stats = {}
-    for k, (v, (sn, units, ln)) in enumerate(VARIABLES.items()):
+    for k, (v, (sn, units, ln)) in enumerate(variables.items()):
         truth, bg = (train[f"{v}_{k}"].assign_attrs(units=units) for k in ("truth", "background"))
         be = BackgroundError.from_pairs(bg, truth, dim="time", per_point=False)
         stats[v] = dict(index=k, standard_name=sn, units=units, long_name=ln, clim_mean=float(truth.mean()),

@@ -31,7 +31,7 @@ from ..models.joint import MISSING_FIELDS, JointLoss, cell_geometry, joint_denoi
 from ..models.registry import save_model
 from ..numerics import balance, stencils, threads
 from ..numerics.regrid import WorkingGrid
-from .assimilation import _paths, case_fields, make_case, open_split
+from .assimilation import _paths, case_fields, make_case, open_split, variable_stats
 from .loop import fit
 
 #: The state of the joint model: (standard_name, units, long_name); z500 first (the winds' balance reads it).
@@ -151,13 +151,8 @@ def make_bank(data, split: str, n: int, stats: dict, alpha: float, seed: int = 0
 def state_stats(data) -> tuple[dict, float]:
     """Per-variable climatology and background-error statistics of the training split, and the balance
     coefficient of the forecast errors (for the card)."""
+    stats = {v: {k: x for k, x in e.items() if k != "climatology"} for v, e in variable_stats(data, STATE).items()}
     train = open_split(data, "train")
-    stats = {}
-    for k, (v, (sn, units, ln)) in enumerate(STATE.items()):
-        truth, bg = (train[f"{v}_{kind}"].assign_attrs(units=units) for kind in ("truth", "background"))
-        be = BackgroundError.from_pairs(bg, truth, dim="time", per_point=False)
-        stats[v] = dict(index=k, standard_name=sn, units=units, long_name=ln, clim_mean=float(truth.mean()),
-                        clim_std=float(truth.std()), **be.card_entry())
     geo = stencils.geometry(train["lat"].values, train["lon"].values, True)
     d = {v: (train[f"{v}_background"] - train[f"{v}_truth"]).values.astype(np.float64) for v in ("z500", "u500", "v500")}
     return stats, balance.balance_coefficient(d["z500"], d["u500"], d["v500"], geo)
