@@ -1,0 +1,64 @@
+"""The ``xda`` command: real files in, netCDF out, exit status 2 with the message for bad input."""
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import xda
+from xda.cli import main
+
+
+def _stations(tmp_path):
+    """The bundled SAO reports of 18 UTC as a CSV table (degC) and the MPI-ESM March tas as the background."""
+    s = xda.datasets.open_dataset("sao_stations")
+    s = s.where(s["hour"] == 18, drop=True)
+    df = pd.DataFrame({"lat": s["lat"].values, "lon": s["lon"].values, "tas": s["T"].values}).dropna()
+    df = df[(df.lat > 20) & (df.lat < 60) & (df.lon > -130) & (df.lon < -65)].drop_duplicates(["lat", "lon"])
+    df.to_csv(tmp_path / "stations.csv", index=False)
+    bg = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=2, drop=True).sel(lat=slice(15, 65), lon=slice(225, 300))
+    bg.to_netcdf(tmp_path / "bg.nc")
+    return tmp_path / "bg.nc", tmp_path / "stations.csv", df
+
+
+def test_assimilate_a_station_table_to_netcdf(tmp_path, capsys):
+    bg, csv, df = _stations(tmp_path)
+    out = tmp_path / "analysis.nc"
+    rc = main(["assimilate", str(bg), str(csv), "-o", str(out), "--method", "oi", "--obs-units", "tas=degC",
+               "--obs-error", "tas=1.5"])
+    assert rc == 0, capsys.readouterr().err
+    got = xr.open_dataset(out)
+    table = df.copy()
+    table.attrs["units"] = {"tas": "degC"}
+    expect = xda.assimilate(xr.open_dataset(bg), table, method="oi", obs_error={"tas": 1.5})
+    xr.testing.assert_allclose(got["tas"], expect["tas"].astype(got["tas"].dtype))
+    assert "tas_standard_error" in got and got["tas"].attrs["xda_n_obs"] > 500
+
+
+def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
+    bg, csv, _ = _stations(tmp_path)
+    (tmp_path / "obs.txt").write_text("lat,lon,tas\n40,-100,10\n")
+    assert main(["assimilate", str(bg), str(tmp_path / "obs.txt"), "-o", str(tmp_path / "a.nc")]) == 2
+    assert "must be .nc, .csv or .parquet" in capsys.readouterr().err
+    # a table without units for its column: the library's message, naming the variable
+    assert main(["assimilate", str(bg), str(csv), "-o", str(tmp_path / "a.nc"), "--method", "oi"]) == 2
+    assert "tas" in capsys.readouterr().err
+    assert main(["assimilate", str(bg), str(csv), "-o", str(tmp_path / "a.nc"), "--obs-error", "tas"]) == 2
+    assert "VARIABLE=VALUE" in capsys.readouterr().err
+
+
+def test_residual_and_downscale_commands(tmp_path):
+    ds = xr.Dataset({n: xda.datasets.open_dataset(f"storm1996_{n}")[n].isel(time=slice(0, 4), lat=slice(20, 30), lon=slice(10, 25))
+                     for n in ("t", "u", "v")})
+    ds.to_netcdf(tmp_path / "storm.nc")
+    assert main(["residual", str(tmp_path / "storm.nc"), "--field", "t", "--u", "u", "--v", "v", "--kappa", "1e5 m2/s",
+                 "-o", str(tmp_path / "r.nc")]) == 0
+    r = xr.open_dataset(tmp_path / "r.nc")["t_residual"]
+    np.testing.assert_allclose(r.values, xda.advection_diffusion_residual(ds["t"], ds["u"], ds["v"], kappa="1e5 m2/s").values,
+                               rtol=1e-6, equal_nan=True)
+    assert main(["residual", str(tmp_path / "storm.nc"), "--field", "T", "--u", "u", "--v", "v", "-o", str(tmp_path / "x.nc")]) == 2
+    esm = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=0, drop=True)
+    esm.to_netcdf(tmp_path / "coarse.nc")
+    assert main(["downscale", str(tmp_path / "coarse.nc"), "-o", str(tmp_path / "fine.nc"), "--factor", "2",
+                 "--method", "lapse_rate"]) == 0
+    fine = xr.open_dataset(tmp_path / "fine.nc")["tas"]
+    assert fine.sizes["lat"] == 2 * esm.sizes["lat"] and np.isfinite(fine).all()

@@ -1,0 +1,173 @@
+"""The ``xda`` command: assimilate, downscale and diagnose netCDF files from the shell.
+
+Examples::
+
+    xda assimilate background.nc stations.csv -o analysis.nc --obs-units tas=degC --obs-error tas=1.5
+    xda assimilate state.nc obs.nc -o analysis.nc --model hs-t42-mv-v1
+    xda downscale coarse.nc -o fine.nc --factor 4 --method lapse_rate
+    xda residual storm.nc --field t --u u --v v --kappa 1e5 -o residual.nc
+    xda simulate --out sim.nc --days 120            (the simulation extra)
+    xda train joint sim.nc --minutes 10             (assimilation | joint | latent | downscaling)
+
+Exit status: 0 on success, 2 for bad input (the message names the variable and the fix),
+1 for anything else. The library does the work; this module only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXAMPLES = __doc__.split("Examples::")[1].split("Exit status")[0]
+
+
+def _pairs(items: list[str] | None, name: str) -> dict:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--{name} takes VARIABLE=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _read_obs(path: Path, units: dict):
+    """Observations from netCDF, CSV or parquet (tables: ``lat``, ``lon`` and one column per variable)."""
+    import pandas as pd
+    import xarray as xr
+
+    suffix = path.suffix.lower()
+    if suffix in (".nc", ".nc4", ".cdf"):
+        return xr.open_dataset(path)
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"observations {path} must be .nc, .csv or .parquet")
+    df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    df.attrs["units"] = dict(df.attrs.get("units", {}), **units)
+    return df
+
+
+def _number_or_text(value: str):
+    try:
+        return float(value)
+    except ValueError:
+        return value  # e.g. "1.5 K"
+
+
+def _assimilate(a) -> None:
+    import xarray as xr
+
+    import xda
+
+    bg = xr.open_dataset(a.background)
+    obs = _read_obs(Path(a.obs), _pairs(a.obs_units, "obs-units"))
+    errors = {k: _number_or_text(v) for k, v in _pairs(a.obs_error, "obs-error").items()}
+    kwargs = dict(method=a.method, members=a.members, seed=a.seed, steps=a.steps, obs_error=errors or None,
+                  variables=_pairs(a.variables, "variables") or None, latent_optimization=a.latent_optimization)
+    if a.model:
+        kwargs["model"] = a.model
+    xda.assimilate(bg, obs, **kwargs).to_netcdf(a.output)
+
+
+def _downscale(a) -> None:
+    import xarray as xr
+
+    import xda
+
+    coarse = xr.open_dataset(a.coarse)
+    kwargs = dict(method=a.method, members=a.members, seed=a.seed)
+    if a.model:
+        kwargs["model"] = a.model
+    xda.downscale(coarse, a.factor, **kwargs).to_netcdf(a.output)
+
+
+def _residual(a) -> None:
+    import xarray as xr
+
+    import xda
+
+    ds = xr.open_dataset(a.input)
+    for name in (a.field, a.u, a.v):
+        if name not in ds:
+            raise KeyError(f"{a.input} has no variable {name!r}; it has {list(ds.data_vars)}")
+    r = xda.advection_diffusion_residual(ds[a.field], ds[a.u], ds[a.v], kappa=_number_or_text(a.kappa))
+    r.to_dataset(name=f"{a.field}_residual").to_netcdf(a.output)
+
+
+def _delegate(module: str, argv: list[str]) -> None:
+    import importlib
+
+    importlib.import_module(module).main(argv)
+
+
+TRAINERS = {"assimilation": "xda.training.assimilation", "joint": "xda.training.joint", "latent": "xda.training.latent",
+            "downscaling": "xda.training.downscaling"}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xda", description=__doc__.split("\n")[0], epilog="examples:" + EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("assimilate", help="analysis of a background given observations", epilog="examples:" + EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("background", help="netCDF background (a Dataset on a regular lat-lon grid, with units)")
+    s.add_argument("obs", help="observations: netCDF (gridded or points), CSV or parquet table (lat, lon, one column per variable)")
+    s.add_argument("-o", "--output", required=True, help="netCDF file for the analysis")
+    s.add_argument("--method", default="xda", choices=["xda", "oi"])
+    s.add_argument("--model", default=None, help="model name (xda.available_models()); default hs-t42-v2")
+    s.add_argument("--members", type=int, default=1)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--steps", type=int, default=16)
+    s.add_argument("--obs-error", nargs="*", metavar="VAR=VALUE", help="observation-error std, e.g. tas=1.5 or 'tas=1.5 K'")
+    s.add_argument("--obs-units", nargs="*", metavar="VAR=UNITS", help="units of table columns, e.g. tas=degC")
+    s.add_argument("--variables", nargs="*", metavar="NAME=MODELVAR", help="map names the model cannot match, e.g. HGT=z500")
+    s.add_argument("--latent-optimization", action="store_true", help="LO-SDA (latent joint models)")
+    s.set_defaults(run=_assimilate)
+    s = sub.add_parser("downscale", help="near-surface temperature on a finer grid")
+    s.add_argument("coarse")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--factor", type=int, default=None)
+    s.add_argument("--method", default="xda", choices=["xda", "regression", "lapse_rate", "bicubic", "bilinear"])
+    s.add_argument("--model", default=None)
+    s.add_argument("--members", type=int, default=1)
+    s.add_argument("--seed", type=int, default=None)
+    s.set_defaults(run=_downscale)
+    s = sub.add_parser("residual", help="advection-diffusion residual dc/dt + u.grad(c) - kappa lap(c)")
+    s.add_argument("input")
+    s.add_argument("--field", required=True)
+    s.add_argument("--u", required=True)
+    s.add_argument("--v", required=True)
+    s.add_argument("--kappa", default="0", help="diffusivity, m2 s-1 or with units ('1e5 m2/s')")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(run=_residual)
+    s = sub.add_parser("simulate", help="the Held-Suarez training simulation (python -m xda.simulate --help)", add_help=False)
+    s.set_defaults(run=lambda a: _delegate("xda.simulate.core", a.rest))
+    s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} ARGS (ARGS --help)",
+                       add_help=False)
+    s.add_argument("task", choices=list(TRAINERS))
+    s.set_defaults(run=lambda a: _delegate(TRAINERS[a.task], a.rest))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status (0 ok, 2 bad input, 1 other failure)."""
+    from .errors import XdaError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = parser()
+    args, rest = p.parse_known_args(argv)
+    if rest and args.command not in ("simulate", "train"):
+        p.error(f"unrecognised arguments: {' '.join(rest)}")
+    args.rest = rest
+    try:
+        args.run(args)
+    except (XdaError, ValueError, KeyError, FileNotFoundError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"xda {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
