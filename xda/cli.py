@@ -58,7 +58,7 @@ def _number_or_text(value: str):
 def _assimilate(a) -> None:
     import xarray as xr
 
-    import xda
+    from .tasks import assimilate
 
     bg = xr.open_dataset(a.background)
     obs = _read_obs(Path(a.obs), _pairs(a.obs_units, "obs-units"))
@@ -67,31 +67,31 @@ def _assimilate(a) -> None:
                   variables=_pairs(a.variables, "variables") or None, latent_optimization=a.latent_optimization)
     if a.model:
         kwargs["model"] = a.model
-    xda.assimilate(bg, obs, **kwargs).to_netcdf(a.output)
+    assimilate(bg, obs, **kwargs).to_netcdf(a.output)
 
 
 def _downscale(a) -> None:
     import xarray as xr
 
-    import xda
+    from .tasks import downscale
 
     coarse = xr.open_dataset(a.coarse)
     kwargs = dict(method=a.method, members=a.members, seed=a.seed)
     if a.model:
         kwargs["model"] = a.model
-    xda.downscale(coarse, a.factor, **kwargs).to_netcdf(a.output)
+    downscale(coarse, a.factor, **kwargs).to_netcdf(a.output)
 
 
 def _residual(a) -> None:
     import xarray as xr
 
-    import xda
+    from .diagnostics import advection_diffusion_residual
 
     ds = xr.open_dataset(a.input)
     for name in (a.field, a.u, a.v):
         if name not in ds:
             raise KeyError(f"{a.input} has no variable {name!r}; it has {list(ds.data_vars)}")
-    r = xda.advection_diffusion_residual(ds[a.field], ds[a.u], ds[a.v], kappa=_number_or_text(a.kappa))
+    r = advection_diffusion_residual(ds[a.field], ds[a.u], ds[a.v], kappa=_number_or_text(a.kappa))
     r.to_dataset(name=f"{a.field}_residual").to_netcdf(a.output)
 
 
