@@ -130,3 +130,17 @@ def test_a_non_finite_loss_stops_training_at_once():
     net = torch.nn.Linear(2, 1)
     with pytest.raises(FloatingPointError, match="loss is nan at step 0"):
         fit(net, lambda step: net(torch.ones(1, 2)).sum() * float("nan"), minutes=1.0, lr=1e-3)
+
+
+def test_training_progress_goes_through_logging(caplog):
+    """Progress is a logging record of ``xda.training.loop`` (not a print): silenced or redirected as users do."""
+    import logging
+
+    import torch
+
+    from xda.training.loop import fit
+
+    net = torch.nn.Linear(2, 1)
+    with caplog.at_level(logging.INFO, logger="xda.training.loop"):
+        fit(net, lambda step: net(torch.ones(1, 2)).pow(2).sum(), minutes=1.0, lr=1e-3, max_steps=2, log_every=1, label="[t]")
+    assert [r.name for r in caplog.records] == ["xda.training.loop"] * 2 and "[t] step 2 loss" in caplog.records[-1].message

@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input, 1 other failure)."""
     from .errors import XdaError
 
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
     args, rest = p.parse_known_args(argv)

@@ -31,10 +31,13 @@ dynamical cores of atmospheric general circulation models. BAMS 75, 1825-1830.
 from __future__ import annotations
 
 import argparse
+import logging
 import time as _time
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SPLITS = {"train": 0.70, "validation": 0.10, "test": 0.20}
 GAP_DAYS = 5
@@ -241,21 +244,23 @@ def _spin_up(m: dict, seed: int, days: int, t0: float, check: bool = False):
         state = spin(state)
         if check:
             t = np.asarray(m["surface"](state)[0])
-            print(f"spin-up day {10 * (k + 1)}: tas {t.min():.1f}..{t.max():.1f} K, {_time.perf_counter() - t0:.0f} s", flush=True)
+            log.info(f"spin-up day {10 * (k + 1)}: tas {t.min():.1f}..{t.max():.1f} K, {_time.perf_counter() - t0:.0f} s")
             if not np.isfinite(t).all():
                 raise FloatingPointError("the simulation blew up; lower dt_minutes")
-    print(f"spin-up {days} d: {_time.perf_counter() - t0:.0f} s", flush=True)
+    log.info(f"spin-up {days} d: {_time.perf_counter() - t0:.0f} s")
     return state
 
 
 def _run(m: dict, state, n: int, interval_hours: int, keep, t0: float) -> list:
     """``keep(state)`` every ``interval_hours`` for ``n`` intervals."""
+    from tqdm.auto import tqdm
+
     step, out = m["advance"](interval_hours), []
-    for k in range(n):
+    for k in tqdm(range(n), desc="simulation", unit="interval", disable=None):  # off when not a TTY
         state = step(state)
         out.append(keep(state))
         if k % 100 == 0:
-            print(f"interval {k}/{n}: {_time.perf_counter() - t0:.0f} s", flush=True)
+            log.info(f"interval {k}/{n}: {_time.perf_counter() - t0:.0f} s")
     return out
 
 
@@ -290,7 +295,7 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
             fields = jax.device_get(diag(forecast(stack(starts))))
             for n, q in enumerate(idx[k : k + batch]):
                 background[q] = tuple(f[n] for f in fields)
-        print(f"forecasts of {h} h ({len(idx)}): {_time.perf_counter() - t0:.0f} s", flush=True)
+        log.info(f"forecasts of {h} h ({len(idx)}): {_time.perf_counter() - t0:.0f} s")
     truth = jax.device_get(diag(stack([states[t] for t in targets])))
     return targets, lead, truth, tuple(np.stack([b[v] for b in background]) for v in range(len(truth)))
 
@@ -307,7 +312,7 @@ def _write(ds, out, t0: float) -> Path:
     out = Path(out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(out)
-    print(f"wrote {out} ({ds.sizes['time']} times): {_time.perf_counter() - t0:.0f} s", flush=True)
+    log.info(f"wrote {out} ({ds.sizes['time']} times): {_time.perf_counter() - t0:.0f} s")
     return out
 
 
@@ -476,6 +481,7 @@ def _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels, coords):
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--kind", choices=["osse", "downscaling"], default="osse",
                    help="osse: truth + 24 h forecast backgrounds (T42); downscaling: near-surface fields with orography (T63)")

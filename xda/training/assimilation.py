@@ -27,6 +27,7 @@ batches and gradients are averaged by torch DDP (gloo on CPU, NCCL on GPUs).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from pathlib import Path
@@ -42,6 +43,8 @@ from ..numerics import oi, threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
 from .loop import fit
+
+log = logging.getLogger(__name__)
 
 #: Variables of the simulation file: (standard_name, units, long_name).
 VARIABLES = {
@@ -157,6 +160,8 @@ def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: i
     """
     from concurrent.futures import ProcessPoolExecutor
 
+    from tqdm.auto import tqdm
+
     ds = open_split(data, split)
     nt = ds.sizes["time"]
     rng = np.random.default_rng(seed)
@@ -165,7 +170,7 @@ def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: i
              for _ in range(n)]
     chunks = [([str(p) for p in _paths(data)], split, draws[k::processes * 4], stats) for k in range(processes * 4)]
     with ProcessPoolExecutor(processes) as pool:
-        parts = list(pool.map(_bank_cases, chunks))
+        parts = list(tqdm(pool.map(_bank_cases, chunks), total=len(chunks), desc=f"{split} cases", disable=None))
     return dict(x=np.concatenate([p[0] for p in parts]), u=np.concatenate([p[1] for p in parts]),
                 variable=np.concatenate([p[2] for p in parts]), lat=ds["lat"].values)
 
@@ -304,7 +309,7 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
                             + ("" if init is None else f" --init {Path(init).name}"))
     out_file = Path(out) / f"{name}.safetensors"
     if rank == 0:
-        print(f"done: {step} steps, validation {settings['validation']}", flush=True)
+        log.info(f"done: {step} steps, validation {settings['validation']}")
         out_file = save_model(ema.cpu(), _card(stats, data, {k: len(b["u"]) for k, b in banks.items()}, settings), Path(out), name)
     if world > 1:
         torch.distributed.barrier()
@@ -319,7 +324,7 @@ def _banks(data, stats, cases: int, seed: int, cache) -> dict:
     t0 = time.perf_counter()
     banks = {"train": make_bank(data, "train", cases, stats, seed),
              "validation": make_bank(data, "validation", max(cases // 10, 16), stats, seed + 1)}
-    print(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s", flush=True)
+    log.info(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s")
     if cache is not None:
         np.savez(Path(cache).expanduser(), **{f"{s}_{k}": v for s, b in banks.items() for k, v in b.items()})
     return banks
@@ -342,6 +347,7 @@ def _validate(model, bank: dict, dev, seed: int) -> dict:
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
     p = argparse.ArgumentParser(description="Train xda's anchored assimilation model (torchrun for several processes).")
     p.add_argument("data", nargs="+", help="simulation file(s) from xda.simulate; several seeds are pooled")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,8 @@ from ..models.downscaling import FEATURES, WIND_SCALE, AnchoredDownscaler, featu
 from ..models.registry import save_model
 from ..numerics import regrid, stencils
 from .loop import fit
+
+log = logging.getLogger(__name__)
 
 #: Fine grids: the simulation's grid block-averaged by these.
 LEVELS = (1, 2)
@@ -203,7 +206,7 @@ def train_downscaler(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     budget = {"regressor": 12.0, "denoiser": 14.0, **(minutes or {})}
     tr, va = load_simulation(paths, "train"), load_simulation(paths, "validation")
-    print(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}", flush=True)
+    log.info(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}")
     if init is not None:
         model, card = _from_init(init, stages, seed)
     else:
@@ -246,7 +249,7 @@ def _new_card(paths, tr: list[dict], seed: int, batch: int, lr: float) -> dict:
     with xr.open_dataset(Path(paths[0]).expanduser()) as ds:
         attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in ds.attrs.items()}
     spacing = [p["spacing_deg"] for p in physics.values()]
-    print(f"departure from the lapse-rate baseline: std {d.std():.3f} K; physics {physics}", flush=True)
+    log.info(f"departure from the lapse-rate baseline: std {d.std():.3f} K; physics {physics}")
     return {
         "kind": "downscaling",
         "anchor": "lapse_rate",
@@ -318,7 +321,7 @@ class _Stages:
                 x, d = self._tensors(b)
                 e.append((d - self.model.regress(x, b["periodic"])).flatten())
         self.card["residual2_std"] = float(torch.cat(e).std())
-        print(f"departure from the regression: std {self.card['residual2_std']:.3f} (units of departure_std)", flush=True)
+        log.info(f"departure from the regression: std {self.card['residual2_std']:.3f} (units of departure_std)")
 
     def _denoiser_batch(self, b):
         """(features, regression, target of the denoiser) of a batch."""
@@ -372,10 +375,11 @@ class _Stages:
         v = dict(rmse_baseline_K=float(np.sqrt(np.mean(base_ms))), rmse_regression_K=float(np.sqrt(np.mean(reg_ms))),
                  denoiser_loss=float(np.mean(dn)))
         self.card["validation"] = v
-        print(f"validation: {v}", flush=True)
+        log.info(f"validation: {v}")
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
     p = argparse.ArgumentParser(description="Train the xda downscaling model.")
     p.add_argument("data", nargs="+", help="simulation files (python -m xda.simulate --kind downscaling)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights

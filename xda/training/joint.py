@@ -18,6 +18,7 @@ observations keep that anchor with ``s_a = s_b`` (the card's statistics).
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from ..numerics import balance, stencils, threads
 from ..numerics.regrid import WorkingGrid
 from .assimilation import _paths, case_fields, make_case, open_split, variable_stats
 from .loop import fit
+
+log = logging.getLogger(__name__)
 
 #: The state of the joint model: (standard_name, units, long_name); z500 first (the winds' balance reads it).
 STATE = {
@@ -137,12 +140,14 @@ def make_bank(data, split: str, n: int, stats: dict, alpha: float, seed: int = 0
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from tqdm.auto import tqdm
+
     ds = open_split(data, split)
     draws = _case_draws(n, ds.sizes["time"], seed)
     chunks = [([str(p) for p in _paths(data)], split, draws[k :: processes * 4], stats, alpha) for k in range(processes * 4)]
     # spawn: the parent may already run numba's OpenMP threads, which do not survive a fork
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(_bank_cases, chunks))
+        parts = list(tqdm(pool.map(_bank_cases, chunks), total=len(chunks), desc=f"{split} cases", disable=None))
     return dict(x=np.concatenate([p[0] for p in parts]), u=np.concatenate([p[1] for p in parts]),
                 observed=np.concatenate([p[2] for p in parts]), present=np.concatenate([p[3] for p in parts]),
                 lat=ds["lat"].values, lon=ds["lon"].values)
@@ -229,7 +234,7 @@ def train(data, out, *, name: str = "hs-t42-mv-v1", minutes: float = 12.0, batch
                     command=f"python -m xda.training.joint {' '.join(p.name for p in _paths(data))} --name {name} "
                             f"--minutes {minutes} --cases {cases} --batch {batch} --seed {seed} --encoder {encoder} "
                             f"--physics-weight {physics_weight}")
-    print(f"done: {step} steps, validation {validation}", flush=True)
+    log.info(f"done: {step} steps, validation {validation}")
     card = _card(stats, alpha, data, {k: len(b["u"]) for k, b in banks.items()}, settings, encoder)
     return save_model(ema.cpu(), card, Path(out), name, dtype=torch.float16)  # fp16 file: half the size
 
@@ -241,7 +246,7 @@ def _banks(data, stats, alpha, cases: int, seed: int, cache) -> dict:
     t0 = time.perf_counter()
     banks = {"train": make_bank(data, "train", cases, stats, alpha, seed),
              "validation": make_bank(data, "validation", max(cases // 8, 16), stats, alpha, seed + 1)}
-    print(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s", flush=True)
+    log.info(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s")
     if cache is not None:
         np.savez(Path(cache).expanduser(), **{f"{s}_{k}": v for s, b in banks.items() for k, v in b.items()})
     return banks
@@ -290,6 +295,7 @@ def _card(stats, alpha, data, bank_sizes, settings, encoder) -> dict:
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
     p = argparse.ArgumentParser(description="Train xda's multivariate anchored assimilation model.")
     p.add_argument("data", nargs="+")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))

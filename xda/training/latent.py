@@ -14,6 +14,7 @@ background-conditioned latent optimisation (:func:`xda.models.latent.latent_opti
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ..models.registry import save_model
 from .assimilation import _paths, open_split
 from .joint import STATE, _banks, _card, state_stats
 from .loop import fit
+
+log = logging.getLogger(__name__)
 
 #: Fraction of the denoiser's batches with the observations dropped (LO-SDA's background-only condition).
 P_NO_OBS = 0.2
@@ -123,7 +126,7 @@ def train(data, out, *, name: str = "hs-t42-mv-latent-v1", bank=None, ae_minutes
                     reconstruction_rmse=recon,
                     command=f"python -m xda.training.latent {' '.join(p.name for p in _paths(data))} --name {name} "
                             f"--ae-minutes {ae_minutes} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed}")
-    print(f"done: {step} steps; autoencoder reconstruction RMSE {recon}", flush=True)
+    log.info(f"done: {step} steps; autoencoder reconstruction RMSE {recon}")
     card = _card(stats, alpha, data, {k: len(b["u"]) for k, b in full.items()}, settings, "analytic")
     card.update(latent=True, description="EDM denoiser of the latent departure of the truth from the multivariate anchor, "
                 "in a KL autoencoder's latent space (xda.models.latent); latent_optimization=True runs LO-SDA")
@@ -131,6 +134,7 @@ def train(data, out, *, name: str = "hs-t42-mv-latent-v1", bank=None, ae_minutes
 
 
 def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
     p = argparse.ArgumentParser(description="Train xda's latent multivariate assimilation model.")
     p.add_argument("data", nargs="+")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 
 import numpy as np
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_steps: int = 1_000_000,
@@ -60,7 +63,7 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
         losses.append(loss.item())
         step += 1
         if step % log_every == 0 and _rank() == 0:
-            print(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s", flush=True)
+            log.info(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s")
     return ema, step, losses
 
 
