@@ -120,3 +120,37 @@ def test_seam_ratio_flags_blocky_upsampling():
     assert float(metrics.seam_ratio(blocky, truth, 4)) > 2.0
     with pytest.warns(FutureWarning, match="renamed seam_ratio"):
         assert float(metrics.flux_ratio(blocky, truth, 4)) > 2.0
+
+
+def test_xrft_keywords_window_linear_detrend_and_list_dim(z500):
+    """xrft's vocabulary: window (+ amplitude/energy correction), detrend='linear', dim as a list."""
+    from scipy.signal import detrend as sp_detrend
+
+    a = z500["z500"].isel(time=0)
+    lam = np.deg2rad(a["lon"].values)
+    tone = a.copy(data=np.broadcast_to(10.0 * np.cos(8 * lam), a.shape).copy())
+    plain = xda.power_spectrum(tone)
+    hann = xda.power_spectrum(tone, window="hann", window_correction=True)
+    # a pure tone on a bin keeps its power at that bin with the amplitude correction
+    np.testing.assert_allclose(hann.isel(freq_lon=8).values, plain.isel(freq_lon=8).values, rtol=1e-6)  # float32 lon
+    assert float(xda.power_spectrum(tone, window="hann").isel(freq_lon=8).mean()) == pytest.approx(
+        0.25 * float(plain.isel(freq_lon=8).mean()), rel=1e-6)  # mean(hann)^2 = 1/4 without the correction
+    # energy correction for densities: the total of a windowed white-noise field is kept on average
+    rng = np.random.default_rng(0)
+    noise = a.copy(data=rng.standard_normal(a.shape))
+    e0 = float(xda.power_spectrum(noise, scaling="density", detrend=None).sum())
+    e1 = float(xda.power_spectrum(noise, scaling="density", detrend=None, window="hann", window_correction=True).sum())
+    assert e1 == pytest.approx(e0, rel=0.05)
+    # linear detrending agrees with scipy's, row by row
+    trend = a + a.copy(data=np.broadcast_to(0.5 * a["lon"].values, a.shape).copy())
+    p = xda.power_spectrum(trend, detrend="linear").isel(lat=30).values
+    f = np.fft.rfft(sp_detrend(trend.isel(lat=30).values.astype(np.float64), type="linear"))
+    ref = np.abs(f) ** 2 / a.sizes["lon"] ** 2
+    ref[1:] *= 2
+    ref[-1] /= 2
+    np.testing.assert_allclose(p, ref, rtol=1e-10, atol=1e-12)
+    xr.testing.assert_identical(xda.power_spectrum(a, dim=["lon"]), xda.power_spectrum(a))
+    with pytest.raises(ValueError, match="isotropic_power_spectrum"):
+        xda.power_spectrum(a, dim=["lat", "lon"])
+    with pytest.raises(ValueError, match="'linear'"):
+        xda.power_spectrum(a, detrend="quadratic")

@@ -18,15 +18,34 @@ from .errors import GridError
 from .numerics.constants import EARTH_RADIUS
 
 
-def _detrend(x: np.ndarray, axis: int, detrend: str | None) -> np.ndarray:
+def _detrend(x: np.ndarray, axis, detrend: str | None) -> np.ndarray:
     if detrend is None:
         return x
     if detrend == "constant":
         return x - x.mean(axis=axis, keepdims=True)
-    raise ValueError(f"detrend must be None or 'constant', got {detrend!r}")
+    if detrend == "linear":
+        from scipy.signal import detrend as linear
+
+        for ax in (axis if isinstance(axis, tuple) else (axis,)):
+            x = linear(x, axis=ax, type="linear")
+        return x
+    raise ValueError(f"detrend must be None, 'constant' or 'linear' (xrft's choices), got {detrend!r}")
 
 
-def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = "constant", scaling: str = "spectrum") -> xr.DataArray:
+def _window(window, n: int, scaling: str, correction: bool) -> tuple[np.ndarray | None, float]:
+    """(taper of length n or None, the factor that restores the power) as in xrft's ``window_correction``."""
+    if window is None or window is False:
+        return None, 1.0
+    from scipy.signal import get_window
+
+    w = get_window("hann" if window is True else window, n, fftbins=True)
+    if not correction:
+        return w, 1.0
+    return w, float(1.0 / np.mean(w**2)) if scaling == "density" else float(1.0 / np.mean(w) ** 2)
+
+
+def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | None = "constant", scaling: str = "spectrum",
+                   window=None, window_correction: bool = False) -> xr.DataArray:
     """Zonal power spectrum along a periodic longitude.
 
     ``P(k) = c_k |F_k|^2 / n^2`` for zonal wavenumbers ``k = 0 .. n/2`` with ``c_k = 2``
@@ -37,11 +56,16 @@ def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = 
     Parameters
     ----------
     da : DataArray (..., lon)
-    dim : str
+    dim : str or [str]
         The longitude dimension; the grid must wrap around the globe.
-    detrend : None or "constant"
-        Remove the zonal mean first.
+    detrend : None, "constant" or "linear"
+        Remove the zonal mean (or the least-squares line) first.
     scaling : {"spectrum", "density"}
+    window : None, True or a scipy window name (e.g. "hann", ("tukey", 0.25))
+        Taper applied before the transform (``True``: Hann), as xrft's ``window``.
+    window_correction : bool
+        Restore the power the taper removed: divide by ``mean(w)^2`` (``"spectrum"``,
+        amplitudes) or ``mean(w^2)`` (``"density"``, energy), as xrft does.
 
     Returns
     -------
@@ -53,7 +77,21 @@ def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = 
     ------
     GridError
         If the longitude does not wrap (use :func:`isotropic_power_spectrum`).
+    ValueError
+        For two dimensions (use :func:`isotropic_power_spectrum`) or unknown options.
+
+    Notes
+    -----
+    Same keywords as ``xrft.power_spectrum``, different defaults: xda detrends the
+    constant (xrft: no detrending), is one-sided with Parseval's sum equal to the zonal
+    mean square (xrft: two-sided unless ``real_dim``), and defaults to
+    ``scaling="spectrum"`` (xrft: ``"density"``), with frequencies in cycles per degree
+    of longitude. Pass ``detrend=None, scaling="density"`` to compare densities.
     """
+    if isinstance(dim, (list, tuple)):
+        if len(dim) != 1:
+            raise ValueError(f"power_spectrum is zonal (one dimension); for {list(dim)} use xda.isotropic_power_spectrum")
+        dim = dim[0]
     g = grid_of(da)
     if dim != g.lon_dim:
         raise GridError(f"zonal spectra are taken along the longitude {g.lon_dim!r}, not {dim!r}")
@@ -63,9 +101,14 @@ def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = 
     n = g.lon.size
     dlon = g.lon[1] - g.lon[0]
 
+    if scaling not in ("spectrum", "density"):
+        raise ValueError(f"scaling must be 'spectrum' or 'density', got {scaling!r}")
+    taper, gain = _window(window, n, scaling, window_correction)
+
     def fn(x):
-        f = np.fft.rfft(_detrend(np.asarray(x, np.float64), -1, detrend), axis=-1)
-        p = np.abs(f) ** 2 / n**2
+        x = _detrend(np.asarray(x, np.float64), -1, detrend)
+        f = np.fft.rfft(x if taper is None else x * taper, axis=-1)
+        p = gain * np.abs(f) ** 2 / n**2
         p[..., 1:] *= 2
         if n % 2 == 0:
             p[..., -1] /= 2
@@ -83,8 +126,6 @@ def power_spectrum(da: xr.DataArray, dim: str = "lon", *, detrend: str | None = 
         circ = 2 * np.pi * EARTH_RADIUS * (np.cos(np.deg2rad(lat)) if lat is not None else 1.0)
         out = out * circ  # divide by dk = 1 / circumference
         out.attrs["units"] = xu.cf_string(u**2 * xu.registry().meter)
-    elif scaling != "spectrum":
-        raise ValueError(f"scaling must be 'spectrum' or 'density', got {scaling!r}")
     return out
 
 
