@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import xda
 from xda import metrics
-from xda.errors import GridError
+from xda.errors import GridError, UnitsError
 
 
 def zonal(values, lat=(0.0, 30.0), units="K"):
@@ -154,3 +154,23 @@ def test_xrft_keywords_window_linear_detrend_and_list_dim(z500):
         xda.power_spectrum(a, dim=["lat", "lon"])
     with pytest.raises(ValueError, match="'linear'"):
         xda.power_spectrum(a, detrend="quadratic")
+
+
+def test_metrics_speak_xskillscore_and_check_units(z500):
+    """(observations, forecasts) order for ensembles, keep_attrs, and units: K against degC scores 0."""
+    rng = np.random.default_rng(0)
+    truth = xr.DataArray(rng.standard_normal(2000), dims="x", attrs={"units": "K", "long_name": "truth"})
+    ens = xr.DataArray(rng.standard_normal((20, 2000)), dims=("member", "x"), attrs={"units": "K", "long_name": "analysis"})
+    xr.testing.assert_identical(metrics.crps(truth, ens, dim="x"), metrics.crps(ens, truth, dim="x"))
+    xr.testing.assert_identical(metrics.spread_skill_ratio(truth, ens, dim="x"), metrics.spread_skill_ratio(ens, truth, dim="x"))
+    with pytest.raises(ValueError, match="member dimension 'member'"):
+        metrics.crps(truth, truth)
+    t = xr.DataArray([280.0, 290.0], dims="x", attrs={"units": "K", "long_name": "analysis"})
+    c = xr.DataArray([6.85, 16.85], dims="x", attrs={"units": "degC"})
+    assert float(metrics.rmse(t, c)) == pytest.approx(0.0, abs=1e-9)
+    assert float(metrics.mae(c, t)) == pytest.approx(0.0, abs=1e-9)
+    r = metrics.rmse(t, c + 1)
+    assert r.attrs == {"units": "K"} and float(r) == pytest.approx(1.0)
+    assert metrics.rmse(t, c, keep_attrs=True).attrs["long_name"] == "analysis"
+    with pytest.raises(UnitsError, match="units m which cannot be converted to K"):
+        metrics.rmse(t, c.assign_attrs(units="m"))

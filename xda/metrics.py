@@ -1,4 +1,11 @@
-"""Verification metrics on labeled fields (xskillscore's vocabulary: ``dim``, ``weights``, ``skipna``)."""
+"""Verification metrics on labeled fields, in xskillscore's vocabulary.
+
+``dim``, ``weights``, ``skipna`` and ``keep_attrs`` as in xskillscore; the ensemble scores
+accept xskillscore's ``(observations, forecasts)`` order as well as ``(ensemble, truth)``
+(the argument with ``member_dim`` is the ensemble). The second field is converted to the
+first one's units when both carry ``units`` (a field in K against the same field in
+degC scores 0, not 273.15); incompatible units are a :class:`~xda.errors.UnitsError`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,33 @@ import xarray as xr
 from .labeled.grid import grid_of, latitude_weights
 
 
+def _aligned_units(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    """``b`` in the units of ``a`` (absolute values) when both say their units; else ``b`` as it is."""
+    ua, ub = a.attrs.get("units"), b.attrs.get("units")
+    if not ua or not ub or ua == ub:
+        return b
+    from .labeled import units as xu
+
+    scale, offset = xu.scale_and_offset(xu.parse_units(ub, name=str(b.name)), ua, name=str(b.name))
+    return (b * scale + offset).assign_attrs(b.attrs, units=ua)
+
+
+def _finish(score: xr.DataArray, like: xr.DataArray, keep_attrs: bool, units: str | None) -> xr.DataArray:
+    """xskillscore's ``keep_attrs``: the first input's attrs, or only the score's units."""
+    score.attrs = dict(like.attrs) if keep_attrs else ({"units": units} if units else {})
+    return score
+
+
+def _ensemble_and_truth(a: xr.DataArray, b: xr.DataArray, member_dim: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """(ensemble, truth) from either order: the argument with ``member_dim`` is the ensemble."""
+    if member_dim in a.dims and member_dim not in b.dims:
+        return a, _aligned_units(a, b)
+    if member_dim in b.dims and member_dim not in a.dims:  # xskillscore's (observations, forecasts)
+        return b, _aligned_units(b, a)
+    raise ValueError(f"exactly one argument must have the member dimension {member_dim!r} (the ensemble); "
+                     f"got dims {a.dims} and {b.dims}; pass member_dim= if it is named otherwise")
+
+
 def _weights(a: xr.DataArray, weights):
     if isinstance(weights, str) and weights == "latitude":
         g = grid_of(a)
@@ -15,35 +49,38 @@ def _weights(a: xr.DataArray, weights):
     return weights
 
 
-def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True) -> xr.DataArray:
-    """Root-mean-square error ``sqrt(sum w (a-b)^2 / sum w)``.
+def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True, keep_attrs: bool = False) -> xr.DataArray:
+    """Root-mean-square error ``sqrt(sum w (a-b)^2 / sum w)``, in the units of ``a``.
 
     ``weights="latitude"`` uses cos(latitude) (normalised to mean 1), the usual
     area weighting of regular grids (e.g. WeatherBench, Rasp et al. 2020, eq. 1).
-    NaNs in either input are skipped (``skipna``) with their weights.
+    NaNs in either input are skipped (``skipna``) with their weights. ``b`` is
+    converted to ``a``'s units first; ``keep_attrs`` as in xskillscore.
     """
-    err = (a - b) ** 2
+    err = (a - _aligned_units(a, b)) ** 2
     w = _weights(a, weights)
-    if w is None:
-        return np.sqrt(err.mean(dim, skipna=skipna))
-    return np.sqrt(err.weighted(w.fillna(0)).mean(dim, skipna=skipna))
+    out = np.sqrt(err.mean(dim, skipna=skipna)) if w is None else np.sqrt(err.weighted(w.fillna(0)).mean(dim, skipna=skipna))
+    return _finish(out, a, keep_attrs, a.attrs.get("units"))
 
 
-def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True) -> xr.DataArray:
-    """Mean absolute error ``sum w |a-b| / sum w`` (weights as in :func:`rmse`)."""
-    err = abs(a - b)
+def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True, keep_attrs: bool = False) -> xr.DataArray:
+    """Mean absolute error ``sum w |a-b| / sum w`` (weights, units and attrs as in :func:`rmse`)."""
+    err = abs(a - _aligned_units(a, b))
     w = _weights(a, weights)
-    if w is None:
-        return err.mean(dim, skipna=skipna)
-    return err.weighted(w.fillna(0)).mean(dim, skipna=skipna)
+    out = err.mean(dim, skipna=skipna) if w is None else err.weighted(w.fillna(0)).mean(dim, skipna=skipna)
+    return _finish(out, a, keep_attrs, a.attrs.get("units"))
 
 
-def crps(ensemble: xr.DataArray, truth: xr.DataArray, member_dim: str = "member", dim=None, weights=None) -> xr.DataArray:
+def crps(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None, weights=None,
+         keep_attrs: bool = False) -> xr.DataArray:
     """Fair continuous ranked probability score of an ensemble (Ferro 2014, eq. 4).
 
     ``CRPS = mean_m |x_m - y| - sum_{m,m'} |x_m - x_m'| / (2 M (M - 1))``, averaged
     over ``dim`` (with ``weights`` as in :func:`rmse`). Needs ``M >= 2`` members.
+    ``(ensemble, truth)`` or xskillscore's ``crps_ensemble(observations, forecasts)``
+    order: the argument with ``member_dim`` is the ensemble.
     """
+    ensemble, truth = _ensemble_and_truth(a, b, member_dim)
     m = ensemble.sizes[member_dim]
     if m < 2:
         raise ValueError(f"the fair CRPS needs at least 2 members along {member_dim!r}, got {m}")
@@ -52,20 +89,25 @@ def crps(ensemble: xr.DataArray, truth: xr.DataArray, member_dim: str = "member"
     spread = abs(ensemble - other).sum([member_dim, "_m2"]) / (2 * m * (m - 1))
     score = skill - spread
     w = _weights(truth, weights)
-    return score.mean(dim) if w is None else score.weighted(w).mean(dim)
+    out = score.mean(dim) if w is None else score.weighted(w).mean(dim)
+    return _finish(out, ensemble, keep_attrs, ensemble.attrs.get("units"))
 
 
-def spread_skill_ratio(ensemble: xr.DataArray, truth: xr.DataArray, member_dim: str = "member", dim=None, weights=None) -> xr.DataArray:
+def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None, weights=None,
+                       keep_attrs: bool = False) -> xr.DataArray:
     """Spread-skill ratio ``sqrt((M+1)/M) * sqrt(mean var_m) / RMSE(ensemble mean)``.
 
     1 for a statistically consistent ensemble (Fortin et al. 2014, eq. 15; the
-    ``(M+1)/M`` factor corrects for the finite ensemble size).
+    ``(M+1)/M`` factor corrects for the finite ensemble size). Either argument order
+    (the one with ``member_dim`` is the ensemble).
     """
+    ensemble, truth = _ensemble_and_truth(a, b, member_dim)
     m = ensemble.sizes[member_dim]
     var = ensemble.var(member_dim, ddof=1)
     w = _weights(truth, weights)
     mean_var = var.mean(dim) if w is None else var.weighted(w).mean(dim)
-    return np.sqrt((m + 1) / m) * np.sqrt(mean_var) / rmse(ensemble.mean(member_dim), truth, dim=dim, weights=weights)
+    out = np.sqrt((m + 1) / m) * np.sqrt(mean_var) / rmse(ensemble.mean(member_dim), truth, dim=dim, weights=weights)
+    return _finish(out, ensemble, keep_attrs, "1")
 
 
 def ssim(a: xr.DataArray, b: xr.DataArray, *, data_range: float | None = None, sigma: float = 1.5) -> xr.DataArray:
