@@ -174,3 +174,29 @@ def test_descending_latitudes_give_the_same_analysis(global_case):
     xr.testing.assert_allclose(flip(b), a, rtol=1e-4)
     c = xda.assimilate(flip(bg), flip(obs), method="oi")
     xr.testing.assert_allclose(flip(c), xda.assimilate(bg, obs, method="oi"))
+
+
+def test_observation_space_table_with_qc_and_desroziers():
+    """Real SAO station reports (18 UTC, degC) on the MPI-ESM background: one row per report with O-B, O-A,
+    the QC decision and its reason; Desroziers' check in the attrs."""
+    import pandas as pd
+
+    s = xda.datasets.open_dataset("sao_stations")
+    s = s.where(s["hour"] == 18, drop=True)
+    df = pd.DataFrame({"lat": s["lat"].values, "lon": s["lon"].values, "tas": s["T"].values}).dropna()
+    df = df[(df.lat > 20) & (df.lat < 60) & (df.lon > -130) & (df.lon < -65)].drop_duplicates(["lat", "lon"])
+    df.loc[df.index[0], "tas"] = 406.0  # the kind of report the real file has: a gross error
+    df.attrs["units"] = {"tas": "degC"}
+    bg = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=2, drop=True).sel(lat=slice(15, 65), lon=slice(225, 300))
+    an, table = xda.assimilate(bg, df, method="oi", obs_error={"tas": 1.5}, obs_space=True)
+    assert len(table) == len(df) and set(table["variable"]) == {"tas"} and (table["units"] == "K").all()
+    np.testing.assert_allclose(table["omb"], table["observation"] - table["background"])
+    assert table.loc[0, "qc_reason"] == "gross error (robust pre-screen)" and not table.loc[0, "qc"]
+    assert (table["qc"] == (table["qc_reason"] == "")).all()
+    used = table[table["qc"]]
+    assert int(an["tas"].attrs["xda_n_obs"]) == len(used)
+    assert float((used["oma"] ** 2).mean()) < float((used["omb"] ** 2).mean())  # the analysis fits better
+    assert an["tas"].attrs["xda_assumed_obs_error_std"] == pytest.approx(1.5)
+    assert 0 < an["tas"].attrs["xda_desroziers_obs_error_std"] < 10
+    plain = xda.assimilate(bg, df, method="oi", obs_error={"tas": 1.5})
+    xr.testing.assert_identical(plain["tas"].drop_attrs(), an["tas"].drop_attrs())

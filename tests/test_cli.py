@@ -24,7 +24,7 @@ def test_assimilate_a_station_table_to_netcdf(tmp_path, capsys):
     bg, csv, df = _stations(tmp_path)
     out = tmp_path / "analysis.nc"
     rc = main(["assimilate", str(bg), str(csv), "-o", str(out), "--method", "oi", "--obs-units", "tas=degC",
-               "--obs-error", "tas=1.5"])
+               "--obs-error", "tas=1.5", "--obs-table", str(tmp_path / "omb.csv")])
     assert rc == 0, capsys.readouterr().err
     got = xr.open_dataset(out)
     table = df.copy()
@@ -32,6 +32,9 @@ def test_assimilate_a_station_table_to_netcdf(tmp_path, capsys):
     expect = xda.assimilate(xr.open_dataset(bg), table, method="oi", obs_error={"tas": 1.5})
     xr.testing.assert_allclose(got["tas"], expect["tas"].astype(got["tas"].dtype))
     assert "tas_standard_error" in got and got["tas"].attrs["xda_n_obs"] > 500
+    table = pd.read_csv(tmp_path / "omb.csv")
+    assert len(table) == len(df) and {"omb", "oma", "qc", "qc_reason"} <= set(table.columns)
+    assert int(table["qc"].sum()) == got["tas"].attrs["xda_n_obs"]
 
 
 def test_bad_input_exits_2_with_the_message(tmp_path, capsys):

@@ -189,3 +189,12 @@ def test_shipped_joint_model_on_the_real_blizzard():
     rms = lambda x: float(np.sqrt((x.where(~mask) ** 2).mean()))  # noqa: E731
     assert rms(a["u500"] - truth["u500"]) < rms(bg["u500"] - truth["u500"])
     assert bg["u500"].identical(ds["u500"].isel(time=t - 2))  # the input is untouched
+
+
+def test_joint_analysis_in_observation_space(zero_joint):
+    truth, bg, obs, _ = _state()
+    a, table = xda.assimilate(bg, obs, model=zero_joint, verify=False, obs_space=True, obs_error={"z500": 3.0})
+    assert set(table["variable"]) == {"z500"} and len(table) == int(obs["z500"].notnull().sum())
+    np.testing.assert_allclose(table["oma"], table["observation"] - table["analysis"])
+    assert float((table["oma"] ** 2).mean()) < float((table["omb"] ** 2).mean())
+    assert "xda_desroziers_obs_error_std" in a["z500"].attrs and "xda_desroziers_obs_error_std" not in a["u500"].attrs

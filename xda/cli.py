@@ -2,7 +2,7 @@
 
 Examples::
 
-    xda assimilate background.nc stations.csv -o analysis.nc --obs-units tas=degC --obs-error tas=1.5
+    xda assimilate background.nc stations.csv -o analysis.nc --obs-units tas=degC --obs-error tas=1.5 --obs-table omb.csv
     xda assimilate state.nc obs.nc -o analysis.nc --model hs-t42-mv-v1
     xda downscale coarse.nc -o fine.nc --factor 4 --method lapse_rate
     xda residual storm.nc --field t --u u --v v --kappa 1e5 -o residual.nc
@@ -67,7 +67,12 @@ def _assimilate(a) -> None:
                   variables=_pairs(a.variables, "variables") or None, latent_optimization=a.latent_optimization)
     if a.model:
         kwargs["model"] = a.model
-    assimilate(bg, obs, **kwargs).to_netcdf(a.output)
+    if a.obs_table:
+        analysis, table = assimilate(bg, obs, obs_space=True, **kwargs)
+        table.to_csv(a.obs_table, index=False)
+    else:
+        analysis = assimilate(bg, obs, **kwargs)
+    analysis.to_netcdf(a.output)
 
 
 def _downscale(a) -> None:
@@ -123,6 +128,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--obs-units", nargs="*", metavar="VAR=UNITS", help="units of table columns, e.g. tas=degC")
     s.add_argument("--variables", nargs="*", metavar="NAME=MODELVAR", help="map names the model cannot match, e.g. HGT=z500")
     s.add_argument("--latent-optimization", action="store_true", help="LO-SDA (latent joint models)")
+    s.add_argument("--obs-table", default=None, metavar="FILE.csv",
+                   help="also write the analysis in observation space: O-B, O-A, QC flag and reason per observation")
     s.set_defaults(run=_assimilate)
     s = sub.add_parser("downscale", help="near-surface temperature on a finer grid")
     s.add_argument("coarse")

@@ -183,6 +183,7 @@ def assimilate(
     steps: int = 16,
     verify: bool = True,
     latent_optimization: bool | dict = False,
+    obs_space: bool = False,
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -251,6 +252,12 @@ def assimilate(
         at every noise level of the reverse process, so that the decoded state fits them
         (:func:`xda.models.latent.latent_optimization_samples`; a dict passes
         ``lo_steps`` and ``lr``). Gives samples: ``members=1`` is one sample.
+    obs_space : bool
+        Also return the analysis in observation space: ``(analysis, table)`` with one row
+        per observation (O-B, O-A, QC flag and reason, ...; :func:`obs_table`). The
+        analysed variables carry Desroziers' consistency check in their attrs
+        (``xda_desroziers_obs_error_std``: ``sqrt(E[(O-B)(O-A)])``, next to
+        ``xda_assumed_obs_error_std``; Desroziers et al. 2005).
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -312,6 +319,17 @@ def assimilate(
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
+    if obs_space:
+        import pandas as pd
+
+        tables = [r["table"] for r in report.values() if "table" in r]
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return (_as_input(out, background, was_da), table)
+    return _as_input(out, background, was_da)
+
+
+def _as_input(out: xr.Dataset, background, was_da: bool):
+    """The analysis Dataset, or the DataArray (with its standard error as a coordinate) for DataArray input."""
     if was_da:
         res = out[background.name]
         se = f"{background.name}_standard_error"
@@ -351,8 +369,36 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     if method == "xda":
         analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
-    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped)
+    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, pre, ok, units))
+    analysis.attrs.update(_desroziers(report["table"]))
     return analysis, _standard_error(sa, analysis, units, how), report, nfe
+
+
+def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, pre: np.ndarray, ok: np.ndarray,
+              units: str):
+    """The analysis in observation space: one row per observation of ``name`` (a pandas DataFrame).
+
+    Columns: ``variable``, ``lat``, ``lon``, ``observation``, ``error`` (the std used),
+    ``background`` and ``analysis`` (``H x``; the members' mean), ``omb`` (O-B) and ``oma``
+    (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units`` (the working units).
+    """
+    import pandas as pd
+
+    hb, ha = apply(ob.operator, xb), apply(ob.operator, np.mean(xa, axis=0))
+    reason = np.where(ok, "", np.where(pre, "background check", "gross error (robust pre-screen)"))
+    return pd.DataFrame({"variable": name, "lat": ob.lat, "lon": ob.lon, "observation": ob.value, "error": ob.error,
+                         "background": hb, "analysis": ha, "omb": ob.value - hb, "oma": ob.value - ha, "qc": ok,
+                         "qc_reason": reason, "units": units})
+
+
+def _desroziers(table) -> dict:
+    """Desroziers et al. (2005, eq. 1): ``E[(O-B)(O-A)] = s_o^2`` for a consistent analysis; both stds in attrs."""
+    t = table[table["qc"]]
+    if len(t) < 2:
+        return {}
+    est = float(np.mean(t["omb"] * t["oma"]))
+    return dict(xda_desroziers_obs_error_std=round(float(np.sqrt(max(est, 0.0))), 6),
+                xda_assumed_obs_error_std=round(float(np.sqrt(np.mean(t["error"] ** 2))), 6))
 
 
 def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
@@ -373,7 +419,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         bes[key] = _background_error(background_error, name, key, card, d, pre, ob, "xda")
         ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
         obs[key] = ob.subset(ok)
-        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped)
+        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
     if lo is not None and not card.get("latent"):
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {card.get('name')!r} is not one")
     unknown = [n for n in obs_by_var if keys.get(n) is None]
@@ -391,6 +437,10 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         a = _write_back(analysis[key], bg[name], da2, extra, grid, members, work_units[name], "xda", be, n_obs,
                         report.get(name, {}).get("rejected", 0))
         a.attrs.update(xda_correction_weight=round(weights[key], 4), xda_joint_state=list(card["variables"]))
+        if "checks" in report.get(name, {}):
+            ob, pre, ok = report[name].pop("checks")
+            report[name]["table"] = obs_table(name, ob, xb[key], analysis[key], pre, ok, work_units[name])
+            a.attrs.update(_desroziers(report[name]["table"]))
         a.attrs["ancillary_variables"] = f"{name}_standard_error"
         how = "the multivariate anchor's (OI, or s_b where unobserved)"
         out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how)
