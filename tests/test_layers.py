@@ -23,7 +23,7 @@ RANK = {
     "xda.diagnostics": 3, "xda.spectra": 3, "xda.metrics": 3, "xda.datasets": 3, "xda.static": 3,
     "xda.models": 4,
     "xda.tasks": 5, "xda.training": 5, "xda.simulate": 5,
-    "xda.accessor": 6, "xda.cli": 6, "xda._versions": 6,
+    "xda.accessor": 6, "xda.cli": 6, "xda._versions": 6, "xda.plot": 6,
     "xda": 7,  # the package __init__: the public names
 }
 
