@@ -6,7 +6,7 @@ The truth is one of the 21 bundled NCEP reanalysis fields; the background is the
 of the other 20; 2 % of the grid points are observed with 10 m Gaussian noise. The
 script prints latitude-weighted RMSE/MAE at the withheld points for the background,
 optimal interpolation (the tuned classical baseline) and xda (its default, the posterior
-mean anchored on OI, and members), and writes a figure.
+mean anchored on OI, and members), and writes two figures (the second with xda.plot).
 """
 
 import argparse
@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import xda  # noqa: E402
+import xda.plot  # noqa: E402
 
 
 def main():
@@ -83,6 +84,14 @@ def main():
     ax[1, 2].set_title(f"xda - truth (RMSE {rows[2][1]:.1f} m)")
     fig.savefig(a.out, dpi=80)
     print(f"wrote {a.out}")
+
+    fig, ax = plt.subplots(1, 3, figsize=(17, 4), constrained_layout=True)  # xda.plot's quick looks
+    xda.plot.increment(an, background, obs, ax=ax[0])
+    xda.plot.spectra({"truth": truth, "background": background, "OI": oi, "xda": an}, ax=ax[1])
+    xda.plot.spread_skill(ens, truth, ax=ax[2])
+    out = a.out.replace(".png", "_diagnostics.png")
+    fig.savefig(out, dpi=80)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
