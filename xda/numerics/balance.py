@@ -42,6 +42,14 @@ def geostrophic_wind(z: np.ndarray, geo: stencils.Geometry, band=TAPER_DEG) -> t
     return np.nan_to_num(-gf * gy), np.nan_to_num(gf * gx)
 
 
+def balanced_winds(u: np.ndarray, v: np.ndarray, dz: np.ndarray, geo: stencils.Geometry, alpha: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The winds ``(u, v)`` plus ``alpha`` times the tapered geostrophic wind of a height increment ``dz``
+    (m): the multivariate step of the classical anchor, for training cases and analyses alike."""
+    ug, vg = geostrophic_wind(dz, geo)
+    return u + alpha * ug, v + alpha * vg
+
+
 def balance_coefficient(dz: np.ndarray, du: np.ndarray, dv: np.ndarray, geo: stencils.Geometry) -> float:
     """Least-squares ``alpha`` of wind errors on the geostrophic wind of height errors.
 

@@ -35,9 +35,8 @@ def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -
         if key not in xb:
             continue
         if key == "u500" and "z500" in obs and "v500" in xb:  # z500 comes first in the state
-            ug, vg = balance.geostrophic_wind(out["z500"][0] - xb["z500"], geo)
-            alpha = float(card["balance_coefficient"])
-            xb_bal["u500"], xb_bal["v500"] = xb["u500"] + alpha * ug, xb["v500"] + alpha * vg
+            xb_bal["u500"], xb_bal["v500"] = balance.balanced_winds(xb["u500"], xb["v500"], out["z500"][0] - xb["z500"], geo,
+                                                                    float(card["balance_coefficient"]))
         if key in obs:
             ob = obs[key]
             d = ob.value - apply(ob.operator, xb_bal[key])
@@ -167,13 +166,14 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
     if not obs:
         raise ObservationError("no usable observations of any variable of the state; nothing to assimilate")
 
+    keys = list(card["variables"])  # the network's channels
+
     def run(anchor, ob, m):
         return _departure(net, card, xb, anchor, ob, grid, m, seed, steps, device)
 
     if latent_optimization is not None:
         anchor = _anchor(xb, {}, bes, grid, card, oi_analysis, std_grid)  # the background, s_a = s_b
         u_all, nfe = _departure(net, card, xb, anchor, obs, grid, max(members, 1), seed, steps, device, latent_optimization)
-        keys = list(card["variables"])
         u = {k: u_all[:, keys.index(k)] for k in xb}
         if members <= 1:
             u = {k: v[:1] for k, v in u.items()}
@@ -185,7 +185,6 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
     anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
-    keys = list(card["variables"])
     u = {k: weights[k] * mean[:, keys.index(k)] for k in xb}
     if members > 1:
         samples, ns = run(anchor, obs, members)

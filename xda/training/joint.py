@@ -48,12 +48,6 @@ STATE = {
 BALANCE_INDEX = (0, 2, 3)
 
 
-def balanced_anchor(xb: dict, xa_z, geo, alpha: float) -> dict:
-    """The winds' backgrounds plus the tapered geostrophic wind of the height increment ``alpha * V_g(x_a - x_b)``."""
-    ug, vg = balance.geostrophic_wind(xa_z - xb["z500"], geo)
-    return {"u500": xb["u500"] + alpha * ug, "v500": xb["v500"] + alpha * vg}
-
-
 def make_joint_case(truth: dict, background: dict, lat, lon, observed: dict, rng, stats: dict, alpha: float) -> dict:
     """One multivariate case: per observed variable tuned OI, winds balanced with the height increment.
 
@@ -79,7 +73,8 @@ def make_joint_case(truth: dict, background: dict, lat, lon, observed: dict, rng
     xb, out = dict(background), {}
     for v in (v for v in STATE if v in background):
         if v == "u500" and "z500" in observed and "v500" in background:  # z500 comes first in STATE
-            xb.update(balanced_anchor(background, out["z500"]["xa"], geo, alpha))
+            xb["u500"], xb["v500"] = balance.balanced_winds(background["u500"], background["v500"],
+                                                            out["z500"]["xa"] - background["z500"], geo, alpha)
         if v in observed:
             density, err = observed[v]
             out[v] = make_case(truth[v], xb[v], lat, lon, density, err, rng)

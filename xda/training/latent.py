@@ -90,16 +90,19 @@ def _drop_observations(x: torch.Tensor, u: torch.Tensor, drop: torch.Tensor):
     return x, u
 
 
+def _whole_state(bank: dict) -> dict:
+    """The cases of a bank with every variable of the state present (the autoencoder needs them all)."""
+    keep = np.asarray(bank["present"]).all(1)
+    return dict(bank, **{k: bank[k][keep] for k in ("x", "u", "observed", "present")})
+
+
 def train(data, out, *, name: str = "hs-t42-mv-latent-v1", bank=None, ae_minutes: float = 6.0, minutes: float = 12.0,
           batch: int = 12, lr: float = 3e-4, cases: int = 1200, seed: int = 0, max_steps: int = 1_000_000) -> Path:
     """Train the autoencoder and the latent denoiser; returns the weight file's path."""
     stats, alpha = state_stats(data)
     ae, recon = train_autoencoder(data, stats, minutes=ae_minutes, seed=seed, max_steps=max_steps)
     banks = _banks(data, stats, alpha, cases, seed, bank)
-    full = {k: b for k, b in ((s, banks[s]) for s in banks)}
-    for s, b in full.items():
-        keep = np.asarray(b["present"]).all(1)
-        full[s] = dict(b, x=b["x"][keep], u=b["u"][keep], observed=b["observed"][keep], present=b["present"][keep])
+    full = {s: _whole_state(b) for s, b in banks.items()}
     means, stds = [stats[v]["clim_mean"] for v in STATE], [stats[v]["clim_std"] for v in STATE]
     net = LatentJointDenoiser(len(STATE), means=means, stds=stds)
     net.autoencoder.load_state_dict(ae.state_dict())
