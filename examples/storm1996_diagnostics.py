@@ -37,7 +37,7 @@ def main():
     k = max(float(kappa), 0.0)
     r0 = xda.advection_diffusion_residual(t, u, v, kappa=0.0)
     r = t.phyda.advection_diffusion_residual(u, v, kappa=k)
-    tend = xda.advection_diffusion_residual(t, u, v, kappa=0.0) - xda.advection(t, u, v)
+    tend = xda.advection_diffusion_residual(t, u, v, kappa=0.0) + xda.advection(t, u, v)  # R = dT/dt - advection
     rms = lambda x: float(np.sqrt((x**2).mean()))  # noqa: E731
     print(f"RMS dT/dt {rms(tend) * 86400:.2f} K/day, RMS residual with kappa=0: {rms(r0) * 86400:.2f} K/day, "
           f"with kappa={k:.3g}: {rms(r) * 86400:.2f} K/day")
@@ -47,7 +47,7 @@ def main():
     t.isel(time=when).plot(ax=ax[0, 0], cmap="coolwarm")
     ax[0, 0].quiver(u.lon[::2], u.lat[::2], u.isel(time=when)[::2, ::2], v.isel(time=when)[::2, ::2], scale=400)
     ax[0, 0].set_title(f"surface temperature and 10 m wind, {str(t.time.values[when])[:13]}")
-    (-xda.advection(t, u, v).isel(time=when) * 86400).plot(ax=ax[0, 1], cmap="RdBu_r", robust=True,
+    (xda.advection(t, u, v).isel(time=when) * 86400).plot(ax=ax[0, 1], cmap="RdBu_r", robust=True,
                                                            cbar_kwargs={"label": "K day-1"})
     ax[0, 1].set_title("temperature advection -u.grad(T)")
     (tend.isel(time=when) * 86400).plot(ax=ax[1, 0], cmap="RdBu_r", robust=True, cbar_kwargs={"label": "K day-1"})

@@ -141,9 +141,22 @@ def test_nan_in_background(global_case):
         xda.assimilate(bad, obs, method="oi")
 
 
-def test_several_times_need_a_loop(z500):
-    with pytest.raises(GridError, match=r"isel\(time=0\)"):
-        xda.assimilate(z500.isel(time=slice(0, 2)), z500.isel(time=0), method="oi")
+def test_several_background_times_each_take_their_own_observations(z500):
+    bg = (z500.isel(time=slice(0, 2)) + 30.0).assign_attrs(z500.attrs)
+    bg["z500"].attrs = z500["z500"].attrs
+    mask = np.random.default_rng(0).random(z500["z500"].shape[1:]) < 0.03
+    obs = z500["z500"].isel(time=slice(0, 3)).where(mask)  # a third time, outside both windows
+    got = xda.assimilate(bg, obs, method="oi")
+    assert got.sizes["time"] == 2 and got["z500"].dims == bg["z500"].dims
+    for i in range(2):
+        one = xda.assimilate(bg.isel(time=i), obs.isel(time=i), method="oi")
+        xr.testing.assert_allclose(got["z500"].isel(time=i), one["z500"])
+        assert one["z500"].attrs["xda_n_obs"] == int(mask.sum())
+
+
+def test_observations_of_another_time_are_refused(z500):
+    with pytest.raises(ObservationError, match=r"window of 0 days 06:00:00 around the background's time 1958-02"):
+        xda.assimilate(z500.isel(time=1), z500["z500"].isel(time=0), method="oi")
 
 
 def test_argument_errors(global_case):

@@ -65,3 +65,35 @@ def test_residual_and_downscale_commands(tmp_path):
                  "--method", "lapse_rate"]) == 0
     fine = xr.open_dataset(tmp_path / "fine.nc")["tas"]
     assert fine.sizes["lat"] == 2 * esm.sizes["lat"] and np.isfinite(fine).all()
+
+
+def test_one_command_from_the_bundled_station_reports_to_an_analysis(tmp_path, capsys):
+    """The issue's target: bundled background and SAO reports, an 18 UTC window, netCDF + O-B/O-A table."""
+    out, table = tmp_path / "an.nc", tmp_path / "omb.csv"
+    rc = main(["assimilate", "esm_tas", "sao_stations", "--isel", "time=2", "--time", "1995-03-18T18:00",
+               "--window", "1h", "--method", "oi", "-o", str(out), "--obs-table", str(table)])
+    assert rc == 0, capsys.readouterr().err
+    an, omb = xr.open_dataset(out), pd.read_csv(table, parse_dates=["time"])
+    assert an["tas"].attrs["xda_n_obs"] > 1000 and an["time"].values == np.datetime64("1995-03-18T18:00")
+    assert omb["time"].between(pd.Timestamp("1995-03-18T17:30"), pd.Timestamp("1995-03-18T18:30"), inclusive="left").all()
+    used = omb[omb["qc"]]
+    assert used["oma"].std() < used["omb"].std() / 2
+
+
+def test_evaluate_prints_scores_against_truth_and_baseline(tmp_path, capsys):
+    z = xda.datasets.open_dataset("ncep_z500_global")
+    truth = z.isel(time=0, drop=True)
+    (truth + 10.0).assign_attrs(truth.attrs).to_netcdf(tmp_path / "a.nc")
+    truth.to_netcdf(tmp_path / "t.nc")
+    bl = truth.copy()
+    bl["z500"] = truth["z500"] - 20.0
+    bl.to_netcdf(tmp_path / "b.nc")
+    rc = main(["evaluate", str(tmp_path / "a.nc"), str(tmp_path / "t.nc"), "--baseline", str(tmp_path / "b.nc"),
+               "-o", str(tmp_path / "s.csv")])
+    printed = capsys.readouterr().out
+    assert rc == 0 and "rmse_ratio" in printed
+    s = pd.read_csv(tmp_path / "s.csv").set_index("variable")
+    np.testing.assert_allclose(s.loc["z500", ["rmse", "mae", "bias", "rmse_baseline", "rmse_ratio"]].astype(float),
+                               [10.0, 10.0, 10.0, 20.0, 0.5], rtol=1e-5)
+    assert main(["evaluate", str(tmp_path / "a.nc"), str(tmp_path / "t.nc"), "--variables", "tas"]) == 2
+    assert "has no variable 'tas'" in capsys.readouterr().err

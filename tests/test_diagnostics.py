@@ -50,7 +50,7 @@ def test_solid_body_rotation_advection():
     u = xr.full_like(c, 0.0).copy(data=U * np.cos(phi) * np.ones_like(lam)).rename("u").assign_attrs(units="m/s")
     v = xr.full_like(u, 0.0).rename("v")
     adv = xda.advection(c, u, v)
-    expected = U / A * np.cos(phi) * np.cos(lam)
+    expected = -U / A * np.cos(phi) * np.cos(lam)  # the tendency: -u.grad(c)
     assert np.abs(adv.values - expected).max() < 1e-3 * np.abs(expected).max()
     assert adv.attrs["units"] == "K s-1"
 
@@ -125,7 +125,7 @@ def test_agrees_with_metpy_advection_in_the_interior(storm_t):
     v = xda.datasets.open_dataset("storm1996_v")["v"].isel(time=10)
     ours = xda.advection(t, u, v)
     theirs = mpcalc.advection(t.metpy.quantify(), u=u.metpy.quantify(), v=v.metpy.quantify())
-    theirs = -np.asarray(theirs.metpy.dequantify().values)  # MetPy returns -u.grad(c)
+    theirs = np.asarray(theirs.metpy.dequantify().values)  # the same sign: -u.grad(c)
     inner = (slice(2, -2), slice(2, -2))
     a, b = ours.values[inner], theirs[inner]
     ok = np.isfinite(a) & np.isfinite(b)

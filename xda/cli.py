@@ -3,9 +3,12 @@
 Examples::
 
     xda assimilate background.nc stations.csv -o analysis.nc --obs-units tas=degC --obs-error tas=1.5 --obs-table omb.csv
+    xda assimilate esm_tas sao_stations --isel time=2 --time 1995-03-18T18:00 --window 1h -o analysis.nc --obs-table omb.csv
     xda assimilate state.nc obs.nc -o analysis.nc --model hs-t42-mv-v1
     xda downscale coarse.nc -o fine.nc --factor 4 --method lapse_rate
+    xda assimilate background_4times.nc stations.csv -o analyses.nc --window 6h   (reports with a time column)
     xda residual storm.nc --field t --u u --v v --kappa 1e5 -o residual.nc
+    xda evaluate analysis.nc truth.nc --baseline oi.nc -o scores.csv
     xda simulate --out sim.nc --days 120            (the simulation extra)
     xda train joint sim.nc --minutes 10             (assimilation | joint | latent | downscaling)
 
@@ -33,14 +36,35 @@ def _pairs(items: list[str] | None, name: str) -> dict:
     return out
 
 
-def _read_obs(path: Path, units: dict):
-    """Observations from netCDF, CSV or parquet (tables: ``lat``, ``lon`` and one column per variable)."""
-    import pandas as pd
+def _open(path: str, isel: dict | None = None, time: str | None = None):
+    """A netCDF file, or a bundled data set by name (``xda.datasets.available()``), optionally
+    reduced with ``isel`` and given the valid ``time``."""
+    import numpy as np
     import xarray as xr
 
+    from . import datasets
+
+    if Path(path).exists():
+        ds = xr.open_dataset(path)
+    elif path in datasets.available():
+        ds = datasets.open_dataset(path)
+    else:
+        raise FileNotFoundError(f"{path} is neither a file nor a bundled data set ({', '.join(datasets.available())})")
+    ds = ds.isel({k: int(v) for k, v in (isel or {}).items()})
+    ds.encoding.pop("unlimited_dims", None)  # a selected-away record dimension
+    if time:
+        ds = ds.drop_vars([c for c in ds.coords if c == "time" or ds[c].attrs.get("axis") == "T"])
+        ds = ds.assign_coords(time=np.datetime64(time, "ns"))
+    return ds
+
+
+def _read_obs(path: Path, units: dict):
+    """Observations from netCDF, CSV or parquet (tables: ``lat``, ``lon`` and one column per variable), or bundled."""
+    import pandas as pd
+
     suffix = path.suffix.lower()
-    if suffix in (".nc", ".nc4", ".cdf"):
-        return xr.open_dataset(path)
+    if suffix in (".nc", ".nc4", ".cdf") or (not path.exists() and not suffix):
+        return _open(str(path))
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"observations {path} must be .nc, .csv or .parquet")
     df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
@@ -56,15 +80,14 @@ def _number_or_text(value: str):
 
 
 def _assimilate(a) -> None:
-    import xarray as xr
-
     from .tasks import assimilate
 
-    bg = xr.open_dataset(a.background)
+    bg = _open(a.background, _pairs(a.isel, "isel"), a.time)
     obs = _read_obs(Path(a.obs), _pairs(a.obs_units, "obs-units"))
     errors = {k: _number_or_text(v) for k, v in _pairs(a.obs_error, "obs-error").items()}
     kwargs = dict(method=a.method, members=a.members, seed=a.seed, steps=a.steps, obs_error=errors or None,
-                  variables=_pairs(a.variables, "variables") or None, latent_optimization=a.latent_optimization)
+                  variables=_pairs(a.variables, "variables") or None, latent_optimization=a.latent_optimization,
+                  window=None if a.window.lower() == "none" else a.window)
     if a.model:
         kwargs["model"] = a.model
     if a.obs_table:
@@ -100,6 +123,19 @@ def _residual(a) -> None:
     r.to_dataset(name=f"{a.field}_residual").to_netcdf(a.output)
 
 
+def _evaluate(a) -> None:
+    import xarray as xr
+
+    from .metrics import scorecard
+
+    opened = [xr.open_dataset(p) if p else None for p in (a.forecast, a.truth, a.baseline)]
+    scores = scorecard(*opened[:2], variables=a.variables or None, baseline=opened[2],
+                       weights=None if a.no_weights else "latitude")
+    print(scores.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if a.output:
+        scores.to_csv(a.output, index=False)
+
+
 def _delegate(module: str, argv: list[str]) -> None:
     import importlib
 
@@ -116,9 +152,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("assimilate", help="analysis of a background given observations", epilog="examples:" + EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("background", help="netCDF background (a Dataset on a regular lat-lon grid, with units)")
+    s.add_argument("background", help="netCDF background (a Dataset on a regular lat-lon grid, with units), or a bundled "
+                                      "data set's name (esm_tas, ncep_z500_global, ...)")
     s.add_argument("obs", help="observations: netCDF (gridded or points), CSV or parquet table (lat, lon, one column per variable)")
     s.add_argument("-o", "--output", required=True, help="netCDF file for the analysis")
+    s.add_argument("--isel", nargs="*", metavar="DIM=INDEX", help="select from the background first, e.g. time=2")
+    s.add_argument("--time", default=None, help="the analysis (valid) time of the background, e.g. 1995-03-18T18:00")
     s.add_argument("--method", default="xda", choices=["xda", "oi"])
     s.add_argument("--model", default=None, help="model name (xda.available_models()); default hs-t42-v2")
     s.add_argument("--members", type=int, default=1)
@@ -130,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--latent-optimization", action="store_true", help="LO-SDA (latent joint models)")
     s.add_argument("--obs-table", default=None, metavar="FILE.csv",
                    help="also write the analysis in observation space: O-B, O-A, QC flag and reason per observation")
+    s.add_argument("--window", default="6h",
+                   help="assimilation window (full width) around the background's time for observations with times; "
+                        "'none' uses all (default 6h)")
     s.set_defaults(run=_assimilate)
     s = sub.add_parser("downscale", help="near-surface temperature on a finer grid")
     s.add_argument("coarse")
@@ -148,6 +190,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--kappa", default="0", help="diffusivity, m2 s-1 or with units ('1e5 m2/s')")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(run=_residual)
+    s = sub.add_parser("evaluate", help="scores of a forecast/analysis against the truth (and a baseline)")
+    s.add_argument("forecast", help="netCDF analysis, forecast or downscaled field (a 'member' dimension for ensembles)")
+    s.add_argument("truth", help="netCDF truth on the same grid")
+    s.add_argument("--baseline", default=None, help="netCDF baseline on the same cases (adds rmse_baseline, rmse_ratio)")
+    s.add_argument("--variables", nargs="*", default=None)
+    s.add_argument("--no-weights", action="store_true", help="plain means instead of cos(latitude) weights")
+    s.add_argument("-o", "--output", default=None, metavar="SCORES.csv")
+    s.set_defaults(run=_evaluate)
     s = sub.add_parser("simulate", help="the Held-Suarez training simulation (python -m xda.simulate --help)", add_help=False)
     s.set_defaults(run=lambda a: _delegate("xda.simulate.core", a.rest))
     s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} ARGS (ARGS --help)",

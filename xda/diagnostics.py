@@ -85,9 +85,13 @@ def laplacian(geo, c, *, scales, out=None):
 
 
 @grid_op(fields={"c": "field", **_WIND}, output=lambda ureg, c: c / ureg.second,
-         names=("{c}_advection",), long_names=("advection of {c} (u.grad c)",))
+         names=("{c}_advection",), long_names=("advection of {c} (-u.grad c)",))
 def advection(geo, c, u, v, *, scales, out=None):
-    """Advection ``u dc/dx + v dc/dy`` (the sign of the transport term; MetPy returns minus this).
+    """Advection of ``c``: ``-(u dc/dx + v dc/dy)``, the tendency of ``c`` due to transport.
+
+    The meteorological sign, as in MetPy's ``metpy.calc.advection`` (warm advection is
+    positive): ``dc/dt = advection(c) + kappa lap(c)`` for a field advected and diffused.
+    The advection-diffusion residual subtracts it (:func:`advection_diffusion_residual`).
 
     Parameters
     ----------
@@ -105,8 +109,14 @@ def advection(geo, c, u, v, *, scales, out=None):
     Raises
     ------
     UnitsError, CoordinateError, GridError
+
+    References
+    ----------
+    Holton & Hakim (2013), An Introduction to Dynamic Meteorology, 5th ed., sect. 2.5;
+    MetPy ``metpy.calc.advection`` (same sign, tested).
     """
-    return st.advection(c, u, v, geo, *scales, out=out)
+    res = st.advection(c, u, v, geo, *scales, out=out)  # the kernel: the transport term u.grad(c)
+    return np.negative(res, out=res)
 
 
 @grid_op(fields={"c": "field", **_WIND}, output=lambda ureg, c: c / ureg.second, tendency=True,
@@ -117,7 +127,7 @@ def advection_diffusion_residual(geo, c, u, v, *, scales, time_s, kappa=0.0, out
 
     The tendency is a centred difference along ``time`` (datetime, cftime, or numeric
     with units, also CF ``hours since ...``), one-sided at the first and last time; the
-    spatial terms are those of :func:`advection` and :func:`laplacian`, fused in one
+    spatial terms are minus :func:`advection` and :func:`laplacian`, fused in one
     numba pass that reads each input once. ``R`` is zero for a field exactly advected
     and diffused.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights
 
 
@@ -20,8 +21,6 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     ua, ub = a.attrs.get("units"), b.attrs.get("units")
     if not ua or not ub or ua == ub:
         return b
-    from .labeled import units as xu
-
     scale, offset = xu.scale_and_offset(xu.parse_units(ub, name=str(b.name)), ua, name=str(b.name))
     return (b * scale + offset).assign_attrs(b.attrs, units=ua)
 
@@ -49,6 +48,7 @@ def _weights(a: xr.DataArray, weights):
     return weights
 
 
+@xu.pint_in_pint_out
 def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True, keep_attrs: bool = False) -> xr.DataArray:
     """Root-mean-square error ``sqrt(sum w (a-b)^2 / sum w)``, in the units of ``a``.
 
@@ -63,6 +63,7 @@ def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool 
     return _finish(out, a, keep_attrs, a.attrs.get("units"))
 
 
+@xu.pint_in_pint_out
 def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True, keep_attrs: bool = False) -> xr.DataArray:
     """Mean absolute error ``sum w |a-b| / sum w`` (weights, units and attrs as in :func:`rmse`)."""
     err = abs(a - _aligned_units(a, b))
@@ -71,6 +72,7 @@ def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool =
     return _finish(out, a, keep_attrs, a.attrs.get("units"))
 
 
+@xu.pint_in_pint_out
 def crps(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None, weights=None,
          keep_attrs: bool = False) -> xr.DataArray:
     """Fair continuous ranked probability score of an ensemble (Ferro 2014, eq. 4).
@@ -93,6 +95,7 @@ def crps(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None,
     return _finish(out, ensemble, keep_attrs, ensemble.attrs.get("units"))
 
 
+@xu.pint_in_pint_out
 def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None, weights=None,
                        keep_attrs: bool = False) -> xr.DataArray:
     """Spread-skill ratio ``sqrt((M+1)/M) * sqrt(mean var_m) / RMSE(ensemble mean)``.
@@ -179,3 +182,62 @@ def flux_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.D
     warnings.warn("xda.metrics.flux_ratio is renamed seam_ratio: it measures jumps across coarse-cell edges, not the "
                   "PDE-informed downscaling paper's flux ratio", FutureWarning, stacklevel=2)
     return seam_ratio(fine, reference, factor)
+
+
+def scorecard(forecast: xr.Dataset, truth: xr.Dataset, *, variables=None, baseline: xr.Dataset | None = None,
+              member_dim: str = "member", weights="latitude"):
+    """One row of scores per variable of ``forecast`` against ``truth`` (a pandas DataFrame).
+
+    Over all grid points and times (``weights`` as in :func:`rmse`, cos(latitude) by
+    default), NaNs skipped:
+
+    * ``rmse``, ``mae``, ``bias`` (forecast - truth) of the forecast, or of its ensemble
+      mean when it has ``member_dim``;
+    * ensembles: ``crps`` (fair) and ``spread_skill`` (:func:`spread_skill_ratio`);
+    * with ``baseline`` (e.g. the OI analysis or a bicubic interpolation on the same
+      cases): ``rmse_baseline`` and ``rmse_ratio`` = rmse / rmse_baseline (< 1: better
+      than the baseline);
+    * ``units`` (the forecast's).
+
+    Parameters
+    ----------
+    forecast, truth : Dataset
+        On the same grid; ``truth`` is converted to the forecast's units.
+    variables : list of str, optional
+        Default: the forecast's data variables that ``truth`` has too (not
+        ``*_standard_error``).
+    baseline : Dataset, optional
+    member_dim : str
+    weights : "latitude", DataArray or None
+
+    Raises
+    ------
+    KeyError
+        A requested variable is missing from ``forecast``, ``truth`` or ``baseline``.
+    UnitsError
+        Incompatible units.
+    """
+    import pandas as pd
+
+    names = variables or [v for v in forecast.data_vars if v in truth.data_vars and not str(v).endswith("_standard_error")]
+    if not names:
+        raise KeyError(f"no variable to score: the forecast has {list(forecast.data_vars)}, the truth {list(truth.data_vars)}")
+    rows = []
+    for v in names:
+        for what, ds in (("forecast", forecast), ("truth", truth), ("baseline", baseline)):
+            if ds is not None and v not in ds.data_vars:
+                raise KeyError(f"the {what} has no variable {v!r}; it has {list(ds.data_vars)} (choose with variables=)")
+        f, t = forecast[v], truth[v]
+        mean = f.mean(member_dim, keep_attrs=True) if member_dim in f.dims else f
+        w = _weights(mean, weights)
+        err = mean - _aligned_units(mean, t)
+        row = {"variable": v, "rmse": float(rmse(mean, t, weights=w)), "mae": float(mae(mean, t, weights=w)),
+               "bias": float(err.mean() if w is None else err.weighted(w.fillna(0)).mean())}
+        if member_dim in f.dims and f.sizes[member_dim] > 1:
+            row.update(crps=float(crps(f, t, member_dim, weights=w)),
+                       spread_skill=float(spread_skill_ratio(f, t, member_dim, weights=w)))
+        if baseline is not None:
+            row["rmse_baseline"] = float(rmse(baseline[v], t, weights=w))
+            row["rmse_ratio"] = row["rmse"] / row["rmse_baseline"]
+        rows.append(dict(row, units=f.attrs.get("units", "")))
+    return pd.DataFrame(rows)

@@ -44,6 +44,7 @@ def _window(window, n: int, scaling: str, correction: bool) -> tuple[np.ndarray 
     return w, float(1.0 / np.mean(w**2)) if scaling == "density" else float(1.0 / np.mean(w) ** 2)
 
 
+@xu.pint_in_pint_out
 def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | None = "constant", scaling: str = "spectrum",
                    window=None, window_correction: bool = False) -> xr.DataArray:
     """Zonal power spectrum along a periodic longitude.
@@ -129,6 +130,7 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
     return out
 
 
+@xu.pint_in_pint_out
 def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constant", nbins: int | None = None) -> xr.DataArray:
     """Radially averaged (isotropic) power spectrum of a regional field.
 

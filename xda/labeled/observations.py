@@ -7,12 +7,14 @@ bilinear observation operator to the background grid.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import times
 from . import units as xu
 from .grid import Grid, grid_of
 from ..errors import GridError, ObservationError
@@ -49,6 +51,8 @@ class PointObservations:
         Whether the observations came on the background grid.
     dropped : dict
         Counts of observations removed before QC, by reason.
+    time : ndarray (n,) of datetime64[ns], optional
+        Valid times, where the observations have them.
     """
 
     name: str
@@ -59,6 +63,7 @@ class PointObservations:
     operator: Bilinear
     gridded: bool
     dropped: dict = field(default_factory=dict)
+    time: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -66,7 +71,8 @@ class PointObservations:
 
     def subset(self, keep: np.ndarray) -> "PointObservations":
         op = Bilinear(self.operator.index[keep], self.operator.weight[keep], self.operator.shape)
-        return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op, self.gridded, dict(self.dropped))
+        return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op,
+                                 self.gridded, dict(self.dropped), None if self.time is None else self.time[keep])
 
 
 def _obs_error(name, std_name, units, given, n, column=None, var_units=None) -> np.ndarray:
@@ -99,7 +105,8 @@ def _error_values(col: xr.DataArray, obs_da: xr.DataArray, units: str, name: str
     return xu.magnitude(col, units, name=f"{name}_error", difference=True)
 
 
-def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointObservations:
+def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None) -> PointObservations:
+    time = None if time is None else np.broadcast_to(time, np.shape(values)).ravel()
     values, lat, lon, error = (np.asarray(a, np.float64).ravel() for a in (values, lat, lon, error))
     ok = np.isfinite(values) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
     bad_err = ok & ~(np.isfinite(error) & (error > 0))
@@ -109,28 +116,48 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool) -> PointOb
     op, inside = bilinear_weights(grid.lat, grid.lon, lat[ok], lon[ok], periodic=grid.periodic)
     dropped["outside_grid"] = int((~inside).sum())
     sel = np.flatnonzero(ok)[inside]
-    return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped)
+    return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped,
+                             None if time is None else time[sel])
 
 
 @dataclass(frozen=True)
 class _Context:
-    """What every reader needs: the grid, working / variable units, names, given errors."""
+    """What every reader needs: the grid, working / variable units, names, given errors, time window."""
 
     grid: Grid
     work_units: dict
     obs_error: dict
     var_units: dict
     std: dict
+    t0: np.datetime64 | None = None
+    window: pd.Timedelta | None = None
 
     def error(self, v: str, n: int, column=None) -> np.ndarray:
         return _obs_error(v, self.std[v], self.work_units[v], self.obs_error.get(v), n, column, self.var_units[v])
 
+    def in_window(self, ob: PointObservations) -> PointObservations:
+        """``ob`` less the observations outside the window (counted in ``dropped``)."""
+        if ob.time is None:
+            return ob
+        keep = times.in_window(ob.time, self.t0, self.window, ob.name)
+        out = ob.subset(keep)
+        out.dropped["outside_window"] = int((~keep).sum())
+        if out.n == 0 and ob.n:
+            raise ObservationError(
+                f"none of the {ob.n} observations of {ob.name!r} (from {ob.time.min()} to {ob.time.max()}) fall in "
+                f"the window of {self.window} around the background's time {self.t0}; widen `window=` or give the "
+                "background the right time")
+        return out
+
+
+def _column(df: pd.DataFrame, names) -> str | None:
+    cols = {str(c).lower(): c for c in df.columns}
+    return next((cols[c.lower()] for c in names if c.lower() in cols), None)
+
 
 def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
-    """Column ``v`` of a station table (units in ``df.attrs['units']``)."""
-    cols = {c.lower(): c for c in df.columns}
-    la = next((cols[c] for c in _LAT if c in cols), None)
-    lo = next((cols[c] for c in _LON if c in cols), None)
+    """Column ``v`` of a station table (units in ``df.attrs['units']``; times in a ``time`` column)."""
+    la, lo = _column(df, _LAT), _column(df, _LON)
     if la is None or lo is None:
         raise ObservationError(f"the station table needs 'lat' and 'lon' columns; it has {list(df.columns)}")
     units = df.attrs.get("units", {})
@@ -142,7 +169,57 @@ def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
     if v + "_error" in df.columns:
         col = xu.magnitude(column(v + "_error", units.get(v + "_error", units[v])), ctx.work_units[v],
                            name=v + "_error", difference=True)
-    return _points(v, vals, df[la].to_numpy(), df[lo].to_numpy(), ctx.error(v, len(df), col), ctx.grid, gridded=False)
+    tc = _column(df, times.TIME_NAMES)
+    when = None if tc is None else times.to_datetime64(df[tc].to_numpy(), name=str(tc))
+    return _points(v, vals, df[la].to_numpy(), df[lo].to_numpy(), ctx.error(v, len(df), col), ctx.grid, gridded=False,
+                   time=when)
+
+
+def _long_to_wide(df: pd.DataFrame, variables) -> dict[str, pd.DataFrame]:
+    """A long table (``variable``, ``observation``, ``lat``, ``lon`` [, ``error``, ``time``, ``units``]) per variable.
+
+    Units come from a ``units`` column (one per variable) or ``df.attrs['units']``; the
+    ``error`` column is in the observation's units. xda's own observation-space table
+    (``assimilate(..., obs_space=True)``) has this form.
+    """
+    value = _column(df, ("observation", "value"))
+    out = {}
+    for v in variables:
+        rows = df[df["variable"] == v]
+        if rows.empty:
+            continue
+        u = df.attrs.get("units", {}).get(v)
+        if "units" in rows.columns:
+            found = rows["units"].dropna().unique()
+            if len(found) != 1:
+                raise ObservationError(f"the long observation table gives {len(found)} units for {v!r} ({list(found)}); "
+                                       "convert its rows to one unit")
+            u = str(found[0])
+        wide = rows.drop(columns=[c for c in ("variable", "units", value) if c in rows.columns]).rename(
+            columns={"error": v + "_error"})
+        wide[v] = rows[value].to_numpy()
+        wide.attrs["units"] = {v: u} if u is not None else {}
+        out[v] = wide
+    return out
+
+
+def _time_of(da: xr.DataArray, obs: xr.Dataset) -> np.ndarray | None:
+    """Times along ``da``'s observation dimension (a coordinate or variable named like time), or None."""
+    for name in times.TIME_NAMES:
+        t = da.coords.get(name, obs.get(name))
+        if t is not None and set(t.dims) <= set(da.dims):
+            return times.to_datetime64(t.broadcast_like(da).values, t.attrs, name=name)
+    return None
+
+
+def _error_variable(obs: xr.Dataset, v: str):
+    """The error-std variable of ``v``: ``<v>_error``, or one its CF ``ancillary_variables`` name (standard error)."""
+    if v + "_error" in obs.data_vars:
+        return obs[v + "_error"]
+    for name in str(obs[v].attrs.get("ancillary_variables", "")).split():
+        if name in obs.variables and "error" in str(obs[name].attrs.get("standard_name", "")) + name:
+            return obs[name]
+    return None
 
 
 def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
@@ -153,7 +230,7 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
         gridded = set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
     except Exception:
         gridded = False
-    col = obs[v + "_error"] if v + "_error" in obs.data_vars else None
+    col = _error_variable(obs, v)
     if gridded:
         return _from_grid(da, ogrid, col, v, ctx)
     try:
@@ -166,40 +243,84 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
         ) from None
     vals = xu.magnitude(da, ctx.work_units[v], name=v)
     err = ctx.error(v, vals.size, None if col is None else _error_values(col, da, ctx.work_units[v], v))
-    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False)
+    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False, time=_time_of(da, obs))
 
 
 def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> PointObservations:
-    """Gridded observations (NaN where unobserved) on the background grid."""
+    """Gridded observations (NaN where unobserved) on the background grid; several times become points."""
     grid = ctx.grid
     if not ogrid.same_as(grid):
         raise GridError(
             f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "
             f"{grid.shape}; interpolate them with `obs.interp_like(background)` or pass them as points"
         )
+    tdim = times.time_dim(da)
     da2 = da.transpose(..., ogrid.lat_dim, ogrid.lon_dim)
-    if da2.ndim != 2:
-        raise ObservationError(f"gridded observations of {v!r} must be 2-D (lat, lon); got dims {da.dims}")
+    if da2.ndim != (2 if tdim is None else 3):
+        raise ObservationError(f"gridded observations of {v!r} must be (lat, lon) or (time, lat, lon); got dims {da.dims}; "
+                               "select the other dimensions first, e.g. `obs.sel(level=500)`")
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
     vals = xu.magnitude(da2, ctx.work_units[v], name=v)
     column = None
     if col is not None:
-        column = np.broadcast_to(_error_values(col.transpose(*da2.dims), da, ctx.work_units[v], v), vals.shape).ravel()
-    return _points(v, vals, glat, glon, ctx.error(v, vals.size, column), grid, gridded=True)
+        column = np.broadcast_to(_error_values(col.transpose(*[d for d in da2.dims if d in col.dims]), da, ctx.work_units[v], v),
+                                 vals.shape).ravel()
+    when = times.analysis_time(da)  # a scalar time coordinate, or None
+    if tdim is not None:
+        when = times.to_datetime64(da2[tdim].values, da2[tdim].attrs, name=tdim)[:, None, None]
+        glat, glon = np.broadcast_to(glat, vals.shape), np.broadcast_to(glon, vals.shape)
+    return _points(v, vals, glat, glon, ctx.error(v, vals.size, column), grid, gridded=tdim is None, time=when)
 
 
-def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None, standard_names=None) -> dict[str, PointObservations]:
+def _by_standard_name(obs: xr.Dataset, std: dict) -> xr.Dataset:
+    """``obs`` with a variable renamed after the background variable of the same CF standard name.
+
+    Only where the background's name is absent from ``obs`` and exactly one observed
+    variable has that ``standard_name`` (e.g. station reports ``T`` for a background ``tas``).
+    """
+    rename = {}
+    for v, sn in std.items():
+        if v in obs.data_vars or not sn:
+            continue
+        same = [k for k, da in obs.data_vars.items() if da.attrs.get("standard_name") == sn and k not in rename]
+        if len(same) == 1:
+            rename[same[0]] = v
+    return obs.rename(rename) if rename else obs
+
+
+def _warn_unused(obs, used: set) -> None:
+    """Warn about observation variables/columns that look like errors but were not used as one."""
+    names = obs.columns if isinstance(obs, pd.DataFrame) else obs.data_vars
+    odd = [str(n) for n in names if str(n) not in used and any(k in str(n).lower() for k in ("err", "sigma", "uncert"))]
+    if odd:
+        warnings.warn(f"observation variables {odd} look like error stds but are not used as one: name them "
+                      "'<variable>_error' (or list them in the variable's CF `ancillary_variables` attribute)",
+                      UserWarning, stacklevel=4)
+
+
+def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error=None, standard_names=None,
+            window=times.DEFAULT_WINDOW) -> dict[str, PointObservations]:
     """Turn user observations into :class:`PointObservations` per background variable.
 
     Parameters
     ----------
     obs : DataArray, Dataset or pandas.DataFrame
-        * gridded: on the background grid, NaN where unobserved;
+        * gridded: on the background grid, NaN where unobserved, optionally with a time
+          dimension (each time in the window becomes a set of points);
         * points: a Dataset whose variables share one dimension (e.g. ``obs``) with
-          ``lat`` / ``lon`` coordinates along it;
-        * a station table: a DataFrame with ``lat``/``lon`` columns, one column per
-          variable, units in ``df.attrs['units']`` (a dict), optional ``<var>_error``
-          columns (units ``df.attrs['units']['<var>_error']``, else the variable's).
+          ``lat`` / ``lon`` (and optionally ``time``) coordinates along it;
+        * Dataset variables match the background's by name, else by a unique CF
+          ``standard_name`` (station reports ``T`` for a background ``tas``);
+        * a station table (wide): a DataFrame with ``lat``/``lon`` (optional ``time``)
+          columns, one column per variable, units in ``df.attrs['units']`` (a dict),
+          optional ``<var>_error`` columns (units ``df.attrs['units']['<var>_error']``,
+          else the variable's);
+        * a long table: columns ``variable``, ``observation`` (or ``value``), ``lat``,
+          ``lon`` and optional ``error``, ``time``, ``units`` (else
+          ``df.attrs['units'][variable]``).
+        Error stds come from ``<var>_error`` or from a variable named in ``<var>``'s CF
+        ``ancillary_variables`` attribute; other variables whose names look like errors
+        draw a warning.
     background : Dataset
     grid : Grid
         The background grid.
@@ -211,27 +332,40 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
     obs_error : dict, optional
         ``{var: value}``: a number in the background variable's units, a string with
         units (``'0.5 degC'``) or a pint quantity; always a difference (0.5 degC = 0.5 K).
+    window : str, Timedelta or None
+        Full width of the assimilation window centred on the background's time (its
+        scalar ``time`` coordinate): observations with times in ``[t - window/2, t +
+        window/2)`` are used (default ``"6h"``, i.e. +-3 h). Without a background time,
+        observations spanning more than ``window`` are refused rather than merged.
+        ``None``: use every observation whatever its time.
 
     Raises
     ------
-    ObservationError, GridError, UnitsError
+    ObservationError, GridError, UnitsError, CoordinateError
     """
     obs_error = {} if obs_error is None else obs_error
     if not isinstance(obs_error, dict):
         obs_error = {v: obs_error for v in work_units}
     ctx = _Context(grid, work_units, obs_error,
                    var_units={v: str(xu.units_of(background[v], name=v)) for v in work_units},
-                   std={v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units})
+                   std={v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units},
+                   t0=times.analysis_time(background), window=times.as_window(window))
     if isinstance(obs, xr.DataArray):
         if obs.name is None:
             if len(work_units) != 1:
                 raise ObservationError("the observation DataArray has no name; name it after a background variable with `.rename('t2m')`")
             obs = obs.rename(next(iter(work_units)))
         obs = obs.to_dataset()
-    if isinstance(obs, pd.DataFrame):
+    if isinstance(obs, pd.DataFrame) and "variable" in obs.columns and _column(obs, ("observation", "value")):
+        out = {v: _from_table(t, v, ctx) for v, t in _long_to_wide(obs, work_units).items()}
+    elif isinstance(obs, pd.DataFrame):
         out = {v: _from_table(obs, v, ctx) for v in work_units if v in obs.columns}
+        _warn_unused(obs, {e for v in out for e in (v, v + "_error")})
     elif isinstance(obs, xr.Dataset):
+        obs = _by_standard_name(obs, ctx.std)
         out = {v: _from_dataset(obs, v, ctx) for v in work_units if v in obs.data_vars}
+        used = {v for v in out} | {c.name for v in out if (c := _error_variable(obs, v)) is not None}
+        _warn_unused(obs, used)
     else:
         raise ObservationError(f"observations must be an xarray DataArray/Dataset or a pandas DataFrame, not {type(obs).__name__}")
     if not out:
@@ -239,4 +373,4 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
             f"none of the observed variables match the background's {list(work_units)}; "
             "name observation variables (or DataFrame columns) after background variables"
         )
-    return out
+    return {v: ctx.in_window(ob) for v, ob in out.items()}

@@ -14,6 +14,7 @@ factor only (pint's ``delta_`` units), never the offset.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -235,3 +236,62 @@ def to_quantity(value, units: str, *, name: str = "value", difference: bool = Fa
         raise
     except Exception as err:
         raise UnitsError(f"cannot read {name}={value!r} as a quantity in {units!r}; pass e.g. {name}='1.5 {units}'") from err
+
+
+# ----------------------------------------------------------------------------- pint in, pint out
+
+
+def _registry_of(objs) -> pint.UnitRegistry | None:
+    """The registry of the first pint-quantified DataArray / Dataset variable among ``objs``, or None."""
+    for obj in objs:
+        if isinstance(obj, (xr.DataArray, xr.Dataset)):
+            for var in ([obj] if isinstance(obj, xr.DataArray) else obj.variables.values()):
+                if isinstance(var.data, pint.Quantity):
+                    return var.data._REGISTRY
+    return None
+
+
+def dequantify(obj):
+    """``obj`` with every pint-quantified variable turned into numbers + ``attrs['units']`` (pint-xarray's way)."""
+    if isinstance(obj, xr.DataArray):
+        data = obj.data
+        if isinstance(data, pint.Quantity):
+            obj = obj.copy(data=data.magnitude).assign_attrs(units=cf_string(data.units))
+        return obj.assign_coords({k: dequantify(c) for k, c in obj.coords.items() if isinstance(c.data, pint.Quantity)})
+    if isinstance(obj, xr.Dataset):
+        quantified = [k for k, v in obj.variables.items() if isinstance(v.data, pint.Quantity)]
+        return obj.assign({k: dequantify(obj[k]) for k in quantified if k in obj.data_vars}).assign_coords(
+            {k: dequantify(obj[k]) for k in quantified if k in obj.coords})
+    return obj
+
+
+def quantify(obj, ureg: pint.UnitRegistry):
+    """Data variables of ``obj`` with ``attrs['units']`` as pint quantities of ``ureg`` (units leave the attrs)."""
+    if isinstance(obj, tuple):
+        return tuple(quantify(o, ureg) for o in obj)
+    if isinstance(obj, xr.DataArray) and "units" in obj.attrs and not isinstance(obj.data, pint.Quantity):
+        unit = ureg.Unit(str(parse_units(str(obj.attrs["units"]), name=str(obj.name))))
+        attrs = {k: v for k, v in obj.attrs.items() if k != "units"}
+        new = obj.copy(data=ureg.Quantity(obj.data, unit))
+        new.attrs = attrs
+        return new
+    if isinstance(obj, xr.Dataset):
+        return obj.assign({k: quantify(v, ureg) for k, v in obj.data_vars.items()})
+    return obj
+
+
+def pint_in_pint_out(func):
+    """Decorator: pint-quantified inputs (pint-xarray's ``.pint.quantify()``) give quantified outputs.
+
+    Inputs are dequantified to numbers with ``units`` attrs (the form every xda function
+    reads), the function runs, and when any input was quantified its outputs'
+    data variables come back as quantities of the same registry.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ureg = _registry_of([*args, *kwargs.values()])
+        if ureg is None:
+            return func(*args, **kwargs)
+        out = func(*(dequantify(a) for a in args), **{k: dequantify(v) for k, v in kwargs.items()})
+        return quantify(out, ureg)
+    return wrapper

@@ -11,6 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
+from ..labeled import times
 from ..labeled import units as xu
 from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, background_check, estimate
 from ..labeled.grid import grid_of
@@ -168,6 +169,7 @@ def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, 
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
 
 
+@xu.pint_in_pint_out
 def assimilate(
     background: xr.Dataset | xr.DataArray,
     obs,
@@ -184,6 +186,7 @@ def assimilate(
     verify: bool = True,
     latent_optimization: bool | dict = False,
     obs_space: bool = False,
+    window="6h",
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -258,6 +261,18 @@ def assimilate(
         analysed variables carry Desroziers' consistency check in their attrs
         (``xda_desroziers_obs_error_std``: ``sqrt(E[(O-B)(O-A)])``, next to
         ``xda_assumed_obs_error_std``; Desroziers et al. 2005).
+    window : str, Timedelta or None
+        Assimilation window, full width, centred on the background's valid time (its
+        scalar ``time`` coordinate): observations with times (a ``time`` coordinate,
+        column or dimension) in ``[t - window/2, t + window/2)`` are used, the others
+        dropped and counted. Default ``"6h"`` (+-3 h, the 6-hourly
+        3D-Var cycle). A background without a time takes observations spanning at most
+        ``window`` as simultaneous and refuses a longer span. ``None``: every
+        observation, whatever its time. The counts of observations dropped are in each
+        variable's attrs (``xda_n_obs_outside_window``, ``xda_n_obs_outside_grid``,
+        ``xda_n_obs_missing``). A background with a time *dimension* is
+        analysed time by time (each with its own window) and the analyses are
+        concatenated along it; attrs that differ between times are dropped.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -282,6 +297,12 @@ def assimilate(
     Daley (1991), Atmospheric Data Analysis, ch. 4-5 (OI); Karras et al. (2022), EDM;
     Qu et al. (2025), PhyDA (arXiv 2505.12882).
     """
+    tdim = times.time_dim(background)
+    if tdim is not None:
+        return _per_time(background, tdim, obs, obs_space=obs_space, method=method, model=model, variables=variables,
+                         obs_error=obs_error, background_error=background_error, qc=qc, members=members, seed=seed,
+                         steps=steps, verify=verify, latent_optimization=latent_optimization, window=window,
+                         device=device, lat=lat, lon=lon)
     t_start = time.perf_counter()
     _validate(method, members)
     was_da = isinstance(background, xr.DataArray)
@@ -292,7 +313,7 @@ def assimilate(
     net, card, dev = _load(method, model, device)
     keys, work_units = _working_units(bg, grid, card, variables)
     obs_by_var = collect(obs, bg, grid, work_units, obs_error,
-                         {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k})
+                         {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}, window=window)
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
@@ -326,6 +347,24 @@ def assimilate(
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         return (_as_input(out, background, was_da), table)
     return _as_input(out, background, was_da)
+
+
+def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
+    """:func:`assimilate` at each time of ``background[tdim]``, concatenated along ``tdim``."""
+    analyses, tables = [], []
+    for i in range(background.sizes[tdim]):
+        res = assimilate(background.isel({tdim: i}), obs, obs_space=obs_space, **kwargs)
+        if obs_space:
+            res, table = res
+            tables.append(table.assign(analysis_time=background[tdim].values[i]))
+        analyses.append(res)
+    out = xr.concat(analyses, dim=tdim, combine_attrs="drop_conflicts", data_vars="all", coords="different",
+                    compat="equals")
+    if obs_space:
+        import pandas as pd
+
+        return out, pd.concat(tables, ignore_index=True)
+    return out
 
 
 def _as_input(out: xr.Dataset, background, was_da: bool):
@@ -366,29 +405,34 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
         if v.spread != 1.0:
             how = f"OI's times {v.spread:.3g}, to fit withheld observations"
     analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
+    analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
     if method == "xda":
         analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
-    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, pre, ok, units))
+    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
     analysis.attrs.update(_desroziers(report["table"]))
     return analysis, _standard_error(sa, analysis, units, how), report, nfe
 
 
-def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, pre: np.ndarray, ok: np.ndarray,
-              units: str):
+def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,
+              ok: np.ndarray, units: str):
     """The analysis in observation space: one row per observation of ``name`` (a pandas DataFrame).
 
-    Columns: ``variable``, ``lat``, ``lon``, ``observation``, ``error`` (the std used),
-    ``background`` and ``analysis`` (``H x``; the members' mean), ``omb`` (O-B) and ``oma``
-    (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units`` (the working units).
+    Columns: ``variable``, [``time``], ``lat``, ``lon``, ``observation``, ``error`` (the
+    observation-error std used), ``background`` and ``analysis`` (``H x``; the members'
+    mean), ``analysis_error`` (the analysis-error std ``H s_a``, interpolated), ``omb``
+    (O-B) and ``oma`` (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units``
+    (the working units). A long observation table: it can be passed back as ``obs``.
     """
     import pandas as pd
 
     hb, ha = apply(ob.operator, xb), apply(ob.operator, np.mean(xa, axis=0))
     reason = np.where(ok, "", np.where(pre, "background check", "gross error (robust pre-screen)"))
-    return pd.DataFrame({"variable": name, "lat": ob.lat, "lon": ob.lon, "observation": ob.value, "error": ob.error,
-                         "background": hb, "analysis": ha, "omb": ob.value - hb, "oma": ob.value - ha, "qc": ok,
-                         "qc_reason": reason, "units": units})
+    cols = {"variable": name, **({} if ob.time is None else {"time": ob.time}), "lat": ob.lat, "lon": ob.lon,
+            "observation": ob.value, "error": ob.error, "background": hb, "analysis": ha,
+            "analysis_error": apply(ob.operator, np.broadcast_to(sa, xb.shape)), "omb": ob.value - hb,
+            "oma": ob.value - ha, "qc": ok, "qc_reason": reason, "units": units}
+    return pd.DataFrame(cols)
 
 
 def _desroziers(table) -> dict:
@@ -437,9 +481,10 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         a = _write_back(analysis[key], bg[name], da2, extra, grid, members, work_units[name], "xda", be, n_obs,
                         report.get(name, {}).get("rejected", 0))
         a.attrs.update(xda_correction_weight=round(weights[key], 4), xda_joint_state=list(card["variables"]))
+        a.attrs.update({f"xda_n_obs_{k}": v for k, v in report.get(name, {}).get("dropped", {}).items()})
         if "checks" in report.get(name, {}):
             ob, pre, ok = report[name].pop("checks")
-            report[name]["table"] = obs_table(name, ob, xb[key], analysis[key], pre, ok, work_units[name])
+            report[name]["table"] = obs_table(name, ob, xb[key], analysis[key], sa[key], pre, ok, work_units[name])
             a.attrs.update(_desroziers(report[name]["table"]))
         a.attrs["ancillary_variables"] = f"{name}_standard_error"
         how = "the multivariate anchor's (OI, or s_b where unobserved)"

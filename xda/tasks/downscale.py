@@ -124,6 +124,7 @@ def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = N
     return res.assign_coords(keep)
 
 
+@xu.pint_in_pint_out
 def downscale(
     coarse: xr.DataArray | xr.Dataset,
     factor: int | None = None,

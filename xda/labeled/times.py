@@ -1,0 +1,120 @@
+"""Times of backgrounds and observations: decoding, the analysis time, the assimilation window.
+
+One place for what a 3D analysis needs to know about time: every form of time
+(datetime64, cftime, pandas, ISO strings, numeric with CF ``units = "hours since ..."``)
+becomes UTC ``datetime64[ns]``, and observations are kept when they fall in the window
+``[t - window/2, t + window/2)`` around the background's time, the half-open interval
+that makes consecutive 6-hourly analyses share out a stream of reports exactly once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import CoordinateError, ObservationError
+
+#: Names under which a time coordinate or column is recognised (besides the CF ``T`` axis).
+TIME_NAMES = ("time", "valid_time", "datetime", "date_time", "obs_time")
+
+#: Default assimilation window (full width, centred on the background's time): the
+#: 6-hourly 3D-Var cycle of operational centres (reports within +-3 h).
+DEFAULT_WINDOW = pd.Timedelta("6h")
+
+
+def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.ndarray:
+    """``values`` as UTC ``datetime64[ns]`` (any shape).
+
+    Parameters
+    ----------
+    values : array-like
+        datetime64, cftime objects, pandas timestamps (naive = UTC, aware converted),
+        ISO strings, or numbers with CF ``attrs["units"]`` (``"hours since 1995-03-18"``).
+    attrs : dict, optional
+        Attributes with ``units`` (and ``calendar``) for numeric times.
+    name : str
+        Named in error messages.
+
+    Raises
+    ------
+    CoordinateError
+        Numeric times without CF units, or text that is not a time.
+    """
+    arr = np.asarray(values)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        return arr.astype("datetime64[ns]")
+    if np.issubdtype(arr.dtype, np.number):
+        units = (attrs or {}).get("units", "")
+        if " since " not in str(units):
+            raise CoordinateError(f"time {name!r} is numeric without CF units; set e.g. "
+                                  f"`attrs['units'] = 'hours since 1995-03-18'` or pass datetimes")
+        decoded = xr.coding.times.decode_cf_datetime(arr, units, (attrs or {}).get("calendar"))
+        return to_datetime64(decoded, name=name)
+    flat = arr.ravel()
+    if flat.size and hasattr(flat[0], "isoformat") and not isinstance(flat[0], pd.Timestamp):  # cftime, datetime
+        flat = np.array([x.isoformat() for x in flat])
+    try:
+        stamps = pd.to_datetime(pd.Series(flat), utc=True, format="mixed")
+    except (ValueError, TypeError) as e:
+        raise CoordinateError(f"time {name!r} holds values that are not times ({flat[:3].tolist()}...): {e}") from None
+    return stamps.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").reshape(arr.shape)
+
+
+def time_dim(ds: xr.Dataset | xr.DataArray) -> str | None:
+    """The time dimension of ``ds`` (a dimension coordinate named like time, or CF axis T), or None."""
+    for dim in ds.dims:
+        if dim in TIME_NAMES or (dim in ds.coords and ds[dim].attrs.get("axis") == "T"):
+            return str(dim)
+        if dim in ds.coords and np.issubdtype(ds[dim].dtype, np.datetime64):
+            return str(dim)
+    return None
+
+
+def analysis_time(ds: xr.Dataset | xr.DataArray) -> np.datetime64 | None:
+    """The background's valid time: its scalar time coordinate, or None when it has none."""
+    for name, c in ds.coords.items():
+        if c.ndim == 0 and (name in TIME_NAMES or c.attrs.get("axis") == "T"
+                            or np.issubdtype(c.dtype, np.datetime64)):
+            return to_datetime64(c.values, c.attrs, name=str(name))[()]
+    return None
+
+
+def as_window(window) -> pd.Timedelta | None:
+    """``window`` (a Timedelta, ``numpy.timedelta64``, ``"6h"``, or None) as a positive Timedelta or None."""
+    if window is None:
+        return None
+    try:
+        w = pd.Timedelta(window)
+    except (ValueError, TypeError):
+        raise ObservationError(f"window={window!r} is not a duration; pass e.g. window='6h' (full width) or None") from None
+    if not w > pd.Timedelta(0):
+        raise ObservationError(f"window={window!r} must be a positive duration, e.g. '6h' (observations within +-3 h)")
+    return w
+
+
+def in_window(times: np.ndarray, t0: np.datetime64 | None, window: pd.Timedelta | None, name: str) -> np.ndarray:
+    """Mask (n,) of observations of ``name`` to keep: those in ``[t0 - window/2, t0 + window/2)``.
+
+    With no background time, observations spanning at most ``window`` are taken as one
+    synoptic time (all kept); a longer span is refused rather than silently merged.
+    ``window=None`` keeps everything (the caller's explicit choice).
+
+    Raises
+    ------
+    ObservationError
+        Observations span more than ``window`` and the background has no time.
+    """
+    keep = ~np.isnat(times)
+    if window is None or not keep.any():
+        return np.ones(times.shape, bool)
+    if t0 is None:
+        lo, hi = times[keep].min(), times[keep].max()
+        if hi - lo > window.to_timedelta64():
+            raise ObservationError(
+                f"observations of {name!r} span {lo} to {hi}, longer than window={window}, and the background has no "
+                "time: give the background its valid time (`bg.assign_coords(time=np.datetime64('1995-03-18T18:00'))`) "
+                "to assimilate the reports within the window around it, or pass window=None to merge them all")
+        return keep
+    half = window.to_timedelta64() / 2
+    return keep & (times >= t0 - half) & (times < t0 + half)
