@@ -28,7 +28,9 @@ numpydoc_validation_checks = set()
 nb_execution_mode = "force"
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True  # the notebooks write their files to a temporary folder
 nb_execution_show_tb = True
 os.environ.setdefault("TQDM_DISABLE", "1")
+os.environ.setdefault("PYTHONWARNINGS", "ignore:IProgress not found")  # pooch imports tqdm.auto in the kernels
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "myst.xref_missing", "misc.highlighting_failure"]

@@ -63,9 +63,11 @@ def increment(analysis: xr.DataArray, background: xr.DataArray, obs=None, *, ax=
             ax.scatter(g.lon[i], g.lat[j], s=6, c="k", label="observations")
         else:
             ok = obs["qc"].values if "qc" in obs else np.ones(len(obs), bool)
-            ax.scatter(obs["lon"][ok], obs["lat"][ok], s=6, c="k", label="assimilated")
+            west = float(np.min(grid_of(analysis).lon))
+            lon = (np.asarray(obs["lon"], np.float64) - west) % 360 + west  # the grid's longitude convention
+            ax.scatter(lon[ok], obs["lat"][ok], s=6, c="k", label="assimilated")
             if (~ok).any():
-                ax.scatter(obs["lon"][~ok], obs["lat"][~ok], s=20, c="m", marker="x", label="rejected")
+                ax.scatter(lon[~ok], obs["lat"][~ok], s=20, c="m", marker="x", label="rejected")
         ax.legend(loc="lower left", fontsize="small")
     ax.set_title(f"analysis increment: {analysis.name}")
     return ax

@@ -197,4 +197,5 @@ def open_dataset(name: str) -> xr.Dataset:
         repairs = []
     ds.attrs["xda_source"] = _SOURCE.get(name, "UCAR libncarg-data, BSD-4-clause") + "; see xda/data/SOURCES.md"
     ds.attrs["xda_repairs"] = "; ".join(repairs) if repairs else "none"
+    ds.encoding.pop("unlimited_dims", None)  # the file's record dimension: writing a selection of it would warn
     return ds

@@ -15,7 +15,10 @@ factor only (pint's ``delta_`` units), never the offset.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
+import warnings
 
 import numpy as np
 import pint
@@ -280,18 +283,29 @@ def quantify(obj, ureg: pint.UnitRegistry):
     return obj
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def pint_in_pint_out(func):
     """Decorator: pint-quantified inputs (pint-xarray's ``.pint.quantify()``) give quantified outputs.
 
     Inputs are dequantified to numbers with ``units`` attrs (the form every xda function
     reads), the function runs, and when any input was quantified its outputs'
-    data variables come back as quantities of the same registry.
+    data variables come back as quantities of the same registry. Warnings raised inside
+    are re-issued at the first caller outside xda (the user's line).
     """
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         ureg = _registry_of([*args, *kwargs.values()])
-        if ureg is None:
-            return func(*args, **kwargs)
-        out = func(*(dequantify(a) for a in args), **{k: dequantify(v) for k, v in kwargs.items()})
-        return quantify(out, ureg)
+        with warnings.catch_warnings(record=True) as caught:  # re-issued at the caller's line, not this one
+            if ureg is None:
+                out = func(*args, **kwargs)
+            else:
+                out = quantify(func(*(dequantify(a) for a in args), **{k: dequantify(v) for k, v in kwargs.items()}), ureg)
+        level, frame = 1, sys._getframe(0)
+        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):  # the first caller outside xda
+            frame, level = frame.f_back, level + 1
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=level)
+        return out
     return wrapper
