@@ -166,7 +166,9 @@ def test_argument_errors(global_case):
     with pytest.raises(ValueError, match="members=1 with method='oi'"):
         xda.assimilate(bg, obs, method="oi", members=2)
     with pytest.raises(ObservationError, match="match the background"):
-        xda.assimilate(bg, obs.rename("other"), method="oi")
+        xda.assimilate(bg, obs.rename("other").assign_attrs(standard_name="air_temperature"), method="oi")
+    by_name = xda.assimilate(bg, obs.rename("other").to_dataset(), method="oi")  # matched by its standard_name
+    xr.testing.assert_identical(by_name["z500"], xda.assimilate(bg, obs, method="oi")["z500"])
     df = pd.DataFrame({"lat": [1.0], "lon": [2.0], "z500": [5000.0]})
     with pytest.raises(ObservationError, match=r"df.attrs\['units'\]"):
         xda.assimilate(bg, df, method="oi")

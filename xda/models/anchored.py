@@ -191,7 +191,10 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
         return ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
 
     y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
-    for i in range(len(sigmas) - 1):
+    from tqdm.auto import tqdm
+
+    # a bar over the noise levels for ensembles (off when not a terminal, or with TQDM_DISABLE=1)
+    for i in tqdm(range(len(sigmas) - 1), desc=f"sampling {b} members", leave=False, disable=None if b > 1 else True):
         s, s_next = sigmas[i], sigmas[i + 1]
         k1 = slope(y, s)
         y_next = y + (s_next - s) * k1

@@ -45,6 +45,10 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     t0, step, losses = time.perf_counter(), 0, []
     budget = 60 * minutes
+    from tqdm.auto import tqdm
+
+    total = round(budget) if np.isfinite(budget) else None
+    bar = tqdm(total=total, desc=label or "training", unit="s", disable=None if _rank() == 0 else True)
     while step < max_steps and not _stop(time.perf_counter() - t0 >= budget):
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / warmup)
@@ -62,8 +66,11 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
                 pe.lerp_(pm, 1 - decay)
         losses.append(loss.item())
         step += 1
+        bar.update(min(round(time.perf_counter() - t0), total or np.inf) - bar.n)
         if step % log_every == 0 and _rank() == 0:
+            bar.set_postfix(step=step, loss=f"{np.mean(losses[-log_every:]):.4f}")
             log.info(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s")
+    bar.close()
     return ema, step, losses
 
 
