@@ -364,9 +364,9 @@ def test_clear_errors(esm):
         coarse.drop_vars("vas").phyda.downscale(4)
     with pytest.raises(GridError, match="fine grid"):
         t.phyda.downscale(4, orography=xda.static.orography_like(t))
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="method='nearest' is not one of"):
         t.phyda.downscale(4, method="nearest")
-    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+    with pytest.raises(ValueError, match="steps=0 must be an integer >= 1"):
         t.phyda.downscale(4, steps=0)
     with pytest.raises(UnitsError, match="lapse_rate='6.5 m'"):
         t.phyda.downscale(4, method="lapse_rate", lapse_rate="6.5 m")

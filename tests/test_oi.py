@@ -81,3 +81,55 @@ def test_oi_is_linear_in_the_innovations_and_shrinks_towards_them(n, scale, leng
     # at the observation points the analysis moves towards, never past, the observations on average
     inc = f(d1)
     assert np.dot(inc, d1) > 0 and np.sum(inc**2) <= np.sum(d1**2) + 1e-12
+
+
+# ----------------------------------------------------------------------------- bounded memory (issue 13)
+
+
+def _random_case(n, seed=0, region=None):
+    rng = np.random.default_rng(seed)
+    lat, lon = np.linspace(-90, 90, 37), np.arange(0, 360, 5.0)
+    if region:
+        lat, lon = np.linspace(25, 50, 26), np.linspace(235, 295, 61)
+        olat, olon = rng.uniform(25, 50, n), rng.uniform(235, 295, n)
+    else:
+        olat, olon = np.rad2deg(np.arcsin(rng.uniform(-1, 1, n))), rng.uniform(0, 360, n)
+    glat, glon = np.meshgrid(lat, lon, indexing="ij")
+    d = 4 * np.sin(np.deg2rad(3 * olon)) * np.cos(np.deg2rad(olat)) + rng.normal(0, 1, n)
+    g, o = oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon)
+    return d, g, o, np.full(g.shape[0], 3.0), np.full(n, 3.0), np.full(n, 1.0)
+
+
+@pytest.mark.parametrize("region", [False, True])
+def test_local_analysis_equals_the_dense_solve_when_every_tile_sees_every_observation(region):
+    args = _random_case(300, region=region)
+    dense = oi.dense_oi_analysis(*args, 8e5)
+    local = oi.oi_analysis(*args, 8e5, max_dense=0, local_obs=10_000)  # forced local, all observations per tile
+    np.testing.assert_allclose(local[0], dense[0], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(local[1], dense[1], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("length", [3e5, 1.5e6])
+def test_local_analysis_stays_close_to_the_dense_solve_with_a_few_nearest_observations(length):
+    args = _random_case(2000, seed=1)
+    dense = oi.dense_oi_analysis(*args, length)
+    local = oi.local_oi_analysis(*args, length, local_obs=300)
+    rms = np.sqrt(np.mean(dense[0] ** 2))
+    assert np.sqrt(np.mean((local[0] - dense[0]) ** 2)) < 0.02 * rms
+    assert np.max(np.abs(np.sqrt(local[1]) - np.sqrt(dense[1]))) < 0.05 * 3.0
+
+
+def test_tiles_cover_every_grid_point_once():
+    _, g, *_ = _random_case(10)
+    idx = np.concatenate(oi.tiles(g, 15.0))
+    np.testing.assert_array_equal(np.sort(idx), np.arange(g.shape[0]))
+
+
+def test_a_dense_solve_that_cannot_fit_is_refused_before_allocating(monkeypatch):
+    from xda.errors import ResourceError
+
+    monkeypatch.setenv("XDA_MEMORY_LIMIT", str(50e6))
+    with pytest.raises(ResourceError, match="dense OI solve of 2000 observations.*local analysis"):
+        oi.dense_oi_analysis(*_random_case(2000), 5e5)
+    inc, _ = oi.oi_analysis(*_random_case(2000), 5e5, max_dense=1000)  # the local analysis fits
+    assert np.isfinite(inc).all()

@@ -21,8 +21,13 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
+from ..errors import ParameterError, check_choice, check_number
 from ..numerics import oi
 from ..numerics.interp import apply, bilinear_weights
+
+
+#: Correlation models of :func:`xda.numerics.oi.correlation`.
+CORRELATIONS = ("soar", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,20 @@ class BackgroundError:
     correlation: str = "soar"
     source: str = ""
     field: xr.DataArray | None = None
+
+    def __post_init__(self):
+        sigma = np.asarray(self.sigma, np.float64)
+        if sigma.size == 0 or not np.all(np.isfinite(sigma)) or np.any(sigma < 0) or not np.any(sigma > 0):
+            raise ParameterError(
+                f"background-error std sigma={self.sigma!r} must be finite, >= 0 and not all 0: a zero std means a "
+                "perfect background, which no observation can change; give the background's typical error "
+                "(e.g. BackgroundError.constant(1.5, 500e3) for a temperature in K)")
+        check_number("length_scale", self.length_scale, minimum=0, inclusive=False,
+                     fix="the correlation length in metres, e.g. 500e3 (500 km)")
+        check_choice("correlation", self.correlation, CORRELATIONS)
+        if np.shape(self.sigma_lat) != np.shape(self.sigma):
+            raise ParameterError(f"sigma_lat has shape {np.shape(self.sigma_lat)} but sigma {np.shape(self.sigma)}; "
+                                 "give one latitude per standard deviation")
 
     def std_at(self, lat, lon=None) -> np.ndarray:
         """Standard deviation at points ``(lat, lon)`` (degrees; ``lon`` may be omitted
@@ -84,6 +103,15 @@ class BackgroundError:
 
     @classmethod
     def constant(cls, sigma: float, length_scale: float, correlation: str = "soar", source: str = "given"):
+        """The same std ``sigma`` everywhere (working units, > 0) and length scale ``length_scale`` (m, > 0).
+
+        Raises
+        ------
+        ParameterError
+            If ``sigma`` or ``length_scale`` is not a finite positive number.
+        """
+        check_number("sigma", sigma, minimum=0, inclusive=False,
+                     fix="the background's typical error in the variable's units, e.g. 1.5 (K) or 20 (m)")
         return cls(np.zeros(1), np.array([float(sigma)]), float(length_scale), correlation, source)
 
     def card_entry(self) -> dict:
@@ -309,7 +337,7 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundE
     (:meth:`BackgroundError.from_innovations`); where that fit fails (too few pairs) or
     is degenerate (mean ``s_b^2`` below 10 % of the innovation variance), a constant
     first guess (innovation variance less the observation-error variance, at least
-    10 % of it; L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
+    10 % of it and at least 1 % of the observation-error variance; L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
     (:func:`tune`) when there are at least ``MIN_TUNE`` observations.
 
     Parameters
@@ -325,7 +353,8 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundE
     """
     d, err = np.asarray(innovation, np.float64), np.asarray(obs_error, np.float64)
     v = float(np.var(d))
-    constant = BackgroundError.constant(np.sqrt(max(v - np.mean(err**2), 0.1 * v)), 1e6,
+    e2 = float(np.mean(err**2))
+    constant = BackgroundError.constant(np.sqrt(max(v - e2, 0.1 * v, 0.01 * e2)), 1e6,
                                         source=f"innovation variance of {d.size} observations, L = 1000 km")
     try:
         first = BackgroundError.from_innovations(d, lat, lon, err, by_latitude=True)

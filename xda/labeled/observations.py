@@ -16,6 +16,7 @@ import xarray as xr
 
 from . import times
 from . import units as xu
+from .names import standard_name as _standard_name
 from .grid import Grid, grid_of
 from ..errors import GridError, ObservationError
 from ..numerics.interp import Bilinear, bilinear_weights
@@ -113,11 +114,30 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None)
     if bad_err.any():
         raise ObservationError(f"observation errors of {name!r} must be positive and finite ({bad_err.sum()} are not)")
     dropped = {"missing": int((~ok).sum())}
+    ok &= ~_repeats(name, values, lat, lon, time, ok, dropped)
     op, inside = bilinear_weights(grid.lat, grid.lon, lat[ok], lon[ok], periodic=grid.periodic)
     dropped["outside_grid"] = int((~inside).sum())
     sel = np.flatnonzero(ok)[inside]
     return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped,
                              None if time is None else time[sel])
+
+
+def _repeats(name, values, lat, lon, time, ok, dropped: dict) -> np.ndarray:
+    """True at exact repeats (same position, time and value) of an earlier report among ``ok``; counted in
+    ``dropped['duplicate']`` with a warning. A repeated report is one report: used once, not weighted twice."""
+    idx = np.flatnonzero(ok)
+    cols = [values[idx], lat[idx], np.mod(lon[idx], 360.0)]
+    if time is not None:
+        cols.append(np.asarray(time[idx]).astype("datetime64[ns]").astype(np.int64).astype(np.float64))
+    _, first = np.unique(np.stack(cols, axis=1), axis=0, return_index=True)
+    repeat = np.zeros(values.shape, bool)
+    repeat[idx] = True
+    repeat[idx[first]] = False
+    dropped["duplicate"] = int(repeat.sum())
+    if dropped["duplicate"]:
+        warnings.warn(f"{dropped['duplicate']} exact repeats of {name!r} reports (same position, time and value) "
+                      "were dropped: each report is used once", UserWarning, stacklevel=5)
+    return repeat
 
 
 @dataclass(frozen=True)
@@ -282,7 +302,7 @@ def _by_standard_name(obs: xr.Dataset, std: dict) -> xr.Dataset:
     for v, sn in std.items():
         if v in obs.data_vars or not sn:
             continue
-        same = [k for k, da in obs.data_vars.items() if da.attrs.get("standard_name") == sn and k not in rename]
+        same = [k for k, da in obs.data_vars.items() if _standard_name(k, da) == sn and k not in rename]
         if len(same) == 1:
             rename[same[0]] = v
     return obs.rename(rename) if rename else obs
@@ -348,7 +368,7 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
         obs_error = {v: obs_error for v in work_units}
     ctx = _Context(grid, work_units, obs_error,
                    var_units={v: str(xu.units_of(background[v], name=v)) for v in work_units},
-                   std={v: (standard_names or {}).get(v) or background[v].attrs.get("standard_name") for v in work_units},
+                   std={v: (standard_names or {}).get(v) or _standard_name(v, background[v]) for v in work_units},
                    t0=times.analysis_time(background), window=times.as_window(window))
     if isinstance(obs, xr.DataArray):
         if obs.name is None:

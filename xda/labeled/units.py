@@ -24,7 +24,7 @@ import numpy as np
 import pint
 import xarray as xr
 
-from ..errors import UnitsError
+from ..errors import PlausibilityWarning, UnitsError
 
 #: Unit strings seen in real files that pint (with cf-xarray's definitions) misreads
 #: or rejects, mapped to what they mean. Keys are compared case-sensitively first,
@@ -181,6 +181,40 @@ def convert(da: xr.DataArray, target: str, *, name: str | None = None, differenc
     out = da.copy(data=values.astype(np.result_type(da.dtype, np.float32)))
     out.attrs["units"] = target
     return out
+
+
+#: Plausible range (K) of absolute air temperatures, from the stratosphere to the hottest surface.
+PLAUSIBLE_TEMPERATURE_K = (150.0, 350.0)
+
+
+def check_plausible(values: np.ndarray, units, *, name: str) -> None:
+    """Warn (:class:`~xda.errors.PlausibilityWarning`) when absolute temperatures in ``units`` fall outside
+    :data:`PLAUSIBLE_TEMPERATURE_K`: the numbers are legal but the units label is probably wrong
+    (degC numbers labelled K, or kelvin labelled degC). Other quantities are not checked.
+    """
+    unit = parse_units(units, name=name) if isinstance(units, str) else units
+    if unit.dimensionality != registry().kelvin.dimensionality:
+        return
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    a, b = scale_and_offset(unit, "K", name=name)
+    lo, hi = v.min() * a + b, v.max() * a + b
+    low, high = PLAUSIBLE_TEMPERATURE_K
+    if low <= lo and hi <= high:
+        return
+    guess = [u for u in ("degC", "K", "degF") if u != f"{unit:~}" and low <= _in_kelvin(v, u).min()
+             and _in_kelvin(v, u).max() <= high]
+    hint = f"; the numbers look like {guess[0]}: set `attrs['units'] = {guess[0]!r}`" if guess else "; check the data"
+    warnings.warn(PlausibilityWarning(
+        f"{name!r} ranges {v.min():.4g}..{v.max():.4g} {unit:~} ({lo:.0f}..{hi:.0f} K), outside the plausible "
+        f"{low:.0f}-{high:.0f} K for an air temperature{hint}"), stacklevel=3)
+
+
+def _in_kelvin(v: np.ndarray, units: str) -> np.ndarray:
+    a, b = scale_and_offset(parse_units(units), "K")
+    return v * a + b
 
 
 def cf_string(unit) -> str:

@@ -1,10 +1,30 @@
-"""Model cards and where weight files live (no torch: OI and ``available_models`` need no torch).
+"""Model cards, where weight files live, and the manifest that ties a card to its weights (no torch).
 
-A model is two files in ``xda/weights`` (or in ``$XDA_WEIGHTS_DIR``):
-``<name>.safetensors`` (tensors only, never pickle) and ``<name>.json``, the model
-card: variables with units and CF standard names, normalisation, background-error
-statistics of the training data, grid, training data and command, and the sha256 of
-the weight file, checked at load.
+OI and :func:`available_models` need no torch, so neither does this module.
+
+A model is two files side by side: ``<name>.safetensors`` (tensors only, never
+pickle) and ``<name>.json``, the model card: variables with units and CF standard
+names, normalisation, background-error statistics of the training data, grid,
+training data and command, and two hashes:
+
+* ``sha256``: the sha256 of the weight file;
+* ``manifest_sha256``: the sha256 of the card's canonical JSON *without* the
+  ``manifest_sha256`` key (``json.dumps(card, sort_keys=True, separators=(",", ":"))``)
+  followed by the weight file's hex sha256 (:func:`manifest_sha256`).
+
+Both are checked whenever a card is read (:func:`load_card`,
+:func:`xda.models.registry.load_model`): an edited card (a normalisation constant, a
+background-error profile) or weight file, or a card without the hashes, raises
+:class:`~xda.errors.WeightsError` instead of silently shifting the analysis. The
+hashes detect corruption and accidental edits; they are not a signature.
+:func:`xda.models.registry.save_model` writes both; :func:`seal_card` re-hashes a card
+that was edited on purpose. The weight file's hash is cached per file (path, inode,
+size, mtime, ctime): re-reading an unchanged model costs a ``stat`` and a parse of
+the card, which is always re-read and re-hashed.
+
+A model is named either by its name, looked up in ``$XDA_WEIGHTS_DIR`` (which must
+then exist) first and in the package's ``xda/weights`` second, or by a path: to the
+card, to the weight file, or to either without its suffix (``directory/name``).
 """
 
 from __future__ import annotations
@@ -13,43 +33,167 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
-from ..errors import ModelError
+from ..errors import ModelError, WeightsError, check_choice
 
 DEFAULT_MODEL = "hs-t42-v2"
 DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v1"
+ENV = "XDA_WEIGHTS_DIR"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "weights"
+CARD_SUFFIX, WEIGHTS_SUFFIX = ".json", ".safetensors"
+#: card keys every model of a kind needs (besides the two hashes)
+REQUIRED = {"assimilation": ("network", "variables"), "downscaling": ("network",)}
+#: the task that uses each kind of model
+TASKS = {"assimilation": "assimilate", "downscaling": "downscale"}
+FIX = ("restore both files from the xda package (reinstall xda) or re-save the model with "
+       "`xda.models.registry.save_model` (it writes both hashes); if you edited the card on purpose, "
+       "re-hash it with `xda.models.cards.seal_card(path)`")
+_DIGESTS: dict[str, tuple[tuple, str]] = {}  # resolved weight path -> (stat signature, sha256)
+
+
+class ModelFiles(NamedTuple):
+    """A verified model: its card, the two files (absolute paths) and the manifest hash."""
+
+    card: dict
+    card_path: Path
+    weights_path: Path
+    manifest: str
 
 
 def weights_dirs() -> list[Path]:
-    """Where weight files are looked up: ``$XDA_WEIGHTS_DIR`` first, then the package."""
+    """Where models are looked up by name: ``$XDA_WEIGHTS_DIR`` first, then the package.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    WeightsError
+        If ``$XDA_WEIGHTS_DIR`` is set (non-empty) but is not an existing directory.
+        An existing, empty directory is fine.
+    """
     dirs = []
-    if os.environ.get("XDA_WEIGHTS_DIR"):
-        dirs.append(Path(os.environ["XDA_WEIGHTS_DIR"]).expanduser())
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")
+    value = os.environ.get(ENV)
+    if value:
+        d = Path(value).expanduser()
+        if not d.is_dir():
+            what = "is not a directory" if d.exists() else "does not exist"
+            raise WeightsError(
+                f"{ENV}={value!r} {what}; create it (`mkdir -p {value}`) and put models (<name>.json + "
+                f"<name>.safetensors) there, or unset {ENV} to use the models shipped with xda")
+        dirs.append(d)
+    dirs.append(PACKAGE_DIR)
     return dirs
 
 
 def available_models() -> list[str]:
-    """Names of the models whose card and weights can be found."""
+    """Names of the models whose card and weight file are both in :func:`weights_dirs`.
+
+    Cards are not verified here (:func:`load_card` does that).
+
+    Returns
+    -------
+    list of str
+        Sorted names.
+
+    Raises
+    ------
+    WeightsError
+        If ``$XDA_WEIGHTS_DIR`` is set but does not exist (as :func:`weights_dirs`).
+    """
     names = set()
     for d in weights_dirs():
-        for card in d.glob("*.json"):
-            if card.with_suffix(".safetensors").exists():
-                names.add(card.stem)
+        for card in d.glob("*" + CARD_SUFFIX):
+            if _pair(card.with_name(card.name[: -len(CARD_SUFFIX)]))[1].exists():
+                names.add(card.name[: -len(CARD_SUFFIX)])
     return sorted(names)
 
 
-def find(name: str) -> Path:
+def _pair(base: Path) -> tuple[Path, Path]:
+    """(card, weight file) of ``base`` = ``directory/name`` (names may contain dots)."""
+    return base.with_name(base.name + CARD_SUFFIX), base.with_name(base.name + WEIGHTS_SUFFIX)
+
+
+def _is_path(name) -> bool:
+    """Whether ``name`` names files (a PathLike, a separator or a model file suffix) rather than a model."""
+    if isinstance(name, os.PathLike):
+        return True
+    return "/" in name or os.sep in name or name.endswith((CARD_SUFFIX, WEIGHTS_SUFFIX))
+
+
+def _find_path(name) -> Path:
+    """``directory/name`` of a model given by a path to its card, its weights or their common stem."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        inside = sorted(c.name[: -len(CARD_SUFFIX)] for c in p.glob("*" + CARD_SUFFIX))
+        raise WeightsError(f"{str(name)!r} is a directory; pass the path of a model in it, "
+                           f"e.g. {str(p / inside[0]) if inside else str(p / '<name>')!r} (cards there: {inside})")
+    for suffix in (CARD_SUFFIX, WEIGHTS_SUFFIX):
+        if p.name.endswith(suffix):
+            p = p.with_name(p.name[: -len(suffix)])
+    missing = [str(f) for f in _pair(p) if not f.exists()]
+    if missing:
+        hint = ""
+        if not isinstance(name, os.PathLike) and "/" not in name and os.sep not in name:
+            hint = f"; to load a model by name, leave out the suffix: {p.name!r}"
+        raise WeightsError(f"model {str(name)!r}: {' and '.join(missing)} not found (relative to {os.getcwd()}); "
+                           f"a model is a card <name>{CARD_SUFFIX} and weights <name>{WEIGHTS_SUFFIX} side by side{hint}")
+    return p
+
+
+def find(name=DEFAULT_MODEL) -> Path:
+    """``directory/name`` (no suffix) of a model: append ``.json`` or ``.safetensors`` for its files.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A model name (looked up in :func:`weights_dirs`, first match wins) or a path
+        to its card, its weight file, or either without the suffix.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ModelError
+        If no model of that name exists.
+    WeightsError
+        If only one of the two files exists, a path does not exist, or
+        ``$XDA_WEIGHTS_DIR`` does not exist.
+    """
+    if not isinstance(name, (str, os.PathLike)) or not str(name):
+        raise ModelError(f"model={name!r}: pass a model name (one of {available_models()}) or a path to a model file")
+    if _is_path(name):
+        return _find_path(name)
     for d in weights_dirs():
-        if (d / f"{name}.json").exists() and (d / f"{name}.safetensors").exists():
+        card, weights = _pair(d / name)
+        if card.exists() or weights.exists():
+            if not (card.exists() and weights.exists()):
+                present, absent = (card, weights) if card.exists() else (weights, card)
+                raise WeightsError(f"model {name!r}: {present} exists but {absent.name} does not; copy the missing "
+                                   f"file next to it, or remove {present.name}")
             return d / name
     raise ModelError(
         f"no model named {name!r}; available: {available_models()}. "
-        "Train one with `xda.train(...)` and put it in $XDA_WEIGHTS_DIR."
+        f"Train one with `xda.train(...)` and put it in ${ENV}, or pass the path of its .safetensors file."
     )
 
 
-def sha256(path: Path) -> str:
+def sha256(path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -57,6 +201,301 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_card(name: str = DEFAULT_MODEL) -> dict:
-    """The model card (a dict) of a model."""
-    return json.loads(find(name).with_suffix(".json").read_text())
+def cached_sha256(path) -> str:
+    """:func:`sha256` of a file, recomputed only when its inode, size, mtime or ctime changed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    hit = _DIGESTS.get(str(path))
+    if hit is not None and hit[0] == signature:
+        return hit[1]
+    digest = sha256(path)
+    _DIGESTS[str(path)] = (signature, digest)
+    return digest
+
+
+def canonical_json(card: dict) -> str:
+    """The card as compact JSON with sorted keys: the text the manifest hash covers.
+
+    Parameters
+    ----------
+    card : dict
+        A JSON-compatible card (as read from a ``.json`` file).
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(card, sort_keys=True, separators=(",", ":"))
+
+
+def manifest_sha256(card: dict, weights_sha256: str) -> str:
+    """The manifest hash of a card and its weight file.
+
+    Parameters
+    ----------
+    card : dict
+        The card; a ``manifest_sha256`` key in it is ignored.
+    weights_sha256 : str
+        Hex sha256 of the weight file.
+
+    Returns
+    -------
+    str
+        ``sha256(canonical_json(card without manifest_sha256) + weights_sha256)``, hex.
+    """
+    body = {k: v for k, v in card.items() if k != "manifest_sha256"}
+    return hashlib.sha256((canonical_json(body) + weights_sha256).encode("utf-8")).hexdigest()
+
+
+def read_card(path) -> dict:
+    """Parse a card file (no verification; see :func:`load_card`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    WeightsError
+        If the file is not valid UTF-8 JSON or not a JSON object.
+    """
+    try:
+        card = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise WeightsError(f"model card {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}; "
+                           + FIX) from e
+    except UnicodeDecodeError as e:
+        raise WeightsError(f"model card {path} is not UTF-8 text ({e.reason} at byte {e.start}); " + FIX) from e
+    if not isinstance(card, dict):
+        raise WeightsError(f"model card {path} holds a JSON {type(card).__name__}, not an object; " + FIX)
+    return card
+
+
+def check_card(card: dict, path) -> None:
+    """Check a card's kind and that it has the keys :data:`REQUIRED` for that kind.
+
+    Parameters
+    ----------
+    card : dict
+    path : str or os.PathLike
+        The card's file, for the message.
+
+    Raises
+    ------
+    WeightsError
+        If the kind is unknown or a required key is missing or ``network`` is not an object.
+    """
+    kind = card.get("kind", "assimilation")
+    if kind not in REQUIRED:
+        raise WeightsError(f"model card {path} has kind={kind!r}; xda knows {sorted(REQUIRED)}; " + FIX)
+    missing = [k for k in REQUIRED[kind] if k not in card]
+    if missing:
+        raise WeightsError(f"model card {path} ({kind}) has no {', '.join(map(repr, missing))}; " + FIX)
+    if not isinstance(card["network"], dict):
+        raise WeightsError(f"model card {path}: 'network' must be an object of constructor arguments; " + FIX)
+
+
+def verify_card(card: dict, card_path, weights_path) -> str:
+    """Check a card's ``sha256`` against its weight file and its ``manifest_sha256`` against both.
+
+    Parameters
+    ----------
+    card : dict
+    card_path, weights_path : str or os.PathLike
+
+    Returns
+    -------
+    str
+        The manifest hash.
+
+    Raises
+    ------
+    WeightsError
+        If a hash is missing (the message says how to write them) or does not match,
+        naming the file that differs.
+    """
+    missing = [k for k in ("sha256", "manifest_sha256") if not card.get(k)]
+    if missing:
+        raise WeightsError(
+            f"model card {card_path} has no {' and no '.join(missing)}, so it and {Path(weights_path).name} cannot be "
+            "verified; re-save the model with `xda.models.registry.save_model` (it writes both hashes) or, if both "
+            f"files are as you intend, hash them with `xda.models.cards.seal_card({str(card_path)!r})`")
+    digest = cached_sha256(weights_path)
+    if card["sha256"] != digest:
+        raise WeightsError(
+            f"weight file {weights_path} does not match the sha256 in its card {card_path} (card {str(card['sha256'])[:12]}..., "
+            f"file {digest[:12]}...): the weight file is corrupt, truncated or replaced; " + FIX)
+    manifest = manifest_sha256(card, digest)
+    if card["manifest_sha256"] != manifest:
+        raise WeightsError(
+            f"model card {card_path} does not match its manifest_sha256: its content (normalisation, background "
+            f"error, grid, network, ...) changed after it was saved with {Path(weights_path).name}; " + FIX)
+    return manifest
+
+
+def open_model(name=DEFAULT_MODEL) -> ModelFiles:
+    """Find, parse, check and verify a model's card (the weight file is hashed, not loaded).
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A model name or a path (see :func:`find`).
+
+    Returns
+    -------
+    ModelFiles
+
+    Raises
+    ------
+    ModelError
+        If no model has that name.
+    WeightsError
+        If a file is missing or malformed, a required key is missing, or a hash is
+        missing or does not match.
+    """
+    card_path, weights_path = (f.resolve() for f in _pair(find(name)))
+    card = read_card(card_path)
+    check_card(card, card_path)
+    manifest = verify_card(card, card_path, weights_path)
+    return ModelFiles(card, card_path, weights_path, manifest)
+
+
+def load_card(name=DEFAULT_MODEL) -> dict:
+    """The verified model card (a dict, freshly parsed) of a model.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A model name or a path to its card or weight file (see :func:`find`).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelError
+        If no model has that name.
+    WeightsError
+        As :func:`open_model`.
+    """
+    return open_model(name).card
+
+
+def seal_card(name) -> Path:
+    """(Re)write the ``sha256`` and ``manifest_sha256`` of a card to match the files as they are now.
+
+    For a card edited on purpose, or one written before cards carried a manifest. Key
+    order and formatting (``indent=1``) are kept; a new key is appended.
+
+    Parameters
+    ----------
+    name : str or os.PathLike
+        A model name or a path (see :func:`find`).
+
+    Returns
+    -------
+    Path
+        The card's file.
+
+    Raises
+    ------
+    ModelError, WeightsError
+        If the model cannot be found or its card is not a JSON object.
+    """
+    card_path, weights_path = _pair(find(name))
+    card = read_card(card_path)
+    card["sha256"] = digest = sha256(weights_path)
+    card["manifest_sha256"] = manifest_sha256(card, digest)
+    card_path.write_text(json.dumps(card, indent=1), encoding="utf-8")
+    return card_path
+
+
+def describe_kind(card: dict) -> str:
+    """What a card's model is, with its article: ``"a downscaling model"``, ``"a joint assimilation model"``, ...
+
+    Parameters
+    ----------
+    card : dict
+
+    Returns
+    -------
+    str
+    """
+    kind = card.get("kind", "assimilation")
+    flavour = "latent joint " if card.get("latent") else "joint " if card.get("joint") else ""
+    words = f"{flavour}{kind} model"
+    return ("an " if words[0] in "aeiou" else "a ") + words
+
+
+def models_of_kind(kind: str, anchor: str | None = None) -> list[str]:
+    """Available models of a kind (and anchor), skipping those whose card does not verify.
+
+    Parameters
+    ----------
+    kind : {"assimilation", "downscaling"}
+    anchor : str, optional
+        Keep only cards with this ``anchor`` (e.g. ``"oi"``).
+
+    Returns
+    -------
+    list of str
+    """
+    names = []
+    for m in available_models():
+        try:
+            card = load_card(m)
+        except ModelError:
+            continue
+        if card.get("kind", "assimilation") == kind and (anchor is None or card.get("anchor") == anchor):
+            names.append(m)
+    return names
+
+
+def require_kind(card: dict, kind: str, name, anchor: str | None = None) -> None:
+    """Refuse a model of the wrong kind for a task, listing the models of the right one.
+
+    Parameters
+    ----------
+    card : dict
+        The model's card.
+    kind : {"assimilation", "downscaling"}
+        The kind the task needs (cards without ``kind`` are assimilation models).
+    name : str or os.PathLike
+        The model as the user named it, for the message.
+    anchor : str, optional
+        Also require this ``anchor`` (e.g. ``"oi"``).
+
+    Raises
+    ------
+    ModelError
+        E.g. "model 'hs-t63-ds-v1' is a downscaling model; assimilate needs an
+        assimilation model: one of [...]".
+    ParameterError
+        If ``kind`` is not one xda knows.
+    """
+    check_choice("kind", kind, TASKS)
+    actual = card.get("kind", "assimilation")
+    if actual == kind and (anchor is None or card.get("anchor") == anchor):
+        return
+    task = TASKS[kind]
+    want = ("an " if kind[0] in "aeiou" else "a ") + f"{kind} model"
+    what = describe_kind(card)
+    if actual == kind:
+        what, want = f"{what} anchored on {card.get('anchor')!r}", f"{want} anchored on {anchor!r}"
+    raise ModelError(f"model {str(name)!r} is {what}; {task} needs {want}: one of {models_of_kind(kind, anchor)}")

@@ -20,6 +20,12 @@ def _pad(x: torch.Tensor, periodic: bool) -> torch.Tensor:
     return F.pad(x, (0, 0, 1, 1), mode="replicate")
 
 
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with the largest group count <= 8 that divides ``channels`` (8 for the shipped widths;
+    any width, e.g. 4 or 12, builds)."""
+    return nn.GroupNorm(max(g for g in range(1, 9) if channels % g == 0), channels)
+
+
 class Conv3(nn.Conv2d):
     def __init__(self, cin, cout):
         super().__init__(cin, cout, 3, padding=0)
@@ -31,10 +37,10 @@ class Conv3(nn.Conv2d):
 class ResBlock(nn.Module):
     def __init__(self, cin, cout, emb):
         super().__init__()
-        self.n1 = nn.GroupNorm(min(8, cin), cin)
+        self.n1 = group_norm(cin)
         self.c1 = Conv3(cin, cout)
         self.film = nn.Linear(emb, 2 * cout)
-        self.n2 = nn.GroupNorm(min(8, cout), cout)
+        self.n2 = group_norm(cout)
         self.c2 = Conv3(cout, cout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
@@ -78,7 +84,7 @@ class UNet(nn.Module):
         for ch in reversed(channels):
             self.up.append(ResBlock(c + skips.pop(), ch, emb))
             c = ch
-        self.out_norm = nn.GroupNorm(8, c)
+        self.out_norm = group_norm(c)
         self.out = Conv3(c, out_channels)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)

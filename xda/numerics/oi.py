@@ -17,6 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
+from . import memory
 from .constants import EARTH_RADIUS
 
 
@@ -84,13 +85,23 @@ def oi_increment(
                        variance=False)[0]
 
 
+#: Most observations solved together in one dense system ``H B H^T + R`` (n^2 doubles: 72 MB at 3000).
+#: Above it the analysis is local (:func:`local_oi_analysis`).
+MAX_DENSE = 3000
+#: Observations per local analysis above :data:`MAX_DENSE` (the nearest to each tile of grid points).
+LOCAL_OBS = 500
+#: Width (degrees of latitude and, at each latitude, of great-circle longitude) of the local analyses' tiles.
+TILE_DEGREES = 15.0
+
+
 def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
-                variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                variance: bool = True, max_dense: int = MAX_DENSE, local_obs: int = LOCAL_OBS,
+                tile_degrees: float = TILE_DEGREES) -> tuple[np.ndarray, np.ndarray | None]:
     """Increment (as :func:`oi_increment`) and, with ``variance``, the analysis-error variance.
 
-    One Cholesky factor ``L`` of ``K = H B H^T + R`` and one pass over blocks of grid
-    points serve both: the increment ``s_i (rho_io s_o) . K^-1 d`` and the diagonal of
-    ``A = B - B H^T K^-1 H B``, ``s_i^2 - |L^-1 (H B)_i|^2`` (Daley 1991, eq. 4.2.17).
+    Up to ``max_dense`` observations, one dense solve (:func:`dense_oi_analysis`); above,
+    a local analysis in tiles with the ``local_obs`` nearest observations each
+    (:func:`local_oi_analysis`), whose memory does not grow with the observation count.
 
     Returns
     -------
@@ -98,9 +109,31 @@ def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_erro
     variance : ndarray, shape (n_grid,), or None
         Working units squared, floored at 0.
     """
-    factor = scipy.linalg.cho_factor(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind), lower=True)
+    if obs_xyz.shape[0] <= max_dense:
+        return dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
+                                 variance)
+    return local_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
+                             variance, local_obs, tile_degrees)
+
+
+def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
+                      variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """All observations in one solve: one Cholesky factor ``L`` of ``K = H B H^T + R``.
+
+    One pass over blocks of grid points serves both the increment
+    ``s_i (rho_io s_o) . K^-1 d`` and the diagonal of ``A = B - B H^T K^-1 H B``,
+    ``s_i^2 - |L^-1 (H B)_i|^2`` (Daley 1991, eq. 4.2.17). Memory: about four
+    ``n_obs^2`` arrays at the peak and blocks of at most 4 million grid-observation pairs; refused with
+    :class:`~xda.errors.ResourceError` before allocating when that cannot fit.
+    """
+    n, n_obs = grid_xyz.shape[0], obs_xyz.shape[0]
+    block = max(64, int(4e6) // max(n_obs, 1))
+    memory.require(8.0 * (4 * n_obs**2 + 6 * min(n, block) * n_obs), f"a dense OI solve of {n_obs} observations",
+                   f"let the local analysis take over (it does above {MAX_DENSE} observations), thin the observations "
+                   "or shorten the window")
+    factor = scipy.linalg.cho_factor(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind),
+                                     lower=True, overwrite_a=True)
     weights = sigma_obs_b * scipy.linalg.cho_solve(factor, innovation)
-    n, block = grid_xyz.shape[0], 4096
     inc, var = np.empty(n), (np.empty(n) if variance else None)
     for s in range(0, n, block):  # bound memory on large grids
         sg = sigma_grid[s : s + block]
@@ -109,6 +142,51 @@ def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_erro
         if variance:
             v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
             var[s : s + block] = np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
+    return inc, var
+
+
+def tiles(grid_xyz: np.ndarray, degrees: float = TILE_DEGREES) -> list[np.ndarray]:
+    """Grid points grouped into tiles about ``degrees`` wide (equal-area bands of latitude, each cut into
+    ``360 cos(lat) / degrees`` sectors of longitude); a list of index arrays, none empty."""
+    lat = np.rad2deg(np.arcsin(np.clip(grid_xyz[:, 2], -1.0, 1.0)))
+    lon = np.rad2deg(np.arctan2(grid_xyz[:, 1], grid_xyz[:, 0])) % 360.0
+    band = np.minimum(np.floor((lat + 90.0) / degrees), np.floor(180.0 / degrees) - 1).astype(np.int64)
+    centre = -90.0 + (band + 0.5) * degrees
+    sectors = np.maximum(1, np.round(360.0 * np.cos(np.deg2rad(centre)) / degrees)).astype(np.int64)
+    key = band * 100_000 + np.minimum(np.floor(lon / 360.0 * sectors), sectors - 1).astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    cuts = np.flatnonzero(np.diff(key[order])) + 1
+    return np.split(order, cuts)
+
+
+def local_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
+                      variance: bool = True, local_obs: int = LOCAL_OBS,
+                      tile_degrees: float = TILE_DEGREES) -> tuple[np.ndarray, np.ndarray | None]:
+    """OI as a local analysis: each tile of grid points (:func:`tiles`) is analysed with the ``local_obs``
+    observations nearest its centre (the data selection of operational OI; Lorenc 1981, Daley 1991 sec. 4.5).
+
+    Memory is bounded by ``local_obs^2`` and ``tile size x local_obs``, whatever the
+    number of observations; time grows with the number of tiles times ``local_obs^3``.
+    Where every tile selects all observations it is exactly :func:`dense_oi_analysis`.
+    Elsewhere the far observations left out carry little weight once nearer ones screen
+    them (Daley 1991, sec. 4.6), so the answer stays close to the dense solve; the
+    analysis-error variance is that of the local analysis.
+    """
+    import scipy.spatial
+
+    tree = scipy.spatial.cKDTree(obs_xyz)  # Euclidean distance of unit vectors = chordal distance
+    k = min(int(local_obs), obs_xyz.shape[0])
+    inc = np.empty(grid_xyz.shape[0])
+    var = np.empty(grid_xyz.shape[0]) if variance else None
+    for idx in tiles(grid_xyz, tile_degrees):
+        centre = grid_xyz[idx].mean(axis=0)
+        centre /= max(np.linalg.norm(centre), 1e-12)
+        near = np.sort(np.atleast_1d(tree.query(centre, k=k)[1]))
+        i, v = dense_oi_analysis(innovation[near], grid_xyz[idx], obs_xyz[near], sigma_grid[idx], sigma_obs_b[near],
+                                 obs_error[near], length_scale, kind, variance)
+        inc[idx] = i
+        if variance:
+            var[idx] = v
     return inc, var
 
 

@@ -11,13 +11,13 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..labeled import times
+from ..labeled import names, times
 from ..labeled import units as xu
 from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, background_check, estimate
 from ..labeled.grid import grid_of
-from ..errors import GridError, ModelError, ObservationError
-from ..models.cards import DEFAULT_MODEL, available_models, load_card
-from ..numerics import oi
+from ..errors import GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
+from ..models.cards import DEFAULT_MODEL, load_card, require_kind
+from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.interp import apply
 from ..labeled.observations import PointObservations, collect
@@ -32,16 +32,21 @@ def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | Non
         if key not in card["variables"]:
             raise ModelError(f"`variables` maps {name!r} to {key!r}, which the model does not know; it knows {list(card['variables'])}")
         return key
-    sn = da.attrs.get("standard_name")
+    sn = names.standard_name(name, da)
     hits = [k for k, e in card["variables"].items() if e["standard_name"] == sn]
     return hits[0] if len(hits) == 1 else None
 
 
-def _robust_prescreen(d: np.ndarray, k: float = 10.0) -> np.ndarray:
-    """Reject innovations more than ``k`` robust stds (1.4826 MAD) from the median."""
+def _robust_prescreen(d: np.ndarray, obs_error: np.ndarray, k: float = 10.0) -> np.ndarray:
+    """Reject innovations more than ``k`` robust stds from the median.
+
+    The robust std is 1.4826 MAD, floored at the median observation-error std: the
+    innovation's std is at least that (``var d = s_b^2 + s_o^2``), and a few identical
+    reports would otherwise make the MAD 0 and reject every other observation.
+    """
     med = np.median(d)
-    mad = 1.4826 * np.median(np.abs(d - med)) + 1e-12
-    return np.abs(d - med) <= k * mad
+    scale = max(1.4826 * np.median(np.abs(d - med)), float(np.median(obs_error)))
+    return np.abs(d - med) <= k * scale
 
 
 def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
@@ -66,13 +71,20 @@ def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObser
     if members == 0:
         with torch.no_grad():
             u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-    else:
+    else:  # in batches of MEMBER_BATCH: the network's memory does not grow with the ensemble
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
-        u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+        parts = []
+        for start in range(0, members, MEMBER_BATCH):
+            b = min(MEMBER_BATCH, members - start)
+            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=steps, generator=gen)
+            parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
+        return np.concatenate(parts), nfe
     return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
+#: Members sampled together through the network (memory bounded whatever ``members``).
+MEMBER_BATCH = 32
 #: Fewest observations for the cross-validated weight of the learned correction.
 MIN_VERIFY = 20
 #: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
@@ -304,16 +316,21 @@ def assimilate(
                          steps=steps, verify=verify, latent_optimization=latent_optimization, window=window,
                          device=device, lat=lat, lon=lon)
     t_start = time.perf_counter()
-    _validate(method, members)
+    _validate(method, members, steps, qc, seed)
     was_da = isinstance(background, xr.DataArray)
     if was_da and background.name is None:
         background = background.rename("variable")
     bg = background.to_dataset() if was_da else background
     grid = grid_of(bg, lat=lat, lon=lon)
+    memory.require(8.0 * 6 * int(members) * grid.shape[0] * grid.shape[1] * len(bg.data_vars),
+                   f"{members} members of {len(bg.data_vars)} variables on a {grid.shape[0]} x {grid.shape[1]} grid",
+                   "ask for fewer members per call and concatenate calls with different seeds along 'member'")
     net, card, dev = _load(method, model, device)
     keys, work_units = _working_units(bg, grid, card, variables)
     obs_by_var = collect(obs, bg, grid, work_units, obs_error,
                          {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}, window=window)
+    for name, ob in obs_by_var.items():
+        xu.check_plausible(ob.value, work_units[name], name=f"{name} observations")
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
@@ -392,7 +409,7 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
     d = ob.value - apply(ob.operator, xb)
-    pre = _robust_prescreen(d)
+    pre = _robust_prescreen(d, ob.error)
     be = _background_error(background_error, name, key, card, d, pre, ob, method)
     ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
@@ -459,7 +476,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         if ob is None or ob.n == 0:
             continue
         d = ob.value - apply(ob.operator, xb[key])
-        pre = _robust_prescreen(d)
+        pre = _robust_prescreen(d, ob.error)
         bes[key] = _background_error(background_error, name, key, card, d, pre, ob, "xda")
         ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
         obs[key] = ob.subset(ok)
@@ -493,29 +510,51 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
     return nfe
 
 
-def _validate(method: str, members) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if int(members) < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
+#: Most members of one call; larger ensembles: several calls with other seeds, concatenated along ``member``.
+MAX_MEMBERS = 1000
+
+
+def _validate(method: str, members, steps, qc, seed) -> None:
+    """Refuse parameters outside their domain (:class:`ParameterError` naming the value and the fix)."""
+    check_choice("method", method, METHODS)
+    check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
+                 fix="1 gives the best estimate; for more than 1000 members call again with other seeds and "
+                     "concatenate along 'member'")
+    check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
+    if qc is not None:
+        check_number("qc", qc, minimum=0, inclusive=False,
+                     fix="a threshold in stds of the innovation such as 5; qc=None switches the background check off")
+    if seed is not None:
+        check_number("seed", seed, minimum=0, integer=True, fix="an integer >= 0, or None for fresh entropy")
     if method == "oi" and members != 1:
-        raise ValueError("OI gives one deterministic analysis: use members=1 with method='oi'")
+        raise ParameterError("OI gives one deterministic analysis: use members=1 with method='oi'")
 
 
 def _load(method: str, model: str, device):
-    """(network, card, device) for the learned method; (None, card or None, None) for OI (no torch)."""
+    """(network, card, device) for the learned method; (None, card or None, None) for OI (no torch).
+
+    OI reads the card only for working units and variable names; an assimilation model's card is required
+    when ``model`` was given explicitly (a downscaling model's card is refused by name)."""
     if method == "xda":
         from ..models.registry import load_model
 
         net, card = load_model(model, device=device)
-        if card.get("kind", "assimilation") != "assimilation" or card.get("anchor") != "oi":
-            raise ModelError(f"model {model!r} is not an anchored assimilation model (kind={card.get('kind')!r}); "
-                             f"use one of {[m for m in available_models() if load_card(m).get('anchor') == 'oi']}")
+        _require_anchored(card, model)
         return net, card, next(net.parameters()).device
     try:
-        return None, load_card(model), None
+        card = load_card(model)
+    except WeightsError:  # a tampered or malformed model is never ignored
+        raise
     except ModelError:
+        if model != DEFAULT_MODEL:
+            raise
         return None, None, None
+    _require_anchored(card, model)
+    return None, card, None
+
+
+def _require_anchored(card: dict, model) -> None:
+    require_kind(card, "assimilation", model, anchor="oi")
 
 
 def _working_units(bg: xr.Dataset, grid, card, variables):
@@ -533,6 +572,12 @@ def _working_units(bg: xr.Dataset, grid, card, variables):
 def _background_values(da: xr.DataArray, grid, name: str, units: str):
     """(x_b (ny, nx) in ``units``, extra dims, da transposed to (..., lat, lon)); one analysis time."""
     extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
+    if "member" in extra:
+        raise GridError(
+            f"background {name!r} has a 'member' dimension (size {da.sizes['member']}), which is where xda writes "
+            f"its own members. For an ensemble background pass its mean, `bg.mean('member')`, with "
+            f"`background_error=xda.BackgroundError.from_ensemble(bg[{name!r}])`; for a single member "
+            "`bg.squeeze('member', drop=True)`")
     if any(da.sizes[d] != 1 for d in extra):
         raise GridError(
             f"{name!r} has dims {da.dims}; assimilate one analysis time at a time, e.g. `bg.isel(time=0)` "
@@ -540,6 +585,7 @@ def _background_values(da: xr.DataArray, grid, name: str, units: str):
         )
     da2 = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
     xb = xu.magnitude(da2, units, name=name).reshape(grid.shape)
+    xu.check_plausible(xb, units, name=name)
     if not np.isfinite(xb).all():
         raise ValueError(
             f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
@@ -560,9 +606,9 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, meth
         be = "tuned" if pre.sum() >= MIN_OBS_TUNED_DEFAULT or key is None else "model"
     if isinstance(be, BackgroundError):
         return be
-    if be not in BACKGROUND_ERRORS:
-        raise ValueError(f"unknown background_error {be!r} for {name!r}; use one of {BACKGROUND_ERRORS} "
-                         "or an xda.BackgroundError (e.g. BackgroundError.from_pairs(backgrounds, truths))")
+    if not isinstance(be, str) or be not in BACKGROUND_ERRORS:
+        check_choice(f"background_error (for {name!r})", be, BACKGROUND_ERRORS,
+                     fix="or pass an xda.BackgroundError (e.g. BackgroundError.from_pairs(backgrounds, truths))")
     if be == "model":
         if key is None:
             raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
@@ -578,12 +624,22 @@ def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units
     if qc is not None:
         ok &= background_check(d, sb_obs, ob.error, qc)
     rejected = np.flatnonzero(~ok)
+    if rejected.size == ob.n:
+        raise ObservationError(
+            f"quality control rejected all {ob.n} observations of {name!r} (qc={qc}): "
+            f"{_worst(d, ob, rejected, units)}; check their units and the background's, or relax the background "
+            "check (a larger `qc`, or qc=None)")
     if rejected.size:
-        worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
-        msg = ", ".join(f"{ob.value[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background {ob.value[i] - d[i]:.4g} {units}"
-                        for i in worst)
-        warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: {msg})", stacklevel=3)
+        warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: "
+                      f"{_worst(d, ob, rejected, units)})", stacklevel=3)
     return ok
+
+
+def _worst(d, ob: PointObservations, rejected: np.ndarray, units: str) -> str:
+    """The three largest rejected innovations, as text."""
+    worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
+    return ", ".join(f"{ob.value[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background "
+                     f"{ob.value[i] - d[i]:.4g} {units}" for i in worst)
 
 
 def _std_grid(be: BackgroundError, grid) -> np.ndarray:

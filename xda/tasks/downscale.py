@@ -10,33 +10,30 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
+from ..labeled import names
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
-from ..errors import GridError, ModelError, UnitsError
-from ..models.cards import DEFAULT_DOWNSCALING_MODEL
+from ..errors import GridError, ModelError, ParameterError, UnitsError, check_choice, check_number
+from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
 from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
 
 METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
 CLASSICAL = {"lapse_rate": "cubic", "bicubic": "cubic", "bilinear": "linear"}
-_T_NAMES = ("tas", "t2m", "T2", "t2", "temperature", "t", "T")
-_U_NAMES = ("uas", "u10", "U10", "u", "U")
-_V_NAMES = ("vas", "v10", "V10", "v", "V")
 MIN_CELLS = 4
 #: Refinement of the learned methods when neither `factor` nor `like` is given.
 DEFAULT_FACTOR = 4
 
 
-def _pick(ds: xr.Dataset, standard_name: str, names: tuple[str, ...], what: str, required: bool):
-    hits = [n for n, da in ds.data_vars.items() if da.attrs.get("standard_name") == standard_name]
-    if len(hits) == 1:
-        return hits[0]
+def _pick(ds: xr.Dataset, standard_name: str, what: str, required: bool):
+    """The variable of ``ds`` that is ``standard_name`` (:func:`xda.labeled.names.find`: attribute, else a
+    known short name with the right units), or None."""
+    hits = names.find(ds, standard_name)
     if len(hits) > 1:
         raise ValueError(f"several variables have standard_name {standard_name!r}: {hits}; pass `{what}=` to choose")
-    for n in names:
-        if n in ds.data_vars:
-            return n
+    if hits:
+        return hits[0]
     if required:
         raise ValueError(
             f"cannot find the {standard_name} variable among {list(ds.data_vars)}; pass `variable='name'` or set "
@@ -56,6 +53,7 @@ def _field(da: xr.DataArray, grid, target_units: str, name: str, extra: list[str
         da = da.broadcast_like(like)
     da = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
     values = xu.magnitude(da, target_units, name=name).reshape(-1, *grid.shape)
+    xu.check_plausible(values, target_units, name=name)
     bad = ~np.isfinite(values)
     if bad.any():
         raise ValueError(
@@ -82,6 +80,8 @@ def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = N
         Variables with neither horizontal dimension are kept; those with only one
         (e.g. ``lat_bnds``) are dropped.
     factor : int
+        Cells per coarse cell along each axis, ``>= 1`` (1 returns a copy) and at most
+        the grid's size.
     lat, lon : str, optional
         Coordinate names, when they cannot be found.
 
@@ -92,10 +92,18 @@ def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = N
 
     Raises
     ------
+    ParameterError
+        ``factor`` not an integer >= 1, or larger than the grid.
     GridError
         If the grid is not a multiple of ``factor``.
     """
+    factor = check_number("factor", factor, minimum=1, integer=True, fix="e.g. factor=4 for 4 x 4 fine cells per coarse cell")
     grid = grid_of(fine, lat=lat, lon=lon)
+    if factor > min(grid.shape):
+        raise ParameterError(f"factor={factor} is larger than the {grid.shape[0]} x {grid.shape[1]} grid "
+                             f"({grid.lat_dim} x {grid.lon_dim}); use a factor that divides both sizes")
+    if factor == 1:
+        return fine.copy()
     if grid.shape[0] % factor or grid.shape[1] % factor:
         raise GridError(f"the {grid.shape[0]} x {grid.shape[1]} grid is not a multiple of factor {factor}; "
                         f"crop it first, e.g. `.isel({grid.lat_dim}=slice(0, {grid.shape[0] // factor * factor}))`")
@@ -248,8 +256,12 @@ def downscale(
     the residual target of CorrDiff (Mardani et al. 2025).
     """
     t_start = time.perf_counter()
-    _validate(method, members, steps)
+    _validate(method, members, steps, seed, factor)
     ds, tname, was_da = _temperature(coarse, variable)
+    if members > 1 and "member" in ds[tname].dims:
+        raise GridError(f"{tname!r} already has a 'member' dimension (size {ds[tname].sizes['member']}), where the "
+                        "samples would go: with members=1 its members are downscaled as a batch; or rename it, e.g. "
+                        "`.rename(member='realization')`")
     tas = ds[tname]
     grid = grid_of(tas, lat=lat, lon=lon)
     target = grid_of(like) if like is not None else None
@@ -306,7 +318,7 @@ def _temperature(coarse, variable) -> tuple[xr.Dataset, str, bool]:
     """(Dataset, name of the temperature variable, whether the input was a DataArray)."""
     was_da = isinstance(coarse, xr.DataArray)
     ds = (coarse.rename(coarse.name or "tas").to_dataset()) if was_da else coarse
-    tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", _T_NAMES, "variable", True))
+    tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", "variable", True))
     if tname not in ds:
         raise ValueError(f"variable {tname!r} is not in {list(ds.data_vars)}")
     return ds, tname, was_da
@@ -331,16 +343,22 @@ def _lapse_rate(value) -> float | None:
 # ----------------------------------------------------------------------------- stages
 
 
-def _validate(method: str, members, steps) -> None:
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if int(members) < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1 (16 is the default; 8 is about the least that converges), "
-                         f"got {steps!r}")
+#: Most members of one call; more: several calls with other seeds, concatenated along ``member``.
+MAX_MEMBERS = 1000
+
+
+def _validate(method: str, members, steps, seed, factor) -> None:
+    """Refuse parameters outside their domain (:class:`ParameterError` naming the value and the fix)."""
+    check_choice("method", method, METHODS)
+    check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
+                 fix="for more than 1000 members call again with other seeds and concatenate along 'member'")
+    check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
+    if seed is not None:
+        check_number("seed", seed, minimum=0, integer=True, fix="an integer >= 0, or None for fresh entropy")
+    if factor is not None:
+        check_number("factor", factor, minimum=2, integer=True, fix="the refinement per direction, e.g. 4")
     if method != "xda" and members != 1:
-        raise ValueError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
+        raise ParameterError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
 
 
 def _load(method: str, model: str, factor, device):
@@ -350,17 +368,14 @@ def _load(method: str, model: str, factor, device):
         from ..models.registry import load_model
 
         net, card = load_model(model, device=device)
-        if card.get("kind") != "downscaling" or "factors" not in card:
-            raise ModelError(f"model {model!r} is not an anchored downscaling model (xda.models.registry.available_models())")
+        require_kind(card, "downscaling", model)
         factor = DEFAULT_FACTOR if factor is None else factor
         if int(factor) not in card["factors"]:
             raise ModelError(
                 f"model {model!r} was trained for factors {card['factors']}, not {factor}; use one of them (twice for "
                 f"a larger one, e.g. 4 then 2 for 8), or method='lapse_rate' for any factor")
     elif factor is None:
-        raise ValueError(f"method={method!r} needs a factor")
-    if int(factor) < 2:
-        raise ValueError(f"factor must be an integer >= 2, got {factor}")
+        raise ParameterError(f"method={method!r} needs a factor, e.g. `factor=4` (or a target grid `like=`)")
     return net, card, int(factor)
 
 
@@ -376,8 +391,8 @@ def _check_spacing(card: dict, lat_f, lon_f, model: str) -> None:
 
 def _winds(ds, tas, grid, extra, u, v, was_da):
     """Coarse winds (B, ny, nx) in m s-1 from ``u=``/``v=`` or the Dataset, or (None, None)."""
-    un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", _U_NAMES, "u", False))
-    vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", _V_NAMES, "v", False))
+    un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", "u", False))
+    vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", "v", False))
     if (un is None) != (vn is None):
         raise ValueError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
     if un is None:
