@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import xda
 from xda import metrics
-from xda.errors import GridError, UnitsError
+from xda.errors import CoordinateError, GridError, UnitsError
 
 
 def zonal(values, lat=(0.0, 30.0), units="K"):
@@ -97,7 +97,7 @@ def test_fair_crps_and_spread_skill():
     # for a perfect N(0,1) forecast of N(0,1) truth, E[CRPS] = 1/sqrt(pi)
     assert float(metrics.crps(ens, truth, dim="x")) == pytest.approx(1 / np.sqrt(np.pi), rel=0.05)
     assert float(metrics.spread_skill_ratio(ens, truth, dim="x")) == pytest.approx(1.0, rel=0.05)
-    # a single member reduces to the mean absolute error
+    # a single member: the fair CRPS is undefined (its CRPS is the MAE: metrics.mae)
     with pytest.raises(ValueError, match="at least 2 members"):
         metrics.crps(ens.isel(member=[0]), truth)
     assert float(metrics.spread_skill_ratio(0.5 * ens, truth, dim="x")) < 0.7
@@ -163,7 +163,7 @@ def test_metrics_speak_xskillscore_and_check_units(z500):
     ens = xr.DataArray(rng.standard_normal((20, 2000)), dims=("member", "x"), attrs={"units": "K", "long_name": "analysis"})
     xr.testing.assert_identical(metrics.crps(truth, ens, dim="x"), metrics.crps(ens, truth, dim="x"))
     xr.testing.assert_identical(metrics.spread_skill_ratio(truth, ens, dim="x"), metrics.spread_skill_ratio(ens, truth, dim="x"))
-    with pytest.raises(ValueError, match="member dimension 'member'"):
+    with pytest.raises(CoordinateError, match="member dimension 'member'"):
         metrics.crps(truth, truth)
     t = xr.DataArray([280.0, 290.0], dims="x", attrs={"units": "K", "long_name": "analysis"})
     c = xr.DataArray([6.85, 16.85], dims="x", attrs={"units": "degC"})

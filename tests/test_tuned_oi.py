@@ -128,5 +128,5 @@ def test_tuned_default_beats_the_single_length_innovation_fit_on_real_global_z50
 def test_unknown_background_error_names_the_choices(z500):
     bg = z500["z500"].isel(time=0, drop=True)
     obs = bg.where(np.random.default_rng(0).random(bg.shape) < 0.05)
-    with pytest.raises(ValueError, match="'tuned', 'innovations', 'model'"):
+    with pytest.raises(ValueError, match="'innovations', 'model', 'tuned'.*did you mean 'innovations'"):
         xda.assimilate(bg, obs, method="oi", background_error="innovation")

@@ -25,6 +25,11 @@ from .labeled.ops import grid_op
 from .numerics import stencils as st
 
 _WIND = {"u": "m/s", "v": "m/s"}
+#: kappa: a diffusivity, >= 0 (0: advection only).
+_KAPPA = ("m**2/s", 0.0, 0.0, None, "a diffusivity cannot be negative: pass e.g. kappa='1e5 m2/s', or kappa=0 for none")
+#: min_lat: degrees poleward of the equator, 0 <= min_lat < 90.
+_MIN_LAT = ("degree", 15.0, 0.0, 90.0, "pass the latitude in degrees equatorward of which f is too small for "
+            "geostrophy, 0 <= min_lat < 90 (e.g. min_lat=15)")
 
 
 @grid_op(fields={"c": "field"}, output=lambda ureg, c: c / ureg.meter,
@@ -52,12 +57,15 @@ def gradient(geo, c, *, scales, out=None):
 
     Raises
     ------
-    UnitsError, CoordinateError, GridError
+    UnitsError, CoordinateError
+    GridError
+        Also for latitudes or longitudes not strictly monotonic (with the fix), or fewer
+        than 2 of them (2 give one-sided differences).
     """
     return st.gradient(c, geo, scales[0], out=out)
 
 
-@grid_op(fields={"c": "field"}, output=lambda ureg, c: c / ureg.meter**2,
+@grid_op(fields={"c": "field"}, output=lambda ureg, c: c / ureg.meter**2, min_points=3,
          names=("{c}_laplacian",), long_names=("laplacian of {c}",))
 def laplacian(geo, c, *, scales, out=None):
     """Spherical laplacian ``1/(a^2 cos^2 phi) c_lambda,lambda + 1/(a^2 cos phi) (cos phi c_phi)_phi``.
@@ -79,7 +87,10 @@ def laplacian(geo, c, *, scales, out=None):
 
     Raises
     ------
-    UnitsError, CoordinateError, GridError
+    UnitsError, CoordinateError
+    GridError
+        Also for fewer than 3 latitudes or longitudes (the stencil needs a neighbour
+        on each side).
     """
     return st.laplacian(c, geo, scales[0], out=out)
 
@@ -120,13 +131,14 @@ def advection(geo, c, u, v, *, scales, out=None):
 
 
 @grid_op(fields={"c": "field", **_WIND}, output=lambda ureg, c: c / ureg.second, tendency=True,
-         params={"kappa": ("m**2/s", 0.0)},
+         params={"kappa": _KAPPA}, min_points=3,
          names=("{c}_advection_diffusion_residual",), long_names=("advection-diffusion residual of {c}",))
 def advection_diffusion_residual(geo, c, u, v, *, scales, time_s, kappa=0.0, out=None):
     """Residual of the advection-diffusion equation ``R = dc/dt + u.grad(c) - kappa lap(c)``.
 
-    The tendency is a centred difference along ``time`` (datetime, cftime, or numeric
-    with units, also CF ``hours since ...``), one-sided at the first and last time; the
+    The tendency is a centred difference along ``time`` (datetime64; cftime in any
+    calendar, differenced exactly; numbers with CF units ``hours since ...`` or duration
+    units ``hours``), one-sided at the first and last time; the
     spatial terms are minus :func:`advection` and :func:`laplacian`, fused in one
     numba pass that reads each input once. ``R`` is zero for a field exactly advected
     and diffused.
@@ -135,9 +147,9 @@ def advection_diffusion_residual(geo, c, u, v, *, scales, time_s, kappa=0.0, out
     ----------
     c, u, v : DataArray (..., time, ..., lat, lon)
     kappa : float, str or pint quantity
-        Diffusivity; a number is in m2 s-1 (``"1e5 m2/s"`` also works).
+        Diffusivity ``>= 0``; a number is in m2 s-1 (``"1e5 m2/s"`` also works).
     time : str
-        Name of the time dimension.
+        Name of the time dimension: at least 2 times, no repeats, monotonic.
     lat, lon : str, optional
     out : ndarray, optional
         Written into when the dims are ordered (..., time, lat, lon).
@@ -149,7 +161,15 @@ def advection_diffusion_residual(geo, c, u, v, *, scales, time_s, kappa=0.0, out
 
     Raises
     ------
-    UnitsError, CoordinateError, GridError, ValueError
+    ParameterError
+        ``kappa`` negative or not finite.
+    CoordinateError
+        No time dimension or coordinate, or times that cannot be decoded.
+    GridError
+        Fewer than 2 times, repeated or unsorted times (the message says
+        ``drop_duplicates``/``sortby``), fewer than 3 latitudes or longitudes, or
+        inputs on different grids.
+    UnitsError
 
     References
     ----------
@@ -177,12 +197,31 @@ def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, 
     Returns
     -------
     DataArray
-        ``kappa`` in m2 s-1.
+        ``kappa`` in m2 s-1; NaN (with an :class:`~xda.errors.XdaWarning`) where the
+        laplacian is zero at every finite point (e.g. a constant or linear field), which
+        leaves ``kappa`` undetermined.
+
+    Raises
+    ------
+    GridError
+        Fewer than 2 times, repeated or unsorted times, fewer than 3 latitudes or
+        longitudes.
+    CoordinateError, UnitsError
+        As :func:`advection_diffusion_residual`.
     """
     tend = advection_diffusion_residual(c, u, v, 0.0, time=time, lat=lat, lon=lon)
     lap = laplacian(c, lat=lat, lon=lon)
     ok = np.isfinite(tend) & np.isfinite(lap)
-    k = (tend * lap).where(ok).sum(dim) / (lap**2).where(ok).sum(dim)
+    den = (lap**2).where(ok).sum(dim)
+    if bool((den == 0).any()):
+        import warnings
+
+        from .errors import XdaWarning
+
+        warnings.warn(f"the laplacian of {c.name!r} is zero at every finite point ({int((den == 0).sum())} of "
+                      f"{den.size} value(s) of kappa): no diffusivity is determined there (NaN); a constant or linear "
+                      "field has no curvature to diffuse", XdaWarning, stacklevel=2)
+    k = (tend * lap).where(ok).sum(dim) / den.where(den > 0)
     k.attrs = {"units": "m2 s-1", "long_name": "effective diffusivity (least squares)"}
     return k.rename("kappa")
 
@@ -217,7 +256,7 @@ def vorticity(geo, u, v, *, scales, out=None):
 
 
 @grid_op(fields={"z": "m", **_WIND}, output=lambda ureg, c: ureg.meter / ureg.second, per_variable=False,
-         params={"min_lat": ("degree", 15.0)}, names=("u_ageostrophic", "v_ageostrophic"),
+         params={"min_lat": _MIN_LAT}, names=("u_ageostrophic", "v_ageostrophic"),
          long_names=("u-wind minus geostrophic wind", "v-wind minus geostrophic wind"))
 def _ageostrophic(geo, z, u, v, *, scales, min_lat=15.0, out=None):
     return st.geostrophic_residual(z, u, v, geo, min_lat, *scales)
@@ -234,7 +273,8 @@ def geostrophic_residual(z: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, m
     u, v : DataArray
         Wind on the same grid and level.
     min_lat : float
-        Latitudes closer to the equator than this (degrees) are NaN: ``f -> 0`` there.
+        Latitudes closer to the equator than this (degrees, ``0 <= min_lat < 90``) are
+        NaN: ``f -> 0`` there (the equator itself is always NaN).
 
     Returns
     -------
@@ -242,6 +282,8 @@ def geostrophic_residual(z: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, m
 
     Raises
     ------
+    ParameterError
+        ``min_lat`` outside ``[0, 90)``.
     UnitsError, CoordinateError, GridError
     """
     if xu.units_of(z, name=str(z.name or "z")).dimensionality == xu.registry().Unit("m**2/s**2").dimensionality:

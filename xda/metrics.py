@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .errors import CoordinateError, ParameterError, check_number
 from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights
 
@@ -37,8 +38,20 @@ def _ensemble_and_truth(a: xr.DataArray, b: xr.DataArray, member_dim: str) -> tu
         return a, _aligned_units(a, b)
     if member_dim in b.dims and member_dim not in a.dims:  # xskillscore's (observations, forecasts)
         return b, _aligned_units(b, a)
-    raise ValueError(f"exactly one argument must have the member dimension {member_dim!r} (the ensemble); "
-                     f"got dims {a.dims} and {b.dims}; pass member_dim= if it is named otherwise")
+    if member_dim in a.dims:
+        raise CoordinateError(f"both arguments have the member dimension {member_dim!r}; exactly one (the ensemble) "
+                              f"must: pass the truth without it, e.g. `truth.isel({member_dim}=0, drop=True)`")
+    raise CoordinateError(f"neither argument has the member dimension {member_dim!r} (the ensemble); got dims {a.dims} "
+                          f"and {b.dims}; pass member_dim= with the ensemble's member dimension")
+
+
+def _members(ensemble: xr.DataArray, member_dim: str, score: str) -> int:
+    """The ensemble size; ParameterError below 2 (no spread to estimate)."""
+    m = ensemble.sizes[member_dim]
+    if m < 2:
+        raise ParameterError(f"{score} needs at least 2 members along member_dim={member_dim!r}, got {m}; pass an "
+                             "ensemble (for a single forecast use xda.metrics.mae or rmse)")
+    return m
 
 
 def _weights(a: xr.DataArray, weights):
@@ -81,11 +94,19 @@ def crps(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None,
     over ``dim`` (with ``weights`` as in :func:`rmse`). Needs ``M >= 2`` members.
     ``(ensemble, truth)`` or xskillscore's ``crps_ensemble(observations, forecasts)``
     order: the argument with ``member_dim`` is the ensemble.
+
+    Raises
+    ------
+    CoordinateError
+        Neither (or both) of the arguments has ``member_dim`` (the dims are named).
+    ParameterError
+        Fewer than 2 members: the fair spread term ``1 / (M (M - 1))`` is undefined
+        (the CRPS of a single forecast is its MAE: :func:`mae`).
+    UnitsError
+        Incompatible units.
     """
     ensemble, truth = _ensemble_and_truth(a, b, member_dim)
-    m = ensemble.sizes[member_dim]
-    if m < 2:
-        raise ValueError(f"the fair CRPS needs at least 2 members along {member_dim!r}, got {m}")
+    m = _members(ensemble, member_dim, "the fair CRPS")
     skill = abs(ensemble - truth).mean(member_dim)
     other = ensemble.rename({member_dim: "_m2"})
     spread = abs(ensemble - other).sum([member_dim, "_m2"]) / (2 * m * (m - 1))
@@ -103,9 +124,18 @@ def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "memb
     1 for a statistically consistent ensemble (Fortin et al. 2014, eq. 15; the
     ``(M+1)/M`` factor corrects for the finite ensemble size). Either argument order
     (the one with ``member_dim`` is the ensemble).
+
+    Raises
+    ------
+    CoordinateError
+        Neither (or both) of the arguments has ``member_dim``.
+    ParameterError
+        Fewer than 2 members (no spread: the member variance needs 2).
+    UnitsError
+        Incompatible units.
     """
     ensemble, truth = _ensemble_and_truth(a, b, member_dim)
-    m = ensemble.sizes[member_dim]
+    m = _members(ensemble, member_dim, "the spread-skill ratio")
     var = ensemble.var(member_dim, ddof=1)
     w = _weights(truth, weights)
     mean_var = var.mean(dim) if w is None else var.weighted(w).mean(dim)
@@ -113,17 +143,40 @@ def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "memb
     return _finish(out, ensemble, keep_attrs, "1")
 
 
+def _data_range(a: xr.DataArray, b: xr.DataArray, data_range) -> float:
+    """SSIM's ``L``: ``data_range``, else the range of ``b``, else of ``a`` and ``b`` together (1 if both are one constant)."""
+    if data_range is not None:
+        return check_number("data_range", data_range, minimum=0, inclusive=False,
+                            fix="the dynamic range of the values in their units, e.g. data_range=float(b.max() - b.min())")
+    rng = float(b.max() - b.min())
+    if rng == 0:  # b constant: the range spanned by both fields
+        rng = float(max(a.max(), b.max()) - min(a.min(), b.min()))
+    if not np.isfinite(rng):
+        raise ParameterError(f"cannot infer data_range from {b.name!r} and {a.name!r} (no finite values); "
+                             "pass data_range= explicitly")
+    return rng if rng > 0 else 1.0  # both the same constant: SSIM = 1 whatever L > 0
+
+
 def ssim(a: xr.DataArray, b: xr.DataArray, *, data_range: float | None = None, sigma: float = 1.5) -> xr.DataArray:
     """Mean structural similarity index over the horizontal grid (Wang et al. 2004, eq. 13).
 
     Local means, variances and covariance use a Gaussian window (std ``sigma`` grid
     cells), ``C1 = (0.01 L)^2``, ``C2 = (0.03 L)^2`` with ``L = data_range`` (default:
-    the range of ``b``). Returns one value per non-horizontal index.
+    the range of ``b``; when ``b`` is constant, the range of ``a`` and ``b`` together).
+    Returns one value per non-horizontal index. Identical fields score 1, constant ones
+    included; two different constants ``x``, ``y`` score ``(2xy + C1) / (x^2 + y^2 + C1)``.
+
+    Raises
+    ------
+    ParameterError
+        ``data_range`` not a positive finite number, or not inferable (no finite values);
+        ``sigma`` not positive.
     """
     from scipy.ndimage import gaussian_filter
 
+    check_number("sigma", sigma, minimum=0, inclusive=False, fix="the Gaussian window's std in grid cells, e.g. sigma=1.5")
     g = grid_of(b)
-    rng = float(b.max() - b.min()) if data_range is None else float(data_range)
+    rng = _data_range(a, b, data_range)
     c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
 
     def fn(x, y):

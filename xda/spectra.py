@@ -12,10 +12,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+import warnings
+
 from .labeled import units as xu
 from .labeled.grid import grid_of
-from .errors import GridError
+from .errors import CoordinateError, GridError, ParameterError, XdaWarning, check_choice, check_number
 from .numerics.constants import EARTH_RADIUS
+
+#: Smallest all-finite block (rows and columns) an isotropic spectrum is taken on.
+MIN_BLOCK = 8
 
 
 def _detrend(x: np.ndarray, axis, detrend: str | None) -> np.ndarray:
@@ -23,13 +28,20 @@ def _detrend(x: np.ndarray, axis, detrend: str | None) -> np.ndarray:
         return x
     if detrend == "constant":
         return x - x.mean(axis=axis, keepdims=True)
-    if detrend == "linear":
-        from scipy.signal import detrend as linear
+    for ax in (axis if isinstance(axis, tuple) else (axis,)):
+        x = _linear_detrend(x, ax)
+    return x
 
-        for ax in (axis if isinstance(axis, tuple) else (axis,)):
-            x = linear(x, axis=ax, type="linear")
-        return x
-    raise ValueError(f"detrend must be None, 'constant' or 'linear' (xrft's choices), got {detrend!r}")
+
+def _linear_detrend(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` minus its least-squares line along ``axis`` (scipy's ``detrend(type="linear")``);
+    a NaN spoils only its own line, not the whole array as scipy's joint fit would."""
+    n = x.shape[axis]
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    t = t.reshape([-1 if a == axis % x.ndim else 1 for a in range(x.ndim)])
+    mean = x.mean(axis=axis, keepdims=True)
+    slope = (t * (x - mean)).sum(axis=axis, keepdims=True) / max(float((t**2).sum()), 1e-300)
+    return x - mean - slope * t
 
 
 def _window(window, n: int, scaling: str, correction: bool) -> tuple[np.ndarray | None, float]:
@@ -76,10 +88,20 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
 
     Raises
     ------
+    CoordinateError
+        ``dim`` is not a dimension of ``da`` (the message lists them).
     GridError
-        If the longitude does not wrap (use :func:`isotropic_power_spectrum`).
+        If the longitude does not wrap (use :func:`isotropic_power_spectrum`), or
+        ``dim`` is another dimension than the longitude.
     ValueError
-        For two dimensions (use :func:`isotropic_power_spectrum`) or unknown options.
+        For two dimensions (use :func:`isotropic_power_spectrum`); ParameterError (a
+        ValueError) for unknown options.
+
+    Warns
+    -----
+    XdaWarning
+        Rows along ``dim`` holding NaN: their spectra are NaN, the other rows are
+        unaffected (detrending and transforms are row by row).
 
     Notes
     -----
@@ -93,6 +115,11 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
         if len(dim) != 1:
             raise ValueError(f"power_spectrum is zonal (one dimension); for {list(dim)} use xda.isotropic_power_spectrum")
         dim = dim[0]
+    if dim not in da.dims:
+        raise CoordinateError(f"{da.name!r} has no dimension {dim!r}; its dims are {da.dims}: pass dim= with its "
+                              "longitude dimension")
+    check_choice("detrend", detrend, (None, "constant", "linear"))
+    check_choice("scaling", scaling, ("spectrum", "density"))
     g = grid_of(da)
     if dim != g.lon_dim:
         raise GridError(f"zonal spectra are taken along the longitude {g.lon_dim!r}, not {dim!r}")
@@ -101,9 +128,7 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
     g.without_cyclic_point("a zonal power spectrum")
     n = g.lon.size
     dlon = g.lon[1] - g.lon[0]
-
-    if scaling not in ("spectrum", "density"):
-        raise ValueError(f"scaling must be 'spectrum' or 'density', got {scaling!r}")
+    _warn_nan_rows(da, dim)
     taper, gain = _window(window, n, scaling, window_correction)
 
     def fn(x):
@@ -130,6 +155,72 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
     return out
 
 
+def _warn_nan_rows(da: xr.DataArray, dim: str) -> None:
+    """XdaWarning when rows of ``da`` along ``dim`` hold NaN/inf (NumPy-backed arrays only: dask stays lazy)."""
+    if not isinstance(da.data, np.ndarray):
+        return
+    bad = ~np.isfinite(da.values)
+    rows = bad.any(axis=da.get_axis_num(dim))
+    if rows.any():
+        warnings.warn(f"{int(rows.sum())} of {rows.size} rows of {da.name!r} along {dim!r} hold NaN/inf "
+                      f"({int(bad.sum())} values): their spectra are NaN, the other rows are unaffected; fill the gaps "
+                      f"first (e.g. `.interpolate_na({dim!r})`) to get a spectrum there", XdaWarning, stacklevel=3)
+
+
+def _largest_block(ok: np.ndarray, minimum: int) -> tuple[int, int, int, int] | None:
+    """``(j0, j1, i0, i1)``: the largest all-True rectangle of ``ok`` (ny, nx) with both sides >= ``minimum``.
+
+    Maximal rectangles by the histogram-stack method (each row as the bottom edge);
+    None when there is none that large.
+    """
+    ny, nx = ok.shape
+    h = np.zeros(nx + 1, int)  # h[nx] = 0 closes every run
+    best, area = None, 0
+    for j in range(ny):
+        h[:nx] = np.where(ok[j], h[:nx] + 1, 0)
+        stack: list[int] = []
+        for i in range(nx + 1):
+            while stack and h[stack[-1]] >= h[i]:
+                height = int(h[stack.pop()])
+                left = stack[-1] + 1 if stack else 0
+                if min(height, i - left) >= minimum and height * (i - left) > area:
+                    best, area = (j + 1 - height, j + 1, left, i), height * (i - left)
+            stack.append(i)
+    return best
+
+
+def _finite_block(da: xr.DataArray, g) -> tuple[xr.DataArray, dict]:
+    """``da`` cropped to its largest all-finite (lat, lon) block, the same for every other index, and attrs saying so.
+
+    Fields with no finite value at all (a missing time step) do not shrink the block:
+    their spectra are NaN.
+    """
+    other = [d for d in da.dims if d not in (g.lat_dim, g.lon_dim)]
+    finite = np.asarray(np.isfinite(da).transpose(*other, g.lat_dim, g.lon_dim).values).reshape(-1, *g.shape)
+    empty = ~finite.any(axis=(1, 2))
+    if empty.all():
+        raise GridError(f"{da.name!r} has no finite value: no spectrum can be taken; check the field (fill value, mask)")
+    ok = finite[~empty].all(axis=0)
+    if ok.all() and not empty.any():
+        return da, {}
+    block = (0, ok.shape[0], 0, ok.shape[1]) if ok.all() else _largest_block(ok, MIN_BLOCK)
+    if block is None:
+        raise GridError(f"{da.name!r} has NaN/inf at {int((~ok).sum())} of {ok.size} grid points and no all-finite block "
+                        f"of at least {MIN_BLOCK} x {MIN_BLOCK} points to take an isotropic spectrum on; fill the gaps "
+                        f"first (e.g. `.interpolate_na({g.lon_dim!r})`) or select a region without them")
+    j0, j1, i0, i1 = block
+    crop = f"isel({g.lat_dim}=slice({j0}, {j1}), {g.lon_dim}=slice({i0}, {i1}))"
+    rows, cols = ok.shape[0] - (j1 - j0), ok.shape[1] - (i1 - i0)
+    said = [f"{int(empty.sum())} of {empty.size} fields of {da.name!r} are entirely NaN: their spectra are NaN"] * bool(empty.any())
+    if rows or cols:
+        said.insert(0, f"{da.name!r} has NaN/inf at {int((~ok).sum())} of {ok.size} grid points (e.g. outside a model "
+                       f"domain): the isotropic spectrum is taken on its largest all-finite block, `.{crop}` ({j1 - j0} x "
+                       f"{i1 - i0} points; {rows} rows and {cols} columns cropped)")
+    warnings.warn("; ".join(said), XdaWarning, stacklevel=3)
+    attrs = {"xda_crop": crop, "xda_cropped_rows": rows, "xda_cropped_columns": cols}
+    return da.isel({g.lat_dim: slice(j0, j1), g.lon_dim: slice(i0, i1)}), attrs
+
+
 @xu.pint_in_pint_out
 def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constant", nbins: int | None = None) -> xr.DataArray:
     """Radially averaged (isotropic) power spectrum of a regional field.
@@ -139,11 +230,45 @@ def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constan
     ``|F|^2 / (nx ny)^2`` is summed over annuli of radial wavenumber (as pysteps'
     ``rapsd``), so that the total equals the spatial variance.
 
+    A field with missing values (NaN corners of a regional model's domain, a land
+    mask) is cropped to its largest all-finite rectangular block (common to every
+    other index, at least ``MIN_BLOCK`` = 8 points a side) rather than filled: a fill
+    would add spurious flat patches and edges to the spectrum. The crop is warned about
+    and recorded in the output's attrs.
+
+    Parameters
+    ----------
+    da : DataArray (..., lat, lon)
+    detrend : None, "constant" or "linear"
+    nbins : int, optional
+        Number of radial bins (default ``min(ny, nx) // 2`` of the block used).
+
     Returns
     -------
     DataArray (..., freq_r)
-        Coordinates ``freq_r`` (cycles per metre) and ``wavelength`` (km).
+        Coordinates ``freq_r`` (cycles per metre) and ``wavelength`` (km). After a
+        crop, attrs ``xda_crop`` (the ``isel`` used), ``xda_cropped_rows`` and
+        ``xda_cropped_columns``.
+
+    Raises
+    ------
+    GridError
+        No all-finite block of at least 8 x 8 points.
+    ParameterError
+        Unknown ``detrend``, ``nbins`` not a positive integer.
+    CoordinateError
+        No latitude/longitude.
+
+    Warns
+    -----
+    XdaWarning
+        NaN/inf values were cropped (the message gives the block and the rows and
+        columns dropped).
     """
+    check_choice("detrend", detrend, (None, "constant", "linear"))
+    if nbins is not None:
+        check_number("nbins", nbins, minimum=1, integer=True, fix="pass the number of radial bins, e.g. nbins=16")
+    da, crop = _finite_block(da, grid_of(da))
     g = grid_of(da)
     ny, nx = g.shape
     dy = EARTH_RADIUS * np.deg2rad(abs(g.lat[1] - g.lat[0]))
@@ -152,7 +277,7 @@ def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constan
     kx = np.fft.fftfreq(nx, dx)
     kr = np.hypot(*np.meshgrid(ky, kx, indexing="ij"))
     dk = max(1 / (ny * dy), 1 / (nx * dx))
-    nb = nbins or int(min(ny, nx) // 2)
+    nb = int(nbins or min(ny, nx) // 2)
     edges = (np.arange(nb + 1) + 0.5) * dk
     which = np.digitize(kr.ravel(), edges) - 1
 
@@ -171,12 +296,27 @@ def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constan
     out = out.assign_coords(freq_r=("freq_r", kc, {"units": "m-1", "long_name": "radial wavenumber (cycles per metre)"}),
                             wavelength=("freq_r", 1e-3 / kc, {"units": "km"}))
     u = xu.units_of(da, name=da.name or "field")
-    out.attrs = {"units": xu.cf_string(u**2), "long_name": f"isotropic power spectrum of {da.name}"}
+    out.attrs = {"units": xu.cf_string(u**2), "long_name": f"isotropic power spectrum of {da.name}", **crop}
     return out
+
+
+def _freq_dim(p: xr.DataArray, dim: str | None) -> str:
+    if dim is None:
+        found = [d for d in p.dims if str(d).startswith("freq_")]
+        if not found:
+            raise CoordinateError(f"{p.name!r} has no frequency dimension (freq_*) among {p.dims}; pass dim=")
+        return found[0]
+    if dim not in p.dims:
+        raise CoordinateError(f"{p.name!r} has no dimension {dim!r}; its dims are {p.dims}")
+    return dim
 
 
 def spectral_slope(p: xr.DataArray, dim: str | None = None, band: tuple[float, float] | None = None) -> xr.DataArray:
     """Least-squares slope of ``log P`` against ``log k`` over ``band`` (inclusive).
+
+    Only wavenumbers ``k > 0`` with positive, finite power enter the fit (``log P`` of
+    zero power is undefined: a constant field, a spectrally truncated one); a spectrum
+    with fewer than 2 of them in the band has slope NaN, never 0.
 
     Parameters
     ----------
@@ -186,17 +326,42 @@ def spectral_slope(p: xr.DataArray, dim: str | None = None, band: tuple[float, f
         The frequency dimension (default: the one named ``freq_*``).
     band : (kmin, kmax), optional
         In the units of the frequency coordinate; default all ``k > 0``.
+
+    Raises
+    ------
+    CoordinateError
+        No frequency dimension (or ``dim`` is not one of ``p``'s).
+    ParameterError
+        ``band`` is not two numbers ``kmin < kmax`` holding at least 2 wavenumbers.
+
+    Warns
+    -----
+    XdaWarning
+        Power values in the band that are zero, negative or NaN (left out of the fit).
     """
-    dim = dim or next(d for d in p.dims if str(d).startswith("freq_"))
+    dim = _freq_dim(p, dim)
     k = p[dim]
-    sel = k > 0 if band is None else (k >= band[0]) & (k <= band[1])
+    sel = k > 0
+    if band is not None:
+        if np.ndim(band) != 1 or np.size(band) != 2 or not np.all(np.isfinite(np.asarray(band, float))) or band[0] >= band[1]:
+            raise ParameterError(f"band={band!r} must be two numbers (kmin, kmax) with kmin < kmax, in the units of {dim!r}")
+        sel = sel & (k >= band[0]) & (k <= band[1])
     pp = p.where(sel, drop=True)
     if pp.sizes[dim] < 2:
-        raise ValueError(f"the band {band} holds fewer than 2 wavenumbers of {dim!r}")
-    logk = np.log(pp[dim])
-    logp = np.log(pp.where(pp > 0))
-    km = logk.mean()
-    slope = ((logk - km) * (logp - logp.mean(dim))).sum(dim) / ((logk - km) ** 2).sum()
+        raise ParameterError(f"band={band} holds {pp.sizes[dim]} positive wavenumber(s) of {dim!r} (from {float(k.min()):g} "
+                             f"to {float(k.max()):g}); widen it to at least 2")
+    ok = (pp > 0) & np.isfinite(pp)
+    if not bool(ok.all()):
+        warnings.warn(f"{int((~ok).sum())} of {ok.size} power values of {p.name!r} in the band are zero, negative or NaN "
+                      "(a constant or truncated field?): they are left out of the fit; spectra with fewer than 2 positive "
+                      "values have slope NaN", XdaWarning, stacklevel=2)
+    logk = np.log(pp[dim]).where(ok)
+    logp = np.log(pp.where(ok))
+    n = ok.sum(dim)
+    with np.errstate(invalid="ignore", divide="ignore"):  # n < 2: NaN below
+        dk = logk - logk.sum(dim) / n
+        slope = (dk * (logp - logp.sum(dim) / n)).sum(dim) / (dk**2).sum(dim)
+    slope = slope.where(n >= 2)
     slope.attrs = {"long_name": f"spectral slope over {dim} band {band}", "units": "1"}
     return slope
 
@@ -227,22 +392,32 @@ def spectral_divergence(forecast: xr.DataArray, reference: xr.DataArray, dim: st
     -------
     DataArray: the divergence (dimensionless), without the spectral dimension.
 
+    Raises
+    ------
+    ParameterError
+        Unknown ``kind``, ``top`` outside ``(0, 1]``.
+    CoordinateError, GridError
+        As :func:`power_spectrum` / :func:`isotropic_power_spectrum`.
+
     Notes
     -----
     Wavenumbers where either spectrum is exactly zero are left out; a spectrum without
-    any variance in the band (e.g. a row at a pole) gives NaN.
+    any variance in the band (e.g. a row at a pole) gives NaN. ``kind="isotropic"``
+    with NaNs in either field takes both spectra on the same all-finite block.
     """
-    if kind not in ("zonal", "isotropic"):
-        raise ValueError(f"unknown kind {kind!r}; use 'zonal' or 'isotropic'")
+    check_choice("kind", kind, ("zonal", "isotropic"))
+    if top is not None:
+        check_number("top", top, minimum=0, inclusive=False, maximum=1, fix="e.g. top=0.1 for the top 10 % of wavenumbers")
     if kind == "zonal":
         pf, pr = (power_spectrum(x, dim).isel(freq_lon=slice(1, None)) for x in (forecast, reference))
         fdim = "freq_lon"
     else:
+        if not (bool(np.isfinite(forecast).all()) and bool(np.isfinite(reference).all())):
+            # the same all-finite block of both: a NaN in either is cropped from both
+            forecast, reference = forecast.where(np.isfinite(reference)), reference.where(np.isfinite(forecast))
         pf, pr = isotropic_power_spectrum(forecast), isotropic_power_spectrum(reference)
         fdim = "freq_r"
     if top is not None:
-        if not 0 < top <= 1:
-            raise ValueError(f"top={top} must be a fraction in (0, 1], e.g. 0.1 for the top 10 % of wavenumbers")
         n = pf.sizes[fdim]
         keep = slice(n - max(int(np.ceil(top * n)), 1), None)
         pf, pr = pf.isel({fdim: keep}), pr.isel({fdim: keep})

@@ -151,6 +151,20 @@ def _values(obj, name: str) -> np.ndarray:
     return np.asarray(obj[name].values, dtype=np.float64)
 
 
+def _check_axis(key: str, name: str, v: np.ndarray) -> None:
+    """GridError for a coordinate with fewer than 2 points, NaNs, or repeated values (each with its fix)."""
+    if v.size < 2:
+        raise GridError(f"{key} {name!r} has {v.size} point(s); the grid needs at least 2 (3 for a laplacian): "
+                        f"select a range, e.g. `.isel({name}=slice(0, 3))` rather than `.isel({name}=0)`")
+    if not np.isfinite(v).all():
+        raise GridError(f"{key} {name!r} has {int((~np.isfinite(v)).sum())} NaN/inf value(s); coordinates must be "
+                        f"finite: drop those points or set the coordinate with `.assign_coords({name}=...)`")
+    values, counts = np.unique(v, return_counts=True)
+    if (counts > 1).any():
+        raise GridError(f"{key} {name!r} repeats the value(s) {values[counts > 1][:3].tolist()}; drop the repeats with "
+                        f"`.drop_duplicates({name!r})`")
+
+
 def grid_of(obj: xr.DataArray | xr.Dataset, *, lat: str | None = None, lon: str | None = None) -> Grid:
     """The horizontal :class:`Grid` of a DataArray or Dataset.
 
@@ -160,27 +174,32 @@ def grid_of(obj: xr.DataArray | xr.Dataset, *, lat: str | None = None, lon: str 
         If latitude or longitude cannot be found, or are index, radian, rotated-pole
         or 2-D coordinates (the message says how to fix it).
     GridError
-        If a coordinate is not monotonic, latitudes lie outside [-90, 90], or
-        longitudes are not evenly spaced.
+        If a coordinate has fewer than 2 points, NaNs or repeated values, is not
+        monotonic (longitudes must increase), latitudes lie outside [-90, 90], or
+        longitudes are not evenly spaced; the message names the fix (``sortby``,
+        ``drop_duplicates``, ``assign_coords``).
     """
     lat_name = _find(obj, "latitude", _LAT_NAMES, lat)
     lon_name = _find(obj, "longitude", _LON_NAMES, lon)
     la, lo = _values(obj, lat_name), _values(obj, lon_name)
-    if la.size < 2 or lo.size < 2:
-        raise GridError(f"the grid needs at least 2 latitudes and 2 longitudes, got {la.size} x {lo.size}")
+    for key, name, v in (("latitude", lat_name, la), ("longitude", lon_name, lo)):
+        _check_axis(key, name, v)
     if np.any(np.abs(la) > 90 + 1e-9):
         raise GridError(f"latitudes of {lat_name!r} lie outside [-90, 90]: are they in radians or projected?")
     dla = np.diff(la)
     if not (np.all(dla > 0) or np.all(dla < 0)):
-        raise GridError(f"latitude {lat_name!r} is not strictly monotonic; sort it with `.sortby({lat_name!r})`")
+        raise GridError(f"latitude {lat_name!r} is not monotonic; sort it with `.sortby({lat_name!r})`")
     dlo = np.diff(lo)
     if not np.all(dlo > 0):
+        k = int(np.argmax(dlo <= 0))
         raise GridError(
-            f"longitude {lon_name!r} is not increasing; sort it with `.sortby({lon_name!r})` "
-            "(0..360 and -180..180 are both fine, but not a jump inside the grid)"
+            f"longitude {lon_name!r} is not increasing ({lo[k + 1]:g} follows {lo[k]:g} at index {k + 1}); sort it "
+            f"with `.sortby({lon_name!r})`, or for a region across the date line make it continuous with "
+            f"`da.assign_coords({lon_name}=da[{lon_name!r}] % 360)` (0..360 and -180..180 are both fine, not a jump inside)"
         )
     if not np.allclose(dlo, dlo[0], rtol=1e-4, atol=1e-6):
-        raise GridError(f"longitude {lon_name!r} is not evenly spaced")
+        raise GridError(f"longitude {lon_name!r} is not evenly spaced (steps {dlo.min():g} to {dlo.max():g} degrees); "
+                        f"interpolate to a regular grid first, e.g. `.interp({lon_name}=np.arange(...))`")
     periodic = bool(abs(lo.size * dlo[0] - 360.0) < 1e-3 * dlo[0])
     cyclic = bool(abs((lo.size - 1) * dlo[0] - 360.0) < 1e-3 * dlo[0])
     return Grid(la, lo, obj[lat_name].dims[0], obj[lon_name].dims[0], periodic or cyclic, cyclic)
@@ -203,8 +222,11 @@ def stencil_grid(obj, *, lat: str | None = None, lon: str | None = None) -> Grid
     for yc, xc in _PROJECTED:
         if yc in obj.coords and xc in obj.coords and obj[yc].ndim == obj[xc].ndim == 1 and _units(obj, xc):
             y, x = magnitude(obj[yc], "m", name=yc), magnitude(obj[xc], "m", name=xc)
-            if not np.allclose(np.diff(x), x[1] - x[0], rtol=1e-6) or not np.all(np.diff(y) * np.sign(y[1] - y[0]) > 0):
-                raise GridError(f"projected coordinates {yc!r}/{xc!r} must be monotonic and {xc!r} evenly spaced")
+            for name, v in ((yc, y), (xc, x)):
+                _check_axis("projected coordinate", name, v)
+            if not (x[1] > x[0] and np.allclose(np.diff(x), x[1] - x[0], rtol=1e-6)) or not np.all(np.diff(y) * np.sign(y[1] - y[0]) > 0):
+                raise GridError(f"projected coordinates {yc!r}/{xc!r} must be monotonic and {xc!r} evenly increasing; "
+                                f"sort them with `.sortby([{yc!r}, {xc!r}])`")
             return Grid(y, x, obj[yc].dims[0], obj[xc].dims[0], False, False, True)
     raise CoordinateError(
         f"cannot find latitude/longitude (or projected x/y with length units) on {getattr(obj, 'name', None)!r}; "

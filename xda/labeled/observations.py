@@ -114,7 +114,6 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None)
     if bad_err.any():
         raise ObservationError(f"observation errors of {name!r} must be positive and finite ({bad_err.sum()} are not)")
     dropped = {"missing": int((~ok).sum())}
-    ok &= ~_repeats(name, values, lat, lon, time, ok, dropped)
     op, inside = bilinear_weights(grid.lat, grid.lon, lat[ok], lon[ok], periodic=grid.periodic)
     dropped["outside_grid"] = int((~inside).sum())
     sel = np.flatnonzero(ok)[inside]
@@ -122,22 +121,21 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None)
                              None if time is None else time[sel])
 
 
-def _repeats(name, values, lat, lon, time, ok, dropped: dict) -> np.ndarray:
-    """True at exact repeats (same position, time and value) of an earlier report among ``ok``; counted in
-    ``dropped['duplicate']`` with a warning. A repeated report is one report: used once, not weighted twice."""
-    idx = np.flatnonzero(ok)
-    cols = [values[idx], lat[idx], np.mod(lon[idx], 360.0)]
-    if time is not None:
-        cols.append(np.asarray(time[idx]).astype("datetime64[ns]").astype(np.int64).astype(np.float64))
+def _without_repeats(ob: PointObservations) -> PointObservations:
+    """``ob`` less exact repeats (same position, time and value) of an earlier report, counted in
+    ``dropped['duplicate']`` with a warning: a repeated report is one report, used once, not weighted twice."""
+    cols = [ob.value, ob.lat, np.mod(ob.lon, 360.0)]
+    if ob.time is not None:
+        cols.append(np.asarray(ob.time).astype("datetime64[ns]").astype(np.int64).astype(np.float64))
     _, first = np.unique(np.stack(cols, axis=1), axis=0, return_index=True)
-    repeat = np.zeros(values.shape, bool)
-    repeat[idx] = True
-    repeat[idx[first]] = False
-    dropped["duplicate"] = int(repeat.sum())
-    if dropped["duplicate"]:
-        warnings.warn(f"{dropped['duplicate']} exact repeats of {name!r} reports (same position, time and value) "
-                      "were dropped: each report is used once", UserWarning, stacklevel=5)
-    return repeat
+    keep = np.zeros(ob.n, bool)
+    keep[first] = True
+    out = ob.subset(keep) if first.size < ob.n else ob
+    out.dropped["duplicate"] = int(ob.n - first.size)
+    if first.size < ob.n:
+        warnings.warn(f"{ob.n - first.size} exact repeats of {ob.name!r} reports (same position, time and value) "
+                      "were dropped: each report is used once", UserWarning, stacklevel=4)
+    return out
 
 
 @dataclass(frozen=True)
@@ -393,4 +391,4 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
             f"none of the observed variables match the background's {list(work_units)}; "
             "name observation variables (or DataFrame columns) after background variables"
         )
-    return {v: ctx.in_window(ob) for v, ob in out.items()}
+    return {v: _without_repeats(ctx.in_window(ob)) for v, ob in out.items()}

@@ -34,7 +34,8 @@ import numpy as np
 import pint
 import xarray as xr
 
-from ..errors import CoordinateError, GridError, UnitsError
+from ..errors import CoordinateError, GridError, ParameterError, UnitsError
+from . import times
 from . import units as xu
 from .grid import Grid, stencil_grid
 from .halo import map_halo
@@ -84,20 +85,43 @@ def _check_same_grid(first: xr.DataArray, other: xr.DataArray, grid: Grid, names
 
 
 def time_seconds(c: xr.DataArray, time: str) -> np.ndarray:
-    """Times of ``c[time]`` in seconds since the first (datetime, cftime, or numeric with units)."""
+    """Times of ``c[time]`` in seconds since the first (:func:`xda.labeled.times.elapsed_seconds`).
+
+    datetime64, cftime of any calendar (exact), numbers with CF units (``"hours since
+    ..."``) or duration units (``"hours"``).
+
+    Raises
+    ------
+    CoordinateError
+        No such dimension or coordinate, or times that cannot be decoded.
+    GridError
+        Fewer than 2 times, repeated times, or times not monotonic.
+    """
     if time not in c.dims:
-        raise CoordinateError(f"{c.name!r} has no dimension {time!r}; pass `time=` with the name of its time dimension")
+        raise CoordinateError(f"{c.name!r} has no dimension {time!r} (its dims are {c.dims}); "
+                              "pass `time=` with the name of its time dimension")
     if time not in c.coords:
         raise CoordinateError(f"{c.name!r} has no time coordinate {time!r}; assign one, e.g. `c.assign_coords({time}=...)`")
     t = c[time]
-    if np.issubdtype(t.dtype, np.datetime64):
-        return (t.values - t.values[0]) / np.timedelta64(1, "s")
-    if t.dtype == object:  # cftime
-        return np.array([(x - t.values[0]).total_seconds() for x in t.values])
-    if "units" not in t.attrs:
-        raise CoordinateError(f"time coordinate {time!r} is numeric without units; set e.g. `c[{time!r}].attrs['units'] = 'hours'`")
-    step = str(t.attrs["units"]).split(" since ")[0]  # CF 'hours since 2000-01-01'
-    return xu.magnitude(t.assign_attrs(units=step), "s", name=time, difference=True)
+    s = times.elapsed_seconds(t.values, t.attrs, name=time)
+    _check_steps(t, s, time)
+    return s
+
+
+def _check_steps(t: xr.DataArray, s: np.ndarray, time: str) -> None:
+    """GridError unless the times ``s`` are at least 2, without repeats, and monotonic (either way)."""
+    if s.size < 2:
+        raise GridError(f"a tendency needs at least 2 times along {time!r}, got {s.size}; "
+                        f"select more, e.g. `.isel({time}=slice(0, 2))` rather than `.isel({time}=[0])`")
+    d = np.diff(s)
+    if (d == 0).any():
+        dup = [str(np.datetime64(v, "s")) if isinstance(v, np.datetime64) else str(v) for v in t.values[1:][d == 0][:3]]
+        raise GridError(f"time {time!r} repeats {int((d == 0).sum())} time stamp(s) ({', '.join(dup)}): the tendency "
+                        f"would divide by zero; drop them with `.drop_duplicates({time!r})`")
+    if not (np.all(d > 0) or np.all(d < 0)):
+        k = int(np.argmax(np.sign(d) != np.sign(d[0]))) + 1
+        raise GridError(f"time {time!r} is not monotonic ({t.values[k]} follows {t.values[k - 1]} at index {k}); "
+                        f"sort it with `.sortby({time!r})`")
 
 
 # ----------------------------------------------------------------------------- running
@@ -159,14 +183,30 @@ def _run_dask(kernel, geo, arrays, n_out, extra, time_axis, dtype):
 
 
 def _read_params(params: dict, spec: dict) -> dict:
+    """Parameters as floats in their units; ParameterError outside ``[minimum, below)``.
+
+    ``spec`` maps a name to ``(units, default)`` or ``(units, default, minimum, below, fix)``
+    (``minimum`` inclusive, ``below`` exclusive, either None).
+    """
     out = dict(params)
-    for key, (units, _) in spec.items():
+    for key, entry in spec.items():
         if key in out:
+            units, _, lo, hi, fix = (tuple(entry) + (None, None, ""))[:5]
             value = xu.to_quantity(out[key], units, name=key)
-            if not np.isfinite(value):
-                raise ValueError(f"{key} must be a finite number (in {units}), got {out[key]!r}")
+            if not (np.isfinite(value) and (lo is None or value >= lo) and (hi is None or value < hi)):
+                want = " and ".join(w for w in (lo is not None and f">= {lo}", hi is not None and f"< {hi}") if w)
+                raise ParameterError(f"{key}={out[key]!r} must be a finite number {want} (in {units})".replace("  ", " ")
+                                     + (f"; {fix}" if fix else ""))
             out[key] = value
     return out
+
+
+def _check_points(grid: Grid, minimum: int, what: str) -> None:
+    """GridError unless the grid has ``minimum`` points along latitude and longitude."""
+    for dim, n in ((grid.lat_dim, grid.lat.size), (grid.lon_dim, grid.lon.size)):
+        if n < minimum:
+            raise GridError(f"{what} needs at least {minimum} points along {dim!r} (a centred stencil), got {n}; "
+                            f"select a wider region, e.g. `.isel({dim}=slice(0, {minimum}))`")
 
 
 def _wrap_output(data, like: xr.DataArray, name: str, units, long_name: str, quantified, dims) -> xr.DataArray:
@@ -189,7 +229,7 @@ def _prepare(first: xr.DataArray, others: list, grid: Grid, time: str | None, ar
 
 
 def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_names: tuple[str, ...],
-            tendency: bool = False, params: dict | None = None, per_variable: bool = True):
+            tendency: bool = False, params: dict | None = None, per_variable: bool = True, min_points: int = 2):
     """Make a labeled operation from a kernel ``kernel(geo, *arrays, scales, out, **params)``.
 
     Parameters
@@ -207,9 +247,14 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
         receives ``time_s`` (seconds).
     params : dict
         Scalar parameters with units and defaults (``{"kappa": ("m**2/s", 0.0)}``), read
-        once (numbers, strings with units or pint quantities).
+        once (numbers, strings with units or pint quantities); optionally with their
+        domain and the fix to name, ``("m**2/s", 0.0, 0.0, None, "fix")``
+        (minimum inclusive, upper bound exclusive): :class:`ParameterError` outside it.
     per_variable : bool
         A Dataset as first argument applies the operation to each variable.
+    min_points : int
+        Points needed along latitude and longitude (3 for a laplacian, whose regional
+        edges are NaN); fewer is a :class:`GridError`.
     """
     arg_names = tuple(fields)
     spec = params or {}
@@ -229,6 +274,7 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
             args = args[: len(arg_names)]
             first = args[0]
             grid = stencil_grid(first, lat=lat, lon=lon)
+            _check_points(grid, min_points, f"{kernel.__name__}()")
             tname = time if tendency else None
             time_s = time_seconds(first, time) if tendency else None
             order, first_t, rest = _prepare(first, list(args[1:]), grid, tname, arg_names)
@@ -253,7 +299,7 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
             return outs[0] if len(outs) == 1 else outs
 
         params_sig = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in arg_names]
-        params_sig += [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d) for k, (_, d) in spec.items()]
+        params_sig += [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=e[1]) for k, e in spec.items()]
         params_sig += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d)
                        for k, d in (("time", "time"),) if tendency]
         params_sig += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in ("lat", "lon", "out")]

@@ -57,8 +57,72 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
     try:
         stamps = pd.to_datetime(pd.Series(flat), utc=True, format="mixed")
     except (ValueError, TypeError) as e:
-        raise CoordinateError(f"time {name!r} holds values that are not times ({flat[:3].tolist()}...): {e}") from None
+        raise CoordinateError(f"time {name!r} holds values that are not times ({flat[:3].tolist()}...): {e}; pass "
+                              "datetimes, or numbers with CF units (`attrs['units'] = 'hours since 1996-01-01'`)") from None
     return stamps.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").reshape(arr.shape)
+
+
+def elapsed_seconds(values, attrs: dict | None = None, name: str = "time") -> np.ndarray:
+    """Seconds of each time of ``values`` (1-D) since the first, exact in the time's own calendar.
+
+    Parameters
+    ----------
+    values : array-like, shape (n,)
+        datetime64; cftime objects of any calendar (``360_day``, ``noleap``: the objects
+        are subtracted, never read through text); numbers with CF ``attrs["units"]``
+        (``"hours since 1996-01-01"``, decoded in ``attrs["calendar"]``) or with
+        duration units (``"hours"``); pandas timestamps; ISO strings.
+    attrs : dict, optional
+        The time coordinate's attributes (``units``, ``calendar``).
+    name : str
+        Named in error messages.
+
+    Raises
+    ------
+    CoordinateError
+        The values cannot be read as times (no units, unknown units or calendar, text
+        that is not a date, missing times).
+    """
+    arr = np.asarray(values).ravel()
+    attrs = attrs or {}
+    units = str(attrs.get("units", ""))
+    if arr.dtype.kind in "iuf" and " since " not in units:
+        return _duration_seconds(arr, units, name)
+    if arr.dtype.kind in "iuf":
+        try:
+            arr = np.asarray(xr.coding.times.decode_cf_datetime(arr, units, attrs.get("calendar"))).ravel()
+        except Exception as e:  # xarray raises ValueError, OutOfBoundsDatetime, ...
+            raise CoordinateError(f"time {name!r} cannot be decoded from units={units!r}, calendar="
+                                  f"{attrs.get('calendar')!r}: {e}; fix its attrs, e.g. units='hours since 1996-01-01'") from None
+    if arr.dtype == object and arr.size and all(hasattr(x, "calendar") for x in arr):  # cftime: exact in its calendar
+        try:
+            return np.array([(x - arr[0]).total_seconds() for x in arr], np.float64)
+        except TypeError as e:
+            raise CoordinateError(f"time {name!r} mixes calendars ({e}); convert it with `.convert_calendar(...)`") from None
+    t = arr if np.issubdtype(arr.dtype, np.datetime64) else to_datetime64(arr, name=name)  # any resolution, any year
+    if np.isnat(t).any():
+        raise CoordinateError(f"time {name!r} has {int(np.isnat(t).sum())} missing (NaT) value(s); drop those times "
+                              f"first, e.g. `da.sel({name}=da[{name!r}].notnull())`")
+    return (t - t[0]) / np.timedelta64(1, "s")
+
+
+def _duration_seconds(arr: np.ndarray, units: str, name: str) -> np.ndarray:
+    """Numeric times with duration units (``"hours"``) in seconds since the first."""
+    from . import units as xu
+    from ..errors import UnitsError
+
+    if not units:
+        raise CoordinateError(f"time {name!r} is numeric without units; set e.g. "
+                              f"`c[{name!r}].attrs['units'] = 'hours since 1996-01-01'` or pass datetimes")
+    try:
+        scale, _ = xu.scale_and_offset(xu.parse_units(units, name=name), "s", name=name, difference=True)
+    except UnitsError as e:
+        raise CoordinateError(f"time {name!r} has units {units!r}, not a time: {e}; set e.g. "
+                              f"`attrs['units'] = 'hours since 1996-01-01'`") from None
+    s = (arr.astype(np.float64) - float(arr[0])) * scale if arr.size else arr.astype(np.float64)
+    if not np.isfinite(s).all():
+        raise CoordinateError(f"time {name!r} has NaN/inf values; drop those times first")
+    return s
 
 
 def time_dim(ds: xr.Dataset | xr.DataArray) -> str | None:

@@ -95,13 +95,15 @@ TILE_DEGREES = 15.0
 
 
 def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
-                variance: bool = True, max_dense: int = MAX_DENSE, local_obs: int = LOCAL_OBS,
-                tile_degrees: float = TILE_DEGREES) -> tuple[np.ndarray, np.ndarray | None]:
+                variance: bool = True, max_dense: int | None = None, local_obs: int | None = None,
+                tile_degrees: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Increment (as :func:`oi_increment`) and, with ``variance``, the analysis-error variance.
 
     Up to ``max_dense`` observations, one dense solve (:func:`dense_oi_analysis`); above,
     a local analysis in tiles with the ``local_obs`` nearest observations each
     (:func:`local_oi_analysis`), whose memory does not grow with the observation count.
+    Unset, the three come from the module's :data:`MAX_DENSE`, :data:`LOCAL_OBS` and
+    :data:`TILE_DEGREES` (which may be set, e.g. ``xda.numerics.oi.MAX_DENSE = 10_000``).
 
     Returns
     -------
@@ -109,11 +111,19 @@ def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_erro
     variance : ndarray, shape (n_grid,), or None
         Working units squared, floored at 0.
     """
-    if obs_xyz.shape[0] <= max_dense:
+    if obs_xyz.shape[0] <= (MAX_DENSE if max_dense is None else max_dense):
         return dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
                                  variance)
     return local_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
-                             variance, local_obs, tile_degrees)
+                             variance, LOCAL_OBS if local_obs is None else local_obs,
+                             TILE_DEGREES if tile_degrees is None else tile_degrees)
+
+
+def solver(n_obs: int) -> str:
+    """How :func:`oi_analysis` solves for ``n_obs`` observations, in words (for provenance attrs)."""
+    if n_obs <= MAX_DENSE:
+        return f"dense: all {n_obs} observations in one solve"
+    return f"local: the {LOCAL_OBS} nearest of {n_obs} observations for each {TILE_DEGREES:g}-degree tile"
 
 
 def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",

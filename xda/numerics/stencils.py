@@ -75,15 +75,31 @@ class Geometry:
         return replace(self, periodic=False, cyclic_point=False)
 
 
+def _check_axes(lat: np.ndarray, lon: np.ndarray, projected: bool) -> None:
+    """ValueError unless ``lat`` is strictly monotonic and ``lon`` evenly increasing (mod 360 on the sphere)."""
+    if lat.ndim != 1 or lon.ndim != 1 or lat.size < 2 or lon.size < 2:
+        raise ValueError(f"need 1-D coordinates of at least 2 points, got lat {lat.shape} and lon {lon.shape}")
+    if not (np.isfinite(lat).all() and np.isfinite(lon).all()):
+        raise ValueError("latitudes and longitudes must be finite")
+    dlat = np.diff(lat)
+    if not (np.all(dlat > 0) or np.all(dlat < 0)) or (not projected and np.abs(lat).max() > 90 + 1e-9):
+        raise ValueError("latitudes must be strictly monotonic (no repeats) and within [-90, 90]")
+    dlon = np.diff(lon) if projected else np.mod(np.diff(lon), 360.0)
+    if not (dlon[0] > 0 and np.allclose(dlon, dlon[0], rtol=1e-4, atol=1e-6)):
+        raise ValueError("longitudes must increase in even steps (modulo 360): sort them, without repeats")
+
+
 def geometry(lat_deg: np.ndarray, lon_deg: np.ndarray, periodic: bool, radius: float = EARTH_RADIUS,
              projected: bool = False, cyclic_point: bool = False) -> Geometry:
     """Coefficients for a grid with monotonic latitudes ``lat_deg`` and even longitudes.
 
     ``projected=True`` treats ``lat_deg``/``lon_deg`` as y/x in metres (no sphere).
     ``cyclic_point=True``: a periodic grid whose last column repeats the first.
+    ValueError for other grids (:func:`_check_axes`).
     """
     lat = np.asarray(lat_deg, np.float64)
     lon = np.asarray(lon_deg, np.float64)
+    _check_axes(lat, lon, projected)
     ny = lat.size
     if projected:
         y = lat
@@ -294,11 +310,17 @@ def advection(c: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, scale:
 
 
 def tendency_weights(time_s: np.ndarray) -> np.ndarray:
-    """``1 / (t[k+1] - t[k-1])`` (one-sided at the ends): the centred time difference's weights."""
+    """``1 / (t[k+1] - t[k-1])`` (one-sided at the ends): the centred time difference's weights.
+
+    Raises ValueError for fewer than 2 times, or times not finite and strictly monotonic.
+    """
     t = np.asarray(time_s, np.float64)
     nt = t.size
     if nt < 2:
         raise ValueError(f"need at least 2 times for a tendency, got {nt}")
+    dt = np.diff(t)
+    if not (np.isfinite(t).all() and (np.all(dt > 0) or np.all(dt < 0))):
+        raise ValueError("times must be finite and strictly monotonic (no repeated times) for a tendency")
     span = t[np.minimum(np.arange(nt) + 1, nt - 1)] - t[np.maximum(np.arange(nt) - 1, 0)]
     return 1.0 / span
 
@@ -312,8 +334,10 @@ def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo:
     ``c``) is reused when given: on large fields, first-touch page faults of a fresh
     output cost several times the computation itself. ``scale``, ``u_scale``,
     ``v_scale`` convert differences of ``c`` and the winds to SI (folded into the
-    coefficients).
+    coefficients). ValueError for a negative or non-finite ``kappa``.
     """
+    if not (np.isfinite(kappa) and kappa >= 0):
+        raise ValueError(f"kappa must be a finite diffusivity >= 0 (m2 s-1), got {kappa!r}")
     c3, u3, v3 = _as3d(c), _as3d(u), _as3d(v)
     nt = c3.shape[0]
     if np.size(time_s) != nt:
@@ -348,10 +372,12 @@ def geostrophic_residual(z: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geome
     """``(u + (g/f) dz/dy, v - (g/f) dz/dx)``: departure of the wind from geostrophy.
 
     ``z`` is geopotential height (m after ``z_scale``), ``f = 2 Omega sin(phi)``; NaN
-    where ``|phi| < min_lat`` (degrees), where geostrophy does not hold.
+    where ``|phi| < min_lat`` (degrees), where geostrophy does not hold, and on the
+    equator itself (``f = 0``) whatever ``min_lat``.
     """
     gx, gy = gradient(z, geo, z_scale)
     f = 2 * OMEGA * geo.sin_lat
+    keep = (np.abs(geo.sin_lat) >= np.sin(np.deg2rad(min_lat))) & (f != 0)  # f = 0 on the equator
     with np.errstate(divide="ignore", invalid="ignore"):
-        gf = np.where(np.abs(geo.sin_lat) >= np.sin(np.deg2rad(min_lat)), GRAVITY / f, np.nan)[:, None]
+        gf = np.where(keep, GRAVITY / f, np.nan)[:, None]
     return u * u_scale + gf * gy, v * v_scale - gf * gx

@@ -422,7 +422,7 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
         if v.spread != 1.0:
             how = f"OI's times {v.spread:.3g}, to fit withheld observations"
     analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
-    analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
+    analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()}, xda_oi_solver=oi.solver(n_ok))
     if method == "xda":
         analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
