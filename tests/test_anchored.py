@@ -6,7 +6,7 @@ import torch
 import xarray as xr
 
 import xda
-from xda.errors import GridError
+from xda.errors import GridError, NotFoundError
 from xda.models import registry
 from xda.models.anchored import (FIELDS, N_COND_ANCHORED, anchored_condition, anchored_denoiser, condition_fields,
                                  posterior_mean, posterior_samples)
@@ -148,7 +148,7 @@ def test_fine_tune_on_an_archive_of_pairs(z500, zero_model, tmp_path):
 
 def test_fine_tune_refuses_a_malformed_archive(z500, zero_model):
     z = z500["z500"]
-    with pytest.raises(ValueError, match="'background' and 'truth'"):
+    with pytest.raises(NotFoundError, match="'background' and 'truth'"):
         xda.train(xr.Dataset({"truth": z}), init=zero_model, minutes=0.1)
 
 

@@ -16,8 +16,8 @@ import pytest
 import xarray as xr
 
 import xda
-from xda.errors import (CoordinateError, GridError, ModelError, ObservationError, ParameterError, PlausibilityWarning,
-                        ResourceError, UnitsError, WeightsError, XdaError)
+from xda.errors import (CoordinateError, DataError, GridError, ModelError, NotFoundError, ObservationError, ParameterError,
+                        PlausibilityWarning, ResourceError, UnitsError, WeightsError, XdaError)
 
 
 def refused(call, error, match):
@@ -31,3 +31,230 @@ def warned(call, warning, match):
     """Assert ``call()`` succeeds with a ``warning`` matching ``match``; returns its result."""
     with pytest.warns(warning, match=match):
         return call()
+
+
+# ----------------------------------------------------------------------------- cases on the bundled real data
+#
+# Data are built lazily (functools.cache) so that collecting the cases loads nothing.
+
+import functools  # noqa: E402
+
+from xda import BackgroundError  # noqa: E402
+from xda.models import cards, registry  # noqa: E402
+
+BE = BackgroundError.constant(50.0, 6e5)  # m, for z500
+
+
+@functools.cache
+def _z500():
+    """(background, gridded observations, truth): NCEP z500, a month and the mean of the others, 3 % observed."""
+    z = xda.datasets.open_dataset("ncep_z500_global")["z500"]
+    truth = z.isel(time=0, drop=True)
+    bg = z.isel(time=slice(1, None)).mean("time").assign_attrs(truth.attrs)
+    obs = truth.where(np.random.default_rng(1).random(truth.shape) < 0.03).rename("z500")
+    return bg.to_dataset(name="z500"), obs, truth
+
+
+def bg():
+    return _z500()[0]
+
+
+def obs():
+    return _z500()[1]
+
+
+def oi(background=None, observations=None, **kw):
+    """OI of the z500 case (a fixed B unless given)."""
+    kw.setdefault("background_error", BE)
+    return xda.assimilate(bg() if background is None else background, obs() if observations is None else observations,
+                          method="oi", **kw)
+
+
+def points(lat, lon, value, units="K", name="tas", **extra):
+    """A point-observation Dataset along ``obs``."""
+    data = {name: ("obs", np.asarray(value, float), {"units": units})}
+    data.update({k: ("obs", np.asarray(v)) for k, v in extra.items()})
+    return xr.Dataset(data, coords={"lat": ("obs", np.asarray(lat, float)), "lon": ("obs", np.asarray(lon, float))})
+
+
+@functools.cache
+def _tas():
+    """MPI-ESM March 2005 tas over North America (K), and the same as a coarse field for downscaling (Asia)."""
+    t = xda.datasets.open_dataset("esm_tas")["tas"].isel(time=2, drop=True)
+    asia = t.sel(lat=slice(20, 60), lon=slice(70, 140)).isel(lat=slice(0, 16), lon=slice(0, 32))
+    return t.sel(lat=slice(20, 60), lon=slice(230, 300)), xda.coarsen(asia, 4)
+
+
+def tas_bg():
+    return _tas()[0].to_dataset(name="tas")
+
+
+def coarse():
+    return _tas()[1]
+
+
+def stations(n=40, seed=0, **kw):
+    """``n`` reports of the tas background plus 1 K noise at random points of its domain."""
+    rng = np.random.default_rng(seed)
+    lat, lon = rng.uniform(25, 55, n), rng.uniform(235, 295, n)
+    t = _tas()[0]
+    value = t.interp(lat=xr.DataArray(lat, dims="obs"), lon=xr.DataArray(lon, dims="obs")).values + rng.normal(0, 1, n)
+    return points(lat, lon, value, **kw)
+
+
+def repeat_first(ds, k):
+    """``ds`` with its first report repeated ``k`` more times."""
+    return xr.concat([ds.isel(obs=[0] * k), ds], "obs")
+
+
+REFUSED = [
+    # parameters of assimilate
+    pytest.param(lambda: xda.assimilate(bg(), obs(), steps=0), ParameterError, r"steps=0 must be an integer >= 1", id="steps-0"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), steps=2.5), ParameterError, r"steps=2.5", id="steps-float"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), members=0), ParameterError, r"members=0", id="members-0"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), members=10000), ParameterError, r"members=10000.*other seeds", id="members-10000"),
+    pytest.param(lambda: oi(members=2), ParameterError, r"members=1 with method='oi'", id="oi-members"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), method="enkf"), ParameterError, r"method='enkf' is not one of", id="method-typo"),
+    pytest.param(lambda: oi(qc=0), ParameterError, r"qc=0 .*qc=None switches", id="qc-0"),
+    pytest.param(lambda: oi(qc=float("nan")), ParameterError, r"qc=nan", id="qc-nan"),
+    pytest.param(lambda: oi(qc=-1), ParameterError, r"qc=-1", id="qc-negative"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), seed=-1), ParameterError, r"seed=-1", id="seed-negative"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), seed=1.5), ParameterError, r"seed=1.5", id="seed-float"),
+    pytest.param(lambda: oi(background_error="innovation"), ParameterError, r"did you mean 'innovations'", id="background-error-typo"),
+    pytest.param(lambda: oi(background_error={"z500": "tune"}), ParameterError, r"'z500'.*did you mean 'tuned'", id="background-error-dict-typo"),
+    pytest.param(lambda: oi(background_error=5), ParameterError, r"background_error .*=5 is not one of", id="background-error-number"),
+    pytest.param(lambda: BackgroundError.constant(0, 5e5), ParameterError, r"sigma=0 must be .*> 0", id="B-sigma-0"),
+    pytest.param(lambda: BackgroundError.constant(float("nan"), 5e5), ParameterError, r"sigma=nan", id="B-sigma-nan"),
+    pytest.param(lambda: BackgroundError.constant(1.0, 0.0), ParameterError, r"length_scale=0.0 .*metres", id="B-length-0"),
+    pytest.param(lambda: BackgroundError.constant(1.0, -5e5), ParameterError, r"length_scale=-500000.0", id="B-length-negative"),
+    pytest.param(lambda: BackgroundError.constant(1.0, 5e5, "gauss"), ParameterError, r"did you mean 'gaussian'", id="B-correlation-typo"),
+    pytest.param(lambda: BackgroundError(np.zeros(2), np.ones(3), 5e5), ParameterError, r"one latitude per standard deviation", id="B-shapes"),
+    # models and their kinds
+    pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t63-ds-v1"), ModelError, r"is a downscaling model; assimilate needs", id="assimilate-downscaling-model"),
+    pytest.param(lambda: oi(model="hs-t63-ds-v1"), ModelError, r"is a downscaling model", id="oi-downscaling-model"),
+    pytest.param(lambda: oi(model="hs-t42-v3"), ModelError, r"no model named 'hs-t42-v3'", id="oi-unknown-model"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, model="hs-t42-v2"), ModelError, r"is an assimilation model; downscale needs", id="downscale-assimilation-model"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), device="cuda"), ModelError, r"no CUDA GPU.*device='cpu'", id="absent-gpu",
+                 marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")),
+    # ensembles and the member dimension
+    pytest.param(lambda: oi(bg().expand_dims(member=3)), GridError, r"'member' dimension \(size 3\).*from_ensemble", id="background-members"),
+    pytest.param(lambda: xda.assimilate(bg().expand_dims(member=1), obs(), members=2), GridError, r"squeeze\('member'", id="background-member-1"),
+    pytest.param(lambda: xda.downscale(coarse().expand_dims(member=2), 4, members=2, steps=2), GridError, r"already has a 'member' dimension", id="downscale-member-dim"),
+    # data quirks
+    pytest.param(lambda: oi(observations=obs() + 1e4), ObservationError, r"rejected all .* of 'z500'.*qc=None", id="qc-rejects-all"),
+    pytest.param(lambda: oi(bg().where(bg().lat < 80)), DataError, r"background 'z500' has .* NaN", id="background-nan"),
+    pytest.param(lambda: oi(observations=points([10.0], [20.0], [5000.0], units="m", name="z500", z500_error=[0.0])), ObservationError, r"positive and finite", id="obs-error-0"),
+    pytest.param(lambda: oi(observations=obs().drop_attrs()), UnitsError, r"no units", id="obs-no-units"),
+    pytest.param(lambda: oi(bg().assign(z500=bg()["z500"].drop_attrs())), UnitsError, r"'z500' has no units", id="background-no-units"),
+    pytest.param(lambda: oi(observations=obs().assign_attrs(units="K")), UnitsError, r"cannot be converted", id="obs-wrong-dimension"),
+    pytest.param(lambda: oi(observations=obs().rename("other").assign_attrs(standard_name="air_temperature")), ObservationError, r"match the background", id="obs-unknown-variable"),
+    pytest.param(lambda: oi(observations=obs().isel(lat=slice(0, 40))), GridError, r"grid", id="gridded-obs-other-grid"),
+    pytest.param(lambda: oi(observations=[1, 2, 3]), ObservationError, r"not list", id="obs-a-list"),
+    pytest.param(lambda: oi(bg().isel(lon=[1, 0, *range(2, 144)])), GridError, r"sortby", id="background-lon-unsorted"),
+    pytest.param(lambda: xda.downscale(coarse(), 0), ParameterError, r"factor=0", id="downscale-factor-0"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, steps=0), ParameterError, r"steps=0", id="downscale-steps-0"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, members=10000), ParameterError, r"members=10000", id="downscale-members-10000"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, seed=-2), ParameterError, r"seed=-2", id="downscale-seed-negative"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, method="nearest"), ParameterError, r"method='nearest'", id="downscale-method-typo"),
+    pytest.param(lambda: xda.downscale(coarse().where(coarse().lat < 45), 4, method="bicubic"), DataError, r"NaN", id="downscale-nan"),
+    pytest.param(lambda: xda.downscale(coarse().rename("x").drop_attrs().assign_attrs(units="K").to_dataset(), 4, method="bicubic"), NotFoundError, r"air_temperature", id="downscale-no-temperature"),
+    pytest.param(lambda: xda.coarsen(coarse(), 0), ParameterError, r"factor=0", id="coarsen-0"),
+    pytest.param(lambda: xda.coarsen(coarse(), 3), GridError, r"not a multiple of factor 3", id="coarsen-not-multiple"),
+    pytest.param(lambda: xda.datasets.open_dataset("ncep_z500"), NotFoundError, r"no bundled dataset 'ncep_z500'", id="dataset-typo"),
+    pytest.param(lambda: xda.train("x.nc", "/tmp/none", task="downscale"), ParameterError, r"did you mean 'downscaling'", id="train-task-typo"),
+]
+
+
+@pytest.mark.parametrize("call, error, match", REFUSED)
+def test_refused(call, error, match):
+    refused(call, error, match)
+
+
+WARNED = [
+    pytest.param(lambda: xda.assimilate(tas_bg() - 273.15, stations(), method="oi", qc=None), PlausibilityWarning, r"look like degC", id="degC-labelled-K"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), stations(units="degC"), method="oi", qc=None), PlausibilityWarning,
+                 r"'tas' ranges 2.*°C .*look like K", id="K-labelled-degC-obs"),
+    pytest.param(lambda: xda.downscale(coarse() - 273.15, 4, method="bicubic"), PlausibilityWarning, r"look like degC", id="downscale-degC-labelled-K"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), repeat_first(stations(), 2), method="oi"), UserWarning, r"2 exact repeats", id="repeated-reports"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), stations().assign(tas_sigma=("obs", np.ones(40))), method="oi"), UserWarning,
+                 r"look like error stds", id="unused-error-variable"),
+]
+
+
+@pytest.mark.parametrize("call, warning, match", WARNED)
+def test_warned(call, warning, match):
+    warned(call, warning, match)
+
+
+def _pole_spread(a):
+    """Largest spread along longitude of the pole rows of every member."""
+    rows = a.sel(lat=[-90.0, 90.0])
+    return float((rows.max("lon") - rows.min("lon")).max())
+
+
+def _rng_kept(call):
+    import torch
+
+    registry.clear_cache()  # also the first load of a model must leave the global RNG alone
+    state = torch.get_rng_state().clone()
+    call()
+    return torch.equal(state, torch.get_rng_state())
+
+
+def _unnamed_t2m(da):
+    return xr.DataArray(da.values, coords=da.coords, dims=da.dims, name="t2m", attrs={"units": "K"})
+
+
+def _many_points(n):
+    """``n`` z500 reports at random positions (bilinear truth + 10 m noise)."""
+    rng = np.random.default_rng(2)
+    lat, lon = np.rad2deg(np.arcsin(rng.uniform(-0.99, 0.99, n))), rng.uniform(0, 357.5, n)
+    t = _z500()[2]
+    v = t.interp(lat=xr.DataArray(lat, dims="obs"), lon=xr.DataArray(lon, dims="obs")).values + rng.normal(0, 10, n)
+    return points(lat, lon, v, units="m", name="z500")
+
+
+def _oi_within(limit_bytes, observations):
+    """OI of ``observations`` with xda told that only ``limit_bytes`` can be allocated."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDA_MEMORY_LIMIT", str(limit_bytes))
+        return oi(observations=observations, qc=None)
+
+
+# (inputs, call, check): the call gets the inputs, which must be unchanged after it; the check gets the result and them
+RIGHT = [
+    pytest.param(lambda: (tas_bg(), repeat_first(stations(), 3)), lambda b, o: xda.assimilate(b, o, method="oi"),
+                 lambda a, b, o: a["tas"].xda_n_obs == 40 and a["tas"].xda_n_obs_duplicate == 3 and a["tas"].xda_n_obs_rejected == 0,
+                 id="three-repeats-reject-no-good-report"),
+    pytest.param(lambda: (tas_bg(), stations().assign(tas=lambda d: d.tas.where(d.obs != 5, 400.0))),
+                 lambda b, o: xda.assimilate(b, o, method="oi"), lambda a, b, o: a["tas"].xda_n_obs_rejected == 1, id="gross-error-rejected"),
+    pytest.param(lambda: (_unnamed_t2m(_tas()[0]), stations(name="t2m")), lambda b, o: xda.assimilate(b, o),
+                 lambda a, b, o: a.attrs["xda_method"] == "xda" and a.attrs["xda_n_obs"] == 40, id="t2m-without-standard-name-assimilate"),
+    pytest.param(lambda: (_unnamed_t2m(coarse()),), lambda c: xda.downscale(c, 4, method="regression"),
+                 lambda f, c: f.shape == (4 * c.shape[0], 4 * c.shape[1]), id="t2m-without-standard-name-downscale"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: xda.assimilate(b, o, members=2, seed=0, steps=4),
+                 lambda a, b, o: _pole_spread(a["z500"]) == 0.0, id="poles-single-valued-members"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: xda.assimilate(b, o), lambda a, b, o: _pole_spread(a["z500"]) == 0.0,
+                 id="poles-single-valued-mean"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: _rng_kept(lambda: xda.assimilate(b, o, members=2, steps=2)),
+                 lambda kept, b, o: kept, id="seed-none-keeps-global-rng-assimilate"),
+    pytest.param(lambda: (coarse(),), lambda c: _rng_kept(lambda: xda.downscale(c, 4, members=2, steps=2)),
+                 lambda kept, c: kept, id="seed-none-keeps-global-rng-downscale"),
+    pytest.param(lambda: (_many_points(20_000),), lambda o: _oi_within(600e6, o),
+                 lambda a, o: a["z500"].xda_oi_solver.startswith("local") and np.isfinite(a["z500"]).all(), id="20k-obs-in-600MB"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o, model=str(cards.find("hs-t42-v2").with_suffix(".json"))),
+                 lambda a, b, o: xr.testing.assert_identical(a.drop_attrs(), oi(b, o).drop_attrs()) is None, id="model-by-path"),
+    pytest.param(lambda: (coarse(),), lambda c: xda.coarsen(c, 1), lambda a, c: xr.testing.assert_identical(a, c) is None, id="coarsen-1"),
+]
+
+
+@pytest.mark.parametrize("inputs, call, check", RIGHT)
+def test_right_result_and_inputs_unchanged(inputs, call, check):
+    args = inputs()
+    before = copy.deepcopy(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = call(*args)
+    assert check(result, *args)
+    for a, b in zip(args, before):
+        xr.testing.assert_identical(a, b)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xda
-from xda.errors import CoordinateError, GridError, ModelError, UnitsError
+from xda.errors import CoordinateError, GridError, ModelError, NotFoundError, UnitsError
 from xda.models import registry
 from xda.models.downscaling import pde_residual
 from xda.numerics import regrid, stencils
@@ -360,7 +360,7 @@ def test_clear_errors(esm):
         bad.phyda.downscale(4)
     with pytest.raises(UnitsError, match="no units"):
         t.drop_attrs().phyda.downscale(4)
-    with pytest.raises(ValueError, match="only one wind component"):
+    with pytest.raises(NotFoundError, match="only one wind component"):
         coarse.drop_vars("vas").phyda.downscale(4)
     with pytest.raises(GridError, match="fine grid"):
         t.phyda.downscale(4, orography=xda.static.orography_like(t))

@@ -67,7 +67,9 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
     elif task == "downscaling":
         from .training.downscaling import train_downscaler as _train
     else:
-        raise ValueError(f"unknown task {task!r}; use 'assimilation' or 'downscaling'")
+        from .errors import check_choice
+
+        check_choice("task", task, ("assimilation", "downscaling"))
     return _train(data, out, **({"init": init} if init else {}), **kwargs)
 
 

@@ -22,6 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .errors import NotFoundError, ParameterError
+
 EXAMPLES = __doc__.split("Examples::")[1].split("Exit status")[0]
 
 
@@ -31,7 +33,7 @@ def _pairs(items: list[str] | None, name: str) -> dict:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--{name} takes VARIABLE=VALUE, got {item!r}")
+            raise ParameterError(f"--{name} takes VARIABLE=VALUE, got {item!r}")
         out[key] = value
     return out
 
@@ -66,7 +68,7 @@ def _read_obs(path: Path, units: dict):
     if suffix in (".nc", ".nc4", ".cdf") or (not path.exists() and not suffix):
         return _open(str(path))
     if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"observations {path} must be .nc, .csv or .parquet")
+        raise ParameterError(f"observations {path} must be .nc, .csv or .parquet")
     df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     df.attrs["units"] = dict(df.attrs.get("units", {}), **units)
     return df
@@ -118,7 +120,7 @@ def _residual(a) -> None:
     ds = xr.open_dataset(a.input)
     for name in (a.field, a.u, a.v):
         if name not in ds:
-            raise KeyError(f"{a.input} has no variable {name!r}; it has {list(ds.data_vars)}")
+            raise NotFoundError(f"{a.input} has no variable {name!r}; it has {list(ds.data_vars)}")
     r = advection_diffusion_residual(ds[a.field], ds[a.u], ds[a.v], kappa=_number_or_text(a.kappa))
     r.to_dataset(name=f"{a.field}_residual").to_netcdf(a.output)
 

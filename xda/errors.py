@@ -28,6 +28,17 @@ class ModelError(XdaError, ValueError):
     """The requested model does not exist or does not know a variable."""
 
 
+class DataError(XdaError, ValueError):
+    """Values are unusable: NaN or inf where a value is needed, too few samples to estimate something."""
+
+
+class NotFoundError(XdaError, KeyError):
+    """A named variable or data set is not there, or several match (the message lists what there is)."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
 class ParameterError(XdaError, ValueError):
     """A keyword argument has a value outside its domain (``steps=0``, ``kappa<0``, a typo in a choice)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, ParameterError, check_number
+from .errors import CoordinateError, NotFoundError, ParameterError, check_number
 from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights
 
@@ -274,12 +274,12 @@ def scorecard(forecast: xr.Dataset, truth: xr.Dataset, *, variables=None, baseli
 
     names = variables or [v for v in forecast.data_vars if v in truth.data_vars and not str(v).endswith("_standard_error")]
     if not names:
-        raise KeyError(f"no variable to score: the forecast has {list(forecast.data_vars)}, the truth {list(truth.data_vars)}")
+        raise NotFoundError(f"no variable to score: the forecast has {list(forecast.data_vars)}, the truth {list(truth.data_vars)}")
     rows = []
     for v in names:
         for what, ds in (("forecast", forecast), ("truth", truth), ("baseline", baseline)):
             if ds is not None and v not in ds.data_vars:
-                raise KeyError(f"the {what} has no variable {v!r}; it has {list(ds.data_vars)} (choose with variables=)")
+                raise NotFoundError(f"the {what} has no variable {v!r}; it has {list(ds.data_vars)} (choose with variables=)")
         f, t = forecast[v], truth[v]
         mean = f.mean(member_dim, keep_attrs=True) if member_dim in f.dims else f
         w = _weights(mean, weights)

@@ -113,7 +113,7 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
     """
     if isinstance(dim, (list, tuple)):
         if len(dim) != 1:
-            raise ValueError(f"power_spectrum is zonal (one dimension); for {list(dim)} use xda.isotropic_power_spectrum")
+            raise ParameterError(f"power_spectrum is zonal (one dimension); for {list(dim)} use xda.isotropic_power_spectrum")
         dim = dim[0]
     if dim not in da.dims:
         raise CoordinateError(f"{da.name!r} has no dimension {dim!r}; its dims are {da.dims}: pass dim= with its "

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
-from ..errors import ParameterError, check_choice, check_number
+from ..errors import DataError, ObservationError, ParameterError, check_choice, check_number
 from ..numerics import oi
 from ..numerics.interp import apply, bilinear_weights
 
@@ -177,7 +177,7 @@ class BackgroundError:
         from .grid import grid_of
 
         if err.sizes.get(dim, 0) < 2:
-            raise ValueError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
+            raise DataError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
         g = grid_of(err)
         e = err.transpose(dim, g.lat_dim, g.lon_dim).values.astype(np.float64)
         std = np.sqrt(np.nanmean(e**2, axis=0))
@@ -220,7 +220,7 @@ class BackgroundError:
         """
         d = np.asarray(innovation, np.float64)
         if d.size < 20:
-            raise ValueError(
+            raise ObservationError(
                 f"only {d.size} observations: too few to estimate background-error statistics from innovations; "
                 "pass `background_error=xda.BackgroundError.constant(sigma, length_scale)`"
             )
@@ -300,7 +300,7 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
     """
     d, lat, lon, err = (np.asarray(a, np.float64).ravel() for a in (innovation, lat, lon, obs_error))
     if d.size < MIN_TUNE:
-        raise ValueError(f"only {d.size} observations: too few (< {MIN_TUNE}) to tune L and the inflation by cross-validation")
+        raise ObservationError(f"only {d.size} observations: too few (< {MIN_TUNE}) to tune L and the inflation by cross-validation")
     if d.size > max_obs:
         idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
         d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import NotFoundError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 _FILES = {
@@ -59,7 +61,7 @@ def available() -> list[str]:
 def path(name: str) -> Path:
     """Path of a bundled file."""
     if name not in _FILES:
-        raise KeyError(f"no bundled dataset {name!r}; available: {available()}")
+        raise NotFoundError(f"no bundled dataset {name!r}; available: {available()}")
     return DATA_DIR / _FILES[name]
 
 

@@ -129,7 +129,7 @@ def _check_steps(t: xr.DataArray, s: np.ndarray, time: str) -> None:
 
 def _run_numpy(kernel, geo, arrays, n_out, out, extra):
     if out is not None and n_out > 1 and not isinstance(out, (tuple, list)):
-        raise ValueError(f"this operation has {n_out} outputs: pass `out=` as a tuple of {n_out} arrays")
+        raise ParameterError(f"this operation has {n_out} outputs: pass `out=` as a tuple of {n_out} arrays")
     res = kernel(geo, *arrays, out=out, **extra)
     return res if isinstance(res, tuple) else (res,)
 

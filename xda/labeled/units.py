@@ -167,11 +167,15 @@ def magnitude(da: xr.DataArray, target: str, *, name: str | None = None, differe
 
     Temperature offsets (degC -> K) are applied to absolute values and not to
     differences (``difference=True``). Raises :class:`UnitsError` when the units are
-    missing or incompatible.
+    missing or incompatible; absolute temperatures outside the plausible range draw a
+    :class:`~xda.errors.PlausibilityWarning` (:func:`check_plausible`).
     """
     name = name or da.name or "variable"
-    a, b = scale_and_offset(units_of(da, name=name), target, name=name, difference=difference)
+    src = units_of(da, name=name)
+    a, b = scale_and_offset(src, target, name=name, difference=difference)
     values = np.asarray(raw_values(da), dtype=np.float64)
+    if not difference:
+        check_plausible(values, src, name=name)
     return values * a + b if (a != 1.0 or b != 0.0) else values
 
 
@@ -209,7 +213,7 @@ def check_plausible(values: np.ndarray, units, *, name: str) -> None:
     hint = f"; the numbers look like {guess[0]}: set `attrs['units'] = {guess[0]!r}`" if guess else "; check the data"
     warnings.warn(PlausibilityWarning(
         f"{name!r} ranges {v.min():.4g}..{v.max():.4g} {unit:~} ({lo:.0f}..{hi:.0f} K), outside the plausible "
-        f"{low:.0f}-{high:.0f} K for an air temperature{hint}"), stacklevel=3)
+        f"{low:.0f}-{high:.0f} K for an air temperature{hint}"), stacklevel=4)
 
 
 def _in_kelvin(v: np.ndarray, units: str) -> np.ndarray:

@@ -52,6 +52,7 @@ from ..numerics.constants import EARTH_RADIUS
 from ..numerics.lapse_rate import STANDARD_LAPSE_RATE, fine_detail, lapse_rate_downscale
 from .diffusion import Denoiser, sample
 from .network import UNet
+from ..errors import ParameterError
 
 #: Scales of the inputs: temperature (K), winds (m s-1), orography (m), cell size (km).
 T_SCALE, WIND_SCALE, OROG_SCALE, KM_SCALE = 10.0, 10.0, 1000.0, 200.0
@@ -225,7 +226,7 @@ def downscale_arrays(
         Denoiser evaluations per member (0 for the regression).
     """
     if method not in ("xda", "regression"):
-        raise ValueError(f"unknown method {method!r}: the learned methods are 'xda' and 'regression' (the classical "
+        raise ParameterError(f"unknown method {method!r}: the learned methods are 'xda' and 'regression' (the classical "
                          "ones are in xda.numerics.regrid and xda.numerics.lapse_rate)")
     f = lat_f.size // lat_c.size
     base, gamma, x = features(t_c, lat_c, lon_c, lat_f, lon_f, orog_f, land_f, periodic, u_c, v_c, gamma)

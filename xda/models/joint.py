@@ -39,6 +39,7 @@ from torch import nn
 from ..numerics import stencils, stencils_torch
 from .anchored import SIGMA_HEAD, anchored_condition
 from .diffusion import N_ENCODED, Denoiser
+from ..errors import ParameterError
 
 #: Per-variable fields of the condition that are not observations (background, increment, ratio, regime).
 N_STATE_FIELDS = 4
@@ -134,7 +135,7 @@ class JointDenoiser(nn.Module):
     def __init__(self, n_variables: int, channels=(16, 32, 64, 128), encoder: str = "analytic", vre_channels: int = 24):
         super().__init__()
         if encoder not in ("analytic", "vre"):
-            raise ValueError(f"unknown encoder {encoder!r}; use 'analytic' or 'vre'")
+            raise ParameterError(f"unknown encoder {encoder!r}; use 'analytic' or 'vre'")
         self.config = dict(n_variables=n_variables, channels=list(channels), encoder=encoder, vre_channels=vre_channels)
         self.n_variables, self.encoder = n_variables, encoder
         cond = n_variables * N_PER_VARIABLE if encoder == "analytic" else n_variables * N_STATE_FIELDS + 1 + vre_channels

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ParameterError
+
 log = logging.getLogger(__name__)
 
 SPLITS = {"train": 0.70, "validation": 0.10, "test": 0.20}
@@ -279,7 +281,7 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
     stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
     diag = jax.jit(jax.vmap(m["diagnostics"]))
     if any(h <= 0 or h % interval_hours for h in leads):
-        raise ValueError(f"background leads {leads} h must be positive multiples of interval_hours={interval_hours}")
+        raise ParameterError(f"background leads {leads} h must be positive multiples of interval_hours={interval_hours}")
     steps = {h: h // interval_hours for h in leads}
     targets = np.arange(max(steps.values()), len(states))
     lead = rng.choice(np.asarray(leads), size=len(targets))

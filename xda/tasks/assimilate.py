@@ -15,7 +15,7 @@ from ..labeled import names, times
 from ..labeled import units as xu
 from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, background_check, estimate
 from ..labeled.grid import grid_of
-from ..errors import GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
+from ..errors import DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
 from ..models.cards import DEFAULT_MODEL, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
@@ -329,8 +329,6 @@ def assimilate(
     keys, work_units = _working_units(bg, grid, card, variables)
     obs_by_var = collect(obs, bg, grid, work_units, obs_error,
                          {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}, window=window)
-    for name, ob in obs_by_var.items():
-        xu.check_plausible(ob.value, work_units[name], name=f"{name} observations")
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
@@ -585,9 +583,8 @@ def _background_values(da: xr.DataArray, grid, name: str, units: str):
         )
     da2 = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
     xb = xu.magnitude(da2, units, name=name).reshape(grid.shape)
-    xu.check_plausible(xb, units, name=name)
     if not np.isfinite(xb).all():
-        raise ValueError(
+        raise DataError(
             f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
             "(e.g. `.interpolate_na`) or crop the grid to where the background is defined"
         )

@@ -13,7 +13,7 @@ from .._version import __version__
 from ..labeled import names
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
-from ..errors import GridError, ModelError, ParameterError, UnitsError, check_choice, check_number
+from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
 from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
@@ -31,11 +31,11 @@ def _pick(ds: xr.Dataset, standard_name: str, what: str, required: bool):
     known short name with the right units), or None."""
     hits = names.find(ds, standard_name)
     if len(hits) > 1:
-        raise ValueError(f"several variables have standard_name {standard_name!r}: {hits}; pass `{what}=` to choose")
+        raise NotFoundError(f"several variables have standard_name {standard_name!r}: {hits}; pass `{what}=` to choose")
     if hits:
         return hits[0]
     if required:
-        raise ValueError(
+        raise NotFoundError(
             f"cannot find the {standard_name} variable among {list(ds.data_vars)}; pass `variable='name'` or set "
             f"`attrs['standard_name'] = {standard_name!r}` on it"
         )
@@ -53,10 +53,9 @@ def _field(da: xr.DataArray, grid, target_units: str, name: str, extra: list[str
         da = da.broadcast_like(like)
     da = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
     values = xu.magnitude(da, target_units, name=name).reshape(-1, *grid.shape)
-    xu.check_plausible(values, target_units, name=name)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise ValueError(
+        raise DataError(
             f"{name!r} has {int(bad.sum())} NaN/inf values; downscaling needs complete fields. Fill them "
             f"(e.g. `.interpolate_na({grid.lon_dim!r})`) or crop to where {name!r} is defined"
         )
@@ -320,7 +319,7 @@ def _temperature(coarse, variable) -> tuple[xr.Dataset, str, bool]:
     ds = (coarse.rename(coarse.name or "tas").to_dataset()) if was_da else coarse
     tname = (coarse.name or "tas") if was_da else (variable or _pick(ds, "air_temperature", "variable", True))
     if tname not in ds:
-        raise ValueError(f"variable {tname!r} is not in {list(ds.data_vars)}")
+        raise NotFoundError(f"variable {tname!r} is not in {list(ds.data_vars)}")
     return ds, tname, was_da
 
 
@@ -336,7 +335,7 @@ def _lapse_rate(value) -> float | None:
         except Exception as e:  # pint raises several kinds
             raise UnitsError(f"lapse_rate={value!r} is not a temperature per length (e.g. -6.5 or '-6.5 K/km'): {e}") from None
     if not np.isfinite(q) or abs(q) > 0.05:
-        raise ValueError(f"lapse_rate={value!r} is not a plausible lapse rate (|gamma| <= 50 K/km); numbers are in K/km")
+        raise ParameterError(f"lapse_rate={value!r} is not a plausible lapse rate (|gamma| <= 50 K/km); numbers are in K/km")
     return q
 
 
@@ -394,7 +393,7 @@ def _winds(ds, tas, grid, extra, u, v, was_da):
     un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", "u", False))
     vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", "v", False))
     if (un is None) != (vn is None):
-        raise ValueError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
+        raise NotFoundError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
     if un is None:
         return None, None
     uda = ds[un] if isinstance(un, str) else un

@@ -42,6 +42,7 @@ from ..models.registry import save_model
 from ..numerics import oi, threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
+from ..errors import GridError
 from .loop import fit
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def open_split(data, split: str) -> xr.Dataset:
     parts = [xr.open_dataset(p) for p in paths]
     for p, ds in zip(paths[1:], parts[1:]):
         if ds.sizes["lat"] != parts[0].sizes["lat"] or ds.sizes["lon"] != parts[0].sizes["lon"]:
-            raise ValueError(f"simulation {p} is on a {ds.sizes['lat']} x {ds.sizes['lon']} grid, "
+            raise GridError(f"simulation {p} is on a {ds.sizes['lat']} x {ds.sizes['lon']} grid, "
                              f"{paths[0]} on {parts[0].sizes['lat']} x {parts[0].sizes['lon']}: train on one grid")
     parts = [ds.isel(time=np.flatnonzero(ds["split"].values == split)) for ds in parts]
     return xr.concat(parts, dim="time", data_vars="minimal", coords="minimal", compat="override", join="override")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..errors import ModelError
+from ..errors import DataError, GridError, ModelError, NotFoundError
 from ..labeled import units as xu
 from ..labeled.background_error import BackgroundError
 from ..labeled.grid import grid_of
@@ -40,7 +40,7 @@ def _pairs(pairs: xr.Dataset, card: dict, variable: str | None):
     """(model key, truth, background (n, ny, nx) in the card's units, grid) of an archive."""
     for v in ("background", "truth"):
         if v not in pairs:
-            raise ValueError(f"the archive needs variables 'background' and 'truth' (same grid and units); it has {list(pairs.data_vars)}")
+            raise NotFoundError(f"the archive needs variables 'background' and 'truth' (same grid and units); it has {list(pairs.data_vars)}")
     sn = pairs["truth"].attrs.get("standard_name", pairs["background"].attrs.get("standard_name"))
     key = variable or next((k for k, e in card["variables"].items() if e["standard_name"] == sn), None)
     if key not in card["variables"]:
@@ -53,10 +53,10 @@ def _pairs(pairs: xr.Dataset, card: dict, variable: str | None):
         da = pairs[v]
         sample = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
         if len(sample) != 1:
-            raise ValueError(f"{v!r} must have one sample dimension besides latitude and longitude; it has {da.dims}")
+            raise GridError(f"{v!r} must have one sample dimension besides latitude and longitude; it has {da.dims}")
         arrays.append(xu.magnitude(da.transpose(*sample, grid.lat_dim, grid.lon_dim), units, name=v).astype(np.float64))
     if not all(np.isfinite(a).all() for a in arrays):
-        raise ValueError("the archive has NaN values; drop or fill them before fine-tuning")
+        raise DataError("the archive has NaN values; drop or fill them before fine-tuning")
     return key, arrays[0], arrays[1], grid
 
 
