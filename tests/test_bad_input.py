@@ -162,7 +162,25 @@ REFUSED = [
     pytest.param(lambda: xda.coarsen(coarse(), 3), GridError, r"not a multiple of factor 3", id="coarsen-not-multiple"),
     pytest.param(lambda: xda.datasets.open_dataset("ncep_z500"), NotFoundError, r"no bundled dataset 'ncep_z500'", id="dataset-typo"),
     pytest.param(lambda: xda.train("x.nc", "/tmp/none", task="downscale"), ParameterError, r"did you mean 'downscaling'", id="train-task-typo"),
+    # environment: weights, memory
+    pytest.param(lambda: _with_env("XDA_WEIGHTS_DIR", "/nonexistent/xda", lambda: registry.load_model("hs-t42-v2")), WeightsError,
+                 r"XDA_WEIGHTS_DIR=./nonexistent/xda. does not exist; create it.*or unset", id="weights-dir-missing"),
+    pytest.param(lambda: _with_env("XDA_WEIGHTS_DIR", "/nonexistent/xda", lambda: oi()), WeightsError, r"XDA_WEIGHTS_DIR", id="weights-dir-missing-oi"),
+    pytest.param(lambda: _with_env("XDA_MEMORY_LIMIT", "1e6", lambda: oi()), ResourceError, r"dense OI solve of \d+ observations", id="memory-dense-oi"),
+    pytest.param(lambda: _with_env("XDA_MEMORY_LIMIT", "1e8", lambda: xda.assimilate(bg(), obs(), members=1000)), ResourceError,
+                 r"1000 members.*fewer members", id="memory-members"),
+    pytest.param(lambda: oi(bg().rename(lat="y", lon="x").drop_vars(["y", "x"])), CoordinateError, r"latitude", id="background-no-coordinates"),
 ]
+
+
+def _with_env(key, value, call):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(key, value)
+        registry.clear_cache()
+        try:
+            return call()
+        finally:
+            registry.clear_cache()
 
 
 @pytest.mark.parametrize("call, error, match", REFUSED)
