@@ -129,6 +129,12 @@ REFUSED = [
     pytest.param(lambda: BackgroundError.constant(1.0, -5e5), ParameterError, r"length_scale=-500000.0", id="B-length-negative"),
     pytest.param(lambda: BackgroundError.constant(1.0, 5e5, "gauss"), ParameterError, r"did you mean 'gaussian'", id="B-correlation-typo"),
     pytest.param(lambda: BackgroundError(np.zeros(2), np.ones(3), 5e5), ParameterError, r"one latitude per standard deviation", id="B-shapes"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t42-mv-latent-v1", latent_optimization={"lr": float("nan")}),
+                 ParameterError, r"latent_optimization\['lr'\]=nan", id="lo-lr-nan"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t42-mv-latent-v1", latent_optimization={"lo_steps": 0}),
+                 ParameterError, r"0 would ignore the observations", id="lo-steps-0"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t42-mv-latent-v1", latent_optimization={"guidance": -1}),
+                 ParameterError, r"unknown keys \['guidance'\]", id="lo-unknown-key"),
     # models and their kinds
     pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t63-ds-v1"), ModelError, r"is a downscaling model; assimilate needs", id="assimilate-downscaling-model"),
     pytest.param(lambda: oi(model="hs-t63-ds-v1"), ModelError, r"is a downscaling model", id="oi-downscaling-model"),

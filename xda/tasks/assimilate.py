@@ -335,7 +335,7 @@ def assimilate(
     joint = method == "xda" and bool(card.get("joint"))
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
         if joint:
-            lo = None if latent_optimization is False else ({} if latent_optimization is True else dict(latent_optimization))
+            lo = _latent_optimization(latent_optimization)
             nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc,
                                        int(members), seed, steps, verify, report, lo)
         elif latent_optimization is not False:
@@ -526,6 +526,26 @@ def _validate(method: str, members, steps, qc, seed) -> None:
         check_number("seed", seed, minimum=0, integer=True, fix="an integer >= 0, or None for fresh entropy")
     if method == "oi" and members != 1:
         raise ParameterError("OI gives one deterministic analysis: use members=1 with method='oi'")
+
+
+def _latent_optimization(spec) -> dict | None:
+    """The keyword arguments of LO-SDA's latent optimisation (None: off), checked: ``lo_steps`` >= 1 (0 would
+    return a sample that never saw the observations) and a finite ``lr`` > 0."""
+    if spec is False or spec is None:
+        return None
+    if spec is True:
+        return {}
+    if not isinstance(spec, dict):
+        raise ParameterError(f"latent_optimization={spec!r}: use True, False or a dict with 'lo_steps' and 'lr'")
+    unknown = sorted(set(spec) - {"lo_steps", "lr"})
+    if unknown:
+        raise ParameterError(f"latent_optimization has unknown keys {unknown}; it takes 'lo_steps' and 'lr'")
+    if "lo_steps" in spec:
+        check_number("latent_optimization['lo_steps']", spec["lo_steps"], minimum=1, integer=True,
+                     fix="5 is the default; 0 would ignore the observations")
+    if "lr" in spec:
+        check_number("latent_optimization['lr']", spec["lr"], minimum=0, inclusive=False, fix="0.1 is the default")
+    return dict(spec)
 
 
 def _load(method: str, model: str, device):
