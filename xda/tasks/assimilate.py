@@ -342,12 +342,7 @@ def assimilate(
             raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
         for name, ob in ({} if joint else obs_by_var).items():
             if method == "xda" and keys[name] is None:
-                da = bg[name]
-                raise ModelError(
-                    f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
-                    f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
-                    f"`variables={{{name!r}: ...}}` or use method='oi'"
-                )
+                raise _unknown_variable(model, name, bg[name], card)
             out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(
                 bg[name], name, ob, keys[name], work_units[name], grid, method, net, card, dev, background_error, qc,
                 int(members), seed, steps, verify)
@@ -355,13 +350,22 @@ def assimilate(
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
-    if obs_space:
-        import pandas as pd
+    res = _as_input(out, background, was_da)
+    return (res, _table(report)) if obs_space else res
 
-        tables = [r["table"] for r in report.values() if "table" in r]
-        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        return (_as_input(out, background, was_da), table)
-    return _as_input(out, background, was_da)
+
+def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> ModelError:
+    return ModelError(f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
+                      f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
+                      f"`variables={{{name!r}: ...}}` or use method='oi'")
+
+
+def _table(report: dict):
+    """The observation-space tables of all variables, one DataFrame."""
+    import pandas as pd
+
+    tables = [r["table"] for r in report.values() if "table" in r]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
 def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
