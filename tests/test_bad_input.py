@@ -168,6 +168,13 @@ REFUSED = [
     pytest.param(lambda: xda.coarsen(coarse(), 3), GridError, r"not a multiple of factor 3", id="coarsen-not-multiple"),
     pytest.param(lambda: xda.datasets.open_dataset("ncep_z500"), NotFoundError, r"no bundled dataset 'ncep_z500'", id="dataset-typo"),
     pytest.param(lambda: xda.train("x.nc", "/tmp/none", task="downscale"), ParameterError, r"did you mean 'downscaling'", id="train-task-typo"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), stations(), method="oi", obs_error={"t2m": 1.0}), ObservationError,
+                 r"obs_error names \['t2m'\], which are not background variables", id="obs-error-unknown-variable"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), _table(tas=["x"] + [280.0] * 39), method="oi"), ObservationError,
+                 r"column 'tas' .* not numbers \(e.g. 'x'\)", id="table-text-values"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), _table(lat=["n/a"] + [40.0] * 39), method="oi"), ObservationError,
+                 r"column 'lat' .* not numbers", id="table-text-latitude"),
+    pytest.param(lambda: xda.assimilate(bg(), obs(), device="tpu"), ModelError, r"device='tpu' is not a torch device", id="device-bogus"),
     # environment: weights, memory
     pytest.param(lambda: _with_env("XDA_WEIGHTS_DIR", "/nonexistent/xda", lambda: registry.load_model("hs-t42-v2")), WeightsError,
                  r"XDA_WEIGHTS_DIR=./nonexistent/xda. does not exist; create it.*or unset", id="weights-dir-missing"),
@@ -177,6 +184,13 @@ REFUSED = [
                  r"1000 members.*fewer members", id="memory-members"),
     pytest.param(lambda: oi(bg().rename(lat="y", lon="x").drop_vars(["y", "x"])), CoordinateError, r"latitude", id="background-no-coordinates"),
 ]
+
+
+def _table(**columns):
+    """The stations as a wide table (units in attrs), with ``columns`` replaced."""
+    df = stations().to_dataframe().reset_index().assign(**columns)
+    df.attrs["units"] = {"tas": "K"}
+    return df
 
 
 def _with_env(key, value, call):

@@ -173,6 +173,17 @@ def _column(df: pd.DataFrame, names) -> str | None:
     return next((cols[c.lower()] for c in names if c.lower() in cols), None)
 
 
+def _numbers(col: pd.Series, name) -> np.ndarray:
+    """A table column as float64; text that is not a number is refused by name (empty cells are NaN)."""
+    values = pd.to_numeric(col, errors="coerce").to_numpy(np.float64)
+    bad = col.notna().to_numpy() & np.isnan(values)
+    if bad.any():
+        raise ObservationError(f"column {name!r} of the station table holds {int(bad.sum())} entries that are not "
+                               f"numbers (e.g. {col[bad].iloc[0]!r}); clean them, e.g. "
+                               f"`df[{name!r}] = pd.to_numeric(df[{name!r}], errors='coerce')` (missing values as NaN)")
+    return values
+
+
 def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
     """Column ``v`` of a station table (units in ``df.attrs['units']``; times in a ``time`` column)."""
     la, lo = _column(df, _LAT), _column(df, _LON)
@@ -181,7 +192,7 @@ def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
     units = df.attrs.get("units", {})
     if v not in units:
         raise ObservationError(f"the station table gives no units for column {v!r}; set `df.attrs['units'] = {{{v!r}: 'degC'}}`")
-    column = lambda c, u: xr.DataArray(df[c].to_numpy(np.float64), attrs={"units": u})  # noqa: E731
+    column = lambda c, u: xr.DataArray(_numbers(df[c], c), attrs={"units": u})  # noqa: E731
     vals = xu.magnitude(column(v, units[v]), ctx.work_units[v], name=v)
     col = None
     if v + "_error" in df.columns:
@@ -189,8 +200,8 @@ def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
                            name=v + "_error", difference=True)
     tc = _column(df, times.TIME_NAMES)
     when = None if tc is None else times.to_datetime64(df[tc].to_numpy(), name=str(tc))
-    return _points(v, vals, df[la].to_numpy(), df[lo].to_numpy(), ctx.error(v, len(df), col), ctx.grid, gridded=False,
-                   time=when)
+    return _points(v, vals, _numbers(df[la], la), _numbers(df[lo], lo), ctx.error(v, len(df), col), ctx.grid,
+                   gridded=False, time=when)
 
 
 def _long_to_wide(df: pd.DataFrame, variables) -> dict[str, pd.DataFrame]:
@@ -364,6 +375,10 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
     obs_error = {} if obs_error is None else obs_error
     if not isinstance(obs_error, dict):
         obs_error = {v: obs_error for v in work_units}
+    unknown = sorted(set(obs_error) - set(work_units))
+    if unknown:
+        raise ObservationError(f"obs_error names {unknown}, which are not background variables {list(work_units)}; "
+                               "key it by the background's variable names")
     ctx = _Context(grid, work_units, obs_error,
                    var_units={v: str(xu.units_of(background[v], name=v)) for v in work_units},
                    std={v: (standard_names or {}).get(v) or _standard_name(v, background[v]) for v in work_units},

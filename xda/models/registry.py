@@ -77,7 +77,11 @@ def load_model(name=DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[to
         malformed, the card lacks a required key or its hashes, a hash does not match
         (card or weights edited or corrupt), or the tensors do not fit the card's network.
     """
-    device = torch.device(device) if device is not None else default_device()
+    try:
+        device = torch.device(device) if device is not None else default_device()
+    except (RuntimeError, TypeError) as e:
+        raise ModelError(f"device={device!r} is not a torch device; leave it unset (CUDA when present, else CPU), "
+                         "or pass 'cpu' or 'cuda'") from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelError(
             f"device={str(device)!r} was requested but torch sees no CUDA GPU; leave `device` unset "
