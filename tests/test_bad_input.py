@@ -175,6 +175,14 @@ REFUSED = [
     pytest.param(lambda: xda.assimilate(tas_bg(), _table(lat=["n/a"] + [40.0] * 39), method="oi"), ObservationError,
                  r"column 'lat' .* not numbers", id="table-text-latitude"),
     pytest.param(lambda: xda.assimilate(bg(), obs(), device="tpu"), ModelError, r"device='tpu' is not a torch device", id="device-bogus"),
+    # metrics and statistics on mismatched inputs
+    pytest.param(lambda: xda.metrics.rmse(_z500()[2], _z500()[2].isel(lat=slice(0, 10))), GridError, r"different coordinates.*interp_like", id="rmse-other-grid"),
+    pytest.param(lambda: xda.metrics.rmse(_z500()[2], _z500()[2], dim="time"), CoordinateError, r"dim='time'.*not among", id="rmse-unknown-dim"),
+    pytest.param(lambda: xda.metrics.ssim(_z500()[2], _z500()[2].isel(lon=slice(0, 50))), GridError, r"different coordinates", id="ssim-other-grid"),
+    pytest.param(lambda: BackgroundError.from_pairs(*(xda.datasets.open_dataset("ncep_z500_global")["z500"].isel(time=[i]) for i in (0, 1))),
+                 GridError, r"backgrounds and truths must have the same coordinates", id="from-pairs-other-times"),
+    pytest.param(lambda: BackgroundError.from_ensemble(xda.datasets.open_dataset("ncep_z500_global")["z500"]), CoordinateError,
+                 r"no member dimension 'member'", id="from-ensemble-no-member"),
     # environment: weights, memory
     pytest.param(lambda: _with_env("XDA_WEIGHTS_DIR", "/nonexistent/xda", lambda: registry.load_model("hs-t42-v2")), WeightsError,
                  r"XDA_WEIGHTS_DIR=./nonexistent/xda. does not exist; create it.*or unset", id="weights-dir-missing"),
@@ -283,6 +291,8 @@ RIGHT = [
     pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o, model=str(cards.find("hs-t42-v2").with_suffix(".json"))),
                  lambda a, b, o: xr.testing.assert_identical(a.drop_attrs(), oi(b, o).drop_attrs()) is None, id="model-by-path"),
     pytest.param(lambda: (coarse(),), lambda c: xda.coarsen(c, 1), lambda a, c: xr.testing.assert_identical(a, c) is None, id="coarsen-1"),
+    pytest.param(lambda: (coarse(), (coarse() - 273.15).assign_attrs(units="degC")), lambda a, b: xda.metrics.ssim(a, b),
+                 lambda s, a, b: float(s) == pytest.approx(1.0), id="ssim-converts-units"),
 ]
 
 

@@ -12,13 +12,27 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, NotFoundError, ParameterError, check_number
+from .errors import CoordinateError, GridError, NotFoundError, ParameterError, check_number
 from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights
 
 
-def _aligned_units(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
-    """``b`` in the units of ``a`` (absolute values) when both say their units; else ``b`` as it is."""
+def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
+    """``b`` in the units of ``a`` (absolute values) when both say their units; else ``b`` as it is.
+
+    Shared dimensions must have the same coordinates (:class:`GridError`, not a score over
+    their intersection) and ``dim`` must be among the dimensions (:class:`CoordinateError`).
+    """
+    try:
+        xr.align(a, b, join="exact")
+    except ValueError as e:  # xarray's AlignmentError
+        raise GridError(f"{a.name or 'the first argument'!r} and {b.name or 'the second'!r} have different coordinates "
+                        f"along a shared dimension ({' '.join(str(e).split())[:160]}); put them on one grid first, "
+                        "e.g. `b.interp_like(a)` or `b.sel(lat=a.lat, lon=a.lon)`") from e
+    missing = [d for d in ([] if dim is None else [dim] if isinstance(dim, str) else list(dim))
+               if d not in a.dims and d not in b.dims]
+    if missing:
+        raise CoordinateError(f"dim={dim!r}: {missing} not among the dimensions {sorted(set(a.dims) | set(b.dims))}")
     ua, ub = a.attrs.get("units"), b.attrs.get("units")
     if not ua or not ub or ua == ub:
         return b
@@ -70,7 +84,7 @@ def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool 
     NaNs in either input are skipped (``skipna``) with their weights. ``b`` is
     converted to ``a``'s units first; ``keep_attrs`` as in xskillscore.
     """
-    err = (a - _aligned_units(a, b)) ** 2
+    err = (a - _aligned_units(a, b, dim)) ** 2
     w = _weights(a, weights)
     out = np.sqrt(err.mean(dim, skipna=skipna)) if w is None else np.sqrt(err.weighted(w.fillna(0)).mean(dim, skipna=skipna))
     return _finish(out, a, keep_attrs, a.attrs.get("units"))
@@ -79,7 +93,7 @@ def rmse(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool 
 @xu.pint_in_pint_out
 def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool = True, keep_attrs: bool = False) -> xr.DataArray:
     """Mean absolute error ``sum w |a-b| / sum w`` (weights, units and attrs as in :func:`rmse`)."""
-    err = abs(a - _aligned_units(a, b))
+    err = abs(a - _aligned_units(a, b, dim))
     w = _weights(a, weights)
     out = err.mean(dim, skipna=skipna) if w is None else err.weighted(w.fillna(0)).mean(dim, skipna=skipna)
     return _finish(out, a, keep_attrs, a.attrs.get("units"))
@@ -171,10 +185,13 @@ def ssim(a: xr.DataArray, b: xr.DataArray, *, data_range: float | None = None, s
     ParameterError
         ``data_range`` not a positive finite number, or not inferable (no finite values);
         ``sigma`` not positive.
+    GridError
+        If ``a`` and ``b`` have different coordinates (``b`` is converted to ``a``'s units).
     """
     from scipy.ndimage import gaussian_filter
 
     check_number("sigma", sigma, minimum=0, inclusive=False, fix="the Gaussian window's std in grid cells, e.g. sigma=1.5")
+    b = _aligned_units(a, b)  # same coordinates, b in a's units
     g = grid_of(b)
     rng = _data_range(a, b, data_range)
     c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
-from ..errors import DataError, ObservationError, ParameterError, check_choice, check_number
+from ..errors import CoordinateError, DataError, GridError, ObservationError, ParameterError, check_choice, check_number
 from ..numerics import oi
 from ..numerics.interp import apply, bilinear_weights
 
@@ -158,6 +158,11 @@ class BackgroundError:
         from .units import magnitude, units_of
 
         units = str(units_of(backgrounds, name="backgrounds"))
+        try:
+            xr.align(backgrounds, truths, join="exact")
+        except ValueError as e:
+            raise GridError(f"backgrounds and truths must have the same coordinates, pair by pair ({' '.join(str(e).split())[:120]}); "
+                            f"select matching samples, e.g. `truths.sel({dim}=backgrounds.{dim})`") from e
         err = backgrounds - truths.copy(data=magnitude(truths, units, name="truths"))
         return cls._from_errors(err, dim, per_point, correlation, seed, f"from {err.sizes.get(dim, 0)} (background, truth) pairs")
 
@@ -168,6 +173,9 @@ class BackgroundError:
 
         ``members`` : DataArray (dim, lat, lon). Otherwise as :meth:`from_pairs`.
         """
+        if dim not in members.dims:
+            raise CoordinateError(f"the ensemble has no member dimension {dim!r}; its dims are {members.dims}: "
+                                  "pass dim= with the name of the members' dimension")
         n = members.sizes.get(dim, 0)
         anomalies = (members - members.mean(dim)) * np.sqrt(n / max(n - 1, 1))
         return cls._from_errors(anomalies, dim, per_point, correlation, seed, f"from an ensemble of {n} members")
