@@ -194,6 +194,15 @@ REFUSED = [
 ]
 
 
+def _in_360_day():
+    """The tas case on 30 February 12 UTC of a 360-day calendar, reports from 10 to 14 UTC."""
+    import cftime
+
+    day = lambda h: cftime.Datetime360Day(2005, 2, 30, h)  # noqa: E731
+    return (tas_bg().assign_coords(time=day(12)),
+            stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
+
+
 def _table(**columns):
     """The stations as a wide table (units in attrs), with ``columns`` replaced."""
     df = stations().to_dataframe().reset_index().assign(**columns)
@@ -291,6 +300,8 @@ RIGHT = [
     pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o, model=str(cards.find("hs-t42-v2").with_suffix(".json"))),
                  lambda a, b, o: xr.testing.assert_identical(a.drop_attrs(), oi(b, o).drop_attrs()) is None, id="model-by-path"),
     pytest.param(lambda: (coarse(),), lambda c: xda.coarsen(c, 1), lambda a, c: xr.testing.assert_identical(a, c) is None, id="coarsen-1"),
+    pytest.param(lambda: _in_360_day(), lambda b, o: xda.assimilate(b, o, method="oi", window="1h"),
+                 lambda a, b, o: (a["tas"].xda_n_obs, a["tas"].xda_n_obs_outside_window) == (8, 32), id="window-in-360-day-calendar"),
     pytest.param(lambda: (coarse(), (coarse() - 273.15).assign_attrs(units="degC")), lambda a, b: xda.metrics.ssim(a, b),
                  lambda s, a, b: float(s) == pytest.approx(1.0), id="ssim-converts-units"),
 ]

@@ -36,10 +36,14 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
     name : str
         Named in error messages.
 
+    Times of a model calendar (``360_day``, ``noleap``, ``all_leap``, ...) are mapped by
+    the time elapsed since 1970-01-01 of their calendar (:func:`_model_calendar`), so that
+    windows and differences between times of one calendar are exact.
+
     Raises
     ------
     CoordinateError
-        Numeric times without CF units, or text that is not a time.
+        Numeric times without CF units, text that is not a time, mixed calendars.
     """
     arr = np.asarray(values)
     if np.issubdtype(arr.dtype, np.datetime64):
@@ -52,6 +56,12 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
         decoded = xr.coding.times.decode_cf_datetime(arr, units, (attrs or {}).get("calendar"))
         return to_datetime64(decoded, name=name)
     flat = arr.ravel()
+    if flat.size and all(hasattr(x, "calendar") for x in flat):  # cftime
+        calendars = {x.calendar for x in flat}
+        if len(calendars) > 1:
+            raise CoordinateError(f"time {name!r} mixes calendars {sorted(calendars)}; convert with `.convert_calendar(...)`")
+        if calendars.pop() not in _REAL_CALENDARS:
+            return _model_calendar(flat).reshape(arr.shape)
     if flat.size and hasattr(flat[0], "isoformat") and not isinstance(flat[0], pd.Timestamp):  # cftime, datetime
         flat = np.array([x.isoformat() for x in flat])
     try:
@@ -60,6 +70,19 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
         raise CoordinateError(f"time {name!r} holds values that are not times ({flat[:3].tolist()}...): {e}; pass "
                               "datetimes, or numbers with CF units (`attrs['units'] = 'hours since 1996-01-01'`)") from None
     return stamps.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").reshape(arr.shape)
+
+
+_REAL_CALENDARS = ("standard", "gregorian", "proleptic_gregorian", "")
+
+
+def _model_calendar(flat: np.ndarray) -> np.ndarray:
+    """cftime dates of a model calendar (``360_day``, ``noleap``, ...) as ``datetime64[ns]`` that keep their
+    intervals exact: 1970-01-01 plus the time elapsed since 1970-01-01 *of that calendar*. Differences and
+    windows are exact between times of one calendar; the labels of dates the Gregorian calendar lacks
+    (30 February) move."""
+    ref = flat[0].replace(year=1970, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    seconds = np.array([(x - ref).total_seconds() for x in flat], np.float64)
+    return np.datetime64("1970-01-01", "ns") + np.round(seconds * 1e9).astype("timedelta64[ns]")
 
 
 def elapsed_seconds(values, attrs: dict | None = None, name: str = "time") -> np.ndarray:

@@ -393,7 +393,9 @@ def _winds(ds, tas, grid, extra, u, v, was_da):
     un = u if u is not None else (None if was_da else _pick(ds, "eastward_wind", "u", False))
     vn = v if v is not None else (None if was_da else _pick(ds, "northward_wind", "v", False))
     if (un is None) != (vn is None):
-        raise NotFoundError(f"only one wind component found (u={un!r}, v={vn!r}); pass both `u=` and `v=`, or winds=False")
+        label = lambda w: w if w is None or isinstance(w, str) else f"<DataArray {w.name!r}>"  # noqa: E731
+        raise NotFoundError(f"only one wind component found (u={label(un)!r}, v={label(vn)!r}); pass both `u=` and `v=`, "
+                            "or winds=False")
     if un is None:
         return None, None
     uda = ds[un] if isinstance(un, str) else un
