@@ -52,7 +52,7 @@ def _params(test) -> list:
 
 def extra_cases() -> list[tuple[str, object, object]]:
     """(id, call, expected): more probes; ``expected`` an exception class or a check of the result."""
-    from xda.errors import CoordinateError, DataError, GridError, ModelError, NotFoundError, ObservationError, UnitsError
+    from xda.errors import DataError, GridError, ModelError, NotFoundError, ObservationError, UnitsError
 
     st, tas, bg, obs, oi, coarse = A.stations, A.tas_bg, A.bg, A.obs, A.oi, A.coarse
     z = lambda: xda.datasets.open_dataset("ncep_z500_global")["z500"]  # noqa: E731

@@ -73,3 +73,13 @@ def test_absent_gpu_is_a_clear_error():
 
 def test_default_device_without_gpu_is_cpu():
     assert registry.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("channels", [(4, 4, 4, 4), (6, 12, 12, 12), (1, 2, 3, 5)])
+def test_unet_of_any_width_builds_and_runs_down_to_a_1x1_bottleneck(channels):
+    """Tiny models once failed in GroupNorm (8 groups of 4 or 12 channels); a 5 x 7 grid pools to 1 x 1."""
+    from xda.models.network import UNet
+
+    net = UNet(2, 1, channels=channels)
+    y = net(torch.randn(2, 2, 5, 7), torch.zeros(2), torch.zeros(2, dtype=torch.long), True)
+    assert y.shape == (2, 1, 5, 7) and torch.isfinite(y).all()
