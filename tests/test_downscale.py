@@ -400,6 +400,10 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
     assert card["training"]["stages"]["denoiser"]["steps"] == 2
     assert card["factors"] == [2, 3, 4] and card["departure_std"] > 0 and set(card["physics"]) == {"1", "2"}
     assert wfile.exists() and card["validation"]["rmse_baseline_K"] > 0
+    again = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds-2", max_steps=1, batch=2,
+                      init=wfile, stages=("denoiser",))  # the init is loaded through its manifest-checked card
+    _, card2 = registry.load_model(again, device="cpu")
+    assert card2["training"]["initialised_from"] == "tiny-ds.safetensors" and card2["network"] == card["network"]
 
 
 def test_downscale_onto_a_target_grid(esm):

@@ -44,7 +44,6 @@ Stages (each keeps an exponential moving average of the weights):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -224,11 +223,14 @@ def train_downscaler(
 
 def _from_init(init, stages, seed) -> tuple[AnchoredDownscaler, dict]:
     """A saved model whose ``stages`` restart from scratch (same seed as a fresh model)."""
-    from safetensors.torch import load_file
+    import copy
 
-    card = json.loads(Path(init).with_suffix(".json").read_text())
-    model = AnchoredDownscaler(**card["network"])
-    model.load_state_dict({k: v.float() for k, v in load_file(init).items()})
+    from ..models.cards import require_kind
+    from ..models.registry import load_model
+
+    net, card = load_model(init, device="cpu")  # the manifest-checked weights and card
+    require_kind(card, "downscaling", init)
+    model, card = copy.deepcopy(net).float(), copy.deepcopy(card)
     torch.manual_seed(seed)
     fresh = AnchoredDownscaler(**card["network"])
     for stage in stages:

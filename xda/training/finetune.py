@@ -137,11 +137,11 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
     ema, steps, losses = fit(model, loss_fn, minutes=max(minutes - built / 60, 0.1), lr=lr, warmup=20, ema_decay=0.99,
                              label="fine-tune")
     new["training"] = dict(card.get("training", {}), fine_tuned=dict(
-        init=init, variable=key, archive_samples=int(truth.shape[0]), cases=int(len(bank["u"])), steps=steps,
+        init=str(init), variable=key, archive_samples=int(truth.shape[0]), cases=int(len(bank["u"])), steps=steps,
         minutes=minutes, seconds=round(time.perf_counter() - t0), lr=lr, batch=batch, seed=seed,
         final_loss=float(np.mean(losses[-20:])) if losses else None,
         background_error="the archive's (BackgroundError.from_pairs, latitude profile); the cases use it below 100 "
                          "observations, as assimilate does"))
     if out is None:
         out = weights_dirs()[0] if os.environ.get("XDA_WEIGHTS_DIR") else Path("~/.cache/xda/weights").expanduser()
-    return save_model(ema, new, Path(out), name or f"{init}-ft")
+    return save_model(ema, new, Path(out), name or f"{card.get('name') or Path(str(init)).stem}-ft")
