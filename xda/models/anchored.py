@@ -164,6 +164,10 @@ def posterior_mean(denoiser: Denoiser, cond: torch.Tensor, variable: torch.Tenso
     return denoiser(x, sigma, cond, variable, periodic)
 
 
+#: Members sampled together through the network by the tasks (memory bounded whatever the ensemble size).
+MEMBER_BATCH = 32
+
+
 @torch.no_grad()
 def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, steps: int = 8,
                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:

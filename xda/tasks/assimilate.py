@@ -71,20 +71,18 @@ def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObser
     if members == 0:
         with torch.no_grad():
             u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-    else:  # in batches of MEMBER_BATCH: the network's memory does not grow with the ensemble
+    else:  # in batches of anchored.MEMBER_BATCH: the network's memory does not grow with the ensemble
         gen = torch.Generator(device=device)
         gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
         parts = []
-        for start in range(0, members, MEMBER_BATCH):
-            b = min(MEMBER_BATCH, members - start)
+        for start in range(0, members, anchored.MEMBER_BATCH):
+            b = min(anchored.MEMBER_BATCH, members - start)
             u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=steps, generator=gen)
             parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
         return np.concatenate(parts), nfe
     return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
-#: Members sampled together through the network (memory bounded whatever ``members``).
-MEMBER_BATCH = 32
 #: Fewest observations for the cross-validated weight of the learned correction.
 MIN_VERIFY = 20
 #: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than

@@ -101,8 +101,10 @@ def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int,
         with torch.no_grad():
             if members == 0:
                 u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-            else:
-                u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=steps, generator=gen)
+            else:  # in batches: the network's memory does not grow with the ensemble
+                parts = [anchored.posterior_samples(net, cond[i : i + anchored.MEMBER_BATCH], var[i : i + anchored.MEMBER_BATCH],
+                                                    grid.periodic, steps=steps, generator=gen) for i in range(0, n, anchored.MEMBER_BATCH)]
+                u, nfe = torch.cat([p[0] for p in parts]), parts[0][1]
     if hasattr(net, "pixel_departure"):  # a latent model: back to the pixels
         with torch.no_grad():
             u = net.pixel_departure(u, cond, seen.expand(n, -1, -1, -1, -1), grid.periodic)
