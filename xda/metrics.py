@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, GridError, NotFoundError, ParameterError, check_number
+from .errors import CoordinateError, GridError, NotFoundError, ParameterError, UnitsError, check_number
 from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights
 
@@ -23,6 +23,10 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
     Shared dimensions must have the same coordinates (:class:`GridError`, not a score over
     their intersection) and ``dim`` must be among the dimensions (:class:`CoordinateError`).
     """
+    for arg, x in (("first", a), ("second", b)):
+        if not isinstance(x, xr.DataArray):
+            raise ParameterError(f"the {arg} argument is a {type(x).__name__}; xda.metrics take labeled DataArrays "
+                                 "(for a Dataset, score each variable, or use xda.metrics.scorecard)")
     try:
         xr.align(a, b, join="exact")
     except ValueError as e:  # xarray's AlignmentError
@@ -34,7 +38,10 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
     if missing:
         raise CoordinateError(f"dim={dim!r}: {missing} not among the dimensions {sorted(set(a.dims) | set(b.dims))}")
     ua, ub = a.attrs.get("units"), b.attrs.get("units")
-    if not ua or not ub or ua == ub:
+    if bool(ua) != bool(ub):
+        raise UnitsError(f"only one of {a.name or 'the first argument'!r} and {b.name or 'the second'!r} says its units "
+                         f"({ua or ub!r}); set the other's `attrs['units']` so that xda can compare them")
+    if not ua or ua == ub:
         return b
     scale, offset = xu.scale_and_offset(xu.parse_units(ub, name=str(b.name)), ua, name=str(b.name))
     return (b * scale + offset).assign_attrs(b.attrs, units=ua)
@@ -69,7 +76,9 @@ def _members(ensemble: xr.DataArray, member_dim: str, score: str) -> int:
 
 
 def _weights(a: xr.DataArray, weights):
-    if isinstance(weights, str) and weights == "latitude":
+    if isinstance(weights, str) and weights != "latitude":
+        raise ParameterError(f"weights={weights!r}: use 'latitude' (cos-latitude area weights), a DataArray or None")
+    if isinstance(weights, str):
         g = grid_of(a)
         return xr.DataArray(latitude_weights(g.lat), dims=g.lat_dim, coords={g.lat_dim: a[g.lat_dim]})
     return weights

@@ -111,6 +111,7 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
     ``scaling="spectrum"`` (xrft: ``"density"``), with frequencies in cycles per degree
     of longitude. Pass ``detrend=None, scaling="density"`` to compare densities.
     """
+    _require_dataarray(da, "da")
     if isinstance(dim, (list, tuple)):
         if len(dim) != 1:
             raise ParameterError(f"power_spectrum is zonal (one dimension); for {list(dim)} use xda.isotropic_power_spectrum")
@@ -153,6 +154,12 @@ def power_spectrum(da: xr.DataArray, dim: str | list = "lon", *, detrend: str | 
         out = out * circ  # divide by dk = 1 / circumference
         out.attrs["units"] = xu.cf_string(u**2 * xu.registry().meter)
     return out
+
+
+def _require_dataarray(x, name: str) -> None:
+    if not isinstance(x, xr.DataArray):
+        raise ParameterError(f"{name} is a {type(x).__name__}; spectra are taken of one labeled DataArray "
+                             "(for a Dataset, pass each variable: `ds['t']`)")
 
 
 def _warn_nan_rows(da: xr.DataArray, dim: str) -> None:
@@ -265,6 +272,7 @@ def isotropic_power_spectrum(da: xr.DataArray, *, detrend: str | None = "constan
         NaN/inf values were cropped (the message gives the block and the rows and
         columns dropped).
     """
+    _require_dataarray(da, "da")
     check_choice("detrend", detrend, (None, "constant", "linear"))
     if nbins is not None:
         check_number("nbins", nbins, minimum=1, integer=True, fix="pass the number of radial bins, e.g. nbins=16")
@@ -406,6 +414,13 @@ def spectral_divergence(forecast: xr.DataArray, reference: xr.DataArray, dim: st
     with NaNs in either field takes both spectra on the same all-finite block.
     """
     check_choice("kind", kind, ("zonal", "isotropic"))
+    _require_dataarray(forecast, "forecast")
+    _require_dataarray(reference, "reference")
+    try:
+        xr.align(forecast, reference, join="exact")
+    except ValueError as e:  # xarray's AlignmentError
+        raise GridError(f"forecast and reference have different coordinates ({' '.join(str(e).split())[:120]}); put "
+                        "them on one grid first, e.g. `forecast.interp_like(reference)`") from e
     if top is not None:
         check_number("top", top, minimum=0, inclusive=False, maximum=1, fix="e.g. top=0.1 for the top 10 % of wavenumbers")
     if kind == "zonal":

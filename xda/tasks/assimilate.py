@@ -319,6 +319,7 @@ def assimilate(
     if was_da and background.name is None:
         background = background.rename("variable")
     bg = background.to_dataset() if was_da else background
+    _check_options(bg, variables, background_error, verify, obs_space)
     grid = grid_of(bg, lat=lat, lon=lon)
     memory.require(8.0 * 6 * int(members) * grid.shape[0] * grid.shape[1] * len(bg.data_vars),
                    f"{members} members of {len(bg.data_vars)} variables on a {grid.shape[0]} x {grid.shape[1]} grid",
@@ -525,7 +526,7 @@ def _validate(method: str, members, steps, qc, seed) -> None:
         check_number("qc", qc, minimum=0, inclusive=False,
                      fix="a threshold in stds of the innovation such as 5; qc=None switches the background check off")
     if seed is not None:
-        check_number("seed", seed, minimum=0, integer=True, fix="an integer >= 0, or None for fresh entropy")
+        check_number("seed", seed, minimum=0, maximum=2**63 - 1, integer=True, fix="an integer >= 0, or None for fresh entropy")
     if method == "oi" and members != 1:
         raise ParameterError("OI gives one deterministic analysis: use members=1 with method='oi'")
 
@@ -548,6 +549,20 @@ def _latent_optimization(spec) -> dict | None:
     if "lr" in spec:
         check_number("latent_optimization['lr']", spec["lr"], minimum=0, inclusive=False, fix="0.1 is the default")
     return dict(spec)
+
+
+def _check_options(bg: xr.Dataset, variables, background_error, verify, obs_space) -> None:
+    """Refuse malformed keyword arguments that would otherwise be ignored or crash later."""
+    for name, value in (("verify", verify), ("obs_space", obs_space)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ParameterError(f"{name}={value!r} must be True or False")
+    if variables is not None and not isinstance(variables, dict):
+        raise ParameterError(f"variables={variables!r} must be a dict {{background_name: model_variable}}")
+    for what, spec in (("variables", variables), ("background_error", background_error)):
+        unknown = sorted(set(spec) - set(bg.data_vars)) if isinstance(spec, dict) else []
+        if unknown:
+            raise ParameterError(f"{what} names {unknown}, which are not background variables {list(bg.data_vars)}; "
+                                 "key it by the background's variable names")
 
 
 def _load(method: str, model: str, device):

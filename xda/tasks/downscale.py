@@ -353,7 +353,7 @@ def _validate(method: str, members, steps, seed, factor) -> None:
                  fix="for more than 1000 members call again with other seeds and concatenate along 'member'")
     check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
     if seed is not None:
-        check_number("seed", seed, minimum=0, integer=True, fix="an integer >= 0, or None for fresh entropy")
+        check_number("seed", seed, minimum=0, maximum=2**63 - 1, integer=True, fix="an integer >= 0, or None for fresh entropy")
     if factor is not None:
         check_number("factor", factor, minimum=2, integer=True, fix="the refinement per direction, e.g. 4")
     if method != "xda" and members != 1:
