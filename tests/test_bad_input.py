@@ -17,7 +17,7 @@ import xarray as xr
 
 import xda
 from xda.errors import (CoordinateError, DataError, GridError, ModelError, NotFoundError, ObservationError, ParameterError,
-                        PlausibilityWarning, ResourceError, UnitsError, WeightsError, XdaError)
+                        PlausibilityWarning, ResourceError, UnitsError, WeightsError, XdaError, XdaWarning)
 
 
 def refused(call, error, match):
@@ -184,6 +184,7 @@ REFUSED = [
     pytest.param(lambda: BackgroundError.from_ensemble(xda.datasets.open_dataset("ncep_z500_global")["z500"]), CoordinateError,
                  r"no member dimension 'member'", id="from-ensemble-no-member"),
     pytest.param(lambda: xda.assimilate(bg(), obs(), seed=2**70), ParameterError, r"seed=", id="seed-huge"),
+    pytest.param(lambda: xda.load_model(""), ModelError, r"pass a model name", id="load-model-empty-name"),
     pytest.param(lambda: oi(variables=["z500"]), ParameterError, r"variables=\['z500'\] must be a dict", id="variables-a-list"),
     pytest.param(lambda: oi(variables={"hgt": "z500"}), ParameterError, r"variables names \['hgt'\]", id="variables-unknown-key"),
     pytest.param(lambda: oi(background_error={"hgt": BE}), ParameterError, r"background_error names \['hgt'\]", id="background-error-unknown-key"),
@@ -241,6 +242,7 @@ WARNED = [
                  r"'tas' ranges 2.*°C .*look like K", id="K-labelled-degC-obs"),
     pytest.param(lambda: xda.downscale(coarse() - 273.15, 4, method="bicubic"), PlausibilityWarning, r"look like degC", id="downscale-degC-labelled-K"),
     pytest.param(lambda: xda.assimilate(tas_bg(), repeat_first(stations(), 2), method="oi"), UserWarning, r"2 exact repeats", id="repeated-reports"),
+    pytest.param(lambda: BackgroundError.constant(50.0, 600.0), XdaWarning, r"length_scale=600.0 m .*did you mean 600e3", id="B-length-in-km"),
     pytest.param(lambda: xda.assimilate(tas_bg(), stations().assign(tas_sigma=("obs", np.ones(40))), method="oi"), UserWarning,
                  r"look like error stds", id="unused-error-variable"),
 ]

@@ -39,7 +39,7 @@ def load_model(name: str | None = None, device=None, **kwargs):
     """Load a model and its card (imports torch); see :func:`xda.models.registry.load_model`."""
     from .models.registry import DEFAULT_MODEL, load_model as _load
 
-    return _load(name or DEFAULT_MODEL, device=device, **kwargs)
+    return _load(DEFAULT_MODEL if name is None else name, device=device, **kwargs)
 
 
 def train(data, out=None, *, task: str = "assimilation", init: str | None = None, **kwargs):

@@ -66,6 +66,14 @@ class BackgroundError:
                 "(e.g. BackgroundError.constant(1.5, 500e3) for a temperature in K)")
         check_number("length_scale", self.length_scale, minimum=0, inclusive=False,
                      fix="the correlation length in metres, e.g. 500e3 (500 km)")
+        if self.length_scale < 1e3:
+            import warnings
+
+            from ..errors import XdaWarning
+
+            warnings.warn(XdaWarning(f"length_scale={self.length_scale!r} m is shorter than 1 km: the correlation length "
+                                     f"is in metres (did you mean {self.length_scale:g}e3, i.e. {self.length_scale:g} km?)"),
+                          stacklevel=3)
         check_choice("correlation", self.correlation, CORRELATIONS)
         if np.shape(self.sigma_lat) != np.shape(self.sigma):
             raise ParameterError(f"sigma_lat has shape {np.shape(self.sigma_lat)} but sigma {np.shape(self.sigma)}; "
