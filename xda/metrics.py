@@ -33,6 +33,10 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
         raise GridError(f"{a.name or 'the first argument'!r} and {b.name or 'the second'!r} have different coordinates "
                         f"along a shared dimension ({' '.join(str(e).split())[:160]}); put them on one grid first, "
                         "e.g. `b.interp_like(a)` or `b.sel(lat=a.lat, lon=a.lon)`") from e
+    if not (set(a.dims) <= set(b.dims) or set(b.dims) <= set(a.dims)):
+        raise GridError(f"{a.name or 'the first argument'!r} has dims {a.dims} and {b.name or 'the second'!r} {b.dims}: "
+                        "neither contains the other's, so they would broadcast to every pair of points; rename the "
+                        "dimensions to match, e.g. `b.rename(latitude='lat', longitude='lon')`")
     missing = [d for d in ([] if dim is None else [dim] if isinstance(dim, str) else list(dim))
                if d not in a.dims and d not in b.dims]
     if missing:

@@ -79,6 +79,12 @@ def _check_same_grid(first: xr.DataArray, other: xr.DataArray, grid: Grid, names
                 f"{names[1]!r} is not on the grid of {names[0]!r} (dimension {dim!r} differs); "
                 f"interpolate it first, e.g. `{names[1]}.interp_like({names[0]})`"
             )
+    for dim in set(first.dims) & set(other.dims) - {grid.lat_dim, grid.lon_dim}:  # time, level, ...
+        same = other.sizes[dim] == first.sizes[dim] and (
+            dim not in first.indexes or dim not in other.indexes or first.indexes[dim].equals(other.indexes[dim]))
+        if not same:
+            raise GridError(f"{names[1]!r} and {names[0]!r} differ along {dim!r} (other {dim}s or another length); "
+                            f"select the same ones, e.g. `{names[1]}.sel({dim}={names[0]}.{dim})`")
     if set(other.dims) != set(first.dims):
         other = other.broadcast_like(first)
     return other.transpose(*first.dims) if other.dims != first.dims else other

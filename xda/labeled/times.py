@@ -36,9 +36,11 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
     name : str
         Named in error messages.
 
-    Times of a model calendar (``360_day``, ``noleap``, ``all_leap``, ...) are mapped by
-    the time elapsed since 1970-01-01 of their calendar (:func:`_model_calendar`), so that
-    windows and differences between times of one calendar are exact.
+    cftime dates keep their labels (a ``noleap`` 1995-03-24 is 1995-03-24), so that model
+    and real times compare as a user expects; ``360_day`` dates, which the Gregorian
+    calendar lacks (30 February), are mapped by the time elapsed since 1970-01-01 of
+    their calendar (:func:`_model_calendar`): windows between ``360_day`` times are
+    exact, but they do not compare with real dates.
 
     Raises
     ------
@@ -60,7 +62,7 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
         calendars = {x.calendar for x in flat}
         if len(calendars) > 1:
             raise CoordinateError(f"time {name!r} mixes calendars {sorted(calendars)}; convert with `.convert_calendar(...)`")
-        if calendars.pop() not in _REAL_CALENDARS:
+        if calendars.pop() == "360_day":  # dates Gregorian lacks: mapped by elapsed time (exact within the calendar)
             return _model_calendar(flat).reshape(arr.shape)
     if flat.size and hasattr(flat[0], "isoformat") and not isinstance(flat[0], pd.Timestamp):  # cftime, datetime
         flat = np.array([x.isoformat() for x in flat])
@@ -70,9 +72,6 @@ def to_datetime64(values, attrs: dict | None = None, name: str = "time") -> np.n
         raise CoordinateError(f"time {name!r} holds values that are not times ({flat[:3].tolist()}...): {e}; pass "
                               "datetimes, or numbers with CF units (`attrs['units'] = 'hours since 1996-01-01'`)") from None
     return stamps.dt.tz_convert(None).to_numpy().astype("datetime64[ns]").reshape(arr.shape)
-
-
-_REAL_CALENDARS = ("standard", "gregorian", "proleptic_gregorian", "")
 
 
 def _model_calendar(flat: np.ndarray) -> np.ndarray:
