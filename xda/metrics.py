@@ -14,7 +14,7 @@ import xarray as xr
 
 from .errors import CoordinateError, GridError, NotFoundError, ParameterError, UnitsError, check_number
 from .labeled import units as xu
-from .labeled.grid import grid_of, latitude_weights
+from .labeled.grid import grid_of, latitude_weights, require_aligned
 
 
 def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
@@ -27,12 +27,9 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
         if not isinstance(x, xr.DataArray):
             raise ParameterError(f"the {arg} argument is a {type(x).__name__}; xda.metrics take labeled DataArrays "
                                  "(for a Dataset, score each variable, or use xda.metrics.scorecard)")
-    try:
-        xr.align(a, b, join="exact")
-    except ValueError as e:  # xarray's AlignmentError
-        raise GridError(f"{a.name or 'the first argument'!r} and {b.name or 'the second'!r} have different coordinates "
-                        f"along a shared dimension ({' '.join(str(e).split())[:160]}); put them on one grid first, "
-                        "e.g. `b.interp_like(a)` or `b.sel(lat=a.lat, lon=a.lon)`") from e
+    require_aligned(a, b, f"{a.name or 'the first argument'!r} and {b.name or 'the second'!r} have different coordinates "
+                    "along a shared dimension", "put them on one grid first, e.g. `b.interp_like(a)` or "
+                    "`b.sel(lat=a.lat, lon=a.lon)`")
     if not (set(a.dims) <= set(b.dims) or set(b.dims) <= set(a.dims)):
         raise GridError(f"{a.name or 'the first argument'!r} has dims {a.dims} and {b.name or 'the second'!r} {b.dims}: "
                         "neither contains the other's, so they would broadcast to every pair of points; rename the "

@@ -15,7 +15,7 @@ import xarray as xr
 import warnings
 
 from .labeled import units as xu
-from .labeled.grid import grid_of
+from .labeled.grid import grid_of, require_aligned
 from .errors import CoordinateError, GridError, ParameterError, XdaWarning, check_choice, check_number
 from .numerics.constants import EARTH_RADIUS
 
@@ -416,11 +416,8 @@ def spectral_divergence(forecast: xr.DataArray, reference: xr.DataArray, dim: st
     check_choice("kind", kind, ("zonal", "isotropic"))
     _require_dataarray(forecast, "forecast")
     _require_dataarray(reference, "reference")
-    try:
-        xr.align(forecast, reference, join="exact")
-    except ValueError as e:  # xarray's AlignmentError
-        raise GridError(f"forecast and reference have different coordinates ({' '.join(str(e).split())[:120]}); put "
-                        "them on one grid first, e.g. `forecast.interp_like(reference)`") from e
+    require_aligned(forecast, reference, "forecast and reference have different coordinates",
+                    "put them on one grid first, e.g. `forecast.interp_like(reference)`")
     if top is not None:
         check_number("top", top, minimum=0, inclusive=False, maximum=1, fix="e.g. top=0.1 for the top 10 % of wavenumbers")
     if kind == "zonal":

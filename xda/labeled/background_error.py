@@ -21,7 +21,7 @@ import numpy as np
 import scipy.optimize
 import xarray as xr
 
-from ..errors import CoordinateError, DataError, GridError, ObservationError, ParameterError, check_choice, check_number
+from ..errors import CoordinateError, DataError, ObservationError, ParameterError, check_choice, check_number
 from ..numerics import oi
 from ..numerics.interp import apply, bilinear_weights
 
@@ -166,11 +166,10 @@ class BackgroundError:
         from .units import magnitude, units_of
 
         units = str(units_of(backgrounds, name="backgrounds"))
-        try:
-            xr.align(backgrounds, truths, join="exact")
-        except ValueError as e:
-            raise GridError(f"backgrounds and truths must have the same coordinates, pair by pair ({' '.join(str(e).split())[:120]}); "
-                            f"select matching samples, e.g. `truths.sel({dim}=backgrounds.{dim})`") from e
+        from .grid import require_aligned
+
+        require_aligned(backgrounds, truths, "backgrounds and truths must have the same coordinates, pair by pair",
+                        f"select matching samples, e.g. `truths.sel({dim}=backgrounds.{dim})`")
         err = backgrounds - truths.copy(data=magnitude(truths, units, name="truths"))
         return cls._from_errors(err, dim, per_point, correlation, seed, f"from {err.sizes.get(dim, 0)} (background, truth) pairs")
 

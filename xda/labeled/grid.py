@@ -234,6 +234,15 @@ def stencil_grid(obj, *, lat: str | None = None, lon: str | None = None) -> Grid
     )
 
 
+def require_aligned(a: xr.DataArray, b: xr.DataArray, what: str, fix: str) -> None:
+    """:class:`GridError` (``what``, xarray's reason, ``fix``) unless ``a`` and ``b`` have the same coordinates
+    along every dimension they share (``xr.align(join="exact")``), rather than being joined on their overlap."""
+    try:
+        xr.align(a, b, join="exact")
+    except ValueError as e:  # xarray's AlignmentError
+        raise GridError(f"{what} ({' '.join(str(e).split())[:160]}); {fix}") from e
+
+
 def latitude_weights(lat: np.ndarray) -> np.ndarray:
     """cos(latitude) weights normalised to mean 1 (shape of ``lat``)."""
     w = np.cos(np.deg2rad(lat))
