@@ -15,19 +15,22 @@ and an isotropic correlation (SOAR by default) with length scale ``L``. Two esti
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.optimize
 import xarray as xr
 
 from ..errors import CoordinateError, DataError, ObservationError, ParameterError, check_choice, check_number
-from ..numerics import oi
+from ..numerics import covariance, oi
 from ..numerics.interp import apply, bilinear_weights
 
 
 #: Correlation models of :func:`xda.numerics.oi.correlation`.
-CORRELATIONS = ("soar", "gaussian")
+CORRELATIONS = ("soar", "matern52", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,13 @@ class BackgroundError:
                      fix="the background's typical error in the variable's units, e.g. 1.5 (K) or 20 (m)")
         return cls(np.zeros(1), np.array([float(sigma)]), float(length_scale), correlation, source)
 
+    @classmethod
+    def from_prior(cls, prior: covariance.Prior, source: str = "empirical-Bayes prior (real archives)"):
+        """The prior's median statistics (a constant ``s_b``, its ``L`` and family): the B of a variable
+        without observations or archive (:func:`prior_for`)."""
+        sigma = float(np.exp(prior.log_sigma)) if np.isfinite(prior.sd_log_sigma) else 1.0
+        return cls.constant(sigma, float(np.exp(prior.log_length)), prior.correlation, source)
+
     def card_entry(self) -> dict:
         """The latitude profile, ``L`` and correlation as a model card stores them (the inverse of :meth:`from_card`)."""
         return dict(sigma_b={"lat": [float(x) for x in self.sigma_lat], "values": [float(x) for x in self.sigma]},
@@ -155,22 +165,18 @@ class BackgroundError:
         -------
         BackgroundError
             ``s_b`` the root-mean-square error (bias included: OI treats it as error),
-            ``L`` fitted to the binned covariances of normalised errors at up to 600
-            grid points (Hollingsworth & Lonnberg 1986, applied to known errors).
+            ``L`` fitted to the binned correlations of normalised errors at up to 600
+            grid points (Hollingsworth & Lonnberg 1986, applied to known errors;
+            intercept 1, bins up to the first zero crossing:
+            :func:`xda.numerics.covariance.fit_correlation`). For ``L`` chosen by
+            cross-validation at the observations' positions, see :meth:`from_archive`.
 
         Raises
         ------
         ValueError
             With fewer than 2 samples along ``dim``.
         """
-        from .units import magnitude, units_of
-
-        units = str(units_of(backgrounds, name="backgrounds"))
-        from .grid import require_aligned
-
-        require_aligned(backgrounds, truths, "backgrounds and truths must have the same coordinates, pair by pair",
-                        f"select matching samples, e.g. `truths.sel({dim}=backgrounds.{dim})`")
-        err = backgrounds - truths.copy(data=magnitude(truths, units, name="truths"))
+        err, _ = _pair_errors(backgrounds, truths, dim)
         return cls._from_errors(err, dim, per_point, correlation, seed, f"from {err.sizes.get(dim, 0)} (background, truth) pairs")
 
     @classmethod
@@ -189,25 +195,126 @@ class BackgroundError:
 
     @classmethod
     def _from_errors(cls, err: xr.DataArray, dim: str, per_point: bool, correlation: str, seed: int, source: str):
-        from .grid import grid_of
-
-        if err.sizes.get(dim, 0) < 2:
-            raise DataError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
-        g = grid_of(err)
-        e = err.transpose(dim, g.lat_dim, g.lon_dim).values.astype(np.float64)
+        """Per-point rms, latitude profile and the Hollingsworth-Lonnberg ``L`` of known errors ``err``."""
+        g, e = _errors(err, dim)
         std = np.sqrt(np.nanmean(e**2, axis=0))
-        profile = np.sqrt(np.nanmean(std**2, axis=1))
-        rng = np.random.default_rng(seed)
-        pts = rng.choice(std.size, min(600, std.size), replace=False)
+        pts = np.random.default_rng(seed).choice(std.size, min(600, std.size), replace=False)
         vals = (e / np.maximum(std, 1e-12)).reshape(e.shape[0], -1)[:, pts]
         glat, glon = np.meshgrid(g.lat, g.lon, indexing="ij")
         xyz = oi.unit_vectors(glat.ravel()[pts], glon.ravel()[pts])
-        centers, cov, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
-        _, length = oi.fit_covariance(centers, cov, count, correlation)
+        centers, corr, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
+        length = covariance.fit_correlation(centers, corr, count, correlation)
+        return cls._with_field(err, g, std, length, correlation, source, per_point)
+
+    @classmethod
+    def _with_field(cls, err, g, std, length, correlation, source, per_point=True):
+        profile = np.sqrt(np.nanmean(std**2, axis=1))
         order = np.argsort(g.lat)
         field = xr.DataArray(std, dims=(g.lat_dim, g.lon_dim),
                              coords={g.lat_dim: err[g.lat_dim], g.lon_dim: err[g.lon_dim]}) if per_point else None
         return cls(np.asarray(g.lat)[order], profile[order], length, correlation, source, field)
+
+    @classmethod
+    def from_archive(cls, backgrounds: xr.DataArray, truths: xr.DataArray, obs=None, *, obs_error=None,
+                     dim: str = "time", correlations=CORRELATIONS, inflate: bool = True,
+                     seed: int = 0) -> "BackgroundError":
+        """B from an archive of (background, truth) pairs, its family and ``L`` chosen by cross-validation on it.
+
+        The strongest classical B a user with an archive can have, set up as a
+        data-assimilation scientist would:
+
+        1. ``s_b`` per grid point: the rms of ``background - truth`` over ``dim`` (bias
+           included: OI treats it as error).
+        2. Correlation family (``correlations``) and ``L``: pseudo-observations of every
+           archive error at the user's positions (``obs``) with noise of std
+           ``obs_error`` are analysed by OI, and the family and ``L`` whose analyses of
+           the errors are closest to the known errors at the grid points (area-weighted
+           mean square over all samples) win (:func:`xda.numerics.covariance.archive_cv_error`).
+           So ``L`` is the one that works for *this* observing network, not a curve fit.
+        3. Inflation of ``s_b`` (``inflate``): the pooled leave-one-out predictive
+           likelihood of the pseudo-innovations (:func:`xda.numerics.covariance.loo_nll`),
+           so that the OI's reported analysis-error std fits its actual error.
+
+        Parameters
+        ----------
+        backgrounds, truths : DataArray (dim, lat, lon)
+            Backgrounds of the kind the user will assimilate into (forecasts of the same
+            lead, or the same climatology) and the verifying truths (analyses), same
+            grid and units; at least 2 samples.
+        obs : optional
+            Where the observations will be: a DataArray on the archive's grid (non-NaN
+            = observed), a Dataset or pandas DataFrame with ``lat``/``lon``, or a tuple
+            ``(lat, lon)`` of arrays (degrees). Default: a fixed thinning of the grid
+            (about 2 % of its points, 30 to 400).
+        obs_error : float, str or quantity, optional
+            Observation-error std (a bare number in the archive's units). Default: the
+            typical value for the variable's standard name (1 K, 10 m, 2 m/s), else 10 %
+            of the median ``s_b``.
+        dim : str
+            The sample dimension.
+        correlations : sequence of {"soar", "matern52", "gaussian"}
+            Families to compare.
+        inflate : bool
+            Fit the inflation (else 1).
+        seed : int
+            Seed of the pseudo-observation noise and of the subsets (the result is
+            deterministic for a given seed).
+
+        Returns
+        -------
+        BackgroundError
+            Per-point ``field`` (with inflation), latitude profile, ``L`` and family;
+            ``source`` lists the cross-validation scores.
+
+        Raises
+        ------
+        DataError
+            With fewer than 2 samples, or fewer than 3 observation positions inside the grid.
+        CoordinateError, GridError, UnitsError
+            As :meth:`from_pairs`.
+
+        References
+        ----------
+        Hollingsworth & Lonnberg (1986), Tellus 38A; Desroziers et al. (2005), QJRMS 131;
+        Rasmussen & Williams (2006), Gaussian Processes for Machine Learning, sec. 5.4.2.
+        """
+        for c in correlations:
+            check_choice("correlation", c, CORRELATIONS)
+        err, units = _pair_errors(backgrounds, truths, dim)
+        g, e = _errors(err, dim)
+        defined = np.isfinite(e).any(axis=0)  # points never defined (outside a regional analysis) are left out,
+        e = e[np.isfinite(e[:, defined]).all(axis=1)]  # and so are samples with a gap (a missing analysis)
+        if e.shape[0] < 2:
+            raise DataError(f"fewer than 2 of the {err.sizes[dim]} (background, truth) pairs along {dim!r} are complete "
+                            "(no NaN); crop the grid to where both are defined or fill the gaps")
+        std = np.sqrt(np.mean(e**2, axis=0))
+        rng = np.random.default_rng(seed)
+        lat, lon = _positions(obs, g, rng)
+        op, inside = bilinear_weights(g.lat, g.lon, lat, lon, periodic=g.periodic)
+        flat = e.reshape(e.shape[0], -1)
+        err_obs = np.stack([apply(op, f.reshape(g.shape)) for f in flat])
+        s_obs = apply(op, std)
+        ok = np.isfinite(s_obs) & (s_obs > 0)
+        lat, lon, err_obs, s_obs = lat[inside][ok], lon[inside][ok], err_obs[:, ok], s_obs[ok]
+        if lat.size < 3:
+            raise DataError(f"only {lat.size} observation positions lie inside the archive's grid where it is defined; "
+                            "need at least 3")
+        sig_o = np.full(lat.size, _archive_obs_error(obs_error, backgrounds, units, std[defined]))
+        noise = rng.normal(0.0, 1.0, err_obs.shape) * sig_o
+        pts = rng.choice(np.flatnonzero(defined.ravel()), min(2000, int(defined.sum())), replace=False)
+        glat, glon = (a.ravel()[pts] for a in np.meshgrid(g.lat, g.lon, indexing="ij"))
+        weights = np.cos(np.deg2rad(glat))
+        args = (err_obs, flat[:, pts], oi.unit_vectors(lat, lon), oi.unit_vectors(glat, glon), s_obs, std.ravel()[pts],
+                sig_o, noise, weights / weights.mean())
+        scores = {c: _best_length(args, c) for c in correlations}
+        kind = min(scores, key=lambda c: scores[c][1])
+        length = scores[kind][0]
+        a = _archive_inflation(err_obs + noise, args[2], s_obs, sig_o, length, kind) if inflate else 1.0
+        text = ", ".join(f"{c} L = {scores[c][0] / 1e3:.0f} km rms {np.sqrt(scores[c][1]):.3g}" for c in correlations)
+        source = (f"archive of {e.shape[0]} (background, truth) pairs: per-point s_b x {a:.2f} (pooled leave-one-out "
+                  f"likelihood); family and L by cross-validation with {lat.size} pseudo-observations ({text})")
+        std = np.where(defined, std, np.sqrt(np.nanmean(std**2)))  # a typical value where never defined
+        return cls._with_field(err, g, std * a, length, kind, source)
 
     @classmethod
     def from_innovations(cls, innovation, lat, lon, obs_error=None, correlation: str = "soar", max_distance: float = 4e6,
@@ -258,6 +365,92 @@ class BackgroundError:
         return cls(np.zeros(1), np.array([np.sqrt(max(var_b, 1e-12))]), length, correlation, source)
 
 
+
+def _pair_errors(backgrounds: xr.DataArray, truths: xr.DataArray, dim: str):
+    """(``backgrounds - truths`` in the backgrounds' units, those units), after checking the pairs align."""
+    from .grid import require_aligned
+    from .units import magnitude, units_of
+
+    units = str(units_of(backgrounds, name="backgrounds"))
+    require_aligned(backgrounds, truths, "backgrounds and truths must have the same coordinates, pair by pair",
+                    f"select matching samples, e.g. `truths.sel({dim}=backgrounds.{dim})`")
+    return backgrounds - truths.copy(data=magnitude(truths, units, name="truths")), units
+
+
+def _errors(err: xr.DataArray, dim: str):
+    """(grid, errors (T, ny, nx) float64 in the grid's latitude order); at least 2 samples."""
+    from .grid import grid_of
+
+    if err.sizes.get(dim, 0) < 2:
+        raise DataError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
+    g = grid_of(err)
+    return g, err.transpose(dim, g.lat_dim, g.lon_dim).values.astype(np.float64)
+
+
+def _positions(obs, g, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Observation positions (lat, lon in degrees) from the forms :meth:`BackgroundError.from_archive` takes."""
+    if obs is None:
+        n = g.shape[0] * g.shape[1]
+        pick = rng.choice(n, int(np.clip(round(0.02 * n), min(30, n), 400)), replace=False)
+        glat, glon = np.meshgrid(g.lat, g.lon, indexing="ij")
+        return glat.ravel()[pick], glon.ravel()[pick]
+    if isinstance(obs, tuple) and len(obs) == 2:
+        return np.asarray(obs[0], np.float64).ravel(), np.asarray(obs[1], np.float64).ravel()
+    if isinstance(obs, xr.DataArray) and {g.lat_dim, g.lon_dim} <= set(obs.dims):
+        seen = obs.notnull()
+        seen = seen.any([d for d in obs.dims if d not in (g.lat_dim, g.lon_dim)]).transpose(g.lat_dim, g.lon_dim)
+        glat, glon = np.meshgrid(obs[g.lat_dim].values, obs[g.lon_dim].values, indexing="ij")
+        return glat[seen.values], glon[seen.values]
+    for la, lo in (("lat", "lon"), ("latitude", "longitude")):
+        try:
+            return np.asarray(obs[la], np.float64).ravel(), np.asarray(obs[lo], np.float64).ravel()
+        except (KeyError, TypeError, IndexError, ValueError):
+            continue
+    raise ParameterError(f"obs of type {type(obs).__name__} gives no observation positions: pass a DataArray on the "
+                         "archive's grid (NaN = unobserved), a table or Dataset with 'lat'/'lon', or a tuple (lat, lon)")
+
+
+def _archive_obs_error(obs_error, backgrounds: xr.DataArray, units: str, std: np.ndarray) -> float:
+    """The pseudo-observations' error std in the archive's units (see :meth:`BackgroundError.from_archive`)."""
+    from .observations import DEFAULT_OBS_ERROR
+    from .units import to_quantity
+
+    if obs_error is not None:
+        value = to_quantity(obs_error, units, name="obs_error", difference=True, number_units=units)
+        check_number("obs_error", value, minimum=0, inclusive=False, fix="the observation-error std, e.g. 1.0 (K)")
+        return float(value)
+    sn = backgrounds.attrs.get("standard_name")
+    if sn in DEFAULT_OBS_ERROR:
+        val, u = DEFAULT_OBS_ERROR[sn]
+        return float(to_quantity(f"{val} {u}", units, name="obs_error", difference=True))
+    return 0.1 * float(np.median(std[std > 0])) if np.any(std > 0) else 1.0
+
+
+def _best_length(args, kind: str) -> tuple[float, float]:
+    """(L, its score) minimising :func:`xda.numerics.covariance.archive_cv_error` over 50-5000 km: a coarse
+    grid in log L, then a bounded search about its best point."""
+    def score(log_l):
+        return covariance.archive_cv_error(*args, float(np.exp(log_l)), kind)
+
+    grid = np.log(np.geomspace(*covariance.LENGTH_BOUNDS, 17))
+    values = [score(x) for x in grid]
+    i = int(np.argmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    sol = scipy.optimize.minimize_scalar(score, bounds=(lo, hi), method="bounded", options=dict(xatol=0.01))
+    best = (float(np.exp(sol.x)), float(sol.fun)) if sol.fun < values[i] else (float(np.exp(grid[i])), values[i])
+    return best
+
+
+def _archive_inflation(innovations, xyz, s_obs, obs_error, length, kind) -> float:
+    """The inflation of ``s_b`` maximising the pooled leave-one-out likelihood of the archive's innovations."""
+    def score(log_a):
+        return covariance.loo_nll(innovations, xyz, np.exp(log_a) * s_obs, obs_error, length, kind)
+
+    sol = scipy.optimize.minimize_scalar(score, bounds=np.log(covariance.INFLATION_BOUNDS), method="bounded",
+                                         options=dict(xatol=0.005))
+    return float(np.exp(sol.x))
+
+
 def _latitude_profile(d, lat, obs_error, var_b):
     """(band centres, s_b) from innovation variances in 15-degree latitude bands, or None."""
     edges = np.arange(-90, 91, 15.0)
@@ -280,21 +473,57 @@ def _latitude_profile(d, lat, obs_error, var_b):
 
 
 MIN_TUNE = 10
-#: Fewest observations for which ``assimilate`` tunes B on them by default; below it, the model card's B.
+
+#: The empirical-Bayes priors by CF standard name (written by ``scripts/fit_background_error_priors.py``).
+PRIORS_FILE = Path(__file__).resolve().parent / "background_error_priors.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _priors() -> dict:
+    return json.loads(PRIORS_FILE.read_text())["priors"]
+
+
+def prior_for(standard_name: str | None, units: str) -> covariance.Prior:
+    """The empirical-Bayes prior on ``(log s_b, log L)`` of a variable, ``s_b`` in ``units``.
+
+    Fitted to real archives (NCEP/NCAR reanalysis z500, the NCEP analyses of the 1996
+    blizzard, MPI-ESM monthly means; climatological and persistence backgrounds) by
+    ``scripts/fit_background_error_priors.py``: per CF standard name, the mean and spread
+    of their log ``s_b`` and log ``L`` (:meth:`BackgroundError.from_archive`), never the
+    training simulation's. A variable without its own prior gets no prior on ``s_b``
+    and a broad one on ``L``.
+
+    Parameters
+    ----------
+    standard_name : str or None
+    units : str
+        The working units of ``s_b`` (a difference: degC and K are the same).
+    """
+    from .units import to_quantity
+
+    p = _priors().get(standard_name or "", _priors()["*"])
+    log_sigma = p["log_sigma"]
+    if p["units"] is not None:
+        log_sigma = float(np.log(to_quantity(f"{np.exp(log_sigma)} {p['units']}", units, name=f"s_b of {standard_name}",
+                                             difference=True)))
+    return covariance.Prior(log_sigma, p["sd_log_sigma"], p["log_length"], p["sd_log_length"], p["correlation"])
+
+#: Training (the card's own world, the OSSE) tunes B on fewer than this many observations; below it, the card's B.
 MIN_OBS_TUNED_DEFAULT = 100
 
 
-def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0) -> BackgroundError:
-    """Length scale and variance inflation of ``be`` chosen by cross-validation on the observations.
+def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0,
+         prior: covariance.Prior | None = None, correlations=None) -> BackgroundError:
+    """Length scale, variance inflation (and family) of ``be`` by leave-one-out cross-validation on the observations.
 
     Maximises the leave-one-out predictive log-likelihood of the innovations
-    (:func:`xda.numerics.oi.loo_innovation_error`; Rasmussen & Williams 2006, sec.
-    5.4.2): each observation is withheld in turn and predicted by OI from the others,
-    and scored by its error *and* the error variance the model claims, so that both
-    the analysis and its error std come out right (minimising the withheld error alone
-    leaves the inflation nearly undetermined). Searches ``L`` in 50-5000 km and the
-    inflation ``a`` (``s_b -> a s_b``) in 0.2-5: a coarse grid, then Nelder-Mead in
-    ``(log L, log a)``. At most ``max_obs`` observations (a random subset) enter.
+    (:func:`xda.numerics.covariance.fit_loo`; Rasmussen & Williams 2006, sec. 5.4.2):
+    each observation is withheld in turn and predicted by OI from the others, and
+    scored by its error *and* the error variance the model claims, so that both the
+    analysis and its error std come out right. With a ``prior`` on ``(log s_b, log L)``
+    the score is the posterior (empirical Bayes): the prior dominates at small ``n``.
+    Searches ``L`` in 50-5000 km and the inflation ``a`` (``s_b -> a s_b``) in 0.2-5.
+    At most ``max_obs`` observations (a random subset, ``seed``) enter.
 
     Parameters
     ----------
@@ -302,58 +531,54 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
         The first guess of the statistics (its profile / field shape is kept).
     innovation, lat, lon, obs_error : ndarray (n,)
         Innovations and observation-error stds (working units), positions (degrees).
+    prior : Prior, optional
+    correlations : sequence of str, optional
+        Families to compare (default: ``be.correlation`` only).
 
     Returns
     -------
     BackgroundError
-        ``be.scaled(a, L)`` with the scores in ``source``.
+        ``be`` with the new inflation, ``L`` and family, the scores in ``source``.
 
     Raises
     ------
-    ValueError
-        With fewer than ``MIN_TUNE`` (10) observations.
+    ObservationError
+        With fewer than ``MIN_TUNE`` (10) observations and no prior.
     """
     d, lat, lon, err = (np.asarray(a, np.float64).ravel() for a in (innovation, lat, lon, obs_error))
-    if d.size < MIN_TUNE:
-        raise ObservationError(f"only {d.size} observations: too few (< {MIN_TUNE}) to tune L and the inflation by cross-validation")
+    if d.size < (1 if prior is not None else MIN_TUNE):
+        raise ObservationError(f"only {d.size} observations: too few (< {MIN_TUNE}) to tune L and the inflation by "
+                               "cross-validation without a prior")
     if d.size > max_obs:
         idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
         d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]
     xyz, sb = oi.unit_vectors(lat, lon), be.std_at(lat, lon)
-    lo, hi = np.log([5e4, 0.2]), np.log([5e6, 5.0])
-
-    def loo(p):
-        p = np.clip(p, lo, hi)
-        return oi.loo_innovation_error(d, xyz, np.exp(p[1]) * sb, err, np.exp(p[0]), be.correlation)
-
-    def score(p):
-        """Negative leave-one-out predictive log-likelihood per observation (R&W eq. 5.10-5.11)."""
-        r, var = loo(p)
-        return float(np.mean(0.5 * np.log(var) + 0.5 * r**2 / var))
-
-    def rms(p):
-        return float(np.sqrt(np.mean(loo(p)[0] ** 2)))
-
-    start = np.log([be.length_scale, 1.0])
-    grid = [start + [dl, da] for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]
-    best = min(grid, key=score)
-    sol = scipy.optimize.minimize(score, best, method="Nelder-Mead", options=dict(xatol=0.02, fatol=1e-4, maxiter=60))
-    p = np.clip(sol.x, lo, hi)
-    before, after = rms(start), rms(p)
-    return be.scaled(float(np.exp(p[1])), float(np.exp(p[0])),
-                     source=f"{be.source}; L and inflation {np.exp(p[1]):.2f} by leave-one-out cross-validation of "
-                            f"{d.size} innovations (withheld rms {before:.3g} -> {after:.3g})")
+    fit = covariance.fit_loo(d, xyz, sb, err, be.length_scale, tuple(correlations or (be.correlation,)), prior)
+    before = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, sb, err, be.length_scale, be.correlation)[0] ** 2))
+    after = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, fit.inflation * sb, err, fit.length_scale,
+                                                    fit.correlation)[0] ** 2))
+    how = "empirical Bayes (leave-one-out likelihood and a prior)" if prior is not None else "leave-one-out cross-validation"
+    out = be.scaled(fit.inflation, fit.length_scale,
+                    source=f"{be.source}; {fit.correlation} L = {fit.length_scale / 1e3:.0f} km and inflation "
+                           f"{fit.inflation:.2f} by {how} of {d.size} innovations (withheld rms {before:.3g} -> {after:.3g})")
+    return dataclasses.replace(out, correlation=fit.correlation)
 
 
-def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundError:
-    """The tuned background-error statistics xda uses by default, from the observations alone.
+#: Fewest observations for which the family of the correlation is chosen by the data (else the prior's).
+MIN_FAMILY = 100
 
-    A Hollingsworth-Lonnberg fit with a latitude profile of ``s_b``
-    (:meth:`BackgroundError.from_innovations`); where that fit fails (too few pairs) or
-    is degenerate (mean ``s_b^2`` below 10 % of the innovation variance), a constant
-    first guess (innovation variance less the observation-error variance, at least
-    10 % of it and at least 1 % of the observation-error variance; L = 1000 km). Then ``L`` and the inflation by leave-one-out cross-validation
-    (:func:`tune`) when there are at least ``MIN_TUNE`` observations.
+
+def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covariance.Prior | None = None) -> BackgroundError:
+    """The background-error statistics xda uses by default, from the observations at hand.
+
+    Empirical Bayes (with a ``prior``, :func:`prior_for`): the shape of ``s_b`` (a
+    latitude profile where 15-degree bands hold at least 30 observations, else a
+    constant), then its scale, ``L`` and, from :data:`MIN_FAMILY` observations on, the
+    correlation family, by maximising the leave-one-out likelihood of the innovations
+    plus the log prior (:func:`tune`). Any number of observations works: with few, the
+    answer is the prior's (a real climatology's statistics), with many the data's.
+    Without a prior, below ``MIN_TUNE`` observations, the constant first guess
+    (innovation variance less the observation-error variance, L = 1000 km).
 
     Parameters
     ----------
@@ -361,25 +586,34 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800) -> BackgroundE
         Innovations and observation-error stds (working units), positions (degrees).
     max_obs : int
         At most this many observations enter the cross-validation.
+    prior : Prior, optional
 
     Returns
     -------
     BackgroundError
+
+    References
+    ----------
+    Hollingsworth & Lonnberg (1986); Desroziers et al. (2005); Carlin & Louis (2000),
+    Bayes and Empirical Bayes Methods for Data Analysis, ch. 3.
     """
-    d, err = np.asarray(innovation, np.float64), np.asarray(obs_error, np.float64)
-    v = float(np.var(d))
-    e2 = float(np.mean(err**2))
-    constant = BackgroundError.constant(np.sqrt(max(v - e2, 0.1 * v, 0.01 * e2)), 1e6,
-                                        source=f"innovation variance of {d.size} observations, L = 1000 km")
-    try:
-        first = BackgroundError.from_innovations(d, lat, lon, err, by_latitude=True)
-    except ValueError:
-        first = constant
-    if np.mean(first.std_at(lat, lon) ** 2) < 0.1 * v:  # a degenerate fit (s_b ~ 0): OI would ignore the observations
-        first = constant
-    if d.size < MIN_TUNE:
+    d, err = np.asarray(innovation, np.float64).ravel(), np.asarray(obs_error, np.float64).ravel()
+    lat, lon = np.asarray(lat, np.float64).ravel(), np.asarray(lon, np.float64).ravel()
+    v, e2 = float(np.mean((d - d.mean()) ** 2)) if d.size > 1 else float(np.mean(d**2)), float(np.mean(err**2))
+    s0 = np.sqrt(max(v - e2, 0.1 * v, 0.01 * e2))
+    if prior is not None and (d.size < MIN_TUNE or not s0 > 0) and np.isfinite(prior.sd_log_sigma):
+        s0 = float(np.exp(prior.log_sigma))
+    length = float(np.exp(prior.log_length)) if prior is not None else 1e6
+    kind = prior.correlation if prior is not None else "soar"
+    prof = _latitude_profile(d - d.mean(), lat, err, s0**2) if d.size >= 60 else None
+    first = (BackgroundError(prof[0], prof[1], length, kind, "s_b by 15-degree latitude band") if prof is not None
+             else BackgroundError.constant(s0, length, kind, source=f"innovation variance of {d.size} observations"))
+    if prior is None and d.size < MIN_TUNE:
         return first
-    return tune(first, d, lat, lon, err, max_obs=max_obs)
+    if d.size >= MIN_FAMILY:  # the family by the data, on a subset; then L and the inflation on up to max_obs
+        kind = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS).correlation
+        first = dataclasses.replace(first, correlation=kind)
+    return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
 
 
 def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:

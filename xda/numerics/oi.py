@@ -24,15 +24,22 @@ from .constants import EARTH_RADIUS
 def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
     """Isotropic correlation of distance ``r`` (m) for length scale ``L`` (m).
 
-    ``soar``: second-order auto-regressive ``(1 + r/L) exp(-r/L)`` (Daley 1991, eq. 4.3.19);
-    ``gaussian``: ``exp(-r^2 / 2L^2)``.
+    ``soar``: second-order auto-regressive ``(1 + r/L) exp(-r/L)`` (Daley 1991, eq. 4.3.19;
+    the Matern function of smoothness 3/2 with ``L`` scaled by ``sqrt 3``);
+    ``matern52``: Matern of smoothness 5/2, ``(1 + x + x^2/3) exp(-x)``, ``x = sqrt(5) r/L``
+    (Rasmussen & Williams 2006, eq. 4.17), between SOAR and the Gaussian in smoothness;
+    ``gaussian``: ``exp(-r^2 / 2L^2)``. All three are positive definite in R^3, hence on
+    the sphere for chordal ``r``.
     """
     x = np.asarray(r) / length_scale
     if kind == "soar":
         return (1.0 + x) * np.exp(-x)
     if kind == "gaussian":
         return np.exp(-0.5 * x * x)
-    raise ValueError(f"unknown correlation {kind!r}; use 'soar' or 'gaussian'")
+    if kind == "matern52":
+        x = np.sqrt(5.0) * x
+        return (1.0 + x + x * x / 3.0) * np.exp(-x)
+    raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -304,3 +311,11 @@ def analysis_error_variance(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_erro
     """
     zero = np.zeros(obs_xyz.shape[0])
     return oi_analysis(zero, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)[1]
+
+
+def pointwise_members(xa: np.ndarray, sa: np.ndarray, members: int, seed=None) -> np.ndarray:
+    """``members`` draws of ``x_a + s_a z``, ``z`` white standard normal: the OI posterior's marginals point by
+    point (no spatial correlation), (members, *xa.shape). The ensemble of last resort, where no learned sampler
+    applies."""
+    rng = np.random.default_rng(seed)
+    return xa[None] + sa[None] * rng.standard_normal((members, *np.shape(sa)))

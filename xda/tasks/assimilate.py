@@ -13,13 +13,14 @@ import xarray as xr
 from .._version import __version__
 from ..labeled import names, times
 from ..labeled import units as xu
-from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, background_check, estimate
+from ..labeled.background_error import BackgroundError, background_check, estimate, prior_for
 from ..labeled.grid import grid_of
-from ..errors import DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
+from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
 from ..models.cards import DEFAULT_MODEL, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.interp import apply
+from .verify import MIN_VERIFY, Weight, correction_weight, withheld
 from ..labeled.observations import PointObservations, collect
 
 METHODS = ("xda", "oi")
@@ -49,7 +50,7 @@ def _robust_prescreen(d: np.ndarray, obs_error: np.ndarray, k: float = 10.0) -> 
     return np.abs(d - med) <= k * scale
 
 
-def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
+def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
                         steps: int, device):
     """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
 
@@ -62,7 +63,7 @@ def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObser
     from ..models import anchored
 
     entry, dtype = card["variables"][key], next(net.parameters()).dtype
-    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, key)
+    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
     fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
     cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
@@ -83,79 +84,48 @@ def _learned_departure(net, card: dict, key: str, xb, xa, sa, sb, ob: PointObser
     return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
-#: Fewest observations for the cross-validated weight of the learned correction.
-MIN_VERIFY = 20
 #: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
-#: the 2-fold estimate can tell; see :func:`_cross_validate`).
+#: the cross-validation can tell; see :func:`_cross_validate`).
 SPREAD_RANGE = (0.5, 2.0)
 
 
 class Verification(NamedTuple):
-    """What 2-fold cross-validation on the observations says about the learned analysis."""
+    """What cross-validation on the observations says about the learned analysis (:mod:`xda.tasks.verify`)."""
 
-    weight: float  #: weight in [0, 1] of the learned correction
+    weight: Weight  #: weight in [0, 1] of the learned correction, with its standard error
     spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
-    estimate: float  #: least-squares scale of the correction before shrinkage
-    stderr: float  #: its standard error
     evaluations: int  #: network evaluations spent
 
 
-def _cross_validate(run, xb, d, ob: PointObservations, be, grid, seed) -> Verification:
-    """Weight of the learned correction and scale of the error std, by 2-fold cross-validation.
+def _cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
+    """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
 
-    Each half of the observations is withheld in turn: OI and the model's posterior
-    mean are computed from the other half. At the withheld observations the OI
-    residuals ``r = y - H x_a`` are regressed on the correction ``c = H(s_a u)``:
-    ``a = sum(r c) / sum(c c)``, with its heteroscedasticity-robust standard error
-    ``se = sqrt(sum(c^2 (r - a c)^2)) / sum(c c)`` (observation noise is independent
-    of ``c``, so ``a`` is unbiased). The weight is ``a`` shrunk towards 0 by its
-    uncertainty, ``w = clip(a - se^2 / a, 0, 1)`` (James-Stein-like: ``a`` barely
-    changes where the gain is clear, and a correction no better than noise is
-    dropped). The spread scale ``k`` makes the withheld residuals of the corrected
-    analysis ``r - w c`` consistent with its error std: ``k^2 = (mean (r - w c)^2 -
-    mean sigma_o^2) / mean (H s_a)^2``, clipped to :data:`SPREAD_RANGE` (Desroziers
-    et al. 2005, for withheld rather than assimilated observations). With fewer than
-    :data:`MIN_VERIFY` observations: ``w = 1``, ``k = 1``.
+    The weight: :func:`xda.tasks.verify.correction_weight` of the withheld OI residuals
+    ``r`` on the correction ``c`` (:func:`xda.tasks.verify.withheld`). The spread scale
+    ``k`` makes the withheld residuals of the corrected analysis ``r - w c`` consistent
+    with its error std: ``k^2 = (mean (r - w c)^2 - mean sigma_o^2) / mean (H s_a)^2``,
+    clipped to :data:`SPREAD_RANGE` (Desroziers et al. 2005, for withheld rather than
+    assimilated observations). With fewer than :data:`xda.tasks.verify.MIN_VERIFY`
+    observations: ``w = 0`` (the verification cannot tell), ``k = 1``.
     """
     if ob.n < MIN_VERIFY:
-        return Verification(1.0, 1.0, 1.0, np.inf, 0)
-    fold = folds(ob, seed)
-    r, c, s, e = [], [], [], []
-    for f in (0, 1):
-        train, test = fold != f, fold == f
-        (xa, sa) = _oi_analysis(xb, d[train], ob.subset(train), be, grid)
-        u, _ = run(xa[0], sa, ob.subset(train), 0)
-        held = ob.subset(test)
-        r.append(held.value - apply(held.operator, xa[0]))
-        c.append(apply(held.operator, sa * u[0]))
-        s.append(apply(held.operator, sa))
-        e.append(held.error)
-    r, c, s, e = (np.concatenate(v) for v in (r, c, s, e))
-    w, a, se = correction_weight(r, c)
-    k2 = (np.mean((r - w * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
-    k = float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE))
-    return Verification(w, k, a, se, 2)
+        return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
+
+    def analyse(train):
+        o = train["x"]
+        xa, sa = _oi_analysis(xb, o.value - apply(o.operator, xb), o, be, grid)
+        u, _ = run(xa[0], sa, o, 0)
+        return {"x": (xa[0], sa * u[0], sa)}
+
+    res, n = withheld({"x": ob}, analyse)
+    r, c, s, e = res["x"]
+    w = correction_weight(r, c)
+    k2 = (np.mean((r - w.weight * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
+    return Verification(w, float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE)), n)
 
 
-def folds(ob: PointObservations, seed) -> np.ndarray:
-    """Two cross-validation folds (0/1 per observation), drawn in position order: the same folds whatever the
-    order of the observations."""
-    fold = np.empty(ob.n, np.int64)
-    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(0 if seed is None else seed).permutation(ob.n) % 2
-    return fold
-
-
-def correction_weight(r: np.ndarray, c: np.ndarray) -> tuple[float, float, float]:
-    """(weight, least-squares scale, its standard error) of a correction ``c`` against withheld residuals ``r``
-    (see :func:`_cross_validate`)."""
-    cc = float(c @ c)
-    a = float(r @ c) / cc if cc > 0 else 0.0
-    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc if cc > 0 else np.inf
-    return (float(np.clip(a - se**2 / a, 0.0, 1.0)) if a > 0 else 0.0), a, se
-
-
-def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
-                      device, verify: bool):
+def _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
+                      device, verify_: bool):
     """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
     weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
     scaled by ``k`` (:func:`_cross_validate`): the members are recentred on the head's estimate.
@@ -165,11 +135,12 @@ def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, 
     sb = _std_grid(be, grid)
 
     def run(xa_, sa_, ob_, m):
-        return _learned_departure(net, card, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
+        return _learned_departure(net, card, name, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
 
-    v = _cross_validate(run, xb, d, ob, be, grid, seed) if verify else Verification(1.0, 1.0, 1.0, np.nan, 0)
+    v = (_cross_validate(run, xb, ob, be, grid) if verify_
+         else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
     mean, nfe = run(xa, sa, ob, 0)
-    u = v.weight * mean
+    u = v.weight.weight * mean
     if members > 1:
         samples, nfe_s = run(xa, sa, ob, members)
         # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
@@ -177,6 +148,17 @@ def _learned_analysis(net, card, key, xb, d, xa, sa, be, ob: PointObservations, 
         spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
         u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
+
+
+def _outside_range(card: dict, name: str, grid) -> str | None:
+    """Why the learned model cannot analyse ``name`` on ``grid`` (the grid's spacing or size), or None."""
+    from ..models import anchored
+
+    try:
+        anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
+    except GridError as e:
+        return str(e)
+    return None
 
 
 @xu.pint_in_pint_out
@@ -233,11 +215,17 @@ def assimilate(
         Observation-error std per variable; defaults to a ``<var>_error`` column or
         variable, else typical values by standard name (1 K, 10 m, 2 m/s).
     background_error : BackgroundError, dict of them, "tuned", "innovations" or "model", optional
-        ``B`` statistics of the OI analysis (for both methods). Default ``"tuned"``
-        (:func:`xda.labeled.background_error.estimate`: a Hollingsworth-Lonnberg fit
-        with a latitude profile, then ``L`` and an inflation by leave-one-out
-        cross-validation) when there are at least 100 observations or the card has no
-        statistics for the variable, else the model card's training statistics.
+        ``B`` statistics of the OI analysis (for both methods). Default ``"tuned"``, for
+        any number of observations: empirical Bayes
+        (:func:`xda.labeled.background_error.estimate`): the scale of ``s_b``, ``L`` and
+        (from 100 observations) the correlation family maximise the leave-one-out
+        likelihood of the innovations plus a prior fitted to real archives for the
+        variable's standard name (:func:`~xda.labeled.background_error.prior_for`); with
+        few observations the answer is the prior's. With an archive of (background,
+        truth) pairs, ``BackgroundError.from_archive(backgrounds, truths, obs)`` is the
+        strongest choice. ``"innovations"``: Hollingsworth-Lonnberg alone. ``"model"``:
+        the model card's statistics, those of its training simulation (for that world's
+        OSSE only).
     qc : float or None
         Background-check threshold in stds of ``d`` (None: no QC).
     members : int
@@ -411,25 +399,50 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
         raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
     d = ob.value - apply(ob.operator, xb)
     pre = _robust_prescreen(d, ob.error)
-    be = _background_error(background_error, name, key, card, d, pre, ob, method)
+    be = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, da, units))
     ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
     (xa, sa), nfe = _oi_analysis(xb, d[ok], used, be, grid), 0
     how = "OI's, exact for its B and R"
     if method == "xda":
-        xa, nfe, v = _learned_analysis(net, card, key, xb, d[ok], xa[0], sa, be, used, grid, members, seed, steps,
-                                       dev, verify)
-        sa = sa * v.spread
-        if v.spread != 1.0:
-            how = f"OI's times {v.spread:.3g}, to fit withheld observations"
+        xa, sa, nfe, v, how = _learned_or_anchor(net, card, name, key, xb, d[ok], xa[0], sa, be, used, grid, members,
+                                                 seed, steps, dev, verify, how)
     analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
     analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()}, xda_oi_solver=oi.solver(n_ok))
     if method == "xda":
-        analysis.attrs.update(xda_correction_weight=round(v.weight, 4), xda_spread_scale=round(v.spread, 4))
+        analysis.attrs.update(_weight_attrs(v))
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
     analysis.attrs.update(_desroziers(report["table"]))
     return analysis, _standard_error(sa, analysis, units, how), report, nfe
+
+
+def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_, how):
+    """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
+    analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
+
+    Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
+    """
+    why = _outside_range(card, name, grid)
+    if why is not None:
+        warnings.warn(XdaWarning(f"{why.split('; regrid')[0]}: the analysis of {name!r} is the OI analysis "
+                                 "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
+                                                                  "(x_a + s_a z, no spatial correlation)" if members > 1 else "")),
+                      stacklevel=4)
+        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0)
+        return (oi.pointwise_members(xa, sa, members, seed) if members > 1 else xa[None]), sa, 0, v, how
+    xa, nfe, v = _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_)
+    if v.spread != 1.0:
+        how = f"OI's times {v.spread:.3g}, to fit withheld observations"
+    return xa, sa * v.spread, nfe, v, how
+
+
+def _weight_attrs(v: Verification) -> dict:
+    """The verification's weight, its standard error and the spread scale, as attrs."""
+    se = v.weight.stderr
+    return dict(xda_correction_weight=round(v.weight.weight, 4),
+                xda_correction_weight_stderr=round(se, 4) if np.isfinite(se) else "unverified",
+                xda_spread_scale=round(v.spread, 4))
 
 
 def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,
@@ -466,7 +479,7 @@ def _desroziers(table) -> dict:
 def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
                    steps: int, verify: bool, report: dict, lo: dict | None = None) -> int:
     """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
-    from .assimilate_joint import analyse_joint
+    from .assimilate_joint import analyse_joint, unobserved_error
 
     names = {k: n for n, k in keys.items() if k is not None}  # state key -> background variable
     xb, prep, obs, bes = {}, {}, {}, {}
@@ -478,7 +491,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
             continue
         d = ob.value - apply(ob.operator, xb[key])
         pre = _robust_prescreen(d, ob.error)
-        bes[key] = _background_error(background_error, name, key, card, d, pre, ob, "xda")
+        bes[key] = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, bg[name], work_units[name]))
         ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
         obs[key] = ob.subset(ok)
         report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
@@ -489,16 +502,21 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         raise ModelError(f"model {card.get('name')!r} does not know {unknown}; it knows "
                          f"{[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map them with `variables=` "
                          "or use method='oi'")
-    analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, members=members, seed=seed, steps=steps,
+    why = _outside_range(card, ", ".join(repr(n) for n in names.values()), grid)
+    if why is not None:
+        warnings.warn(XdaWarning(f"{why.split('; regrid')[0]}: the analysis is the classical multivariate anchor "
+                                 "(xda_correction_weight = 0)"), stacklevel=4)
+    analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, anchor_only=why is not None, members=members, seed=seed, steps=steps,
                                                verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid,
                                                latent_optimization=lo)
     for key, name in names.items():
         extra, da2 = prep[key]
-        be = bes.get(key) or BackgroundError.from_card(card["variables"][key])
+        be = bes.get(key) or unobserved_error(card["variables"][key])
         n_obs = report.get(name, {}).get("n_obs", 0)
         a = _write_back(analysis[key], bg[name], da2, extra, grid, members, work_units[name], "xda", be, n_obs,
                         report.get(name, {}).get("rejected", 0))
-        a.attrs.update(xda_correction_weight=round(weights[key], 4), xda_joint_state=list(card["variables"]))
+        a.attrs.update(_weight_attrs(Verification(weights[key], 1.0, 0)), xda_joint_state=list(card["variables"]))
+        del a.attrs["xda_spread_scale"]
         a.attrs.update({f"xda_n_obs_{k}": v for k, v in report.get(name, {}).get("dropped", {}).items()})
         if "checks" in report.get(name, {}):
             ob, pre, ok = report[name].pop("checks")
@@ -628,28 +646,31 @@ def _background_values(da: xr.DataArray, grid, name: str, units: str):
     return xb, extra, da2
 
 
-def _background_error(spec, name, key, card, d, pre, ob: PointObservations, method: str) -> BackgroundError:
-    """B statistics: given, tuned on the observations, from the innovations (Hollingsworth-Lonnberg)
-    or from the model card.
-
-    Default: ``"tuned"`` with at least 100 observations (or no card statistics), else
-    ``"model"``: the learned model was trained on OI analyses with tuned statistics.
+def _background_error(spec, name, key, card, d, pre, ob: PointObservations, prior) -> BackgroundError:
+    """B statistics: given, empirical Bayes on the observations (default), from the innovations
+    (Hollingsworth-Lonnberg) or from the model card (asked for by name only: the card's B is the
+    training simulation's, right for that world's OSSE and not for real data).
     """
     be = spec.get(name) if isinstance(spec, dict) else spec
     if be is None:
-        be = "tuned" if pre.sum() >= MIN_OBS_TUNED_DEFAULT or key is None else "model"
+        be = "tuned"
     if isinstance(be, BackgroundError):
         return be
     if not isinstance(be, str) or be not in BACKGROUND_ERRORS:
         check_choice(f"background_error (for {name!r})", be, BACKGROUND_ERRORS,
-                     fix="or pass an xda.BackgroundError (e.g. BackgroundError.from_pairs(backgrounds, truths))")
+                     fix="or pass an xda.BackgroundError (e.g. BackgroundError.from_archive(backgrounds, truths, obs))")
     if be == "model":
         if key is None:
             raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
         return BackgroundError.from_card(card["variables"][key])
     if be == "innovations":
         return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
-    return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], prior=prior)
+
+
+def _prior(name: str, da: xr.DataArray, units: str):
+    """The empirical-Bayes prior of ``name``'s B (:func:`xda.labeled.background_error.prior_for`)."""
+    return prior_for(names.standard_name(name, da), units)
 
 
 def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units: str) -> np.ndarray:

@@ -22,9 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ObservationError
-from ..labeled.background_error import BackgroundError
-from ..numerics import balance, stencils
+from ..labeled.background_error import BackgroundError, prior_for
+from ..numerics import balance, oi, stencils
 from ..numerics.interp import apply
+from .verify import Weight, correction_weight, withheld
+
+
+def unobserved_error(entry: dict) -> BackgroundError:
+    """B of a state variable without observations: the empirical-Bayes prior of its standard name (real
+    archives), not the card's training statistics."""
+    return BackgroundError.from_prior(prior_for(entry["standard_name"], entry["units"]))
 
 
 def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -> dict:
@@ -43,7 +50,7 @@ def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -
             (xa, sa) = oi_analysis(xb_bal[key], d, ob, bes[key], grid)
             out[key] = (xa[0], sa, std_grid(bes[key], grid))
         else:
-            sb = std_grid(BackgroundError.from_card(card["variables"][key]), grid)
+            sb = std_grid(unobserved_error(card["variables"][key]), grid)
             out[key] = (xb_bal[key], sb, sb)
     return out
 
@@ -112,36 +119,26 @@ def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int,
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify: int) -> tuple[dict, int]:
-    """Cross-validated weight of the correction per state key (see the module docstring), evaluations spent."""
+def _weights(run, xb, obs, bes, grid, card, oi_analysis, std_grid) -> tuple[dict, int]:
+    """Cross-validated weight (:class:`xda.tasks.verify.Weight`) of the correction per state key (see the module
+    docstring), evaluations spent."""
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
-    checkable = [k for k in obs if obs[k].n >= min_verify]
-    if not checkable:
-        return {k: 1.0 for k in keys}, 0
-    from .assimilate import correction_weight, folds as two_folds
 
-    folds = {k: two_folds(obs[k], seed) for k in obs}
-    r, c = {k: [] for k in checkable}, {k: [] for k in checkable}
-    for f in (0, 1):
-        train = {k: ob.subset(folds[k] != f) for k, ob in obs.items()}
+    def analyse(train):
         anchor = _anchor(xb, train, bes, grid, card, oi_analysis, std_grid)
         u, _ = run(anchor, train, 0)
-        for k in checkable:
-            held = obs[k].subset(folds[k] == f)
-            xa, sa, _ = anchor[k]
-            j = state.index(k)
-            r[k].append(held.value - apply(held.operator, xa))
-            c[k].append(apply(held.operator, sa * u[0, j]))
-    w = {}
-    for k in checkable:
-        w[k] = correction_weight(np.concatenate(r[k]), np.concatenate(c[k]))[0]
-    floor = min(w.values())
-    return {k: w.get(k, 1.0 if k in obs else floor) for k in keys}, 2
+        return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
+
+    res, n = withheld(obs, analyse)
+    w = {k: correction_weight(r, c) for k, (r, c, _, _) in res.items()}
+    unverified = correction_weight(np.zeros(0), np.zeros(0))
+    floor = min(w.values(), key=lambda x: x.weight) if w else unverified
+    return {k: w.get(k, unverified if k in obs else floor) for k in keys}, n
 
 
 def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: int, seed, steps: int, verify: bool,
-                  device, oi_analysis, std_grid, min_verify: int = 20, latent_optimization: dict | None = None
+                  device, oi_analysis, std_grid, anchor_only: bool = False, latent_optimization: dict | None = None
                   ) -> tuple[dict, dict, dict, int]:
     """The joint analysis of the state keys in ``xb``.
 
@@ -180,14 +177,19 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
         if members <= 1:
             u = {k: v[:1] for k, v in u.items()}
         analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
-        return analysis, {k: anchor[k][1] for k in xb}, {k: 1.0 for k in xb}, nfe * max(members, 1)
+        return analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1)
 
-    weights, nfe = (_weights(run, xb, obs, bes, grid, card, seed, oi_analysis, std_grid, min_verify) if verify
-                    else ({k: 1.0 for k in xb}, 0))
+    if anchor_only:  # outside the model's range: the classical anchor (and its pointwise posterior members)
+        anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
+        analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, seed) if members > 1
+                        else anchor[k][0][None]) for k in xb}
+        return analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0
+    weights, nfe = (_weights(run, xb, obs, bes, grid, card, oi_analysis, std_grid) if verify
+                    else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, 0))
     anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
-    u = {k: weights[k] * mean[:, keys.index(k)] for k in xb}
+    u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}
     if members > 1:
         samples, ns = run(anchor, obs, members)
         spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))

@@ -1,0 +1,106 @@
+"""Verification of a learned correction on the user's own observations: repeated K-fold cross-validation.
+
+The learned analysis is ``x_a + w s_a u``: the OI analysis plus the network's
+correction. Before it is applied, the observations are split into
+:data:`FOLDS` folds, :data:`REPEATS` times (the splits are fixed by the observations'
+positions, never by the user's ``seed``: the default analysis is the same for every
+seed); each fold is withheld in turn, OI and the correction are computed from the
+others, and at the withheld observations the OI residuals ``r = y - H x_a`` are
+regressed on the correction ``c = H(s_a u)``. Each observation's ``r`` and ``c`` are
+averaged over the repeats. The weight is that regression's slope, kept only where it
+shows skill and shrunk towards 0 by its uncertainty (:func:`correction_weight`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ..labeled.observations import PointObservations
+from ..numerics.interp import apply
+
+#: Folds and repeats of the cross-validation.
+FOLDS, REPEATS = 4, 2
+#: Fewest observations of a variable for its correction to be verified; below it the weight is 0.
+MIN_VERIFY = 40
+#: The slope must exceed this many standard errors for any weight (a one-sided test at about 2.3 %).
+SKILL_Z = 2.0
+#: Standard deviation of the prior on the slope (mean 0): the correction must earn its weight.
+PRIOR_SD = 0.5
+
+
+class Weight(NamedTuple):
+    """The weight of a learned correction and how it was reached (see :func:`correction_weight`)."""
+
+    weight: float  #: in [0, 1]
+    stderr: float  #: posterior standard deviation of the slope (inf where unverified)
+    estimate: float  #: least-squares slope before the test and the shrinkage
+    estimate_stderr: float  #: its heteroscedasticity-robust standard error
+
+
+def folds(ob: PointObservations, repeat: int = 0, k: int = FOLDS) -> np.ndarray:
+    """Fold (0..k-1) of each observation in repeat ``repeat``: a permutation seeded by ``repeat`` alone, dealt in
+    position order, so the same for any order of the observations and any user ``seed``."""
+    fold = np.empty(ob.n, np.int64)
+    fold[np.lexsort((np.mod(ob.lon, 360.0), ob.lat))] = np.random.default_rng(repeat).permutation(ob.n) % k
+    return fold
+
+
+def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
+    """Residuals and corrections at withheld observations, averaged over the repeats.
+
+    Parameters
+    ----------
+    obs : dict
+        ``{key: PointObservations}``. Keys with fewer than :data:`MIN_VERIFY`
+        observations are never withheld (they always inform the analyses).
+    analyse : callable
+        ``analyse(train) -> {key: (x_a, s_a u, s_a)}`` (grids, working units) from the
+        observations ``train`` (same keys), for the keys to verify.
+
+    Returns
+    -------
+    dict
+        ``{key: (r, c, s, e)}``, each (n,): OI residual, correction, analysis-error std
+        at the observation, observation-error std.
+    int
+        Analyses computed.
+    """
+    check = {k for k, ob in obs.items() if ob.n >= MIN_VERIFY}
+    sums = {k: np.zeros((3, obs[k].n)) for k in check}
+    for rep in range(REPEATS):
+        fold = {k: folds(obs[k], rep) for k in check}
+        for f in range(FOLDS):
+            out = analyse({k: (ob.subset(fold[k] != f) if k in check else ob) for k, ob in obs.items()})
+            for k in check & set(out):
+                test, (xa, corr, sa) = fold[k] == f, out[k]
+                held = obs[k].subset(test)
+                sums[k][:, test] += np.stack([held.value - apply(held.operator, xa), apply(held.operator, corr),
+                                              apply(held.operator, sa)])
+    return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}, REPEATS * FOLDS
+
+
+def correction_weight(r: np.ndarray, c: np.ndarray) -> Weight:
+    """The weight of a correction ``c`` given withheld residuals ``r`` (both (n,)).
+
+    The least-squares slope ``a = sum(r c) / sum(c c)`` with its heteroscedasticity-
+    robust standard error ``se = sqrt(sum(c^2 (r - a c)^2)) / sum(c c)`` (White 1980;
+    observation noise is independent of ``c``, so ``a`` is unbiased). No weight unless
+    ``a > SKILL_Z se`` and there are at least :data:`MIN_VERIFY` observations (the
+    verification cannot tell otherwise); then the posterior mean of the slope under a
+    prior ``N(0, PRIOR_SD^2)``, ``a tau^2 / (tau^2 + se^2)``, clipped to [0, 1]. Using
+    ``w`` instead of 0 lowers the expected squared error by ``(2 a* w - w^2) |c|^2``
+    for a true slope ``a*``, which is positive whenever ``0 < w < 2 a*``: the test and
+    the shrinkage make ``w`` small where ``a*`` may be small.
+    """
+    cc = float(c @ c)
+    if r.size < MIN_VERIFY or not cc > 0:
+        return Weight(0.0, np.inf, 0.0, np.inf)
+    a = float(r @ c) / cc
+    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc
+    tau2 = PRIOR_SD**2
+    post_sd = float(np.sqrt(tau2 * se**2 / (tau2 + se**2)))
+    if not a > SKILL_Z * se:
+        return Weight(0.0, post_sd, a, se)
+    return Weight(float(np.clip(a * tau2 / (tau2 + se**2), 0.0, 1.0)), post_sd, a, se)
