@@ -6,6 +6,7 @@ import torch
 import xarray as xr
 
 import xda
+from xda.tasks import verify
 from xda.errors import GridError, NotFoundError
 from xda.models import registry
 from xda.models.anchored import (FIELDS, N_COND_ANCHORED, anchored_condition, anchored_denoiser, condition_fields,
@@ -52,7 +53,8 @@ def test_zero_network_mean_is_the_oi_analysis_on_real_data(global_case, zero_mod
     oi = xda.assimilate(bg, obs, method="oi")
     an = xda.assimilate(bg, obs, model=zero_model)
     xr.testing.assert_allclose(an["z500"], oi["z500"], rtol=0, atol=1e-9)
-    assert an["z500"].attrs["xda_method"] == "xda" and an.attrs["xda_nfe"] == 3  # 2 for the cross-validation
+    assert an["z500"].attrs["xda_method"] == "xda"
+    assert an.attrs["xda_nfe"] == 1 + verify.FOLDS * verify.REPEATS  # the rest for the cross-validation
     assert an["z500"].attrs["xda_correction_weight"] == 0.0  # nothing learned, nothing weighted in
     # the error std is OI's, scaled to fit the withheld observations (the scale is recorded)
     k = an["z500"].attrs["xda_spread_scale"]
@@ -93,15 +95,23 @@ def test_any_grid_regional(zero_model, spacing, descending):
     np.testing.assert_allclose(an.values, oi.values, atol=1e-9)
 
 
-def test_grid_spacing_outside_the_range_is_a_clear_error(zero_model):
-    lat, lon = np.arange(-80.0, 80.1, 8.0), np.arange(0.0, 360.0, 8.0)
-    bg, obs, _ = _synthetic_case(lat, lon, density=0.3)
-    with pytest.raises(GridError, match="outside the range"):
-        xda.assimilate(bg, obs, model=zero_model)
-    tiny_lat, tiny_lon = np.arange(40.0, 46.1, 1.0), np.arange(0.0, 6.1, 1.0)
-    bg, obs, _ = _synthetic_case(tiny_lat, tiny_lon, density=0.5)
-    with pytest.raises(GridError, match="smaller than 4 x 4"):
-        xda.assimilate(bg, obs, model=zero_model)
+@pytest.mark.parametrize("lat, lon, why", [
+    (np.arange(-80.0, 80.1, 8.0), np.arange(0.0, 360.0, 8.0), "outside the range"),  # too coarse
+    (np.arange(40.0, 46.1, 1.0), np.arange(0.0, 6.1, 1.0), "smaller than 4 x 4"),  # too small a domain
+])
+def test_grid_outside_the_models_range_gets_the_oi_analysis_with_a_warning(zero_model, lat, lon, why):
+    """A valid grid the model cannot analyse is not refused: the answer is OI's, weight 0, and the warning names
+    the user's variable and why."""
+    bg, obs, _ = _synthetic_case(lat, lon, density=0.5)
+    bg, obs = bg.rename("tasmax_like"), obs.rename("tasmax_like")
+    oi = xda.assimilate(bg, obs, method="oi")
+    with pytest.warns(xda.errors.XdaWarning, match=f"{why}.*'tasmax_like'|'tasmax_like'.*{why}"):
+        an = xda.assimilate(bg, obs, model=zero_model, variables={"tasmax_like": "z500"})
+    xr.testing.assert_allclose(an, oi.assign_attrs(an.attrs), rtol=0, atol=1e-9)
+    assert an.attrs["xda_correction_weight"] == 0.0 and an.attrs["xda_nfe"] == 0
+    with pytest.warns(xda.errors.XdaWarning):
+        ens = xda.assimilate(bg, obs, model=zero_model, variables={"tasmax_like": "z500"}, members=4, seed=0)
+    assert ens.sizes["member"] == 4 and float(ens.std("member").mean()) > 0
 
 
 def test_zero_network_is_the_unit_gaussian_denoiser():
