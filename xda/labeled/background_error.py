@@ -339,6 +339,11 @@ class BackgroundError:
         ------
         ValueError
             With fewer than 20 observations, or when no covariance model can be fitted.
+
+        See Also
+        --------
+        from_archive : B from (background, truth) pairs, family and ``L`` by cross-validation.
+        estimate : the empirical-Bayes default, for any number of observations.
         """
         d = np.asarray(innovation, np.float64)
         if d.size < 20:

@@ -232,19 +232,21 @@ def assimilate(
         ``1`` (default): the best estimate, the posterior mean (method ``"xda"``: the
         model's posterior-mean head, one network evaluation). ``N > 1``: ``N``
         posterior samples along a new ``member`` dimension (``"xda"`` only), recentred
-        on that best estimate: their mean is the ``members=1`` analysis of the same
-        ``seed`` (which also draws the cross-validation folds) and their spread the
-        sampler's (unbiased for ``N``).
+        on that best estimate: their mean is the ``members=1`` analysis (the same for
+        every ``seed``) and their spread the sampler's (unbiased for ``N``).
     seed : int, optional
         Seed of the sampler's noise.
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
     verify : bool
         Method ``"xda"``: weight the learned correction of OI by its skill at withheld
-        observations (2-fold cross-validation, a weight in [0, 1] recorded as
-        ``xda_correction_weight``; 1 below 20 observations), so that where the model is
-        out of its depth the analysis returns to OI, and scale the error std (and the
-        members' spread) to fit the withheld observations (``xda_spread_scale``, 0.5-2).
+        observations (repeated 4-fold cross-validation, folds fixed by the observations'
+        positions, :mod:`xda.tasks.verify`: a weight in [0, 1] recorded as
+        ``xda_correction_weight`` with ``xda_correction_weight_stderr``; 0 below 40
+        observations or without 2-sigma skill), so that where the model is out of its
+        depth the analysis is OI's, and scale the error std (and the members' spread) to
+        fit the withheld observations (``xda_spread_scale``, 0.5-2). A grid outside the
+        model's range gets the OI analysis with an :class:`~xda.errors.XdaWarning`.
         ``False``: the correction as learned, OI's error std.
     latent_optimization : bool or dict
         Latent joint models only (card ``latent: true``): LO-SDA's analysis (Li et al.
