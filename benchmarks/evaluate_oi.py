@@ -198,9 +198,10 @@ def main() -> int:
             pick = np.linspace(0, len(all_cases) - 1, min(a.max_cases, len(all_cases))).round().astype(int)
             t0 = time.perf_counter()
             rows = [run_case(*all_cases[i], density, so, rng, density in a.xda) for i in pick]
-            out += [f"## {case}, {density:.1%} observed, {len(rows)} cases ({time.perf_counter() - t0:.0f} s)", "",
-                    "| method | mean RMSE | x ref [95 %] | p95 |", "|---|---|---|---|", *summarise(rows), ""]
-            print("\n".join(out[-len(rows[0]) - 4:]), flush=True)
+            table = [f"## {case}, {density:.1%} observed, {len(rows)} cases ({time.perf_counter() - t0:.0f} s)", "",
+                     "| method | mean RMSE | x ref [95 %] | p95 |", "|---|---|---|---|", *summarise(rows), ""]
+            out += table
+            print("\n".join(table), flush=True)
     RESULTS.write_text("\n".join(out) + "\n")
     print(f"wrote {RESULTS}")
     return 0
