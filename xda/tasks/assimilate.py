@@ -156,8 +156,8 @@ def _outside_range(card: dict, name: str, grid) -> str | None:
 
     try:
         anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
-    except GridError as e:
-        return str(e)
+    except GridError as e:  # the reason, without the error's advice to regrid (the caller answers instead)
+        return str(e).split("; regrid")[0].split("; use method=")[0]
     return None
 
 
@@ -427,7 +427,7 @@ def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, member
     """
     why = _outside_range(card, name, grid)
     if why is not None:
-        warnings.warn(XdaWarning(f"{why.split('; regrid')[0]}: the analysis of {name!r} is the OI analysis "
+        warnings.warn(XdaWarning(f"{why}: the analysis of {name!r} is the OI analysis "
                                  "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
                                                                   "(x_a + s_a z, no spatial correlation)" if members > 1 else "")),
                       stacklevel=4)
@@ -506,7 +506,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
                          "or use method='oi'")
     why = _outside_range(card, ", ".join(repr(n) for n in names.values()), grid)
     if why is not None:
-        warnings.warn(XdaWarning(f"{why.split('; regrid')[0]}: the analysis is the classical multivariate anchor "
+        warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
                                  "(xda_correction_weight = 0)"), stacklevel=4)
     analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, anchor_only=why is not None, members=members, seed=seed, steps=steps,
                                                verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid,
