@@ -78,6 +78,17 @@ def test_one_command_from_the_bundled_station_reports_to_an_analysis(tmp_path, c
     assert omb["time"].between(pd.Timestamp("1995-03-18T17:30"), pd.Timestamp("1995-03-18T18:30"), inclusive="left").all()
     used = omb[omb["qc"]]
     assert used["oma"].std() < used["omb"].std() / 2
+    assert "ETOPO20" in an["tas"].attrs["xda_obs_height_adjustment"] and "height_term" in omb
+    # the model's own terrain from a file, or none
+    orog = tmp_path / "orog.nc"
+    xda.static.orography_like(xda.datasets.open_dataset("esm_tas")).to_dataset().to_netcdf(orog)
+    for value, expect in ((str(orog), "'orog'"), ("none", None)):
+        rc = main(["assimilate", "esm_tas", "sao_stations", "--isel", "time=2", "--time", "1995-03-18T18:00",
+                   "--window", "1h", "--method", "oi", "-o", str(tmp_path / "an2.nc"), "--orography", value])
+        assert rc == 0, capsys.readouterr().err
+        with xr.open_dataset(tmp_path / "an2.nc") as an2:
+            note = an2["tas"].attrs.get("xda_obs_height_adjustment")
+        assert (note is None) if expect is None else (expect in note)
 
 
 def test_evaluate_prints_scores_against_truth_and_baseline(tmp_path, capsys):

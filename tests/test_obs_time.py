@@ -71,7 +71,7 @@ def test_the_observation_table_round_trips_as_a_long_table(day):
     assert table["analysis_error"].between(float(se.min()), float(se.max())).all()
     assert table["analysis_error"].median() < table["omb"].std() / 2  # the analysis knows more than the background
     assert table["time"].min() >= np.datetime64("1995-03-18T15:00")
-    long = table[["variable", "time", "lat", "lon", "observation", "error", "units"]]
+    long = table[["variable", "time", "lat", "lon", "elevation", "observation", "error", "units"]]  # with the station heights
     again = xda.assimilate(bg18, long, method="oi")
     xr.testing.assert_allclose(again["tas"], an["tas"])
     with pytest.raises(ObservationError, match=r"2 units for 'tas'"):

@@ -63,20 +63,69 @@ def test_spectral_divergence_is_zero_for_identical_and_positive_otherwise(z500):
 def test_chaosbench_spectral_divergence_sees_small_scale_noise_and_blur(z500):
     """Isotropic, top 10 % of wavenumbers: white noise flattens the shape of the tail; a scaled field has
     the same spectral shape; a numpy KL of the same bins agrees. (The shape *within* the band is
-    compared, not its energy: a uniform blur of the band barely registers.)"""
+    compared, not its energy: a uniform blur of the band barely registers.) NCEP z500 has almost no power
+    at its smallest scales (~1e-4 m2 per band): without the taper, the leakage of the pole-to-pole
+    contrast (~0.5 m2) would fill the band and hide the noise."""
     a = z500["z500"].isel(time=0)
     rng = np.random.default_rng(0)
-    noisy = a + 20.0 * rng.standard_normal(a.shape)
+    noisy = a + 0.1 * rng.standard_normal(a.shape)
     sd = lambda f: float(xda.spectral_divergence(f, a, kind="isotropic", top=0.1))  # noqa: E731
     assert sd(a) == 0.0 and sd(2.0 * a - 100.0) == pytest.approx(0.0, abs=1e-12)
-    assert sd(noisy) > 10 * sd(a + 1.0 * rng.standard_normal(a.shape)) > 0
-    pf, pr = (xda.isotropic_power_spectrum(f).values for f in (noisy, a))
+    assert sd(noisy) > 10 * sd(a + 0.001 * rng.standard_normal(a.shape)) > 0
+    leak = lambda w: float(xda.isotropic_power_spectrum(a, window=w).isel(freq_r=-1))  # noqa: E731
+    assert leak(None) > 1000 * leak("tukey")
+    pf, pr = (xda.isotropic_power_spectrum(f, window="tukey").values for f in (noisy, a))
     n = pf.size
     pf, pr = pf[n - int(np.ceil(0.1 * n)):], pr[n - int(np.ceil(0.1 * n)):]
     pf, pr = pf / pf.sum(), pr / pr.sum()
     assert sd(noisy) == pytest.approx(float(np.sum(pr * np.log(pr / pf))), rel=1e-10)
     with pytest.raises(ValueError, match="top"):
         xda.spectral_divergence(a, a, kind="isotropic", top=0.0)
+
+
+def _regional(values, lat0=20.0, lon0=-80.0, d=1.0):
+    ny, nx = values.shape
+    return xr.DataArray(values, dims=("lat", "lon"), coords={"lat": lat0 + d * np.arange(ny), "lon": lon0 + d * np.arange(nx)},
+                        name="f", attrs={"units": "K"})
+
+
+def test_taper_stops_edge_leakage_into_small_scales():
+    """A smooth large-scale wave that does not fit the regional domain: without a taper the jump between
+    opposite edges leaks into every wavenumber; a 2-D Tukey or Hann taper keeps the small scales empty,
+    and the total power still estimates the variance."""
+    y, x = np.meshgrid(np.arange(48), np.arange(64), indexing="ij")
+    f = _regional(np.cos(2 * np.pi * 2.3 * x / 64 + 0.7) * np.cos(2 * np.pi * 1.6 * y / 48 + 0.3))
+    tail = lambda p: float(p.isel(freq_r=slice(p.sizes["freq_r"] // 2, None)).sum() / p.sum())  # noqa: E731
+    plain, tukey, hann = (xda.isotropic_power_spectrum(f, window=w) for w in (None, "tukey", True))
+    assert tail(plain) > 1e-3
+    assert tail(tukey) < 0.05 * tail(plain) and tail(hann) < 0.01 * tail(plain)
+    variance = float(((f - f.mean()) ** 2).mean())
+    assert float(plain.sum()) == pytest.approx(variance, rel=0.05)
+    assert float(hann.sum()) == pytest.approx(variance, rel=0.3)
+
+
+def test_spectral_divergence_with_chaosbench_binning_matches_its_definition(z500):
+    """``binning="chaosbench", window=None, top=0.1`` reproduces ChaosBench's SpectralDiv (validation mode):
+    unit annuli of sqrt(i^2 + j^2) from 0.5, mean power per annulus, the top 10 % of annuli, KL."""
+    a = z500["z500"].isel(time=0)
+    f = z500["z500"].isel(time=7)
+    ny, nx = a.shape
+
+    def binned(field):
+        p = np.abs(np.fft.fft2(field.values)) ** 2
+        k = np.hypot(*np.meshgrid(np.fft.fftfreq(ny) * ny, np.fft.fftfreq(nx) * nx, indexing="ij")).ravel()
+        nb = np.arange(0.5, k.max(), 1).size
+        s, _ = np.histogram(k, nb, (0.5, k.max()), weights=p.ravel())
+        c, _ = np.histogram(k, nb, (0.5, k.max()))
+        s = (s / c)[int(nb * 0.9):]
+        return s / s.sum()
+
+    pf, pr = binned(f), binned(a)
+    expected = float(np.sum(pr * np.log(pr / pf)))
+    got = float(xda.spectral_divergence(f, a, kind="isotropic", top=0.1, window=None, binning="chaosbench"))
+    assert got == pytest.approx(expected, rel=0.05)
+    with pytest.raises(ValueError, match="binning"):
+        xda.isotropic_power_spectrum(a, binning="pysteps")
 
 
 def test_latitude_weighted_rmse_and_mae(z500):
@@ -101,6 +150,53 @@ def test_fair_crps_and_spread_skill():
     with pytest.raises(ValueError, match="at least 2 members"):
         metrics.crps(ens.isel(member=[0]), truth)
     assert float(metrics.spread_skill_ratio(0.5 * ens, truth, dim="x")) < 0.7
+
+
+def _gaussian_crps(mu, sigma, y):
+    """Exact CRPS of N(mu, sigma^2) at y (Gneiting et al. 2005, eq. 5)."""
+    from scipy.stats import norm
+
+    z = (y - mu) / sigma
+    return sigma * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
+
+
+@pytest.mark.parametrize("m", [2, 4, 8])
+@pytest.mark.parametrize("kind", ["independent", "recentred"])
+def test_calibrated_ensembles_score_one_and_the_exact_crps(m, kind):
+    """A calibrated ensemble (truth and members from one N(x_hat, 1)) has spread-skill 1.000 and the exact
+    Gaussian CRPS, whether its members are independent draws or recentred on x_hat as xda's are; the
+    formula for independent members misjudges recentred ones."""
+    rng = np.random.default_rng(m)
+    n = 400_000
+    x_hat = rng.normal(size=n)
+    truth = xr.DataArray(x_hat + rng.normal(size=n), dims="x")
+    u = rng.normal(size=(m, n))
+    if kind == "recentred":
+        u = np.sqrt(m / (m - 1)) * (u - u.mean(0))
+    ens = xr.DataArray(x_hat + u, dims=("member", "x"))
+    if kind == "recentred":
+        ens.attrs["xda_members_recentred"] = "yes"
+    exact = float(_gaussian_crps(x_hat, 1.0, truth.values).mean())
+    assert float(metrics.spread_skill_ratio(ens, truth)) == pytest.approx(1.0, abs=0.006)
+    assert float(metrics.crps(ens, truth)) == pytest.approx(exact, rel=0.006)
+    assert exact == pytest.approx(1 / np.sqrt(np.pi), rel=0.005)
+    if kind == "recentred":  # read from the attrs; said explicitly; and the wrong formula is measurably off
+        plain = ens.drop_attrs()
+        assert float(metrics.spread_skill_ratio(plain, truth, recentred=True)) == float(metrics.spread_skill_ratio(ens, truth))
+        assert float(metrics.spread_skill_ratio(plain, truth)) == pytest.approx(np.sqrt((m + 1) / (m - 1)), rel=0.01)
+        assert float(metrics.crps(plain, truth)) < 0.97 * exact
+    else:
+        assert float(metrics.crps(ens, truth, recentred=True)) > 1.01 * exact
+
+
+def test_fair_crps_of_two_members_is_exact():
+    """The fair CRPS of members (a, b) at y is (|a-y| + |b-y|)/2 - |a-b|/2 (Ferro 2014), case by case."""
+    ens = xr.DataArray([[1.0, -2.0, 0.5], [3.0, 1.0, 0.5]], dims=("member", "x"))
+    y = xr.DataArray([0.0, 5.0, 0.5], dims="x")
+    expected = [(1 + 3) / 2 - 2 / 2, (7 + 4) / 2 - 3 / 2, 0.0]
+    np.testing.assert_allclose(metrics.crps(ens, y, dim=[]), expected)
+    c = np.sqrt(2.0)  # recentred pairs: the spread term shrinks by sqrt(M / (M - 1))
+    np.testing.assert_allclose(metrics.crps(ens, y, dim=[], recentred=True), [2 - 1 / c, 5.5 - 1.5 / c, 0.0])
 
 
 def test_ssim(z500):

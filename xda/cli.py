@@ -81,6 +81,20 @@ def _number_or_text(value: str):
         return value  # e.g. "1.5 K"
 
 
+def _orography(value: str):
+    """``--orography``: 'none' (no height term), or a file / bundled data set holding the model's surface altitude."""
+    if value.lower() == "none":
+        return False
+    ds = _open(value)
+    found = [k for k, da in ds.data_vars.items() if da.attrs.get("standard_name") in ("surface_altitude", "height_above_mean_sea_level")]
+    if not found and len(ds.data_vars) == 1:
+        found = list(ds.data_vars)
+    if not found:
+        raise ValueError(f"--orography {value}: no variable with standard_name 'surface_altitude' among {list(ds.data_vars)}; "
+                         "give that attribute to the model's surface altitude")
+    return ds[found[0]]
+
+
 def _assimilate(a) -> None:
     from .tasks import assimilate
 
@@ -92,6 +106,8 @@ def _assimilate(a) -> None:
                   window=None if a.window.lower() == "none" else a.window)
     if a.model:
         kwargs["model"] = a.model
+    if a.orography is not None:
+        kwargs["orography"] = _orography(a.orography)
     if a.obs_table:
         analysis, table = assimilate(bg, obs, obs_space=True, **kwargs)
         table.to_csv(a.obs_table, index=False)
@@ -174,6 +190,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--window", default="6h",
                    help="assimilation window (full width) around the background's time for observations with times; "
                         "'none' uses all (default 6h)")
+    s.add_argument("--orography", default=None, metavar="FILE|none",
+                   help="the background model's surface altitude on its grid (netCDF, standard_name surface_altitude) "
+                        "for the station-elevation term of near-surface temperature; 'none': no term (default: the "
+                        "background's own, else ETOPO20)")
     s.set_defaults(run=_assimilate)
     s = sub.add_parser("downscale", help="near-surface temperature on a finer grid")
     s.add_argument("coarse")

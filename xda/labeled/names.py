@@ -20,6 +20,11 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "eastward_wind": ("uas", "u10", "U10", "ua", "UGRD", "u", "U"),
     "northward_wind": ("vas", "v10", "V10", "va", "VGRD", "v", "V"),
 }
+#: Attribute of an ensemble whose members are recentred on an estimate, ``x_k = x_hat + sqrt(M/(M-1)) (u_k - mean u)``
+#: (xda's members): :func:`xda.metrics.crps` and :func:`xda.metrics.spread_skill_ratio` read it.
+RECENTRED_ATTR = "xda_members_recentred"
+RECENTRED_NOTE = "on the best estimate: x_hat + sqrt(M/(M-1)) (u_k - mean u)"
+
 #: Units each standard name's values must be convertible to.
 _DIMENSION = {"air_temperature": "K", "geopotential_height": "m", "eastward_wind": "m s-1", "northward_wind": "m s-1"}
 

@@ -8,7 +8,7 @@ bilinear observation operator to the background grid.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,8 @@ from . import units as xu
 from .names import standard_name as _standard_name
 from .grid import Grid, grid_of
 from ..errors import GridError, ObservationError
-from ..numerics.interp import Bilinear, bilinear_weights
+from ..numerics.interp import Bilinear, apply, bilinear_weights
+from ..numerics.lapse_rate import STANDARD_LAPSE_RATE
 
 #: Default observation-error standard deviations by CF standard name (typical
 #: radiosonde / surface-station values incl. representativeness, e.g. ECMWF IFS docs).
@@ -34,6 +35,11 @@ DEFAULT_OBS_ERROR = {
 
 _LAT = ("lat", "latitude", "Latitude", "LAT")
 _LON = ("lon", "longitude", "Longitude", "LON")
+#: Names of a report's station elevation (height of the ground above mean sea level).
+_ELEVATION = ("elevation", "elev", "altitude", "station_elevation", "station_altitude", "surface_altitude")
+_ELEVATION_STANDARD_NAMES = ("surface_altitude", "height_above_mean_sea_level", "altitude")
+#: Variables whose observation operator includes the lapse-rate height term (CF standard names).
+HEIGHT_ADJUSTED = ("air_temperature",)
 
 
 @dataclass
@@ -54,6 +60,12 @@ class PointObservations:
         Counts of observations removed before QC, by reason.
     time : ndarray (n,) of datetime64[ns], optional
         Valid times, where the observations have them.
+    elevation : ndarray (n,), optional
+        Station elevation (m above mean sea level; NaN where a report has none).
+    offset : ndarray (n,), optional
+        The constant part of an affine observation operator ``H(x) = W x + offset``,
+        e.g. the lapse-rate height term (:func:`to_model_terrain`). ``value`` is
+        already the observation less ``offset``, so ``value - W x`` is the innovation.
     """
 
     name: str
@@ -65,15 +77,53 @@ class PointObservations:
     gridded: bool
     dropped: dict = field(default_factory=dict)
     time: np.ndarray | None = None
+    elevation: np.ndarray | None = None
+    offset: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return self.value.size
 
+    @property
+    def reported(self) -> np.ndarray:
+        """The observations as reported (``value + offset``)."""
+        return self.value if self.offset is None else self.value + self.offset
+
     def subset(self, keep: np.ndarray) -> "PointObservations":
         op = Bilinear(self.operator.index[keep], self.operator.weight[keep], self.operator.shape)
+        pick = lambda a: None if a is None else a[keep]  # noqa: E731
         return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op,
-                                 self.gridded, dict(self.dropped), None if self.time is None else self.time[keep])
+                                 self.gridded, dict(self.dropped), pick(self.time), pick(self.elevation), pick(self.offset))
+
+
+def to_model_terrain(ob: PointObservations, altitude: np.ndarray, lapse_rate: float) -> PointObservations:
+    """``ob`` with the lapse-rate height term in its observation operator.
+
+    A station reports the temperature at its own elevation ``z_s``; the background
+    knows it at its model's surface altitude there, ``z_m = W z_model``. The operator
+    is ``H(x) = W x + gamma (z_s - z_m)`` (as in operational 2-m temperature analyses,
+    e.g. ECMWF IFS Documentation Cy47r3, Part II, sec. 9.3), i.e. the observation is
+    brought to the model's terrain before the analysis.
+
+    Parameters
+    ----------
+    ob : PointObservations
+        With ``elevation`` (m; reports without one are left as they are).
+    altitude : ndarray (ny, nx)
+        The background model's surface altitude on its grid, m.
+    lapse_rate : float
+        ``gamma`` in the observation's units per metre (negative: cooler aloft).
+
+    Returns
+    -------
+    PointObservations
+        ``offset = gamma (z_s - z_m)``, ``value`` the observation less ``offset``.
+    """
+    if ob.elevation is None:
+        return ob
+    dz = ob.elevation - apply(ob.operator, altitude)
+    offset = lapse_rate * np.where(np.isfinite(dz), dz, 0.0)
+    return replace(ob, value=ob.reported - offset, offset=offset)
 
 
 def _obs_error(name, std_name, units, given, n, column=None, var_units=None) -> np.ndarray:
@@ -106,8 +156,9 @@ def _error_values(col: xr.DataArray, obs_da: xr.DataArray, units: str, name: str
     return xu.magnitude(col, units, name=f"{name}_error", difference=True)
 
 
-def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None) -> PointObservations:
+def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None, elevation=None) -> PointObservations:
     time = None if time is None else np.broadcast_to(time, np.shape(values)).ravel()
+    elevation = None if elevation is None else np.broadcast_to(np.asarray(elevation, np.float64), np.shape(values)).ravel()
     values, lat, lon, error = (np.asarray(a, np.float64).ravel() for a in (values, lat, lon, error))
     ok = np.isfinite(values) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
     bad_err = ok & ~(np.isfinite(error) & (error > 0))
@@ -118,7 +169,7 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None)
     dropped["outside_grid"] = int((~inside).sum())
     sel = np.flatnonzero(ok)[inside]
     return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped,
-                             None if time is None else time[sel])
+                             None if time is None else time[sel], None if elevation is None else elevation[sel])
 
 
 def _without_repeats(ob: PointObservations) -> PointObservations:
@@ -200,8 +251,28 @@ def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
                            name=v + "_error", difference=True)
     tc = _column(df, times.TIME_NAMES)
     when = None if tc is None else times.to_datetime64(df[tc].to_numpy(), name=str(tc))
+    ec = _column(df, _ELEVATION)
+    elev = None if ec is None else _elevation(column(ec, units.get(ec, "m")), str(ec))
     return _points(v, vals, _numbers(df[la], la), _numbers(df[lo], lo), ctx.error(v, len(df), col), ctx.grid,
-                   gridded=False, time=when)
+                   gridded=False, time=when, elevation=elev)
+
+
+def _elevation(da: xr.DataArray, name: str) -> np.ndarray:
+    """Station elevations in m (a length; without units, metres)."""
+    if "units" not in da.attrs and not hasattr(da.data, "units"):
+        da = da.assign_attrs(units="m")
+    return xu.magnitude(da, "m", name=name)
+
+
+def _elevation_of(da: xr.DataArray, obs: xr.Dataset) -> np.ndarray | None:
+    """Station elevations (m) along ``da``'s observation dimension: a coordinate or variable named like
+    elevation, or with a CF standard name for it (``surface_altitude``, ``height_above_mean_sea_level``)."""
+    for name in [*da.coords, *obs.variables]:
+        e = da.coords[name] if name in da.coords else obs[name]
+        named = str(name).lower() in _ELEVATION or e.attrs.get("standard_name") in _ELEVATION_STANDARD_NAMES
+        if named and name != da.name and e.dims and set(e.dims) <= set(da.dims):
+            return _elevation(e.broadcast_like(da), str(name))
+    return None
 
 
 def _long_to_wide(df: pd.DataFrame, variables) -> dict[str, pd.DataFrame]:
@@ -272,7 +343,8 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
         ) from None
     vals = xu.magnitude(da, ctx.work_units[v], name=v)
     err = ctx.error(v, vals.size, None if col is None else _error_values(col, da, ctx.work_units[v], v))
-    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False, time=_time_of(da, obs))
+    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False, time=_time_of(da, obs),
+                   elevation=_elevation_of(da, obs))
 
 
 def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> PointObservations:
@@ -309,7 +381,7 @@ def _by_standard_name(obs: xr.Dataset, std: dict) -> xr.Dataset:
     """
     rename = {}
     for v, sn in std.items():
-        if v in obs.data_vars or not sn:
+        if v in obs.data_vars or not sn or sn in _ELEVATION_STANDARD_NAMES:
             continue
         same = [k for k, da in obs.data_vars.items() if _standard_name(k, da) == sn and k not in rename]
         if len(same) == 1:
@@ -407,3 +479,86 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
             "name observation variables (or DataFrame columns) after background variables"
         )
     return {v: _without_repeats(ctx.in_window(ob)) for v, ob in out.items()}
+
+
+#: Background variables taken as the model's surface altitude (besides CF standard names).
+_OROGRAPHY_NAMES = ("orog", "orography", "zs", "surface_altitude", "hgt_sfc", "topo")
+
+
+def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_units: dict, orography=None,
+                     standard_names: dict | None = None) -> tuple[dict, dict]:
+    """The observations of near-surface temperature with the lapse-rate height term in ``H``.
+
+    Reports with a station elevation (:data:`_ELEVATION` names or a CF standard name) of a
+    variable in :data:`HEIGHT_ADJUSTED` get ``H(x) = W x + gamma (z_s - z_m)`` with the
+    standard atmosphere's ``gamma = -6.5 K/km`` (:func:`to_model_terrain`).
+
+    Parameters
+    ----------
+    obs_by_var : dict of PointObservations
+        From :func:`collect`, values in the working units.
+    background : Dataset
+    grid : Grid
+    work_units : dict
+        Units of each variable's observation values.
+    orography : DataArray, False or None
+        The background model's surface altitude ``z_m`` on the background grid (units of
+        length). None: the background's variable with standard name ``surface_altitude``
+        (or named ``orog``, ``zs``, ...), else ETOPO20 averaged onto the background's cells
+        (:func:`xda.static.surface_altitude`), an estimate of a model's smoothed terrain.
+        False: no height term.
+    standard_names : dict, optional
+        CF standard name per variable (else the background's).
+
+    Returns
+    -------
+    (dict of PointObservations, dict of str)
+        The observations, and per adjusted variable a note for its attrs.
+
+    Raises
+    ------
+    GridError
+        ``orography`` not on the background grid.
+    """
+    names = {v: (standard_names or {}).get(v) or _standard_name(v, background[v]) for v in obs_by_var}
+    todo = [v for v, ob in obs_by_var.items() if names[v] in HEIGHT_ADJUSTED and ob.elevation is not None
+            and np.isfinite(ob.elevation).any()]
+    if orography is False or not todo:
+        return obs_by_var, {}
+    altitude, source = _model_altitude(orography, background, grid)
+    out, notes = dict(obs_by_var), {}
+    for v in todo:
+        gamma = xu.to_quantity(f"{STANDARD_LAPSE_RATE} K", work_units[v], name="lapse rate", difference=True)
+        out[v] = to_model_terrain(obs_by_var[v], altitude, gamma)
+        off = np.abs(out[v].offset)
+        notes[v] = (f"H includes {STANDARD_LAPSE_RATE * 1e3:g} K/km x (station elevation - model surface altitude, "
+                    f"{source}): {int(np.isfinite(out[v].elevation).sum())} of {out[v].n} reports, mean |term| "
+                    f"{off.mean():.3g}, max {off.max():.3g}")
+    return out, notes
+
+
+def _model_altitude(orography, background: xr.Dataset, grid: Grid) -> tuple[np.ndarray, str]:
+    """The model's surface altitude on the background grid (m, the grid's order) and where it came from."""
+    if orography is None:
+        found = [k for k, da in background.data_vars.items()
+                 if da.attrs.get("standard_name") in _ELEVATION_STANDARD_NAMES or str(k).lower() in _OROGRAPHY_NAMES]
+        if not found:
+            from .static import surface_altitude
+
+            return surface_altitude(grid.lat, grid.lon), "ETOPO20 cell means on the background grid"
+        orography = background[found[0]]
+    if not isinstance(orography, xr.DataArray):
+        raise ObservationError(f"orography must be a DataArray on the background grid (or False), not {type(orography).__name__}")
+    name = str(orography.name or "orography")
+    og = grid_of(orography)
+    if og.shape == grid.shape and np.allclose(og.lat[::-1], grid.lat) and not np.allclose(og.lat, grid.lat):
+        orography = orography.isel({og.lat_dim: slice(None, None, -1)})  # the other latitude order
+        og = grid_of(orography)
+    if not og.same_as(grid) or set(orography.dims) != {og.lat_dim, og.lon_dim}:
+        raise GridError(f"orography {name!r} is {dict(orography.sizes)}; it must be the background model's surface "
+                        f"altitude on the background's {grid.shape[0]} x {grid.shape[1]} grid (lat, lon), e.g. "
+                        "`xda.static.orography_like(background)`")
+    z = xu.magnitude(orography.transpose(og.lat_dim, og.lon_dim), "m", name=name)
+    if not np.isfinite(z).all():
+        raise GridError(f"orography {name!r} has {int((~np.isfinite(z)).sum())} NaN values; fill them (sea = 0 m)")
+    return z, f"{name!r}"

@@ -12,6 +12,7 @@ import xarray as xr
 
 from .._version import __version__
 from ..labeled import names, times
+from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..labeled import units as xu
 from ..labeled.background_error import BackgroundError, background_check, estimate, prior_for
 from ..labeled.grid import grid_of
@@ -21,7 +22,7 @@ from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.interp import apply
 from .verify import MIN_VERIFY, Weight, correction_weight, withheld
-from ..labeled.observations import PointObservations, collect
+from ..labeled.observations import PointObservations, collect, on_model_terrain
 
 METHODS = ("xda", "oi")
 BACKGROUND_ERRORS = ("tuned", "innovations", "model")
@@ -95,6 +96,7 @@ class Verification(NamedTuple):
     weight: Weight  #: weight in [0, 1] of the learned correction, with its standard error
     spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
     evaluations: int  #: network evaluations spent
+    recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
 
 
 def _cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
@@ -179,6 +181,7 @@ def assimilate(
     latent_optimization: bool | dict = False,
     obs_space: bool = False,
     window="6h",
+    orography=None,
     device=None,
     lat: str | None = None,
     lon: str | None = None,
@@ -273,6 +276,16 @@ def assimilate(
         ``xda_n_obs_missing``). A background with a time *dimension* is
         analysed time by time (each with its own window) and the analyses are
         concatenated along it; attrs that differ between times are dropped.
+    orography : DataArray, False or None
+        Surface altitude of the background's model on its grid (units of length), for
+        the observation operator of near-surface temperature: reports with a station
+        elevation (a column or coordinate ``elevation``/``altitude``, or CF standard
+        name ``surface_altitude``) are compared with the background at their own height,
+        ``H(x) = W x - 6.5 K/km (z_station - z_model)``, as operational surface analyses do
+        (:func:`xda.labeled.observations.to_model_terrain`). Default: the background's
+        ``surface_altitude`` variable (``orog``, ``zs``), else ETOPO20 averaged onto the
+        background's cells. ``False``: no height term. Recorded in the variable's
+        ``xda_obs_height_adjustment``.
     device : str or torch.device, optional
         Defaults to CUDA when available, else CPU (no GPU is needed).
     lat, lon : str, optional
@@ -302,7 +315,7 @@ def assimilate(
         return _per_time(background, tdim, obs, obs_space=obs_space, method=method, model=model, variables=variables,
                          obs_error=obs_error, background_error=background_error, qc=qc, members=members, seed=seed,
                          steps=steps, verify=verify, latent_optimization=latent_optimization, window=window,
-                         device=device, lat=lat, lon=lon)
+                         orography=orography, device=device, lat=lat, lon=lon)
     t_start = time.perf_counter()
     _validate(method, members, steps, qc, seed)
     was_da = isinstance(background, xr.DataArray)
@@ -316,8 +329,9 @@ def assimilate(
                    "ask for fewer members per call and concatenate calls with different seeds along 'member'")
     net, card, dev = _load(method, model, device)
     keys, work_units = _working_units(bg, grid, card, variables)
-    obs_by_var = collect(obs, bg, grid, work_units, obs_error,
-                         {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}, window=window)
+    std = {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}
+    obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
+    obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, orography, std)
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
@@ -336,6 +350,8 @@ def assimilate(
                 bg[name], name, ob, keys[name], work_units[name], grid, method, net, card, dev, background_error, qc,
                 int(members), seed, steps, verify)
             nfe_total += nfe
+    for name, note in terrain.items():
+        out[name].attrs["xda_obs_height_adjustment"] = note
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else "optimal interpolation")
     _provenance(out, bg, method, what, report, nfe_total, t_start)
@@ -413,6 +429,8 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()}, xda_oi_solver=oi.solver(n_ok))
     if method == "xda":
         analysis.attrs.update(_weight_attrs(v))
+        if members > 1 and v.recentred:
+            analysis.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
     analysis.attrs.update(_desroziers(report["table"]))
@@ -431,7 +449,7 @@ def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, member
                                  "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
                                                                   "(x_a + s_a z, no spatial correlation)" if members > 1 else "")),
                       stacklevel=4)
-        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0)
+        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
         return (oi.pointwise_members(xa, sa, members, seed) if members > 1 else xa[None]), sa, 0, v, how
     xa, nfe, v = _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_)
     if v.spread != 1.0:
@@ -455,16 +473,22 @@ def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, 
     observation-error std used), ``background`` and ``analysis`` (``H x``; the members'
     mean), ``analysis_error`` (the analysis-error std ``H s_a``, interpolated), ``omb``
     (O-B) and ``oma`` (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units``
-    (the working units). A long observation table: it can be passed back as ``obs``.
+    (the working units); with station elevations, ``elevation`` and ``height_term`` (the
+    lapse-rate part of ``H``, included in ``background`` and ``analysis``). A long
+    observation table: it can be passed back as ``obs``.
     """
     import pandas as pd
 
-    hb, ha = apply(ob.operator, xb), apply(ob.operator, np.mean(xa, axis=0))
+    offset = 0.0 if ob.offset is None else ob.offset
+    hb, ha = apply(ob.operator, xb) + offset, apply(ob.operator, np.mean(xa, axis=0)) + offset
     reason = np.where(ok, "", np.where(pre, "background check", "gross error (robust pre-screen)"))
     cols = {"variable": name, **({} if ob.time is None else {"time": ob.time}), "lat": ob.lat, "lon": ob.lon,
-            "observation": ob.value, "error": ob.error, "background": hb, "analysis": ha,
-            "analysis_error": apply(ob.operator, np.broadcast_to(sa, xb.shape)), "omb": ob.value - hb,
-            "oma": ob.value - ha, "qc": ok, "qc_reason": reason, "units": units}
+            **({} if ob.elevation is None else {"elevation": ob.elevation}),
+            "observation": ob.reported, "error": ob.error, "background": hb, "analysis": ha,
+            "analysis_error": apply(ob.operator, np.broadcast_to(sa, xb.shape)), "omb": ob.reported - hb,
+            "oma": ob.reported - ha, "qc": ok, "qc_reason": reason, "units": units}
+    if ob.offset is not None:
+        cols["height_term"] = ob.offset
     return pd.DataFrame(cols)
 
 
@@ -519,6 +543,8 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
                         report.get(name, {}).get("rejected", 0))
         a.attrs.update(_weight_attrs(Verification(weights[key], 1.0, 0)), xda_joint_state=list(card["variables"]))
         del a.attrs["xda_spread_scale"]
+        if members > 1 and why is None and lo is None:
+            a.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
         a.attrs.update({f"xda_n_obs_{k}": v for k, v in report.get(name, {}).get("dropped", {}).items()})
         if "checks" in report.get(name, {}):
             ob, pre, ok = report[name].pop("checks")
@@ -695,8 +721,9 @@ def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units
 def _worst(d, ob: PointObservations, rejected: np.ndarray, units: str) -> str:
     """The three largest rejected innovations, as text."""
     worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
-    return ", ".join(f"{ob.value[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background "
-                     f"{ob.value[i] - d[i]:.4g} {units}" for i in worst)
+    y = ob.reported
+    return ", ".join(f"{y[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background "
+                     f"{y[i] - d[i]:.4g} {units}" for i in worst)
 
 
 def _std_grid(be: BackgroundError, grid) -> np.ndarray:

@@ -286,6 +286,8 @@ def downscale(
             t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), grid.periodic, model=net,
             card=card, u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
             gamma=_lapse_rate(lapse_rate))
+        if method == "xda" and members > 1:
+            info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
         info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used",
                     xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
                                     f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
