@@ -20,7 +20,9 @@ only other temperature archive it dominated the prior when the blizzard's was le
 background).
 
 Per CF standard name, the prior on ``log s_b`` (rms over the grid, the variable's units)
-and on ``log L`` is Gaussian with the mean and spread of the archives' values (spread
+and on ``log L`` is Gaussian; its *shape* of ``s_b`` with latitude is the archives' mean
+log ratio of the rms ``s_b`` in 10-degree bands to the rms over their grid (bands no
+archive covers take the nearest covered band's); with the mean and spread of the archives' values (spread
 floored at 0.7 for ``s_b`` and 0.35 for ``L``: a few archives understate how much
 backgrounds differ); its family is the one that won most archives' cross-validation.
 A variable without a prior of its own gets ``"*"``: no prior on ``s_b``, the pooled ``L``
@@ -47,6 +49,8 @@ import xda
 OUT = Path(xda.__file__).resolve().parent / "labeled" / "background_error_priors.json"
 #: Floors of the prior's spread (log units).
 SD_FLOOR = {"sigma": 0.7, "length": 0.35}
+#: Latitude bands (edges, degrees) of the prior's shape of s_b.
+SHAPE_EDGES = np.arange(-90.0, 90.1, 10.0)
 
 
 def _climatology(da: xr.DataArray, dim: str = "time") -> xr.DataArray:
@@ -78,9 +82,19 @@ def fit_archive(name: str, da: xr.DataArray, bg: xr.DataArray, truth: xr.DataArr
     g = xda.labeled.grid.grid_of(bg)
     w = np.broadcast_to(np.cos(np.deg2rad(g.lat))[:, None], g.shape)
     s = be.field.transpose(g.lat_dim, g.lon_dim).values
+    rms = float(np.sqrt(np.sum(w * s**2) / np.sum(w)))
     return dict(archive=name, standard_name=da.attrs["standard_name"], units=str(da.attrs["units"]),
-                sigma_rms=float(np.sqrt(np.sum(w * s**2) / np.sum(w))), length_m=be.length_scale,
-                correlation=be.correlation, source=be.source)
+                sigma_rms=rms, length_m=be.length_scale, correlation=be.correlation, source=be.source,
+                log_shape=_log_shape(np.broadcast_to(g.lat[:, None], g.shape), w, s, rms))
+
+
+def _log_shape(lat, w, s, rms) -> list:
+    """log(rms s_b in each 10-degree latitude band / rms over the grid); None where the archive has no point."""
+    out = []
+    for lo, hi in zip(SHAPE_EDGES[:-1], SHAPE_EDGES[1:]):
+        m = (lat >= lo) & (lat < hi) if hi < 90 else (lat >= lo)
+        out.append(float(np.log(np.sqrt(np.sum(w[m] * s[m] ** 2) / np.sum(w[m])) / rms)) if w[m].sum() > 0 else None)
+    return out
 
 
 def pooled(fits: list[dict]) -> dict:
@@ -93,11 +107,24 @@ def pooled(fits: list[dict]) -> dict:
         out[sn] = dict(units=mine[0]["units"], log_sigma=float(ls.mean()),
                        sd_log_sigma=float(max(ls.std(), SD_FLOOR["sigma"])), log_length=float(ll.mean()),
                        sd_log_length=float(max(ll.std(), SD_FLOOR["length"])),
-                       correlation=max(sorted(set(kinds)), key=kinds.count), n_archives=len(mine))
+                       correlation=max(sorted(set(kinds)), key=kinds.count), n_archives=len(mine),
+                       shape_lat=[float(c) for c in 0.5 * (SHAPE_EDGES[:-1] + SHAPE_EDGES[1:])],
+                       log_shape=_pooled_shape([f.get("log_shape") for f in mine]))
     ll = np.log([f["length_m"] for f in fits])
     out["*"] = dict(units=None, log_sigma=0.0, sd_log_sigma=float("inf"), log_length=float(ll.mean()),
                     sd_log_length=float(max(ll.std(), 2 * SD_FLOOR["length"])), correlation="soar", n_archives=len(fits))
     return out
+
+
+def _pooled_shape(shapes) -> list:
+    """The archives' mean log shape per band; bands no archive covers take the nearest covered band's value."""
+    shapes = np.array([[np.nan if v is None else v for v in sh] for sh in shapes if sh is not None], np.float64)
+    if shapes.size == 0:
+        return [0.0] * (SHAPE_EDGES.size - 1)
+    mean = np.array([np.nanmean(c) if np.isfinite(c).any() else np.nan for c in shapes.T])
+    ok = np.flatnonzero(np.isfinite(mean))
+    near = ok[np.abs(np.arange(mean.size)[:, None] - ok[None, :]).argmin(axis=1)]
+    return [float(v) for v in mean[near]]
 
 
 def main() -> int:

@@ -88,6 +88,36 @@ def test_empirical_bayes_answers_any_number_of_observations_with_the_prior(n):
     assert "model card" not in be.source
 
 
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 12), seed=st.integers(0, 1000), length=st.floats(2e5, 3e6), a=st.floats(0.3, 3.0))
+def test_marginal_likelihood_agrees_with_scipy(n, seed, length, a):
+    """The marginal data term is the Gaussian log density of the innovations, up to its constant."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(seed)
+    lat, lon = rng.uniform(-60, 60, n), rng.uniform(0, 360, n)
+    xyz, s, err = oi.unit_vectors(lat, lon), a * rng.uniform(1, 3, n), rng.uniform(0.5, 1.5, n)
+    d = rng.normal(0, 2, (3, n))
+    k = covariance.innovation_covariance(xyz, s, err, length, "soar")
+    expected = -sum(multivariate_normal(np.zeros(n), k).logpdf(row) for row in d) - 3 * 0.5 * n * np.log(2 * np.pi)
+    assert covariance.marginal_nll(d, xyz, s, err, length, "soar") == pytest.approx(expected, rel=1e-8, abs=1e-8)
+
+
+def test_prior_shape_of_s_b_with_latitude():
+    """Geopotential height errors are ~5x larger at high latitudes than in the tropics (NCEP archive); with few
+    observations the default B keeps that shape, scaled so that the prior's s_b is the rms at the observations."""
+    prior = prior_for("geopotential_height", "m")
+    shape = dict(zip(prior.shape_lat, np.exp(prior.log_shape)))
+    assert shape[65.0] > 4 * shape[5.0]
+    rng = np.random.default_rng(1)
+    lat, lon = rng.uniform(50, 80, 8), rng.uniform(-60, 20, 8)
+    be = estimate(rng.normal(0, 60, 8), lat, lon, np.full(8, 10.0), prior=prior)
+    assert be.std_at(np.array([70.0]), np.array([0.0]))[0] > 3 * be.std_at(np.array([5.0]), np.array([0.0]))[0]
+    assert "shaped with latitude" in be.source
+    flat = estimate(rng.normal(0, 60, 8), lat, lon, np.full(8, 10.0), prior=prior._replace(log_shape=()))
+    assert np.ptp(flat.sigma) == 0
+
+
 def test_prior_units_are_differences():
     assert prior_for("air_temperature", "degC").log_sigma == pytest.approx(prior_for("air_temperature", "K").log_sigma)
     assert prior_for("air_temperature", "mK").log_sigma == pytest.approx(prior_for("air_temperature", "K").log_sigma

@@ -511,7 +511,8 @@ def prior_for(standard_name: str | None, units: str) -> covariance.Prior:
     if p["units"] is not None:
         log_sigma = float(np.log(to_quantity(f"{np.exp(log_sigma)} {p['units']}", units, name=f"s_b of {standard_name}",
                                              difference=True)))
-    return covariance.Prior(log_sigma, p["sd_log_sigma"], p["log_length"], p["sd_log_length"], p["correlation"])
+    return covariance.Prior(log_sigma, p["sd_log_sigma"], p["log_length"], p["sd_log_length"], p["correlation"],
+                            tuple(p.get("shape_lat", ())), tuple(p.get("log_shape", ())))
 
 #: Training (the card's own world, the OSSE) tunes B on fewer than this many observations; below it, the card's B.
 MIN_OBS_TUNED_DEFAULT = 100
@@ -613,12 +614,27 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covaria
     prof = _latitude_profile(d - d.mean(), lat, err, s0**2) if d.size >= 60 else None
     first = (BackgroundError(prof[0], prof[1], length, kind, "s_b by 15-degree latitude band") if prof is not None
              else BackgroundError.constant(s0, length, kind, source=f"innovation variance of {d.size} observations"))
+    if prof is None and prior is not None and len(prior.log_shape):
+        first, prior = _prior_shape(first, prior, lat, s0, d.size)
     if prior is None and d.size < MIN_TUNE:
         return first
     if d.size >= MIN_FAMILY:  # the family by the data, on a subset; then L and the inflation on up to max_obs
         kind = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS).correlation
         first = dataclasses.replace(first, correlation=kind)
     return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
+
+
+def _prior_shape(first: BackgroundError, prior: covariance.Prior, lat, s0: float, n: int):
+    """``first`` with the prior's latitude shape of ``s_b`` (rms ``s0`` at the observations), and the prior
+    on the rms ``s_b`` at these observations' latitudes (where the shape says ``s_b`` is larger or smaller than
+    its rms over the archives' grids)."""
+    shape = np.exp(np.asarray(prior.log_shape, np.float64))
+    at_obs = float(np.sqrt(np.mean(np.interp(lat, prior.shape_lat, shape) ** 2)))
+    if n < MIN_TUNE:  # the scale is the prior's
+        s0 = float(np.exp(prior.log_sigma)) * at_obs
+    be = BackgroundError(np.asarray(prior.shape_lat, np.float64), s0 * shape / at_obs, first.length_scale,
+                         first.correlation, f"{first.source}; s_b shaped with latitude as the prior's archives")
+    return be, prior._replace(log_sigma=prior.log_sigma + float(np.log(at_obs)))
 
 
 def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:
