@@ -492,7 +492,7 @@ def prior_for(standard_name: str | None, units: str) -> covariance.Prior:
     """The empirical-Bayes prior on ``(log s_b, log L)`` of a variable, ``s_b`` in ``units``.
 
     Fitted to real archives (NCEP/NCAR reanalysis z500, the NCEP analyses of the 1996
-    blizzard, MPI-ESM monthly means; climatological and persistence backgrounds) by
+    blizzard; climatological and persistence backgrounds) by
     ``scripts/fit_background_error_priors.py``: per CF standard name, the mean and spread
     of their log ``s_b`` and log ``L`` (:meth:`BackgroundError.from_archive`), never the
     training simulation's. A variable without its own prior gets no prior on ``s_b``
