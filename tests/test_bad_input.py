@@ -139,6 +139,8 @@ REFUSED = [
     pytest.param(lambda: xda.assimilate(bg(), obs(), model="hs-t63-ds-v1"), ModelError, r"is a downscaling model; assimilate needs", id="assimilate-downscaling-model"),
     pytest.param(lambda: oi(model="hs-t63-ds-v1"), ModelError, r"is a downscaling model", id="oi-downscaling-model"),
     pytest.param(lambda: oi(model="hs-t42-v3"), ModelError, r"no model named 'hs-t42-v3'", id="oi-unknown-model"),
+    pytest.param(lambda: xda.downscale((coarse() - 273.15).assign_attrs(units="C", standard_name="air_temperature").rename("tasmax"),
+                                       4, method="lapse_rate"), UnitsError, r"'tasmax' has units C .*coulomb.*'degC'", id="celsius-as-C"),
     pytest.param(lambda: xda.downscale(coarse(), 4, model="hs-t42-v2"), ModelError, r"is an assimilation model; downscale needs", id="downscale-assimilation-model"),
     pytest.param(lambda: xda.assimilate(bg(), obs(), device="cuda"), ModelError, r"no CUDA GPU.*device='cpu'", id="absent-gpu",
                  marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")),

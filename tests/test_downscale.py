@@ -265,7 +265,9 @@ def test_output_grid_units_provenance_and_no_mutation(esm):
     before = coarse.copy(deep=True)
     out = coarse.phyda.downscale(factor=4, seed=0, **FAST)
     xr.testing.assert_identical(coarse, before)
-    assert isinstance(out, xr.Dataset) and list(out.data_vars) == ["tas"]
+    assert isinstance(out, xr.Dataset) and list(out.data_vars) == ["tas", "tas_standard_error"]
+    assert out["tas"].attrs["ancillary_variables"] == "tas_standard_error"
+    assert out["tas_standard_error"].dims == out["tas"].dims and (out["tas_standard_error"] > 0).all()
     da = out["tas"]
     assert da.dims == ("time", "lat", "lon") and da.shape == (2, 96, 192)
     np.testing.assert_allclose(da["lon"].values, fine_truth["lon"].values, atol=1e-9)
@@ -322,10 +324,48 @@ def test_regression_and_interpolation_baselines(esm):
     assert three.shape == (2, 72, 144)
 
 
+def test_default_is_the_verified_estimate(esm):
+    """The default is the best estimate: the lapse-rate anchor plus the learned departure weighted by the skill
+    it shows one level up (the input's block means downscaled back onto the input), the same for every seed,
+    with its standard error; members spread about it."""
+    fine_truth, coarse = esm
+    t = coarse["tas"].isel(time=0)
+    default = t.phyda.downscale(4)
+    w = default.attrs["xda_correction_weight"]
+    assert 0.0 <= w <= 1.0 and "member" not in default.dims
+    assert isinstance(default.attrs["xda_correction_weight_stderr"], float)
+    lapse, reg = t.phyda.downscale(4, method="lapse_rate"), t.phyda.downscale(4, method="regression")
+    np.testing.assert_allclose(default.values, (lapse + w * (reg - lapse)).values, atol=1e-4)
+    xr.testing.assert_identical(default, t.phyda.downscale(4, seed=123).assign_attrs(xda_seconds=default.attrs["xda_seconds"],
+                                                                                      history=default.attrs["history"]))
+    se = default["tas_standard_error"]
+    assert se.attrs["units"] == "K" and float(se.min()) > 0
+    err = float(np.sqrt(((default - fine_truth["tas"].isel(time=0).values) ** 2).mean()))
+    assert float(np.sqrt((se**2).mean())) > err  # one level up: an upper estimate
+    ens = t.phyda.downscale(4, members=3, seed=0, steps=4)
+    np.testing.assert_allclose(ens.mean("member").values, default.values, atol=1e-4)
+    assert ens.attrs["xda_members_recentred"]
+
+
+def test_far_outside_the_trained_range_the_default_is_the_lapse_rate_method():
+    """A 0.2-degree target (the model knows 1.85-3.72 deg): the default is exactly the lapse-rate method, with
+    a warning naming the variable, and a standard error from verifying that method one level up."""
+    lat, lon = np.arange(40.1, 46.0, 0.8), np.arange(5.1, 14.0, 0.8)
+    y, x = np.meshgrid(lat, lon, indexing="ij")
+    t = xr.DataArray(280 + 0.5 * np.sin(x) - 0.3 * (y - 43), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
+                     name="tasmax", attrs={"units": "K", "standard_name": "air_temperature"})
+    with pytest.warns(xda.errors.XdaWarning, match=r"'tasmax'.*outside the spacings.*lapse-rate method"):
+        default = t.phyda.downscale(4)
+    lapse = t.phyda.downscale(4, method="lapse_rate")
+    np.testing.assert_allclose(default.values, lapse.values, atol=1e-6)
+    assert default.attrs["xda_correction_weight"] == 0.0
+    assert np.isfinite(default["tasmax_standard_error"].values).all()
+
+
 def test_regional_grid_works(esm):
     _, coarse = esm
     region = coarse.isel(lat=slice(14, 20), lon=slice(30, 40))  # North America
-    out = region.phyda.downscale(4, seed=0, steps=8)["tas"]
+    out = region.phyda.downscale(4, members=2, seed=0, steps=8)["tas"].isel(member=0)
     assert out.shape == (2, 24, 40)
     assert np.isfinite(out.values).all()
     assert float(out.min()) > 200 and float(out.max()) < 330
@@ -341,7 +381,7 @@ def test_clear_errors(esm):
     small = t.isel(lat=slice(15, 21), lon=slice(30, 36))
     small = small.assign_coords(lat=("lat", 30 + 1.5 * np.arange(6), small["lat"].attrs),
                                 lon=("lon", 250 + 1.5 * np.arange(6), small["lon"].attrs))
-    with pytest.warns(UserWarning, match="outside the range"):  # 1.5 deg -> 0.375 deg, 5x finer than trained
+    with pytest.warns(UserWarning, match="outside the spacings"):  # 1.5 deg -> 0.375 deg, 5x finer than trained
         small.phyda.downscale(4, method="regression")
     with pytest.raises(GridError, match="at least 4 x 4"):
         t.isel(lat=slice(0, 3), lon=slice(0, 3)).phyda.downscale(4)

@@ -199,9 +199,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("coarse")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--factor", type=int, default=None)
-    s.add_argument("--method", default="xda", choices=["xda", "regression", "lapse_rate", "bicubic", "bilinear"])
+    s.add_argument("--method", default="xda", choices=["xda", "regression", "lapse_rate", "bicubic", "bilinear"],
+                   help="xda (default): the best estimate, the lapse-rate method plus the learned departure weighted by "
+                        "its skill on the input one level up, written with <var>_standard_error")
     s.add_argument("--model", default=None)
-    s.add_argument("--members", type=int, default=1)
+    s.add_argument("--members", type=int, default=1, help="N > 1: samples about the best estimate ('member' dimension)")
     s.add_argument("--seed", type=int, default=None)
     s.set_defaults(run=_downscale)
     s = sub.add_parser("residual", help="advection-diffusion residual dc/dt + u.grad(c) - kappa lap(c)")

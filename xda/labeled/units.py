@@ -147,7 +147,25 @@ def scale_and_offset(src, target: str, *, name: str = "variable", difference: bo
         b = float(ureg.Quantity(0.0, src).to(tgt).magnitude)
         return float(ureg.Quantity(1.0, src).to(tgt).magnitude) - b, b
     except pint.DimensionalityError as err:
-        raise UnitsError(f"{name!r} has units {src:~} which cannot be converted to {target!s}.") from err
+        raise UnitsError(f"{name!r} has units {src:~} which cannot be converted to {target!s}.{_hint(src, tgt)}") from err
+
+
+#: Unit symbols that are a temperature scale in everyday use but another quantity in SI (pint, UDUNITS).
+_NOT_TEMPERATURE = {"coulomb": ("Celsius", "degC"), "farad": ("Fahrenheit", "degF")}
+
+
+def _hint(src, tgt) -> str:
+    """Advice where ``src`` is a temperature written as an SI symbol of something else ('C' is the coulomb)."""
+    try:
+        is_temperature = registry().Unit(tgt).dimensionality == registry().Unit("K").dimensionality
+    except Exception:  # noqa: BLE001 (no advice rather than a second error)
+        return ""
+    name = str(src)
+    if is_temperature and name in _NOT_TEMPERATURE:
+        scale, symbol = _NOT_TEMPERATURE[name]
+        return (f" '{src:~}' is the {name} (SI); a {scale} temperature is written '{symbol}': set "
+                f"`attrs['units'] = '{symbol}'`")
+    return ""
 
 
 def base_units(src) -> pint.Unit:

@@ -17,6 +17,8 @@ from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterE
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
 from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
+from ..errors import XdaWarning
+from .downscale_verify import Coarse, Fine, verified
 
 METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
@@ -276,18 +278,24 @@ def downscale(
     lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
     orog_f, orog_src = _orography(orography, lat_f, lon_f) if method not in ("bicubic", "bilinear") else (None, "not used")
     info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
+    se = None
     if method in ("xda", "regression"):
         from ..labeled.static import land_area_fraction
-        from ..models.downscaling import downscale_arrays
 
-        _check_spacing(card, lat_f, lon_f, model)
         u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
-        fine, gamma, info["xda_nfe"] = downscale_arrays(
-            t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), grid.periodic, model=net,
-            card=card, u_c=u_c, v_c=v_c, method=method, members=int(members), steps=steps, seed=seed,
-            gamma=_lapse_rate(lapse_rate))
-        if method == "xda" and members > 1:
-            info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
+        problem = (Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c),
+                   Fine(lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), factor))
+        if method == "xda":
+            fine, gamma, se, extra_info = _verified(problem, net, card, model, tname, int(members), steps, seed,
+                                                    _lapse_rate(lapse_rate))
+            info.update(extra_info)
+        else:
+            _check_spacing(card, lat_f, lon_f, model, tname, method)
+            from ..models.downscaling import downscale_arrays
+
+            fine, gamma, info["xda_nfe"] = downscale_arrays(
+                t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, problem[1].land, grid.periodic, model=net,
+                card=card, u_c=u_c, v_c=v_c, method=method, gamma=_lapse_rate(lapse_rate))
         info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used",
                     xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
                                     f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
@@ -300,17 +308,21 @@ def downscale(
     else:
         fine = regrid.conservative_upsample(t_c, lat_c, grid.lon, lat_f, lon_f, factor, CLASSICAL[method],
                                             grid.periodic)[None]
+    lat_c_f, lon_c_f = lat_f, lon_f
     if target is not None:
-        fine, lat_f, lon_f = _onto(fine, lat_f, lon_f, target, grid, tname)
+        fine, lat_f, lon_f = _onto(fine, lat_c_f, lon_c_f, target, grid, tname)
+        se = None if se is None else _onto(se[None], lat_c_f, lon_c_f, target, grid, tname)[0][0]
     elif grid.lat[0] > grid.lat[-1]:
         fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
+        se = None if se is None else se[..., ::-1, :]
     out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
     what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else f"model {model!r} regression" if method == "regression" else f"conservative {method}")
     _provenance(out, tas, method, info, what, t_start)
+    se_da = None if se is None else _standard_error(se, out, tas, tname, (grid, extra, lat_f, lon_f))
     if was_da:
-        return out
-    res = xr.Dataset({tname: out}, attrs=dict(ds.attrs))
+        return out if se_da is None else out.assign_coords({se_da.name: se_da})
+    res = xr.Dataset({tname: out} if se_da is None else {tname: out, se_da.name: se_da}, attrs=dict(ds.attrs))
     res.attrs["history"] = out.attrs["history"]
     return res
 
@@ -380,14 +392,46 @@ def _load(method: str, model: str, factor, device):
     return net, card, int(factor)
 
 
-def _check_spacing(card: dict, lat_f, lon_f, model: str) -> None:
-    """Warn when the fine grid's spacing is outside the model's trained range (widened 1.5x each way)."""
+def _check_spacing(card: dict, lat_f, lon_f, model: str, name: str, method: str) -> bool:
+    """Whether the fine grid's spacing is inside the model's trained range (widened 1.5x each way); if not, warn:
+    the default answers with the lapse-rate method, ``method="regression"`` extrapolates."""
     lo, hi = card["fine_spacing_deg"]
     d = [float(np.median(np.abs(np.diff(a)))) for a in (lat_f, lon_f) if a.size > 1]
-    if d and (min(d) < lo / 1.5 or max(d) > hi * 1.5):
-        warnings.warn(f"the fine grid's spacing ({min(d):.3g}-{max(d):.3g} deg) is outside the range model {model!r} "
-                      f"was trained on ({lo:.3g}-{hi:.3g} deg): its departure from the lapse-rate baseline is an "
-                      "extrapolation; compare with method='lapse_rate'", UserWarning, stacklevel=3)
+    if not d or (min(d) >= lo / 1.5 and max(d) <= hi * 1.5):
+        return True
+    what = ("the answer is the lapse-rate method (xda_correction_weight = 0)" if method == "xda" else
+            "its departure from the lapse-rate baseline is an extrapolation; compare with method='lapse_rate'")
+    warnings.warn(XdaWarning(f"the fine grid of {name!r} ({min(d):.3g}-{max(d):.3g} deg) is outside the spacings model "
+                             f"{model!r} was trained on ({lo:.3g}-{hi:.3g} deg): {what}"), stacklevel=4)
+    return False
+
+
+def _verified(problem, net, card, model: str, name: str, members: int, steps: int, seed, gamma):
+    """The default: the anchor plus the learned departure weighted by its skill one level up
+    (:mod:`xda.tasks.downscale_verify`); members spread about that estimate.
+
+    Returns (fine (members, B, fy, fx), gamma (B,), standard error (B, fy, fx), attrs).
+    """
+    c, f = problem
+    in_range = _check_spacing(card, f.lat, f.lon, model, name, "xda")
+    learned = verified(c, f, net, card, in_range, gamma)
+    w = learned.weight
+    info = dict(xda_correction_weight=round(w.weight, 4),
+                xda_correction_weight_stderr=round(w.stderr, 4) if np.isfinite(w.stderr) else "unverified",
+                xda_nfe=0)
+    fine = learned.estimate[None]
+    if members > 1 and in_range:
+        from ..models.downscaling import downscale_arrays
+
+        samples, _, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
+                                                       model=net, card=card, u_c=c.u, v_c=c.v, method="xda",
+                                                       members=members, steps=steps, seed=seed, gamma=learned.gamma)
+        fine = learned.estimate[None] + (samples - samples.mean(axis=0))  # the sampler's spread about the estimate
+        info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
+    elif members > 1:  # outside the model's range: independent draws from the anchor's verified error, point by point
+        z = np.random.default_rng(seed).standard_normal((members, *learned.estimate.shape))
+        fine = learned.estimate[None] + np.nan_to_num(learned.standard_error)[None] * z
+    return fine, learned.gamma, learned.standard_error, info
 
 
 def _winds(ds, tas, grid, extra, u, v, was_da):
@@ -448,10 +492,11 @@ def _onto(fine, lat_f, lon_f, target, grid, name: str):
     return out, target.lat, target.lon
 
 
-def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.DataArray:
-    """Fine fields (members, B, fy, fx) in K, in the output's latitude order -> the caller's units and dims."""
+def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members, difference: bool = False) -> xr.DataArray:
+    """Fine fields (members, B, fy, fx) in K, in the output's latitude order -> the caller's units and dims
+    (``difference``: a temperature difference, e.g. an error std, scaled without the offset)."""
     a, b = xu.scale_and_offset(xu.parse_units("K"), xu.units_of(tas, name=tname))
-    fine = (fine * a + b).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
+    fine = (fine * a + (0.0 if difference else b)).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
     shape_extra = [tas.sizes[d] for d in extra]
     coords = {d: tas[d] for d in extra if d in tas.coords}
     coords[grid.lat_dim] = (grid.lat_dim, lat_f, dict(tas[grid.lat_dim].attrs) if grid.lat_dim in tas.coords else {})
@@ -465,6 +510,20 @@ def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.Data
     out = out.transpose(*(("member",) if members > 1 else ()), *tas.dims)
     out.name = tname
     return out
+
+
+def _standard_error(se, out: xr.DataArray, tas, tname: str, where) -> xr.DataArray:
+    """The estimate's standard error (B, fy, fx, K) as the CF ancillary variable ``<tname>_standard_error``."""
+    grid, extra, lat_f, lon_f = where
+    da = _write_back(se[None], tas, tname, grid, extra, lat_f, lon_f, 1, difference=True)
+    da.name = f"{tname}_standard_error"
+    da.attrs = {"units": out.attrs.get("units", "K"),
+                "long_name": f"standard error of {tname}: rms error of the same method one level up (the input's block "
+                             "means downscaled back onto the input, 3 x 3 cells), an upper estimate"}
+    if out.attrs.get("standard_name"):
+        da.attrs["standard_name"] = f"{out.attrs['standard_name']} standard_error"
+    out.attrs["ancillary_variables"] = da.name
+    return da
 
 
 def _provenance(out, tas, method, info: dict, what, t_start) -> None:

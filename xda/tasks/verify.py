@@ -81,12 +81,16 @@ def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
     return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}, REPEATS * FOLDS
 
 
-def correction_weight(r: np.ndarray, c: np.ndarray) -> Weight:
+def correction_weight(r: np.ndarray, c: np.ndarray, clusters: np.ndarray | None = None) -> Weight:
     """The weight of a correction ``c`` given withheld residuals ``r`` (both (n,)).
 
     The least-squares slope ``a = sum(r c) / sum(c c)`` with its heteroscedasticity-
     robust standard error ``se = sqrt(sum(c^2 (r - a c)^2)) / sum(c c)`` (White 1980;
-    observation noise is independent of ``c``, so ``a`` is unbiased). No weight unless
+    observation noise is independent of ``c``, so ``a`` is unbiased). With ``clusters``
+    (an integer label per element, e.g. the coarse cell of a gridded residual), the
+    cluster-robust form ``sqrt(sum_g (sum_{i in g} c_i (r_i - a c_i))^2) / sum(c c)``
+    (Liang & Zeger 1986), which allows errors correlated within a cluster, and the
+    clusters count as the observations. No weight unless
     ``a > SKILL_Z se`` and there are at least :data:`MIN_VERIFY` observations (the
     verification cannot tell otherwise); then the posterior mean of the slope under a
     prior ``N(0, PRIOR_SD^2)``, ``a tau^2 / (tau^2 + se^2)``, clipped to [0, 1]. Using
@@ -95,10 +99,14 @@ def correction_weight(r: np.ndarray, c: np.ndarray) -> Weight:
     the shrinkage make ``w`` small where ``a*`` may be small.
     """
     cc = float(c @ c)
-    if r.size < MIN_VERIFY or not cc > 0:
+    n = r.size if clusters is None else np.unique(clusters).size
+    if n < MIN_VERIFY or not cc > 0:
         return Weight(0.0, np.inf, 0.0, np.inf)
     a = float(r @ c) / cc
-    se = float(np.sqrt(np.sum(c**2 * (r - a * c) ** 2))) / cc
+    score = c * (r - a * c)
+    if clusters is not None:
+        score = np.bincount(clusters, weights=score)
+    se = float(np.sqrt(np.sum(score**2))) / cc
     tau2 = PRIOR_SD**2
     post_sd = float(np.sqrt(tau2 * se**2 / (tau2 + se**2)))
     if not a > SKILL_Z * se:

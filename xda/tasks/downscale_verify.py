@@ -1,0 +1,125 @@
+"""The learned downscaling, verified on the input itself one level up (plain arrays, K, latitudes ascending).
+
+The default ``downscale`` is the lapse-rate anchor plus the learned departure weighted by
+the skill the model shows where the truth is known: the input's own block means are
+downscaled back onto the input grid (one level up: the input is the truth there), and the
+anchor's residuals ``r = T - A`` are regressed on the learned departures ``c = R - A``
+(:func:`xda.tasks.verify.correction_weight`, with the coarse cells as clusters: the errors
+of one cell's fine cells are not independent). The weight ``w`` in [0, 1] is kept only
+where it shows skill and is shrunk by its standard error, so that where the model is out of
+its depth the answer is the anchor. The error of the weighted estimate at that level,
+smoothed over 3 x 3 cells, is the standard error handed back (one level up, where the
+unresolved scales are coarser, it errs on the large side).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+
+from ..numerics import regrid
+from ..numerics.lapse_rate import lapse_rate_downscale
+from .verify import Weight, correction_weight
+
+
+class Coarse(NamedTuple):
+    """A batch of coarse fields and their grid."""
+
+    t: np.ndarray  #: (B, ny, nx), K
+    lat: np.ndarray  #: (ny,), ascending
+    lon: np.ndarray  #: (nx,)
+    periodic: bool
+    u: np.ndarray | None = None  #: (B, ny, nx), m s-1
+    v: np.ndarray | None = None
+
+
+class Fine(NamedTuple):
+    """The fine grid and its surface fields."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    orog: np.ndarray  #: (fy, fx), m
+    land: np.ndarray  #: (fy, fx), 0..1
+    factor: int
+
+
+class Learned(NamedTuple):
+    """What the learned model adds to its anchor, and how much of it was kept."""
+
+    anchor: np.ndarray  #: (B, fy, fx), K: the lapse-rate method
+    estimate: np.ndarray  #: (B, fy, fx), K: anchor + w (regression - anchor)
+    gamma: np.ndarray  #: (B,), K m-1
+    weight: Weight
+    standard_error: np.ndarray  #: (B, fy, fx), K
+
+
+def regression(c: Coarse, f: Fine, net, card, gamma=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(anchor, the model's regression, gamma), each (B, fy, fx) / (B,)."""
+    from ..models.downscaling import downscale_arrays
+
+    reg, gamma, _ = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic, model=net, card=card,
+                                     u_c=c.u, v_c=c.v, method="regression", gamma=gamma)
+    anchor, _ = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic, gamma=gamma)
+    return anchor, reg[0], gamma
+
+
+def one_level_up(c: Coarse, f: Fine) -> tuple[Coarse, Fine] | None:
+    """The input's block means (the coarse problem) and the input grid (its truth), cropped to whole blocks:
+    by the target's factor, else by 2 where fewer than 4 x 4 blocks fit; None where neither does."""
+    k = next((k for k in (f.factor, 2) if c.lat.size >= 4 * k and c.lon.size >= 4 * k), None)
+    if k is None:
+        return None
+    ny, nx = (c.lat.size // k) * k, (c.lon.size // k) * k
+    periodic = c.periodic and nx == c.lon.size
+    lat, lon = c.lat[:ny], c.lon[:nx]
+    up = lambda a: None if a is None else regrid.coarsen(a[..., :ny, :nx], k, lat)  # noqa: E731
+    lat2, lon2 = regrid.coarse_coords(lat, lon, k)
+    level = Fine(lat, lon, regrid.coarsen(f.orog, f.factor, f.lat)[:ny, :nx], regrid.coarsen(f.land, f.factor, f.lat)[:ny, :nx], k)
+    return Coarse(up(c.t), lat2, lon2, periodic, up(c.u), up(c.v)), level
+
+
+def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learned:
+    """The anchor, the learned estimate weighted by its skill one level up, and its standard error.
+
+    ``in_range`` False (a grid the model was not trained for): the anchor, verified for its
+    standard error only. ``gamma``: the anchor's lapse rate (K m-1), else estimated per field.
+    """
+    if in_range:
+        anchor, reg, gamma = regression(c, f, net, card, gamma)
+    else:
+        (anchor, gamma), reg = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
+                                                    gamma=gamma), None
+    up = one_level_up(c, f)
+    if up is None:  # too small to verify: the anchor, and no standard error
+        return Learned(anchor, anchor, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(anchor.shape, np.nan))
+    c2, f2 = up
+    given = None if gamma is None or np.ndim(gamma) else gamma
+    if in_range:
+        a2, r2, _ = regression(c2, f2, net, card, given)
+    else:
+        a2, _ = lapse_rate_downscale(c2.t, f2.orog, c2.lat, c2.lon, f2.lat, f2.lon, f2.factor, c2.periodic, gamma=given)
+        r2 = a2
+    truth = c.t[:, : f2.lat.size, : f2.lon.size]
+    clusters = _blocks(truth.shape, f2.factor)
+    w = correction_weight((truth - a2).ravel(), (r2 - a2).ravel(), clusters) if in_range else Weight(0.0, np.inf, 0.0, np.inf)
+    est = anchor if reg is None else anchor + w.weight * (reg - anchor)
+    err = truth - (a2 + w.weight * (r2 - a2))
+    return Learned(anchor, est, gamma, w, _on_fine(err, c, f, f2))
+
+
+def _blocks(shape, k: int) -> np.ndarray:
+    """Cluster index of every cell of (B, ny, nx): its field and its k x k block."""
+    b, ny, nx = shape
+    i = np.arange(ny)[:, None] // k * (nx // k) + np.arange(nx)[None, :] // k
+    return (np.arange(b)[:, None, None] * (ny // k) * (nx // k) + i[None]).ravel()
+
+
+def _on_fine(err: np.ndarray, c: Coarse, f: Fine, f2: Fine) -> np.ndarray:
+    """rms of ``err`` (B, ny2, nx2) over 3 x 3 cells, extended to the whole input grid, then to its fine cells."""
+    mode = ("nearest", "nearest", "wrap" if c.periodic and f2.lon.size == c.lon.size else "nearest")
+    rms = np.sqrt(uniform_filter(err**2, size=(1, 3, 3), mode=mode))
+    ny, nx = c.lat.size, c.lon.size
+    rms = np.pad(rms, ((0, 0), (0, ny - rms.shape[1]), (0, nx - rms.shape[2])), mode="edge")
+    return np.repeat(np.repeat(rms, f.factor, axis=1), f.factor, axis=2)
