@@ -144,3 +144,29 @@ def test_training_progress_goes_through_logging(caplog):
     with caplog.at_level(logging.INFO, logger="xda.training.loop"):
         fit(net, lambda step: net(torch.ones(1, 2)).pow(2).sum(), minutes=1.0, lr=1e-3, max_steps=2, log_every=1, label="[t]")
     assert [r.name for r in caplog.records] == ["xda.training.loop"] * 2 and "[t] step 2 loss" in caplog.records[-1].message
+
+
+def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
+    """``xda.train(fine_fields, task="downscaling")``: a regional crop of real MPI-ESM tas (last times held out)
+    fine-tunes the shipped model; the card records the data and the held-out RMSEs; the model loads by name
+    and downscales; regional training crops never wrap across the grid's edges."""
+    import json
+
+    import numpy as np
+
+    from xda.training.downscaling_finetune import _UserExamples, _level
+
+    ds = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(lat=slice(50, 74), lon=slice(120, 152), time=slice(0, 4))
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    path = xda.train(ds, task="downscaling", minutes=0.05, max_steps=2, name="crop-ft")
+    card = json.loads(path.with_suffix(".json").read_text())
+    ft = card["finetune"]
+    assert ft["times_train"] == 3 and ft["times_held_out"] == 1 and ft["grid"] == [24, 32] and not ft["winds"]
+    assert set(ft["held_out_rmse_K"]) == {"x2", "x3", "x4"}
+    assert all({"lapse_rate", "regression", "regression_init"} <= set(v) for v in ft["held_out_rmse_K"].values())
+    out = xda.coarsen(ds["tas"].isel(time=0), 2).phyda.downscale(2, model="crop-ft", method="regression")
+    assert out.shape == (24, 32) and np.isfinite(out.values).all()
+    ex = _UserExamples(_level(ds, np.arange(3)), seed=0, wind_dropout=1.0)
+    for _ in range(20):
+        rows, cols = ex._domain(24, 32, 2, False)
+        assert np.all(np.diff(cols) == 1) and cols.min() >= 0 and cols.max() < 32

@@ -48,6 +48,9 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
     * ``data`` an ``xarray.Dataset`` with ``background`` and ``truth``: fine-tune the
       anchored assimilation model ``init`` (default: the shipped one) on it,
       :func:`xda.training.finetune.finetune` (``minutes=``, ``cases=``, ...).
+    * ``data`` fine near-surface temperature (time, lat, lon) with ``task="downscaling"``:
+      fine-tune the downscaling model ``init`` on it (coarsened internally, the last times
+      held out), :func:`xda.training.downscaling_finetune.finetune_downscaler`.
     * ``data`` a path to a simulation file from :mod:`xda.simulate`:
       ``task="assimilation"``: :func:`xda.training.assimilation.train`;
       ``task="downscaling"``: :func:`xda.training.downscaling.train_downscaler`.
@@ -56,6 +59,10 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
     """
     import xarray as _xr
 
+    if task == "downscaling" and isinstance(data, (_xr.Dataset, _xr.DataArray)):
+        from .training.downscaling_finetune import finetune_downscaler
+
+        return finetune_downscaler(data, out=out, **({"init": init} if init else {}), **kwargs)
     if isinstance(data, _xr.Dataset):
         from .training.finetune import finetune
 

@@ -1,0 +1,163 @@
+"""Fine-tuning the downscaling model on a user's own fine fields (coarsened internally), verified on held-out times.
+
+    ft = xda.train(fine_tas, task="downscaling", init="hs-t63-ds-v1", minutes=5)   # fine_tas: (time, lat, lon)
+    fine = coarse.phyda.downscale(4, model=ft.stem)
+
+The fields are split by time: the last ``holdout`` fraction is never trained on. Training
+examples are built as in :mod:`xda.training.downscaling` (random factors 2-4, regional crops
+that never wrap across a regional grid's edges, whole globes only on a global grid, the same
+:func:`~xda.models.downscaling.features` as inference) from the user's fields, and the
+regression stage of ``init`` is trained further (the denoiser and the normalisation are
+kept; the spread of the regression's error is re-estimated). On the held-out times each
+factor is scored by the lapse-rate method, ``init``'s regression and the fine-tuned one
+(coarsened by block means and downscaled back); the card records the data, the settings and
+these RMSEs, and the default call verifies the weight on the user's input as ever.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..errors import DataError, GridError
+from ..labeled import units as xu
+from ..labeled.grid import grid_of
+from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind, weights_dirs
+from ..models.registry import load_model, save_model
+from ..numerics import regrid
+from .downscaling import CROPS, FACTORS, Examples, _Stages
+
+
+class _UserExamples(Examples):
+    """:class:`Examples` of one user grid: crops never wrap across a regional grid's edges."""
+
+    def __init__(self, level: dict, seed: int, wind_dropout: float):
+        super().__init__([level], seed, wind_dropout)
+        self.global_grid = level["level"] == 1
+
+    def _domain(self, ny: int, nx: int, f: int, periodic: bool):
+        if periodic or self.global_grid:
+            return super()._domain(ny, nx, f, periodic)
+        h, w = CROPS[self.rng.integers(len(CROPS))]
+        h, w = min(h, ny - ny % f), min(w, nx - nx % f)
+        r0, c0 = self.rng.integers(ny - h + 1), self.rng.integers(nx - w + 1)
+        return np.arange(r0, r0 + h), np.arange(c0, c0 + w)
+
+
+def _level(fields: xr.Dataset, times) -> dict:
+    """The fine truth of ``times`` as a level dict of :mod:`xda.training.downscaling` (latitudes ascending)."""
+    from ..labeled.static import land_area_fraction, surface_altitude
+
+    g = grid_of(fields["tas"])
+    order = np.argsort(g.lat)
+    arr = lambda v, u: xu.magnitude(fields[v].isel(time=times).transpose("time", g.lat_dim, g.lon_dim),  # noqa: E731
+                                    u, name=v)[:, order].astype(np.float32)
+    tas = arr("tas", "K")
+    winds = "uas" in fields and "vas" in fields
+    lat, lon = g.lat[order], g.lon
+    return dict(tas=tas, uas=arr("uas", "m s-1") if winds else np.zeros_like(tas),
+                vas=arr("vas", "m s-1") if winds else np.zeros_like(tas), lat=lat, lon=lon,
+                orog=surface_altitude(lat, lon), land=land_area_fraction(lat, lon), level=1 if g.periodic else 0,
+                winds=winds)
+
+
+def _scores(net, card, level: dict) -> dict:
+    """RMSE (K) of the lapse-rate method and the regression on ``level``'s fields, per factor (block means back)."""
+    from ..models.downscaling import downscale_arrays
+    from ..numerics.lapse_rate import lapse_rate_downscale
+
+    out = {}
+    periodic = level["level"] == 1
+    for f in FACTORS:
+        ny, nx = (level["lat"].size // f) * f, (level["lon"].size // f) * f
+        if ny < 4 * f or nx < 4 * f:
+            continue
+        lat, lon, tas = level["lat"][:ny], level["lon"][:nx], level["tas"][:, :ny, :nx].astype(np.float64)
+        p = periodic and nx == level["lon"].size
+        lat_c, lon_c = regrid.coarse_coords(lat, lon, f)
+        t_c = regrid.coarsen(tas, f, lat)
+        orog, land = level["orog"][:ny, :nx], level["land"][:ny, :nx]
+        uv = [regrid.coarsen(level[k][:, :ny, :nx].astype(np.float64), f, lat) for k in ("uas", "vas")] \
+            if level["winds"] else [None, None]
+        reg, _, _ = downscale_arrays(t_c, lat_c, lon_c, lat, lon, orog, land, p, model=net, card=card, u_c=uv[0],
+                                     v_c=uv[1], method="regression")
+        lr, _ = lapse_rate_downscale(t_c, orog, lat_c, lon_c, lat, lon, f, p)
+        w = np.cos(np.deg2rad(lat))[:, None] * np.ones(nx)
+        rmse = lambda a: float(np.sqrt(np.sum(w * (a - tas) ** 2) / (w.sum() * tas.shape[0])))  # noqa: E731
+        out[f"x{f}"] = dict(lapse_rate=round(rmse(lr), 4), regression=round(rmse(reg[0]), 4))
+    return out
+
+
+def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MODEL, minutes: float = 5.0,
+                        holdout: float = 0.25, name: str | None = None, batch: int = 8, lr: float = 1e-4, seed: int = 0,
+                        max_steps: int = 1_000_000, device: str | None = None) -> Path:
+    """Fine-tune the downscaling model ``init`` on a user's fine near-surface temperature.
+
+    Parameters
+    ----------
+    fields : DataArray or Dataset
+        Fine ``tas`` (time, lat, lon) with units, on a regular lat-lon grid (regional or
+        global), and optionally ``uas``/``vas``. A DataArray is the temperature.
+    out : path, optional
+        Directory for the weights (default ``$XDA_WEIGHTS_DIR``, else ``~/.cache/xda/weights``;
+        load it by name with ``XDA_WEIGHTS_DIR`` pointing there).
+    init : str
+        The model to start from.
+    minutes : float
+        Wall-clock budget of the regression stage.
+    holdout : float
+        Fraction of the times (the last ones) never trained on, for the card's scores.
+    name : str, optional
+        Default ``"<init>-ft"``.
+    batch, lr, seed, max_steps, device
+        As :func:`xda.training.downscaling.train_downscaler`.
+
+    Returns
+    -------
+    Path of the weight file (its card holds ``finetune``: the data, the settings and the
+    held-out RMSEs of the lapse-rate method, ``init`` and the fine-tuned model per factor).
+
+    Raises
+    ------
+    DataError
+        NaNs, or fewer than 2 times.
+    GridError
+        A grid smaller than 16 x 16 cells.
+    """
+    ds = fields.to_dataset(name="tas") if isinstance(fields, xr.DataArray) else fields
+    nt = ds["tas"].sizes.get("time", 0)
+    if nt < 2:
+        raise DataError(f"fine-tuning needs fine fields along 'time' (at least 2, some held out); got {dict(ds['tas'].sizes)}")
+    if not bool(np.isfinite(ds["tas"]).all()):
+        raise DataError("the fine fields have NaNs; crop to where they are defined (or fill them) before fine-tuning")
+    if min(grid_of(ds["tas"]).shape) < 16:
+        raise GridError(f"the fine grid is {grid_of(ds['tas']).shape}; fine-tuning needs at least 16 x 16 cells")
+    n_test = max(1, int(round(holdout * nt)))
+    train, test = _level(ds, np.arange(nt - n_test)), _level(ds, np.arange(nt - n_test, nt))
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net, card = load_model(init, device="cpu")
+    require_kind(card, "downscaling", init)
+    model, card = copy.deepcopy(net).float().requires_grad_(True).train(), copy.deepcopy(card)
+    before = _scores(net, card, test)
+    t0 = time.perf_counter()
+    run = _Stages(model.to(dev), card, _UserExamples(train, seed, 0.0 if train["winds"] else 1.0), batch, dev, max_steps, lr)
+    run.regressor(minutes)
+    run.departure_scale()
+    model = model.cpu().eval()
+    after = _scores(model, card, test)
+    name = name or f"{Path(init).stem}-ft"
+    card["finetune"] = dict(init=Path(init).name, times_train=int(nt - n_test), times_held_out=int(n_test),
+                            grid=list(grid_of(ds["tas"]).shape), winds=bool(train["winds"]), minutes=minutes,
+                            seconds=round(time.perf_counter() - t0, 1), lr=lr, seed=seed,
+                            held_out_rmse_K={k: dict(v, regression_init=before[k]["regression"],
+                                                      regression=after[k]["regression"]) for k, v in after.items()})
+    card["training"] = dict(card["training"], finetuned_from=Path(init).name)
+    if out is None:  # as the assimilation's fine-tuning: $XDA_WEIGHTS_DIR, else the user's cache
+        out = weights_dirs()[0] if os.environ.get("XDA_WEIGHTS_DIR") else Path("~/.cache/xda/weights").expanduser()
+    return save_model(model, card, out, name, dtype=torch.float16)
