@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -276,29 +277,16 @@ def downscale(
     t_c = _field(tas, grid, "K", tname, extra)
     lat_c = np.sort(grid.lat)
     lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
-    orog_f, orog_src = _orography(orography, lat_f, lon_f) if method not in ("bicubic", "bilinear") else (None, "not used")
+    orog_f, orog_src = (_orography(orography, lat_f, lon_f, tname) if method not in ("bicubic", "bilinear")
+                        else (None, "not used"))
     info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
     se = None
     if method in ("xda", "regression"):
-        from ..labeled.static import land_area_fraction
-
         u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
-        problem = (Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c),
-                   Fine(lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), factor))
-        if method == "xda":
-            fine, gamma, se, extra_info = _verified(problem, net, card, model, tname, int(members), steps, seed,
-                                                    _lapse_rate(lapse_rate))
-            info.update(extra_info)
-        else:
-            _check_spacing(card, lat_f, lon_f, model, tname, method)
-            from ..models.downscaling import downscale_arrays
-
-            fine, gamma, info["xda_nfe"] = downscale_arrays(
-                t_c, lat_c, grid.lon, lat_f, lon_f, orog_f, problem[1].land, grid.periodic, model=net,
-                card=card, u_c=u_c, v_c=v_c, method=method, gamma=_lapse_rate(lapse_rate))
-        info.update(xda_model=model, xda_winds="used" if u_c is not None else "not used",
-                    xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
-                                    f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
+        problem = (Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c), _fine(lat_f, lon_f, orog_f, factor))
+        fine, se, learned_info = _learned(problem, method, net, card, (model, tname),
+                                          Sampling(int(members), steps, seed), lapse_rate)
+        info.update(learned_info)
     elif method == "lapse_rate":
         fine, gamma = lapse_rate_downscale(t_c, orog_f, lat_c, grid.lon, lat_f, lon_f, factor, grid.periodic,
                                            gamma=_lapse_rate(lapse_rate))
@@ -315,7 +303,7 @@ def downscale(
     elif grid.lat[0] > grid.lat[-1]:
         fine, lat_f = fine[..., ::-1, :], lat_f[::-1]
         se = None if se is None else se[..., ::-1, :]
-    out = _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members)
+    out = _write_back(_in_units(fine, tas, tname), tas, tname, grid, extra, lat_f, lon_f, members)
     what = (f"model {model!r}, members={members}, steps={steps}, seed={seed}" if method == "xda"
             else f"model {model!r} regression" if method == "regression" else f"conservative {method}")
     _provenance(out, tas, method, info, what, t_start)
@@ -406,13 +394,47 @@ def _check_spacing(card: dict, lat_f, lon_f, model: str, name: str, method: str)
     return False
 
 
-def _verified(problem, net, card, model: str, name: str, members: int, steps: int, seed, gamma):
+class Sampling(NamedTuple):
+    """How many members, with how many sampler steps, from which seed."""
+
+    members: int
+    steps: int
+    seed: int | None
+
+
+def _fine(lat_f, lon_f, orog_f, factor: int) -> Fine:
+    from ..labeled.static import land_area_fraction
+
+    return Fine(lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), factor)
+
+
+def _learned(problem, method: str, net, card, labels, sampling: Sampling, lapse_rate):
+    """``"xda"`` (the verified estimate, :func:`_verified`) or ``"regression"``: (fine (members, B, fy, fx),
+    standard error or None, attrs)."""
+    (model, name), gamma = labels, _lapse_rate(lapse_rate)
+    if method == "xda":
+        fine, gamma, se, info = _verified(problem, net, card, labels, sampling, gamma)
+    else:
+        from ..models.downscaling import downscale_arrays
+
+        c, f = problem
+        _check_spacing(card, f.lat, f.lon, model, name, method)
+        se, info = None, {}
+        fine, gamma, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
+                                                        model=net, card=card, u_c=c.u, v_c=c.v, method=method, gamma=gamma)
+    info.update(xda_model=model, xda_winds="used" if problem[0].u is not None else "not used",
+                xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
+                                f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
+    return fine, se, info
+
+
+def _verified(problem, net, card, labels, sampling: Sampling, gamma):
     """The default: the anchor plus the learned departure weighted by its skill one level up
     (:mod:`xda.tasks.downscale_verify`); members spread about that estimate.
 
     Returns (fine (members, B, fy, fx), gamma (B,), standard error (B, fy, fx), attrs).
     """
-    c, f = problem
+    (c, f), (model, name), (members, steps, seed) = problem, labels, sampling
     in_range = _check_spacing(card, f.lat, f.lon, model, name, "xda")
     learned = verified(c, f, net, card, in_range, gamma)
     w = learned.weight
@@ -450,11 +472,22 @@ def _winds(ds, tas, grid, extra, u, v, was_da):
             _field(vda, grid, "m s-1", str(vda.name or "v"), extra, like=tas))
 
 
-def _orography(orography, lat_f, lon_f):
+#: Spacing of the bundled relief (ETOPO20), degrees: finer target grids need the user's own.
+ETOPO_SPACING = 1.0 / 3.0
+
+
+def _orography(orography, lat_f, lon_f, name: str = "tas"):
     """Fine surface altitude (m, latitudes ascending) and where it came from."""
     if orography is None:
         from ..labeled.static import surface_altitude
 
+        d = float(np.median(np.abs(np.diff(lon_f)))) if lon_f.size > 1 else ETOPO_SPACING
+        if d < 0.75 * ETOPO_SPACING:
+            warnings.warn(XdaWarning(
+                f"the fine grid of {name!r} ({d:.3g} deg) is finer than the bundled relief (ETOPO20, 1/3 deg): its "
+                "orography is interpolated and has none of the relief's finer structure, which is most of what the "
+                "lapse-rate correction adds there; pass `orography=` (the surface altitude on the fine grid, e.g. a "
+                "DEM averaged onto its cells)"), stacklevel=4)
         return surface_altitude(lat_f, lon_f), "ETOPO20 cell means (xda.static.surface_altitude)"
     og = grid_of(orography)
     if og.shape != (lat_f.size, lon_f.size):
@@ -492,11 +525,14 @@ def _onto(fine, lat_f, lon_f, target, grid, name: str):
     return out, target.lat, target.lon
 
 
-def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members, difference: bool = False) -> xr.DataArray:
-    """Fine fields (members, B, fy, fx) in K, in the output's latitude order -> the caller's units and dims
-    (``difference``: a temperature difference, e.g. an error std, scaled without the offset)."""
+def _in_units(fine, tas, tname: str, difference: bool = False) -> np.ndarray:
+    """Fields in K -> the input's units and float dtype (``difference``: an error std, scaled without the offset)."""
     a, b = xu.scale_and_offset(xu.parse_units("K"), xu.units_of(tas, name=tname))
-    fine = (fine * a + (0.0 if difference else b)).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
+    return (fine * a + (0.0 if difference else b)).astype(tas.dtype if tas.dtype.kind == "f" else np.float64)
+
+
+def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.DataArray:
+    """Fine fields (members, B, fy, fx) in the caller's units and the output's latitude order -> its dims."""
     shape_extra = [tas.sizes[d] for d in extra]
     coords = {d: tas[d] for d in extra if d in tas.coords}
     coords[grid.lat_dim] = (grid.lat_dim, lat_f, dict(tas[grid.lat_dim].attrs) if grid.lat_dim in tas.coords else {})
@@ -515,7 +551,7 @@ def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members, difference
 def _standard_error(se, out: xr.DataArray, tas, tname: str, where) -> xr.DataArray:
     """The estimate's standard error (B, fy, fx, K) as the CF ancillary variable ``<tname>_standard_error``."""
     grid, extra, lat_f, lon_f = where
-    da = _write_back(se[None], tas, tname, grid, extra, lat_f, lon_f, 1, difference=True)
+    da = _write_back(_in_units(se[None], tas, tname, difference=True), tas, tname, grid, extra, lat_f, lon_f, 1)
     da.name = f"{tname}_standard_error"
     da.attrs = {"units": out.attrs.get("units", "K"),
                 "long_name": f"standard error of {tname}: rms error of the same method one level up (the input's block "
