@@ -347,16 +347,18 @@ def test_default_is_the_verified_estimate(esm):
     assert ens.attrs["xda_members_recentred"]
 
 
-def test_far_outside_the_trained_range_the_default_is_the_lapse_rate_method():
+def test_far_outside_the_trained_range_the_default_is_the_lapse_rate_method(monkeypatch):
     """A 0.2-degree target (the model knows 1.85-3.72 deg): the default is exactly the lapse-rate method, with
     a warning naming the variable, and a standard error from verifying that method one level up."""
+    monkeypatch.delenv("XDA_ETOPO5", raising=False)
+    monkeypatch.setattr(xda.labeled.static, "ETOPO5_PATHS", ())  # only the bundled ETOPO20, wherever this runs
     lat, lon = np.arange(40.1, 46.0, 0.8), np.arange(5.1, 14.0, 0.8)
     y, x = np.meshgrid(lat, lon, indexing="ij")
     t = xr.DataArray(280 + 0.5 * np.sin(x) - 0.3 * (y - 43), dims=("lat", "lon"), coords={"lat": lat, "lon": lon},
                      name="tasmax", attrs={"units": "K", "standard_name": "air_temperature"})
     with pytest.warns(xda.errors.XdaWarning, match=r"'tasmax'.*outside the spacings.*lapse-rate method"):
         default = t.phyda.downscale(4)
-    with pytest.warns(xda.errors.XdaWarning, match=r"'tasmax' \(0.2 deg\) is finer than the bundled relief.*orography="):
+    with pytest.warns(xda.errors.XdaWarning, match=r"'tasmax' \(0.2 deg\) is finer than the relief xda has.*orography="):
         lapse = t.phyda.downscale(4, method="lapse_rate")
     np.testing.assert_allclose(default.values, lapse.values, atol=1e-6)
     assert default.attrs["xda_correction_weight"] == 0.0
@@ -473,3 +475,25 @@ def test_downscale_onto_a_target_grid(esm):
     assert learned.attrs["xda_factor"] == 4 and "the anchor" in learned.attrs["xda_lapse_rate"]
     with pytest.raises(ModelError, match="trained for factors"):  # 7.5 deg -> 1 deg needs x8
         t.phyda.downscale(method="regression", like=target)
+
+
+def test_an_installed_etopo5_serves_grids_finer_than_two_thirds_of_a_degree(tmp_path, monkeypatch):
+    """``$XDA_ETOPO5`` (ferret's etopo5.cdf layout) is used for fine grids, the bundled ETOPO20 for coarse ones;
+    a wrong path is an error naming the variable."""
+    from xda.labeled import static
+
+    elat, elon = np.arange(30.0, 50.0, 1 / 12), np.arange(0.0, 20.0, 1 / 12)
+    z = 1000.0 + 500.0 * np.sin(np.deg2rad(40 * elon))[None, :] * np.ones((elat.size, 1))
+    f = tmp_path / "etopo5.cdf"
+    xr.Dataset({"ROSE": (("ETOPO05_Y", "ETOPO05_X"), z.astype(np.float32))},
+               coords={"ETOPO05_Y": elat, "ETOPO05_X": elon}).to_netcdf(f)
+    monkeypatch.setenv("XDA_ETOPO5", str(f))
+    lat, lon = np.arange(40.05, 42.0, 0.1), np.arange(5.05, 8.0, 0.1)
+    assert static.relief_for(lat, lon) == "etopo5" and static.relief_for(np.arange(0, 40.0, 1), np.arange(0, 20.0, 1)) == "etopo20"
+    got = static.surface_altitude(lat, lon)
+    want = 1000.0 + 500.0 * np.sin(np.deg2rad(40 * lon))  # the relief's zonal profile, near each cell's centre
+    np.testing.assert_allclose(got[5], want, atol=60.0)
+    assert np.ptp(got[5]) > 0.9 * np.ptp(want)  # the 9-degree waves are resolved, not smoothed away
+    monkeypatch.setenv("XDA_ETOPO5", str(tmp_path / "missing.cdf"))
+    with pytest.raises(xda.errors.NotFoundError, match="XDA_ETOPO5="):
+        static.surface_altitude(lat, lon)

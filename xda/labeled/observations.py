@@ -504,7 +504,7 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
     orography : DataArray, False or None
         The background model's surface altitude ``z_m`` on the background grid (units of
         length). None: the background's variable with standard name ``surface_altitude``
-        (or named ``orog``, ``zs``, ...), else ETOPO20 averaged onto the background's cells
+        (or named ``orog``, ``zs``, ...), else ETOPO averaged onto the background's cells
         (:func:`xda.static.surface_altitude`), an estimate of a model's smoothed terrain.
         False: no height term.
     standard_names : dict, optional
@@ -543,9 +543,10 @@ def _model_altitude(orography, background: xr.Dataset, grid: Grid) -> tuple[np.n
         found = [k for k, da in background.data_vars.items()
                  if da.attrs.get("standard_name") in _ELEVATION_STANDARD_NAMES or str(k).lower() in _OROGRAPHY_NAMES]
         if not found:
-            from .static import surface_altitude
+            from .static import relief_for, surface_altitude
 
-            return surface_altitude(grid.lat, grid.lon), "ETOPO20 cell means on the background grid"
+            return (surface_altitude(grid.lat, grid.lon),
+                    f"{relief_for(grid.lat, grid.lon).upper()} cell means on the background grid")
         orography = background[found[0]]
     if not isinstance(orography, xr.DataArray):
         raise ObservationError(f"orography must be a DataArray on the background grid (or False), not {type(orography).__name__}")

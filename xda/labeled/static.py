@@ -1,29 +1,84 @@
-"""Static surface fields on any latitude-longitude grid (orography from ETOPO20).
+"""Static surface fields on any latitude-longitude grid (orography from ETOPO).
 
 Near-surface temperature owes much of its fine structure to the height of the ground;
 the downscaling model takes the surface altitude on the fine grid as an input. xda ships
 NOAA's ETOPO 20-arc-minute relief (``xda/data/etopo20.nc``, see ``SOURCES.md``) and
 averages it onto the grid a user asks for, so the model sees the same kind of field in
-training (Held-Suarez with this orography) and in use.
+training (Held-Suarez with this orography) and in use. Grids finer than about 2/3 degree
+(fewer than 2 x 2 ETOPO20 points a cell) use NOAA's 5-arc-minute ETOPO5 where it is
+installed (:func:`etopo5_path`: ``$XDA_ETOPO5``, or Debian's ``ferret-datasets`` package,
+public domain, 37 MB, too large to ship inside xda).
 """
 
 from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .datasets import open_dataset
+from ..errors import NotFoundError
 from ..numerics.regrid import cell_bounds
 
+#: Where an installed ETOPO5 is looked for after ``$XDA_ETOPO5`` (``apt-get install ferret-datasets``).
+ETOPO5_PATHS = (Path("/usr/share/ferret-vis/data/etopo5.cdf"),)
+#: Spacing (degrees) of each relief, and the coarsest grid spacing the finer one is used for.
+RELIEF_SPACING = {"etopo20": 1.0 / 3.0, "etopo5": 1.0 / 12.0}
+ETOPO5_BELOW = 2.0 / 3.0
 
-def _etopo() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lat, lon, relief) of the bundled ETOPO20, repaired by :func:`xda.datasets.open_dataset`."""
-    ds = open_dataset("etopo20")
-    return ds["lat"].values, ds["lon"].values, ds["elevation"].values.astype(np.float64)
+
+def etopo5_path() -> Path | None:
+    """The installed ETOPO5 relief: ``$XDA_ETOPO5``, else Debian ``ferret-datasets``' file, else None.
+
+    Raises
+    ------
+    NotFoundError
+        ``$XDA_ETOPO5`` is set but names no file.
+    """
+    given = os.environ.get("XDA_ETOPO5")
+    if given:
+        p = Path(given).expanduser()
+        if not p.is_file():
+            raise NotFoundError(f"XDA_ETOPO5={given!r} is not a file; point it at etopo5.cdf (Debian ferret-datasets: "
+                                "/usr/share/ferret-vis/data/etopo5.cdf) or unset it")
+        return p
+    return next((p for p in ETOPO5_PATHS if p.is_file()), None)
+
+
+def relief_for(lat: np.ndarray, lon: np.ndarray) -> str:
+    """``"etopo5"`` for grids finer than :data:`ETOPO5_BELOW` degrees where it is installed, else ``"etopo20"``."""
+    d = [float(np.median(np.abs(np.diff(np.asarray(a, np.float64))))) for a in (lat, lon) if np.size(a) > 1]
+    fine = bool(d) and min(d) < ETOPO5_BELOW
+    return "etopo5" if fine and etopo5_path() is not None else "etopo20"
+
+
+@functools.lru_cache(maxsize=2)
+def _relief(name: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lat, lon 0..360, relief in m) of ETOPO20 (bundled, repaired by :func:`xda.datasets.open_dataset`) or ETOPO5."""
+    if name == "etopo20":
+        ds = open_dataset("etopo20")
+        return ds["lat"].values, ds["lon"].values, ds["elevation"].values.astype(np.float64)
+    with xr.open_dataset(path, decode_times=False) as ds:  # ferret's etopo5.cdf: ETOPO05_Y/X, ROSE (m)
+        lat, lon = ds["ETOPO05_Y"].values.astype(np.float64), np.mod(ds["ETOPO05_X"].values.astype(np.float64), 360.0)
+        z = ds["ROSE"].values.astype(np.float64)
+    order = np.argsort(lon)
+    return lat, lon[order], z[:, order]
+
+
+def _etopo(lat=None, lon=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The relief for a grid (:func:`relief_for`; ETOPO20 without one)."""
+    name = "etopo20" if lat is None else relief_for(lat, lon)
+    return _relief(name, None if name == "etopo20" else str(etopo5_path()))
 
 
 def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0) -> np.ndarray:
-    """ETOPO20 relief averaged (area-weighted) over each cell of a lat-lon grid.
+    """ETOPO relief averaged (area-weighted) over each cell of a lat-lon grid.
+
+    ETOPO20 (bundled); for grids finer than 2/3 degree, ETOPO5 where it is installed
+    (:func:`relief_for`, :func:`etopo5_path`).
 
     Parameters
     ----------
@@ -46,7 +101,7 @@ def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0
     centres) contain it, and averaged with weight cos(latitude): a first-order
     conservative regridding. Source: NOAA ETOPO5/20 via Debian ``ferret-datasets``.
     """
-    elat, elon, z = _etopo()
+    elat, elon, z = _etopo(lat, lon)
     if ocean is not None:
         z = np.maximum(z, ocean)
     return _cell_mean(elat, elon, z, lat, lon)
@@ -68,7 +123,7 @@ def land_area_fraction(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         below sea level (the Caspian shore, the Dead Sea) counts as sea: a 0.1 % error
         that a 20-arc-minute relief cannot avoid.
     """
-    elat, elon, z = _etopo()
+    elat, elon, z = _etopo(lat, lon)
     return np.clip(_cell_mean(elat, elon, (z > 0).astype(np.float64), lat, lon), 0.0, 1.0)
 
 
@@ -139,6 +194,6 @@ def orography_like(field: xr.DataArray | xr.Dataset, *, lat: str | None = None, 
         coords={g.lat_dim: field[g.lat_dim], g.lon_dim: field[g.lon_dim]},
         name="orog",
         attrs={"units": "m", "standard_name": "surface_altitude",
-               "long_name": "surface altitude (ETOPO20 cell mean, sea = 0)",
-               "source": "NOAA ETOPO20 via xda/data/etopo20.nc"},
+               "long_name": f"surface altitude ({relief_for(g.lat, g.lon).upper()} cell mean, sea = 0)",
+               "source": f"NOAA {relief_for(g.lat, g.lon).upper()} (xda.static.surface_altitude)"},
     )

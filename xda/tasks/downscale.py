@@ -472,23 +472,22 @@ def _winds(ds, tas, grid, extra, u, v, was_da):
             _field(vda, grid, "m s-1", str(vda.name or "v"), extra, like=tas))
 
 
-#: Spacing of the bundled relief (ETOPO20), degrees: finer target grids need the user's own.
-ETOPO_SPACING = 1.0 / 3.0
-
-
 def _orography(orography, lat_f, lon_f, name: str = "tas"):
     """Fine surface altitude (m, latitudes ascending) and where it came from."""
     if orography is None:
-        from ..labeled.static import surface_altitude
+        from ..labeled.static import RELIEF_SPACING, relief_for, surface_altitude
 
-        d = float(np.median(np.abs(np.diff(lon_f)))) if lon_f.size > 1 else ETOPO_SPACING
-        if d < 0.75 * ETOPO_SPACING:
+        relief = relief_for(lat_f, lon_f)
+        d = float(np.median(np.abs(np.diff(lon_f)))) if lon_f.size > 1 else RELIEF_SPACING[relief]
+        if d < 0.75 * RELIEF_SPACING[relief]:
             warnings.warn(XdaWarning(
-                f"the fine grid of {name!r} ({d:.3g} deg) is finer than the bundled relief (ETOPO20, 1/3 deg): its "
-                "orography is interpolated and has none of the relief's finer structure, which is most of what the "
-                "lapse-rate correction adds there; pass `orography=` (the surface altitude on the fine grid, e.g. a "
-                "DEM averaged onto its cells)"), stacklevel=4)
-        return surface_altitude(lat_f, lon_f), "ETOPO20 cell means (xda.static.surface_altitude)"
+                f"the fine grid of {name!r} ({d:.3g} deg) is finer than the relief xda has ({relief.upper()}, "
+                f"{RELIEF_SPACING[relief]:.3g} deg): its orography is interpolated and has none of the finer relief, "
+                "which is most of what the lapse-rate correction adds there; pass `orography=` (the surface altitude "
+                "on the fine grid, e.g. a DEM averaged onto its cells)"
+                + ("" if relief == "etopo5" else ", or install ETOPO5 (`apt-get install ferret-datasets`, or "
+                   "XDA_ETOPO5=/path/to/etopo5.cdf)")), stacklevel=4)
+        return surface_altitude(lat_f, lon_f), f"{relief.upper()} cell means (xda.static.surface_altitude)"
     og = grid_of(orography)
     if og.shape != (lat_f.size, lon_f.size):
         raise GridError(f"orography is {og.shape[0]} x {og.shape[1]}; it must be on the fine grid "
