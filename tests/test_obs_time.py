@@ -119,3 +119,20 @@ def test_times_in_any_form_decode_to_utc(values, attrs):
 def test_numeric_times_without_units_are_refused():
     with pytest.raises(CoordinateError, match="numeric without CF units"):
         times.to_datetime64(np.array([1.0, 2.0]), {}, name="obs_time")
+
+
+def test_explicit_obs_error_overrides_the_tables_error_column(day):
+    """The observation-space table fed back with ``obs_error=``: the explicit value wins over its ``error``
+    column (and over a wide ``tas_error`` column)."""
+    bg, s = day
+    bg18 = _at(bg, "1995-03-18T18:00")
+    _, table = xda.assimilate(bg18, s, method="oi", obs_space=True)
+    long = table[["variable", "time", "lat", "lon", "observation", "error", "units"]]
+    _, again = xda.assimilate(bg18, long, method="oi", obs_space=True, obs_error={"tas": 2.5})
+    np.testing.assert_allclose(again["error"], 2.5)
+    wide = long.rename(columns={"observation": "tas", "error": "tas_error"}).drop(columns=["variable", "units"])
+    wide.attrs["units"] = {"tas": "K"}
+    _, from_wide = xda.assimilate(bg18, wide, method="oi", obs_space=True, obs_error={"tas": "2.5 K"})
+    np.testing.assert_allclose(from_wide["error"], 2.5)
+    _, kept = xda.assimilate(bg18, wide.assign(tas_error=1.7), method="oi", obs_space=True)  # no obs_error=: the column
+    np.testing.assert_allclose(kept["error"], 1.7)

@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import xda
+
 from xda.labeled import units as xu
 from xda.errors import UnitsError
 
@@ -45,3 +47,48 @@ def test_convert_keeps_attrs_and_does_not_mutate():
 def test_quantity_arguments():
     assert xu.to_quantity("1 hPa", "Pa") == pytest.approx(100.0)
     assert xu.to_quantity(2.5, "m") == 2.5
+
+
+def test_pint_xarray_round_trip_with_quantified_index_coordinates():
+    """``ds.pint.quantify(unit_registry=cf_xarray.units.units)`` also quantifies the index coordinates (a
+    ``PintIndex``): every public function that says "pint in, pint out" takes such input, returns quantities
+    in the right units, and agrees with the plain call."""
+    import cf_xarray.units
+    import pint
+    import pint_xarray  # noqa: F401
+
+    ureg = cf_xarray.units.units
+    box = dict(time=slice(0, 3), lat=slice(4, 32), lon=slice(6, 30))
+    plain = {v: xda.datasets.open_dataset(f"storm1996_{v}").isel(box)[v] for v in ("t", "u", "v")}
+    q = {v: da.to_dataset().pint.quantify(unit_registry=ureg)[v] for v, da in plain.items()}
+    assert type(q["t"].xindexes["lat"]).__name__ == "PintIndex"
+    t, u, v = q["t"], q["u"], q["v"]
+    z = xda.datasets.open_dataset("ncep_z500_global").isel(time=slice(0, 3))["z500"]
+    zq = z.to_dataset().pint.quantify(unit_registry=ureg)["z500"]
+    ens = t.expand_dims(member=3) + np.arange(3.0).reshape(3, 1, 1, 1) * ureg.K
+    calls = {  # name: (pint call, plain call or None, expected units of the result)
+        "rmse": (lambda: xda.metrics.rmse(t, t + 1 * ureg.K), None, "K"),
+        "mae": (lambda: xda.metrics.mae(t, t + 1 * ureg.K), None, "K"),
+        "crps": (lambda: xda.metrics.crps(ens, t), None, "K"),
+        "spread_skill_ratio": (lambda: xda.metrics.spread_skill_ratio(ens, t + 0.5 * ureg.K), None, ""),
+        "power_spectrum": (lambda: xda.power_spectrum(zq), lambda: xda.power_spectrum(z), "m**2"),
+        "isotropic_power_spectrum": (lambda: xda.isotropic_power_spectrum(t), lambda: xda.isotropic_power_spectrum(plain["t"]), "K**2"),
+        "spectral_slope": (lambda: xda.spectral_slope(xda.isotropic_power_spectrum(t)), None, ""),
+        "gradient": (lambda: xda.gradient(t)[0], lambda: xda.gradient(plain["t"])[0], "K/m"),
+        "advection": (lambda: xda.advection(t, u, v), lambda: xda.advection(*plain.values()), "K/s"),
+        "advection_diffusion_residual": (lambda: xda.advection_diffusion_residual(t, u, v, kappa=1e5, time="time"),
+                                         lambda: xda.advection_diffusion_residual(*plain.values(), kappa=1e5, time="time"), "K/s"),
+        "coarsen": (lambda: xda.coarsen(t, 2), lambda: xda.coarsen(plain["t"], 2), "K"),
+        "downscale": (lambda: xda.downscale(xda.coarsen(t.isel(time=0), 2), 2, method="lapse_rate"),
+                      lambda: xda.downscale(xda.coarsen(plain["t"].isel(time=0), 2), 2, method="lapse_rate"), "K"),
+        "assimilate": (lambda: xda.assimilate(zq.isel(time=0).to_dataset(), (zq.isel(time=0) + 20 * ureg.m).where(
+            np.random.default_rng(0).random(z.shape[1:]) < 0.05).to_dataset(), method="oi")["z500"],
+                       lambda: xda.assimilate(z.isel(time=0).to_dataset(), (z.isel(time=0) + 20).where(
+                           np.random.default_rng(0).random(z.shape[1:]) < 0.05).to_dataset(), method="oi")["z500"], "m"),
+    }
+    for name, (call, reference, units) in calls.items():
+        out = call()
+        assert isinstance(out.data, pint.Quantity), name
+        assert out.data.units == ureg.Unit(units) if units else out.data.dimensionless, (name, out.data.units)
+        if reference is not None:
+            np.testing.assert_allclose(out.data.magnitude, reference().values, rtol=1e-6, equal_nan=True, err_msg=name)

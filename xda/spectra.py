@@ -365,6 +365,7 @@ def _freq_dim(p: xr.DataArray, dim: str | None) -> str:
     return dim
 
 
+@xu.pint_in_pint_out
 def spectral_slope(p: xr.DataArray, dim: str | None = None, band: tuple[float, float] | None = None) -> xr.DataArray:
     """Least-squares slope of ``log P`` against ``log k`` over ``band`` (inclusive).
 

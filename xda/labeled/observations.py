@@ -127,15 +127,16 @@ def to_model_terrain(ob: PointObservations, altitude: np.ndarray, lapse_rate: fl
 
 
 def _obs_error(name, std_name, units, given, n, column=None, var_units=None) -> np.ndarray:
-    """Observation-error std (n,) in ``units``: a column, a given value, or the default table.
+    """Observation-error std (n,) in ``units``: the given value (``obs_error=``, which overrides the data's
+    own), else a column, else the default table.
 
     Errors are differences (0.5 degC is 0.5 K). ``column`` is an already converted array;
     a bare number in ``given`` is in the variable's own units ``var_units`` (the
     background's), not the working units.
     """
-    if column is not None:
-        return np.asarray(column, np.float64)
     label = f"obs_error[{name!r}]"
+    if column is not None and given is None:
+        return np.asarray(column, np.float64)
     if given is not None:
         if isinstance(given, xr.DataArray):
             return np.broadcast_to(xu.magnitude(given, units, name=label, difference=True), (n,)).astype(np.float64)

@@ -68,20 +68,27 @@ def _operand(da: xr.DataArray, kind: str, name: str) -> Operand:
     return Operand(xu.raw_values(da), scale, src, si)
 
 
+def _same_index(a: xr.DataArray, b: xr.DataArray, dim: str) -> bool:
+    """Whether ``a`` and ``b`` have the same index along ``dim`` (any index type, e.g. pint-xarray's ``PintIndex``)."""
+    if dim not in a.xindexes or dim not in b.xindexes:
+        return True
+    try:
+        return bool(a.xindexes[dim].equals(b.xindexes[dim]))
+    except (TypeError, NotImplementedError):  # indexes of different types
+        return np.array_equal(xu.raw_values(a[dim]), xu.raw_values(b[dim]))
+
+
 def _check_same_grid(first: xr.DataArray, other: xr.DataArray, grid: Grid, names: tuple[str, str]) -> xr.DataArray:
     """``other`` with the dims order of ``first``; GridError unless it is on the same grid."""
     for dim in (grid.lat_dim, grid.lon_dim):
-        ok = dim in other.dims and other.sizes[dim] == first.sizes[dim]
-        if ok and dim in first.indexes and dim in other.indexes:
-            ok = first.indexes[dim].equals(other.indexes[dim])
+        ok = dim in other.dims and other.sizes[dim] == first.sizes[dim] and _same_index(first, other, dim)
         if not ok:
             raise GridError(
                 f"{names[1]!r} is not on the grid of {names[0]!r} (dimension {dim!r} differs); "
                 f"interpolate it first, e.g. `{names[1]}.interp_like({names[0]})`"
             )
     for dim in set(first.dims) & set(other.dims) - {grid.lat_dim, grid.lon_dim}:  # time, level, ...
-        same = other.sizes[dim] == first.sizes[dim] and (
-            dim not in first.indexes or dim not in other.indexes or first.indexes[dim].equals(other.indexes[dim]))
+        same = other.sizes[dim] == first.sizes[dim] and _same_index(first, other, dim)
         if not same:
             raise GridError(f"{names[1]!r} and {names[0]!r} differ along {dim!r} (other {dim}s or another length); "
                             f"select the same ones, e.g. `{names[1]}.sel({dim}={names[0]}.{dim})`")

@@ -310,18 +310,37 @@ def _registry_of(objs) -> pint.UnitRegistry | None:
     return None
 
 
+def _quantified(obj) -> bool:
+    variables = obj.variables.values() if isinstance(obj, xr.Dataset) else [obj.variable, *(c.variable for c in obj.coords.values())]
+    return any(isinstance(v.data, pint.Quantity) for v in variables)
+
+
+def _plain(var: xr.Variable) -> xr.Variable:
+    """A variable's magnitudes with CF ``units`` in its attrs (numbers stay as they are)."""
+    if not isinstance(var.data, pint.Quantity):
+        return var
+    return xr.Variable(var.dims, var.data.magnitude, {**var.attrs, "units": cf_string(var.data.units)}, var.encoding)
+
+
 def dequantify(obj):
-    """``obj`` with every pint-quantified variable turned into numbers + ``attrs['units']`` (pint-xarray's way)."""
+    """``obj`` with every pint-quantified variable turned into numbers + ``attrs['units']`` (pint-xarray's way).
+
+    pint-xarray's own ``.pint.dequantify()`` where it is installed (it also undoes the
+    ``PintIndex`` of quantified index coordinates); else variable by variable.
+    """
+    if not isinstance(obj, (xr.DataArray, xr.Dataset)) or not _quantified(obj):
+        return obj
+    try:
+        import pint_xarray  # noqa: F401  (registers the .pint accessor)
+
+        return obj.pint.dequantify()
+    except ImportError:
+        pass
+    coords = {k: _plain(c.variable) for k, c in obj.coords.items() if isinstance(c.data, pint.Quantity)}
     if isinstance(obj, xr.DataArray):
-        data = obj.data
-        if isinstance(data, pint.Quantity):
-            obj = obj.copy(data=data.magnitude).assign_attrs(units=cf_string(data.units))
-        return obj.assign_coords({k: dequantify(c) for k, c in obj.coords.items() if isinstance(c.data, pint.Quantity)})
-    if isinstance(obj, xr.Dataset):
-        quantified = [k for k, v in obj.variables.items() if isinstance(v.data, pint.Quantity)]
-        return obj.assign({k: dequantify(obj[k]) for k in quantified if k in obj.data_vars}).assign_coords(
-            {k: dequantify(obj[k]) for k in quantified if k in obj.coords})
-    return obj
+        plain = _plain(obj.variable)
+        return obj.copy(data=plain.data).assign_attrs(plain.attrs).assign_coords(coords)
+    return obj.assign({k: _plain(v.variable) for k, v in obj.data_vars.items()}).assign_coords(coords)
 
 
 def quantify(obj, ureg: pint.UnitRegistry):

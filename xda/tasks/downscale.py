@@ -67,6 +67,7 @@ def _field(da: xr.DataArray, grid, target_units: str, name: str, extra: list[str
     return values
 
 
+@xu.pint_in_pint_out
 def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = None, lon: str | None = None):
     """Area-weighted ``factor x factor`` block means of every field on the lat-lon grid.
 
