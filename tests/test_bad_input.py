@@ -204,6 +204,14 @@ REFUSED = [
     pytest.param(lambda: _with_env("XDA_MEMORY_LIMIT", "1e8", lambda: xda.assimilate(bg(), obs(), members=1000)), ResourceError,
                  r"1000 members.*fewer members", id="memory-members"),
     pytest.param(lambda: oi(bg().rename(lat="y", lon="x").drop_vars(["y", "x"])), CoordinateError, r"latitude", id="background-no-coordinates"),
+    # positions and windows that would be silently wrong
+    pytest.param(lambda: xda.assimilate(tas_bg(), _swapped(_table()), method="oi"),
+                 ObservationError, r"25 observations of 'tas' have impossible positions \(latitude and longitude swapped\?\)",
+                 id="lat-lon-swapped"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), _table(lon=lambda d: d["lon"].where(d.index > 0, -790.0)), method="oi"),
+                 ObservationError, r"1 observations of 'tas' have impossible positions, e.g. lat .*, lon -790", id="lon-minus-790"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), stations(), method="oi", window=6), ObservationError,
+                 r"window=6 has no unit.*'6h'", id="window-bare-number"),
 ]
 
 
@@ -214,6 +222,11 @@ def _in_360_day():
     day = lambda h: cftime.Datetime360Day(2005, 2, 30, h)  # noqa: E731
     return (tas_bg().assign_coords(time=day(12)),
             stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
+
+
+def _swapped(df):
+    """``df`` with its latitude and longitude columns exchanged (longitudes -180..180)."""
+    return df.assign(lat=((df["lon"] + 180) % 360) - 180, lon=df["lat"])
 
 
 def _table(**columns):

@@ -136,3 +136,15 @@ def test_explicit_obs_error_overrides_the_tables_error_column(day):
     np.testing.assert_allclose(from_wide["error"], 2.5)
     _, kept = xda.assimilate(bg18, wide.assign(tas_error=1.7), method="oi", obs_space=True)  # no obs_error=: the column
     np.testing.assert_allclose(kept["error"], 1.7)
+
+
+def test_a_time_column_named_date_selects_the_window(day):
+    """A station table whose times are in a column called ``date`` is windowed like one with ``time``."""
+    bg, s = day
+    bg18 = _at(bg, "1995-03-18T18:00")
+    df = s.drop_vars(["hour", "station", "elevation"], errors="ignore").to_dataframe().reset_index()[["lat", "lon", "time", "tas"]]
+    df.attrs["units"] = {"tas": "degC"}
+    a = xda.assimilate(bg18, df, method="oi", qc=None)
+    b = xda.assimilate(bg18, df.rename(columns={"time": "date"}), method="oi", qc=None)
+    assert b["tas"].attrs["xda_n_obs_outside_window"] == a["tas"].attrs["xda_n_obs_outside_window"] > 0
+    xr.testing.assert_allclose(a["tas"], b["tas"])

@@ -161,7 +161,8 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None,
     time = None if time is None else np.broadcast_to(time, np.shape(values)).ravel()
     elevation = None if elevation is None else np.broadcast_to(np.asarray(elevation, np.float64), np.shape(values)).ravel()
     values, lat, lon, error = (np.asarray(a, np.float64).ravel() for a in (values, lat, lon, error))
-    ok = np.isfinite(values) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90)
+    _check_positions(name, lat, lon)
+    ok = np.isfinite(values) & np.isfinite(lat) & np.isfinite(lon)
     bad_err = ok & ~(np.isfinite(error) & (error > 0))
     if bad_err.any():
         raise ObservationError(f"observation errors of {name!r} must be positive and finite ({bad_err.sum()} are not)")
@@ -171,6 +172,17 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None,
     sel = np.flatnonzero(ok)[inside]
     return PointObservations(name, values[sel], lat[sel], lon[sel], error[sel], op, gridded, dropped,
                              None if time is None else time[sel], None if elevation is None else elevation[sel])
+
+
+def _check_positions(name: str, lat: np.ndarray, lon: np.ndarray) -> None:
+    """Refuse impossible positions (|lat| > 90, |lon| > 360) by name: dropping them hides a lat/lon swap."""
+    bad = (np.abs(lat) > 90) | (np.abs(lon) > 360)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        swap = " (latitude and longitude swapped?)" if np.abs(lat[bad]).max() > 90 and np.abs(lon[bad]).max() <= 90 else ""
+        raise ObservationError(f"{int(bad.sum())} observations of {name!r} have impossible positions{swap}, e.g. lat "
+                               f"{lat[i]:g}, lon {lon[i]:g}; latitudes must be within +-90 and longitudes within +-360: "
+                               "fix or drop them (NaN positions are dropped and counted)")
 
 
 def _without_repeats(ob: PointObservations) -> PointObservations:

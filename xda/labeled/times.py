@@ -16,7 +16,7 @@ import xarray as xr
 from ..errors import CoordinateError, ObservationError
 
 #: Names under which a time coordinate or column is recognised (besides the CF ``T`` axis).
-TIME_NAMES = ("time", "valid_time", "datetime", "date_time", "obs_time")
+TIME_NAMES = ("time", "valid_time", "datetime", "date_time", "obs_time", "date")
 
 #: Default assimilation window (full width, centred on the background's time): the
 #: 6-hourly 3D-Var cycle of operational centres (reports within +-3 h).
@@ -170,6 +170,10 @@ def as_window(window) -> pd.Timedelta | None:
     """``window`` (a Timedelta, ``numpy.timedelta64``, ``"6h"``, or None) as a positive Timedelta or None."""
     if window is None:
         return None
+    bare = isinstance(window, str) and window.strip().replace(".", "", 1).isdigit()
+    if bare or (isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window, bool)):
+        raise ObservationError(f"window={window!r} has no unit (pandas would read nanoseconds); pass a duration with "
+                               f"one, e.g. '{float(window):g}h' (full width), or None for every observation")
     try:
         w = pd.Timedelta(window)
     except (ValueError, TypeError):
