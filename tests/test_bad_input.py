@@ -204,6 +204,10 @@ REFUSED = [
     pytest.param(lambda: _with_env("XDA_MEMORY_LIMIT", "1e8", lambda: xda.assimilate(bg(), obs(), members=1000)), ResourceError,
                  r"1000 members.*fewer members", id="memory-members"),
     pytest.param(lambda: oi(bg().rename(lat="y", lon="x").drop_vars(["y", "x"])), CoordinateError, r"latitude", id="background-no-coordinates"),
+    pytest.param(lambda: xda.isotropic_power_spectrum(bg()["z500"].isel(lat=slice(30, 32))), GridError,
+                 r"2 x 144 points; an isotropic spectrum needs at least 8 x 8", id="isotropic-spectrum-2-rows"),
+    pytest.param(lambda: xda.metrics.crps(bg()["z500"].expand_dims(member=3), bg()["z500"], dim="member"), ParameterError,
+                 r"crps\(dim='member'\): 'member' is the ensemble's member dimension", id="crps-over-members"),
     # positions and windows that would be silently wrong
     pytest.param(lambda: xda.assimilate(tas_bg(), _swapped(_table()), method="oi"),
                  ObservationError, r"25 observations of 'tas' have impossible positions \(latitude and longitude swapped\?\)",
@@ -331,6 +335,13 @@ RIGHT = [
                  lambda a, b, o: (a["tas"].xda_n_obs, a["tas"].xda_n_obs_outside_window) == (8, 32), id="window-in-360-day-calendar"),
     pytest.param(lambda: (coarse(), (coarse() - 273.15).assign_attrs(units="degC")), lambda a, b: xda.metrics.ssim(a, b),
                  lambda s, a, b: float(s) == pytest.approx(1.0), id="ssim-converts-units"),
+    pytest.param(lambda: (obs().fillna(5500.0).astype(">f4"),), lambda z: xda.laplacian(z),
+                 lambda r, z: np.allclose(r, xda.laplacian(z.astype("f4")), equal_nan=True), id="big-endian-float32"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o.isel(lat=slice(None, None, -1))),
+                 lambda a, b, o: xr.testing.assert_allclose(a["z500"], oi(b, o)["z500"]) is None,
+                 id="gridded-obs-other-latitude-order"),
+    pytest.param(lambda: (bg()["z500"],), lambda z: xda.metrics.rmse(z, z.isel(lat=slice(None, None, -1))),
+                 lambda r, z: float(r) == 0.0, id="rmse-other-latitude-order"),
 ]
 
 

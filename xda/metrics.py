@@ -28,6 +28,7 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
         if not isinstance(x, xr.DataArray):
             raise ParameterError(f"the {arg} argument is a {type(x).__name__}; xda.metrics take labeled DataArrays "
                                  "(for a Dataset, score each variable, or use xda.metrics.scorecard)")
+    b = _in_order_of(a, b)
     require_aligned(a, b, f"{a.name or 'the first argument'!r} and {b.name or 'the second'!r} have different coordinates "
                     "along a shared dimension", "put them on one grid first, e.g. `b.interp_like(a)` or "
                     "`b.sel(lat=a.lat, lon=a.lon)`")
@@ -47,6 +48,16 @@ def _aligned_units(a: xr.DataArray, b: xr.DataArray, dim=None) -> xr.DataArray:
         return b
     scale, offset = xu.scale_and_offset(xu.parse_units(ub, name=str(b.name)), ua, name=str(b.name))
     return (b * scale + offset).assign_attrs(b.attrs, units=ua)
+
+
+def _in_order_of(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    """``b`` reordered along each shared dimension whose coordinates are ``a``'s in another order (e.g. latitudes
+    north to south against south to north): the same points, so the same score."""
+    for d in set(a.dims) & set(b.dims):
+        if d in a.indexes and d in b.indexes and not a.indexes[d].equals(b.indexes[d]) and \
+                a.indexes[d].is_unique and a.indexes[d].sort_values().equals(b.indexes[d].sort_values()):
+            b = b.sel({d: a[d].values})
+    return b
 
 
 def _finish(score: xr.DataArray, like: xr.DataArray, keep_attrs: bool, units: str | None) -> xr.DataArray:
@@ -110,6 +121,15 @@ def mae(a: xr.DataArray, b: xr.DataArray, dim=None, weights=None, skipna: bool =
     return _finish(out, a, keep_attrs, a.attrs.get("units"))
 
 
+def _not_over_members(dim, member_dim: str, score: str) -> None:
+    """Refuse ``dim`` naming the member dimension: the score reduces over the members itself."""
+    dims = [] if dim is None else [dim] if isinstance(dim, str) else list(dim)
+    if member_dim in dims:
+        raise ParameterError(f"{score}(dim={dim!r}): {member_dim!r} is the ensemble's member dimension, which the score "
+                             f"reduces itself; dim= names the dimensions to average the score over (e.g. dim=['lat', "
+                             "'lon'], or None for all)")
+
+
 def _is_recentred(ensemble: xr.DataArray, recentred) -> bool:
     """Whether the members are recentred (``recentred``, else the ensemble's :data:`RECENTRED_ATTR` attribute)."""
     if recentred is None:
@@ -161,6 +181,7 @@ def crps(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None,
         Incompatible units.
     """
     ensemble, truth = _ensemble_and_truth(a, b, member_dim)
+    _not_over_members(dim, member_dim, "crps")
     m = _members(ensemble, member_dim, "the fair CRPS")
     c = np.sqrt(m / (m - 1)) if _is_recentred(ensemble, recentred) else 1.0
     skill = abs(ensemble - truth).mean(member_dim)
@@ -204,6 +225,7 @@ def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "memb
         Incompatible units.
     """
     ensemble, truth = _ensemble_and_truth(a, b, member_dim)
+    _not_over_members(dim, member_dim, "spread_skill_ratio")
     m = _members(ensemble, member_dim, "the spread-skill ratio")
     rec = _is_recentred(ensemble, recentred)
     var = ensemble.var(member_dim, ddof=0 if rec else 1)

@@ -202,6 +202,10 @@ def _finite_block(da: xr.DataArray, g) -> tuple[xr.DataArray, dict]:
     Fields with no finite value at all (a missing time step) do not shrink the block:
     their spectra are NaN.
     """
+    if min(g.shape) < MIN_BLOCK:
+        raise GridError(f"{da.name!r} has {g.shape[0]} x {g.shape[1]} points; an isotropic spectrum needs at least "
+                        f"{MIN_BLOCK} x {MIN_BLOCK} (with fewer there is no radial wavenumber to speak of); for one row use "
+                        f"`xda.power_spectrum` on a global row, or select a larger region")
     other = [d for d in da.dims if d not in (g.lat_dim, g.lon_dim)]
     finite = np.asarray(np.isfinite(da).transpose(*other, g.lat_dim, g.lon_dim).values).reshape(-1, *g.shape)
     empty = ~finite.any(axis=(1, 2))

@@ -363,6 +363,10 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
 def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> PointObservations:
     """Gridded observations (NaN where unobserved) on the background grid; several times become points."""
     grid = ctx.grid
+    if not ogrid.same_as(grid) and ogrid.shape == grid.shape and np.allclose(ogrid.lat[::-1], grid.lat):
+        da = da.isel({ogrid.lat_dim: slice(None, None, -1)})  # the same grid in the other latitude order
+        col = None if col is None or ogrid.lat_dim not in col.dims else col.isel({ogrid.lat_dim: slice(None, None, -1)})
+        ogrid = grid_of(da)
     if not ogrid.same_as(grid):
         raise GridError(
             f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "

@@ -175,9 +175,13 @@ def base_units(src) -> pint.Unit:
 
 
 def raw_values(da: xr.DataArray) -> np.ndarray:
-    """The numbers of ``da`` as stored (pint magnitude when quantified); no copy."""
+    """The numbers of ``da`` as stored (pint magnitude when quantified); no copy, except that data stored in the
+    other byte order (big-endian netCDF) comes back in the machine's, which compiled kernels need."""
     data = da.data
-    return data.magnitude if isinstance(data, pint.Quantity) else data
+    data = data.magnitude if isinstance(data, pint.Quantity) else data
+    if isinstance(data, np.ndarray) and not data.dtype.isnative:
+        return data.astype(data.dtype.newbyteorder("="))
+    return data
 
 
 def magnitude(da: xr.DataArray, target: str, *, name: str | None = None, difference: bool = False) -> np.ndarray:
