@@ -47,6 +47,15 @@ def test_bad_input_exits_2_with_the_message(tmp_path, capsys):
     assert "tas" in capsys.readouterr().err
     assert main(["assimilate", str(bg), str(csv), "-o", str(tmp_path / "a.nc"), "--obs-error", "tas"]) == 2
     assert "VARIABLE=VALUE" in capsys.readouterr().err
+    # outputs that cannot be written are refused before any work; selections and times in the CLI's words
+    for out, said in ((tmp_path / "missing" / "a.nc", "does not exist; create it first"), (tmp_path, "is a directory")):
+        assert main(["assimilate", str(bg), str(csv), "-o", str(out), "--obs-units", "tas=degC"]) == 2
+        assert said in capsys.readouterr().err
+    for extra, said in ((["--isel", "time=99"], "has 12 times; pick an index 0 .. 11"), (["--isel", "depth=0"], "no dimension 'depth'"),
+                        (["--time", "yesterday"], "--time yesterday: not a date and time")):
+        assert main(["assimilate", "esm_tas", str(csv), "-o", str(tmp_path / "a.nc"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err, err
 
 
 def test_residual_and_downscale_commands(tmp_path):

@@ -52,11 +52,24 @@ def _open(path: str, isel: dict | None = None, time: str | None = None):
         ds = datasets.open_dataset(path)
     else:
         raise FileNotFoundError(f"{path} is neither a file nor a bundled data set ({', '.join(datasets.available())})")
+    for k, v in (isel or {}).items():
+        if k not in ds.dims:
+            raise ParameterError(f"--isel {k}={v}: {path} has no dimension {k!r}; its dimensions are {dict(ds.sizes)}")
+        try:
+            i = int(v)
+        except ValueError:
+            raise ParameterError(f"--isel {k}={v}: the index must be an integer (0 .. {ds.sizes[k] - 1})") from None
+        if not -ds.sizes[k] <= i < ds.sizes[k]:
+            raise ParameterError(f"--isel {k}={v}: {path} has {ds.sizes[k]} {k}s; pick an index 0 .. {ds.sizes[k] - 1}")
     ds = ds.isel({k: int(v) for k, v in (isel or {}).items()})
     ds.encoding.pop("unlimited_dims", None)  # a selected-away record dimension
     if time:
         ds = ds.drop_vars([c for c in ds.coords if c == "time" or ds[c].attrs.get("axis") == "T"])
-        ds = ds.assign_coords(time=np.datetime64(time, "ns"))
+        try:
+            when = np.datetime64(time, "ns")
+        except ValueError:
+            raise ParameterError(f"--time {time}: not a date and time; give ISO 8601, e.g. --time 1995-03-18T18:00") from None
+        ds = ds.assign_coords(time=when)
     return ds
 
 
@@ -114,6 +127,7 @@ def _assimilate(a) -> None:
     else:
         analysis = assimilate(bg, obs, **kwargs)
     analysis.to_netcdf(a.output)
+    _wrote(a.output, a.obs_table)
 
 
 def _downscale(a) -> None:
@@ -126,6 +140,7 @@ def _downscale(a) -> None:
     if a.model:
         kwargs["model"] = a.model
     downscale(coarse, a.factor, **kwargs).to_netcdf(a.output)
+    _wrote(a.output)
 
 
 def _residual(a) -> None:
@@ -139,6 +154,7 @@ def _residual(a) -> None:
             raise NotFoundError(f"{a.input} has no variable {name!r}; it has {list(ds.data_vars)}")
     r = advection_diffusion_residual(ds[a.field], ds[a.u], ds[a.v], kappa=_number_or_text(a.kappa))
     r.to_dataset(name=f"{a.field}_residual").to_netcdf(a.output)
+    _wrote(a.output)
 
 
 def _evaluate(a) -> None:
@@ -152,6 +168,7 @@ def _evaluate(a) -> None:
     print(scores.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     if a.output:
         scores.to_csv(a.output, index=False)
+        _wrote(a.output)
 
 
 def _delegate(module: str, argv: list[str]) -> None:
@@ -231,6 +248,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_outputs(args) -> None:
+    """Refuse an output path that cannot be written *before* any work (a missing folder, a folder as a file)."""
+    for flag in ("output", "obs_table"):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        p = Path(value)
+        option = "-o/--output" if flag == "output" else "--obs-table"
+        if p.is_dir():
+            raise ParameterError(f"{option} {value}: is a directory; give a file name, e.g. {p / 'out.nc'}")
+        if not p.parent.exists():
+            raise ParameterError(f"{option} {value}: the folder {p.parent} does not exist; create it first "
+                                 f"(mkdir -p {p.parent})")
+
+
+def _wrote(*paths) -> None:
+    """Say what the command wrote (on stderr, so that stdout stays the data)."""
+    for p in paths:
+        if p:
+            print(f"wrote {p}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input, 1 other failure)."""
     from .errors import XdaError
@@ -245,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unrecognised arguments: {' '.join(rest)}")
     args.rest = rest
     try:
+        _check_outputs(args)
         args.run(args)
     except (XdaError, ValueError, KeyError, FileNotFoundError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
