@@ -157,8 +157,10 @@ def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
     from xda.training.downscaling_finetune import _UserExamples, _level
 
     ds = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(lat=slice(50, 74), lon=slice(120, 152), time=slice(0, 4))
-    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "new" / "weights"))  # created when missing
     path = xda.train(ds, task="downscaling", minutes=0.05, max_steps=2, name="crop-ft")
+    assert path.parent == tmp_path / "new" / "weights"
+    assert path.stat().st_mode & 0o777 == path.with_suffix(".json").stat().st_mode & 0o777  # as readable as the card
     card = json.loads(path.with_suffix(".json").read_text())
     ft = card["finetune"]
     assert ft["times_train"] == 3 and ft["times_held_out"] == 1 and ft["grid"] == [24, 32] and not ft["winds"]

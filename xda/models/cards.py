@@ -88,6 +88,14 @@ def weights_dirs() -> list[Path]:
     return dirs
 
 
+def output_dir() -> Path:
+    """Where training writes models: ``$XDA_WEIGHTS_DIR`` (created if missing), else ``~/.cache/xda/weights``."""
+    value = os.environ.get(ENV)
+    out = Path(value).expanduser() if value else Path("~/.cache/xda/weights").expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def available_models() -> list[str]:
     """Names of the models whose card and weight file are both in :func:`weights_dirs`.
 

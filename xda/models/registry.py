@@ -19,6 +19,8 @@ is re-hashed only when its size, inode, mtime or ctime changed.
 
 from __future__ import annotations
 
+import os
+
 import hashlib
 import json
 from pathlib import Path
@@ -172,6 +174,9 @@ def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, d
     wfile = directory / f"{name}.safetensors"
     state = {k: v.detach().cpu().to(dtype).contiguous() for k, v in model.state_dict().items()}
     save_file(state, wfile, metadata={"name": name, "format": "xda-denoiser-v0"})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(wfile, 0o666 & ~umask)  # safetensors writes 0600; the weights are as shareable as their card
     digest = sha256(wfile)
     card = json.loads(json.dumps(dict(card, name=name, network=model.config, sha256=digest)))  # hash what loads back
     card["manifest_sha256"] = manifest_sha256(card, digest)

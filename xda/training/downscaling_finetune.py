@@ -17,7 +17,6 @@ these RMSEs, and the default call verifies the weight on the user's input as eve
 from __future__ import annotations
 
 import copy
-import os
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import xarray as xr
 from ..errors import DataError, GridError
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
-from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind, weights_dirs
+from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind, output_dir
 from ..models.registry import load_model, save_model
 from ..numerics import regrid
 from .downscaling import CROPS, FACTORS, Examples, _Stages
@@ -130,6 +129,7 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     GridError
         A grid smaller than 16 x 16 cells.
     """
+    out = output_dir() if out is None else out  # first: a missing $XDA_WEIGHTS_DIR is created, not refused
     ds = fields.to_dataset(name="tas") if isinstance(fields, xr.DataArray) else fields
     nt = ds["tas"].sizes.get("time", 0)
     if nt < 2:
@@ -158,6 +158,4 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
                             held_out_rmse_K={k: dict(v, regression_init=before[k]["regression"],
                                                       regression=after[k]["regression"]) for k, v in after.items()})
     card["training"] = dict(card["training"], finetuned_from=Path(init).name)
-    if out is None:  # as the assimilation's fine-tuning: $XDA_WEIGHTS_DIR, else the user's cache
-        out = weights_dirs()[0] if os.environ.get("XDA_WEIGHTS_DIR") else Path("~/.cache/xda/weights").expanduser()
     return save_model(model, card, out, name, dtype=torch.float16)

@@ -17,7 +17,6 @@ records the archive, the settings and the wall time.
 from __future__ import annotations
 
 import copy
-import os
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from ..labeled import units as xu
 from ..labeled.background_error import BackgroundError
 from ..labeled.grid import grid_of
 from ..models import anchored
-from ..models.cards import DEFAULT_MODEL, load_card, weights_dirs
+from ..models.cards import DEFAULT_MODEL, load_card, output_dir
 from ..models.registry import load_model, save_model
 from ..models.anchored import AnchoredLoss
 from .assimilation import _Batches, case_fields, make_case
@@ -119,6 +118,7 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
         Unknown variable, malformed archive, grid outside the model's range.
     """
     t0 = time.perf_counter()
+    out = output_dir() if out is None else out  # first: a missing $XDA_WEIGHTS_DIR is created, not refused
     card = load_card(init)
     if card.get("anchor") != "oi":
         raise ModelError(f"model {init!r} is not an anchored assimilation model; start from {DEFAULT_MODEL!r}")
@@ -142,6 +142,4 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
         final_loss=float(np.mean(losses[-20:])) if losses else None,
         background_error="the archive's (BackgroundError.from_pairs, latitude profile); the cases use it below 100 "
                          "observations, as assimilate does"))
-    if out is None:
-        out = weights_dirs()[0] if os.environ.get("XDA_WEIGHTS_DIR") else Path("~/.cache/xda/weights").expanduser()
     return save_model(ema, new, Path(out), name or f"{card.get('name') or Path(str(init)).stem}-ft")
