@@ -340,6 +340,8 @@ RIGHT = [
     pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o.isel(lat=slice(None, None, -1))),
                  lambda a, b, o: xr.testing.assert_allclose(a["z500"], oi(b, o)["z500"]) is None,
                  id="gridded-obs-other-latitude-order"),
+    pytest.param(lambda: (bg().assign(mask=lambda d: (d.z500 * 0 + 1).drop_attrs()), obs()), lambda b, o: oi(b, o),
+                 lambda a, b, o: a["mask"].equals(b["mask"]) and a["z500"].xda_n_obs > 0, id="unobserved-variable-without-units"),
     pytest.param(lambda: (bg()["z500"],), lambda z: xda.metrics.rmse(z, z.isel(lat=slice(None, None, -1))),
                  lambda r, z: float(r) == 0.0, id="rmse-other-latitude-order"),
 ]

@@ -328,7 +328,7 @@ def assimilate(
                    f"{members} members of {len(bg.data_vars)} variables on a {grid.shape[0]} x {grid.shape[1]} grid",
                    "ask for fewer members per call and concatenate calls with different seeds along 'member'")
     net, card, dev = _load(method, model, device)
-    keys, work_units = _working_units(bg, grid, card, variables)
+    keys, work_units = _working_units(bg, grid, card, variables, obs)
     std = {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}
     obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
     obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, orography, std)
@@ -638,16 +638,38 @@ def _require_anchored(card: dict, model) -> None:
     require_kind(card, "assimilation", model, anchor="oi")
 
 
-def _working_units(bg: xr.Dataset, grid, card, variables):
-    """Model variable and working units (the card's, else the variable's own) per variable on the grid."""
+def _working_units(bg: xr.Dataset, grid, card, variables, obs=None):
+    """Model variable and working units (the card's, else the variable's own) per variable on the grid.
+
+    A variable without units is left out (copied as it is) unless ``obs`` observe it, where
+    its :class:`~xda.errors.UnitsError` is raised.
+    """
     keys, work_units = {}, {}
+    observed = _observed_names(obs)
     for name, da in bg.data_vars.items():
         if not {grid.lat_dim, grid.lon_dim} <= set(da.dims):
             continue
         key = _model_variable(name, da, card, variables) if card else None
+        unobserved = not ({"*", name, da.attrs.get("standard_name")} & observed)
+        if key is None and unobserved and "units" not in da.attrs and not hasattr(da.data, "units"):
+            continue  # not analysed: no units needed
         keys[name] = key
         work_units[name] = card["variables"][key]["units"] if key else str(xu.units_of(da, name=name))
     return keys, work_units
+
+
+def _observed_names(obs) -> set:
+    """Names of the variables ``obs`` may hold (columns, data variables, a DataArray's name; long tables' ``variable``)."""
+    import pandas as pd
+
+    if isinstance(obs, pd.DataFrame):
+        return {str(c) for c in obs.columns} | ({str(v) for v in obs["variable"].unique()} if "variable" in obs else set())
+    if isinstance(obs, xr.Dataset):
+        return {str(k) for k in obs.data_vars} | {v.attrs["standard_name"] for v in obs.data_vars.values()
+                                                   if v.attrs.get("standard_name")}
+    if isinstance(obs, xr.DataArray):
+        return {str(obs.name)} if obs.name is not None else {"*"}
+    return set()
 
 
 def _background_values(da: xr.DataArray, grid, name: str, units: str):
