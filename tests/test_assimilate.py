@@ -119,8 +119,10 @@ def test_unknown_variable_for_the_model(global_case):
     bg["q"].attrs = {"units": "kg kg-1", "standard_name": "specific_humidity"}
     obs = obs.rename("q")
     obs.attrs = {"units": "kg kg-1"}
-    with pytest.raises(ModelError, match=r"does not know 'q'.*variables=\{'q': \.\.\.\}.*method='oi'"):
-        xda.assimilate(bg, obs, obs_error=1e-3, **FAST)
+    with pytest.warns(xda.errors.XdaWarning, match=r"does not know 'q'.*variables=\{'q': \.\.\.\}.*analysed by OI"):
+        an = xda.assimilate(bg, obs, obs_error=1e-3, **FAST)
+    assert an["q"].attrs["xda_method"] == "oi"  # what the model does not know gets the classical analysis
+    xr.testing.assert_identical(an["q"].drop_attrs(), xda.assimilate(bg, obs, obs_error=1e-3, method="oi")["q"].drop_attrs())
     with pytest.raises(ModelError, match="no model named"):
         xda.assimilate(bg, obs, model="nope")
 

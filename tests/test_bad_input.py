@@ -228,6 +228,13 @@ def _in_360_day():
             stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
 
 
+def _tas_and_winds():
+    """(MPI-ESM March tas, uas, vas over North America, 3 % of each observed + 0.5)."""
+    ds = xr.merge([xda.datasets.open_dataset(f"esm_{v}")[[v]] for v in ("tas", "uas", "vas")]).isel(time=2, drop=True)
+    ds = ds.drop_vars(["lat_bnds", "lon_bnds", "time_bnds"], errors="ignore").sel(lat=slice(20, 60), lon=slice(230, 300))
+    return ds, ds.where(np.random.default_rng(0).random(ds["tas"].shape) < 0.03) + 0.5
+
+
 def _swapped(df):
     """``df`` with its latitude and longitude columns exchanged (longitudes -180..180)."""
     return df.assign(lat=((df["lon"] + 180) % 360) - 180, lon=df["lat"])
@@ -342,6 +349,9 @@ RIGHT = [
                  id="gridded-obs-other-latitude-order"),
     pytest.param(lambda: (bg().assign(mask=lambda d: (d.z500 * 0 + 1).drop_attrs()), obs()), lambda b, o: oi(b, o),
                  lambda a, b, o: a["mask"].equals(b["mask"]) and a["z500"].xda_n_obs > 0, id="unobserved-variable-without-units"),
+    pytest.param(lambda: _tas_and_winds(), lambda b, o: xda.assimilate(b, o, steps=2),
+                 lambda a, b, o: (a["tas"].xda_method, a["uas"].xda_method, a["vas"].xda_method) == ("xda", "oi", "oi"),
+                 id="univariate-model-with-winds-analyses-what-it-can"),
     pytest.param(lambda: (bg()["z500"],), lambda z: xda.metrics.rmse(z, z.isel(lat=slice(None, None, -1))),
                  lambda r, z: float(r) == 0.0, id="rmse-other-latitude-order"),
 ]

@@ -344,11 +344,14 @@ def assimilate(
         elif latent_optimization is not False:
             raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
         for name, ob in ({} if joint else obs_by_var).items():
-            if method == "xda" and keys[name] is None:
-                raise _unknown_variable(model, name, bg[name], card)
+            how = method
+            if method == "xda" and keys[name] is None:  # what the model does not know gets the classical analysis
+                warnings.warn(XdaWarning(f"{_unknown_variable(model, name, bg[name], card)}: {name!r} is analysed by OI "
+                                         "(the other variables by the model)"), stacklevel=3)
+                how = "oi"
             out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(
-                bg[name], name, ob, keys[name], work_units[name], grid, method, net, card, dev, background_error, qc,
-                int(members), seed, steps, verify)
+                bg[name], name, ob, keys[name], work_units[name], grid, how, net, card, dev, background_error, qc,
+                int(members) if how == "xda" else 1, seed, steps, verify)
             nfe_total += nfe
     for name, note in terrain.items():
         out[name].attrs["xda_obs_height_adjustment"] = note
@@ -359,10 +362,9 @@ def assimilate(
     return (res, _table(report)) if obs_space else res
 
 
-def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> ModelError:
-    return ModelError(f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); "
-                      f"it knows {[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map it with "
-                      f"`variables={{{name!r}: ...}}` or use method='oi'")
+def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> str:
+    return (f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); it knows "
+            f"{[(k, e['standard_name']) for k, e in card['variables'].items()]} (map it with `variables={{{name!r}: ...}}`)")
 
 
 def _table(report: dict):
