@@ -228,6 +228,12 @@ def _in_360_day():
             stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
 
 
+def _humidity():
+    """A specific-humidity background (8 g/kg) on the tas grid: a variable with no bundled archive."""
+    t = _tas()[0]
+    return (t * 0 + 8.0).rename("q").assign_attrs(units="g kg-1", standard_name="specific_humidity")
+
+
 def _tas_and_winds():
     """(MPI-ESM March tas, uas, vas over North America, 3 % of each observed + 0.5)."""
     ds = xr.merge([xda.datasets.open_dataset(f"esm_{v}")[[v]] for v in ("tas", "uas", "vas")]).isel(time=2, drop=True)
@@ -268,6 +274,10 @@ WARNED = [
                  r"'tas' ranges 2.*°C .*look like K", id="K-labelled-degC-obs"),
     pytest.param(lambda: xda.downscale(coarse() - 273.15, 4, method="bicubic"), PlausibilityWarning, r"look like degC", id="downscale-degC-labelled-K"),
     pytest.param(lambda: xda.assimilate(tas_bg(), repeat_first(stations(), 2), method="oi"), UserWarning, r"2 exact repeats", id="repeated-reports"),
+    pytest.param(lambda: xda.assimilate(_humidity(), points([40.0], [260.0], [9.0], units="g kg-1", name="q"), method="oi",
+                                        obs_error={"q": 0.5}),
+                 XdaWarning, r"1 observation\(s\) of 'q' and no prior on its background-error std.*BackgroundError.constant",
+                 id="one-report-without-statistics"),
     pytest.param(lambda: BackgroundError.constant(50.0, 600.0), XdaWarning, r"length_scale=600.0 m .*did you mean 600e3", id="B-length-in-km"),
     pytest.param(lambda: xda.assimilate(tas_bg(), stations().assign(tas_sigma=("obs", np.ones(40))), method="oi"), UserWarning,
                  r"look like error stds", id="unused-error-variable"),

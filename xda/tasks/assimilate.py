@@ -14,7 +14,7 @@ from .._version import __version__
 from ..labeled import names, times
 from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..labeled import units as xu
-from ..labeled.background_error import BackgroundError, background_check, estimate, prior_for
+from ..labeled.background_error import MIN_TUNE, BackgroundError, background_check, estimate, prior_for
 from ..labeled.grid import grid_of
 from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
 from ..models.cards import DEFAULT_MODEL, load_card, require_kind
@@ -717,7 +717,15 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, prio
         return BackgroundError.from_card(card["variables"][key])
     if be == "innovations":
         return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    n = int(pre.sum())
+    if n < MIN_TUNE and (prior is None or not np.isfinite(prior.sd_log_sigma)):
+        warnings.warn(XdaWarning(
+            f"{n} observation(s) of {name!r} and no prior on its background-error std s_b (no bundled archive of its "
+            f"standard name; the generic prior sets L only): s_b is guessed from {n} innovation(s) and may be far off; pass "
+            f"`background_error={{{name!r}: xda.BackgroundError.constant(s_b, L)}}` with your background's error"),
+            stacklevel=4)
     return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], prior=prior)
+
 
 
 def _prior(name: str, da: xr.DataArray, units: str):
