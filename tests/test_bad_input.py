@@ -228,6 +228,16 @@ def _in_360_day():
             stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
 
 
+def _global_coarse():
+    """MPI-ESM January tas block-averaged 4 x 4 (7.5 deg, global)."""
+    return xda.coarsen(xda.datasets.open_dataset("esm_tas")["tas"].isel(time=0), 4)
+
+
+def _one_degree():
+    """A global 1-degree target grid with rows at the poles."""
+    return xr.Dataset(coords={"lat": np.linspace(-90, 90, 181), "lon": np.arange(0, 360, 1.0)})
+
+
 def _humidity():
     """A specific-humidity background (8 g/kg) on the tas grid: a variable with no bundled archive."""
     t = _tas()[0]
@@ -359,6 +369,10 @@ RIGHT = [
                  id="gridded-obs-other-latitude-order"),
     pytest.param(lambda: (bg().assign(mask=lambda d: (d.z500 * 0 + 1).drop_attrs()), obs()), lambda b, o: oi(b, o),
                  lambda a, b, o: a["mask"].equals(b["mask"]) and a["z500"].xda_n_obs > 0, id="unobserved-variable-without-units"),
+    pytest.param(lambda: (_global_coarse(), _one_degree()), lambda c, g: xda.downscale(c, method="lapse_rate", like=g),
+                 lambda f, c, g: f.shape == (181, 360) and bool(np.isfinite(f).all()), id="like-global-target-with-poles"),
+    pytest.param(lambda: (_global_coarse(), _one_degree()), lambda c, g: xda.downscale(c, like=g),
+                 lambda f, c, g: f.shape == (181, 360) and f.attrs["xda_factor"] == 4, id="like-finer-than-the-models-factors"),
     pytest.param(lambda: _tas_and_winds(), lambda b, o: xda.assimilate(b, o, steps=2),
                  lambda a, b, o: (a["tas"].xda_method, a["uas"].xda_method, a["vas"].xda_method) == ("xda", "oi", "oi"),
                  id="univariate-model-with-winds-analyses-what-it-can"),

@@ -473,8 +473,11 @@ def test_downscale_onto_a_target_grid(esm):
     learned = t.phyda.downscale(method="regression", like=truth)  # the learned method picks the factor too
     np.testing.assert_array_equal(learned["lat"].values, truth["lat"].values)
     assert learned.attrs["xda_factor"] == 4 and "the anchor" in learned.attrs["xda_lapse_rate"]
-    with pytest.raises(ModelError, match="trained for factors"):  # 7.5 deg -> 1 deg needs x8
-        t.phyda.downscale(method="regression", like=target)
+    with pytest.warns(xda.errors.XdaWarning, match=r"8x finer.*computed at x4 and interpolated"):  # 7.5 -> 1 deg: x8
+        capped = t.phyda.downscale(method="regression", like=target)
+    assert capped.attrs["xda_factor"] == 4 and capped.sizes["lat"] == target.sizes["lat"]
+    with pytest.raises(ModelError, match="trained for factors"):  # an explicit factor the model lacks is refused
+        t.phyda.downscale(8, method="regression")
 
 
 def test_an_installed_etopo5_serves_grids_finer_than_two_thirds_of_a_degree(tmp_path, monkeypatch):

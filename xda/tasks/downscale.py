@@ -270,7 +270,7 @@ def downscale(
     target = grid_of(like) if like is not None else None
     if target is not None and factor is None:
         factor = _factor_for(grid, target)
-    net, card, factor = _load(method, model, factor, device)
+    net, card, factor = _load(method, model, factor, device, capped=target is not None, name=tname)
     if min(grid.shape) < MIN_CELLS:
         raise GridError(f"{tname!r} has {grid.shape[0]} x {grid.shape[1]} cells; downscaling needs at least "
                         f"{MIN_CELLS} x {MIN_CELLS} coarse cells")
@@ -363,8 +363,12 @@ def _validate(method: str, members, steps, seed, factor) -> None:
         raise ParameterError(f"method={method!r} is deterministic: use members=1 (members need method='xda')")
 
 
-def _load(method: str, model: str, factor, device):
-    """(network, card, factor): the learned model fixes the factor; interpolation needs one (no torch)."""
+def _load(method: str, model: str, factor, device, capped: bool = False, name: str = "tas"):
+    """(network, card, factor): the learned model fixes the factor; interpolation needs one (no torch).
+
+    ``capped`` (a ``like=`` target finer than the model's largest factor reaches): that factor, then
+    interpolation onto the target, with a warning.
+    """
     net = card = None
     if method in ("xda", "regression"):
         from ..models.registry import load_model
@@ -372,6 +376,12 @@ def _load(method: str, model: str, factor, device):
         net, card = load_model(model, device=device)
         require_kind(card, "downscaling", model)
         factor = DEFAULT_FACTOR if factor is None else factor
+        if capped and int(factor) > max(card["factors"]):
+            warnings.warn(XdaWarning(
+                f"the target grid is {factor}x finer than {name!r}; model {model!r} does factors {card['factors']}: "
+                f"computed at x{max(card['factors'])} and interpolated onto the target; for more detail downscale twice "
+                "(e.g. x4, then the result x2) or use method='lapse_rate' (any factor)"), stacklevel=4)
+            factor = max(card["factors"])
         if int(factor) not in card["factors"]:
             raise ModelError(
                 f"model {model!r} was trained for factors {card['factors']}, not {factor}; use one of them (twice for "
@@ -514,6 +524,8 @@ def _onto(fine, lat_f, lon_f, target, grid, name: str):
             np.sort(target.lat), lat_f, atol=1e-6) and np.allclose(target.lon, lon_f, atol=1e-6):
         return (fine[..., ::-1, :] if target.lat[0] > target.lat[-1] else fine), target.lat, target.lon
     edges_lat = regrid.cell_bounds(lat_f, -90.0, 90.0)
+    if grid.periodic:  # a global input covers the poles, whatever its outermost rows
+        edges_lat = np.array([-90.0, 90.0])
     lat_ok = edges_lat[0] - 1e-6 <= np.min(target.lat) and np.max(target.lat) <= edges_lat[-1] + 1e-6
     lon_ok = grid.periodic or (lon_f[0] - 1e-6 <= target.lon[0] and target.lon[-1] <= lon_f[-1] + 1e-6)
     if not (lat_ok and lon_ok):
