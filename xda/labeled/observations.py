@@ -340,7 +340,8 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
     da = obs[v]
     try:
         ogrid = grid_of(da)
-        gridded = set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
+        # a track's lat and lon both run along one dimension (``obs``): points, however evenly spaced
+        gridded = ogrid.lat_dim != ogrid.lon_dim and set(da.dims) >= {ogrid.lat_dim, ogrid.lon_dim}
     except Exception:
         gridded = False
     col = _error_variable(obs, v)
