@@ -386,10 +386,21 @@ def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
         analyses.append(res)
     out = xr.concat(analyses, dim=tdim, combine_attrs="drop_conflicts", data_vars="all", coords="different",
                     compat="equals")
+    out = _in_dims_order_of(out, background)
     if obs_space:
         import pandas as pd
 
         return out, pd.concat(tables, ignore_index=True)
+    return out
+
+
+def _in_dims_order_of(out, background):
+    """``out`` (concatenated along time) with each variable's dimensions in the background's order."""
+    if isinstance(out, xr.DataArray):
+        return out.transpose(*background.dims) if set(out.dims) == set(background.dims) else out
+    for name in out.data_vars:
+        if name in background and set(out[name].dims) == set(background[name].dims):
+            out[name] = out[name].transpose(*background[name].dims)
     return out
 
 
