@@ -19,8 +19,10 @@ from .labeled.grid import grid_of, require_aligned
 from .errors import CoordinateError, GridError, ParameterError, XdaWarning, check_choice, check_number
 from .numerics.constants import EARTH_RADIUS
 
-#: Smallest all-finite block (rows and columns) an isotropic spectrum is taken on.
+#: Smallest all-finite block (rows and columns) an isotropic spectrum is taken on after cropping NaNs.
 MIN_BLOCK = 8
+#: Fewest rows and columns of a field with an isotropic spectrum (two radial bins).
+MIN_SIDE = 4
 
 
 def _detrend(x: np.ndarray, axis, detrend: str | None) -> np.ndarray:
@@ -202,9 +204,9 @@ def _finite_block(da: xr.DataArray, g) -> tuple[xr.DataArray, dict]:
     Fields with no finite value at all (a missing time step) do not shrink the block:
     their spectra are NaN.
     """
-    if min(g.shape) < MIN_BLOCK:
+    if min(g.shape) < MIN_SIDE:
         raise GridError(f"{da.name!r} has {g.shape[0]} x {g.shape[1]} points; an isotropic spectrum needs at least "
-                        f"{MIN_BLOCK} x {MIN_BLOCK} (with fewer there is no radial wavenumber to speak of); for one row use "
+                        f"{MIN_SIDE} x {MIN_SIDE} (with fewer there are not two radial wavenumbers); for a row use "
                         f"`xda.power_spectrum` on a global row, or select a larger region")
     other = [d for d in da.dims if d not in (g.lat_dim, g.lon_dim)]
     finite = np.asarray(np.isfinite(da).transpose(*other, g.lat_dim, g.lon_dim).values).reshape(-1, *g.shape)
