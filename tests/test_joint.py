@@ -199,3 +199,19 @@ def test_joint_analysis_in_observation_space(zero_joint):
     np.testing.assert_allclose(table["oma"], table["observation"] - table["analysis"])
     assert float((table["oma"] ** 2).mean()) < float((table["omb"] ** 2).mean())
     assert "xda_desroziers_obs_error_std" in a["z500"].attrs and "xda_desroziers_obs_error_std" not in a["u500"].attrs
+
+
+def test_ten_metre_winds_are_not_the_models_500_hpa_winds():
+    """The blizzard's 10 m winds (``height = 10 m``) share the standard name of the joint model's 500 hPa winds: they
+    are not mapped onto them (a warning says why) and the call is refused with the fix, not analysed with 500 hPa
+    statistics; explicitly mapped, they are the user's choice."""
+    parts = {"tas": ("storm1996_t", "t"), "uas": ("storm1996_u", "u"), "vas": ("storm1996_v", "v")}
+    ds = xr.Dataset({v: xda.datasets.open_dataset(f)[n].isel(time=30, lat=slice(16, 33), lon=slice(4, 32)) for v, (f, n) in parts.items()})
+    height = xr.DataArray(10.0, attrs={"units": "m", "standard_name": "height"})
+    ds = ds.assign_coords(height=height)
+    for v, sn in (("tas", "air_temperature"), ("uas", "eastward_wind"), ("vas", "northward_wind")):
+        ds[v].attrs.update(standard_name=sn)
+    obs = ds[["uas", "vas"]].where(np.random.default_rng(0).random(ds["uas"].shape) < 0.1)
+    with pytest.warns(xda.errors.XdaWarning, match=r"'uas' is at 10 m above the ground; the model's 'u500' is at 500 hPa"):
+        with pytest.raises(xda.errors.ModelError, match=r"does not know \['uas', 'vas'\].*variables="):
+            xda.assimilate(ds, obs, model="hs-t42-mv-v1", obs_error={"uas": 1.5, "vas": 1.5})

@@ -376,15 +376,16 @@ def pint_in_pint_out(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         ureg = _registry_of([*args, *kwargs.values()])
-        with warnings.catch_warnings(record=True) as caught:  # re-issued at the caller's line, not this one
-            if ureg is None:
-                out = func(*args, **kwargs)
-            else:
-                out = quantify(func(*(dequantify(a) for a in args), **{k: dequantify(v) for k, v in kwargs.items()}), ureg)
-        level, frame = 1, sys._getframe(0)
-        while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):  # the first caller outside xda
-            frame, level = frame.f_back, level + 1
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=level)
-        return out
+        caught = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:  # re-issued at the caller's line, not this one
+                if ureg is None:
+                    return func(*args, **kwargs)
+                return quantify(func(*(dequantify(a) for a in args), **{k: dequantify(v) for k, v in kwargs.items()}), ureg)
+        finally:  # also when the call fails: a warning may say why
+            level, frame = 1, sys._getframe(0)
+            while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):  # the first caller outside xda
+                frame, level = frame.f_back, level + 1
+            for w in caught:
+                warnings.warn(w.message, w.category, stacklevel=level)
     return wrapper

@@ -36,7 +36,50 @@ def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | Non
         return key
     sn = names.standard_name(name, da)
     hits = [k for k, e in card["variables"].items() if e["standard_name"] == sn]
-    return hits[0] if len(hits) == 1 else None
+    if len(hits) != 1:
+        return None
+    why = _other_level(name, da, hits[0])
+    if why:
+        warnings.warn(XdaWarning(f"{why}: not the model's {hits[0]!r}, although both are {sn}"), stacklevel=5)
+        return None
+    return hits[0]
+
+
+#: Names of near-surface variables (CMIP, ERA5): their level is the surface, whatever their standard name.
+_NEAR_SURFACE = ("uas", "vas", "tas", "u10", "v10", "t2m", "2t", "10u", "10v", "U10", "V10", "T2")
+
+
+def _level(name: str, da: xr.DataArray):
+    """(kind, value) of a variable's vertical level: ("pressure", hPa), ("height", m), or None when unsaid."""
+    for cname, c in da.coords.items():
+        if c.ndim != 0 or "units" not in c.attrs:
+            continue
+        label = f"{cname} {c.attrs.get('standard_name', '')}".lower()
+        for kind, words, unit in (("pressure", ("plev", "pressure", "level", "isobaric", "lev"), "hPa"),
+                                  ("height", ("height",), "m")):
+            if any(w in label for w in words):
+                try:
+                    return kind, float(xu.to_quantity(f"{float(c.values)} {c.attrs['units']}", unit, name=str(cname)))
+                except Exception:  # noqa: BLE001 (a level in other units: not this kind)
+                    continue
+    return ("height", 2.0) if name in _NEAR_SURFACE else None
+
+
+def _other_level(name: str, da: xr.DataArray, key: str) -> str | None:
+    """Why ``name`` is at another level than the model's ``key`` (``u500`` at 500 hPa, ``tas`` near the surface), or None."""
+    import re
+
+    mine = _level(name, da)
+    digits = re.search(r"(\d+)$", key)
+    if mine is None:
+        return None
+    kind, value = mine
+    if digits and (kind == "height" or abs(value - float(digits.group(1))) > 1.0):
+        where = f"{value:g} m above the ground" if kind == "height" else f"{value:g} hPa"
+        return f"{name!r} is at {where}; the model's {key!r} is at {digits.group(1)} hPa"
+    if not digits and kind == "pressure":
+        return f"{name!r} is at {value:g} hPa; the model's {key!r} is near the surface"
+    return None
 
 
 def _robust_prescreen(d: np.ndarray, obs_error: np.ndarray, k: float = 10.0) -> np.ndarray:
