@@ -92,3 +92,21 @@ def test_pint_xarray_round_trip_with_quantified_index_coordinates():
         assert out.data.units == ureg.Unit(units) if units else out.data.dimensionless, (name, out.data.units)
         if reference is not None:
             np.testing.assert_allclose(out.data.magnitude, reference().values, rtol=1e-6, equal_nan=True, err_msg=name)
+
+
+def test_cf_celsius_reads_after_a_netcdf_file_was_opened(tmp_path):
+    """Opening any netCDF file lets MetPy's xarray backend install its pint registry as the application registry;
+    CF's ``degrees_Celsius`` and ``Celsius`` must still read (in a fresh interpreter, where that happens)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import xarray as xr
+from xda.labeled import units as xu
+xr.Dataset({{"a": ("x", [1.0])}}).to_netcdf({str(tmp_path / 'a.nc')!r})
+xr.open_dataset({str(tmp_path / 'a.nc')!r}).load()
+print([str(xu.parse_units(u)) for u in ("degrees_Celsius", "Celsius", "degrees_north")])
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "['degree_Celsius', 'degree_Celsius', 'degrees_north']"

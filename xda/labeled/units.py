@@ -52,12 +52,14 @@ CF_UNITS = {"kelvin": "K", "meter": "m", "pascal": "Pa", "meter / second": "m s-
 def registry() -> pint.UnitRegistry:
     """The registry in force: pint's application registry, fetched at call time.
 
-    cf-xarray's registry is used when pint's application registry has not been set
-    by the user, so that CF strings (``degrees_north``, ``gpm``) parse.
+    cf-xarray's registry is used when pint's application registry cannot read CF
+    strings (``degrees_north``, ``degrees_Celsius``): pint's default, or MetPy's, which its
+    xarray backend installs as soon as any netCDF file is opened.
     """
     app = pint.get_application_registry()
-    try:  # a user-set registry wins; otherwise cf-xarray's, which knows CF strings
-        app.Unit("degrees_north")
+    try:  # a user-set registry that reads CF strings wins; otherwise cf-xarray's, which knows them
+        for text in ("degrees_north", "degrees_Celsius"):  # (MetPy's, set when any netCDF file is opened, lacks the second)
+            app.Unit(text)
         return app
     except Exception:
         from cf_xarray.units import units as cf_units
