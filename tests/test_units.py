@@ -110,3 +110,12 @@ print([str(xu.parse_units(u)) for u in ("degrees_Celsius", "Celsius", "degrees_n
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "['degree_Celsius', 'degree_Celsius', 'degrees_north']"
+
+
+def test_si_symbols_that_are_not_temperatures_get_the_advice():
+    """'F' is the farad (SI, and cf-xarray's registry): a temperature in 'F' is refused with the advice to write
+    'degF', naming the variable. ('C' reads as Celsius there: cf-xarray's convention for climate files.)"""
+    t = xr.DataArray([50.0], dims="x", name="tasmax", attrs={"units": "F"})
+    with pytest.raises(UnitsError, match=r"'tasmax' has units F .*farad \(SI\); a Fahrenheit temperature is written 'degF'"):
+        xu.magnitude(t, "K", name="tasmax")
+    assert xu.magnitude(t.assign_attrs(units="C"), "K", name="tasmax")[0] == pytest.approx(323.15)
