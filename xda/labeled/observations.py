@@ -364,8 +364,8 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
 def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> PointObservations:
     """Gridded observations (NaN where unobserved) on the background grid; several times become points."""
     grid = ctx.grid
-    if not ogrid.same_as(grid) and ogrid.shape == grid.shape and np.allclose(ogrid.lat[::-1], grid.lat):
-        da = da.isel({ogrid.lat_dim: slice(None, None, -1)})  # the same grid in the other latitude order
+    if _flipped(ogrid, grid):  # the same grid in the other latitude order
+        da = da.isel({ogrid.lat_dim: slice(None, None, -1)})
         col = None if col is None or ogrid.lat_dim not in col.dims else col.isel({ogrid.lat_dim: slice(None, None, -1)})
         ogrid = grid_of(da)
     if not ogrid.same_as(grid):
@@ -389,6 +389,11 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
         when = times.to_datetime64(da2[tdim].values, da2[tdim].attrs, name=tdim)[:, None, None]
         glat, glon = np.broadcast_to(glat, vals.shape), np.broadcast_to(glon, vals.shape)
     return _points(v, vals, glat, glon, ctx.error(v, vals.size, column), grid, gridded=tdim is None, time=when)
+
+
+def _flipped(other: Grid, grid: Grid) -> bool:
+    """Whether ``other`` is ``grid`` with its latitudes in the other order."""
+    return not other.same_as(grid) and other.shape == grid.shape and np.allclose(other.lat[::-1], grid.lat)
 
 
 def _by_standard_name(obs: xr.Dataset, std: dict) -> xr.Dataset:
@@ -570,8 +575,8 @@ def _model_altitude(orography, background: xr.Dataset, grid: Grid) -> tuple[np.n
         raise ObservationError(f"orography must be a DataArray on the background grid (or False), not {type(orography).__name__}")
     name = str(orography.name or "orography")
     og = grid_of(orography)
-    if og.shape == grid.shape and np.allclose(og.lat[::-1], grid.lat) and not np.allclose(og.lat, grid.lat):
-        orography = orography.isel({og.lat_dim: slice(None, None, -1)})  # the other latitude order
+    if _flipped(og, grid):  # the same grid in the other latitude order
+        orography = orography.isel({og.lat_dim: slice(None, None, -1)})
         og = grid_of(orography)
     if not og.same_as(grid) or set(orography.dims) != {og.lat_dim, og.lon_dim}:
         raise GridError(f"orography {name!r} is {dict(orography.sizes)}; it must be the background model's surface "

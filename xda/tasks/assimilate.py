@@ -21,7 +21,7 @@ from ..models.cards import DEFAULT_MODEL, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.interp import apply
-from .verify import MIN_VERIFY, Weight, correction_weight, withheld
+from .verify import MIN_VERIFY, Weight, correction_weight, weight_attrs, withheld
 from ..labeled.observations import PointObservations, collect, on_model_terrain
 
 METHODS = ("xda", "oi")
@@ -515,10 +515,7 @@ def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, member
 
 def _weight_attrs(v: Verification) -> dict:
     """The verification's weight, its standard error and the spread scale, as attrs."""
-    se = v.weight.stderr
-    return dict(xda_correction_weight=round(v.weight.weight, 4),
-                xda_correction_weight_stderr=round(se, 4) if np.isfinite(se) else "unverified",
-                xda_spread_scale=round(v.spread, 4))
+    return dict(weight_attrs(v.weight), xda_spread_scale=round(v.spread, 4))
 
 
 def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,

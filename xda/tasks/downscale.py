@@ -20,6 +20,7 @@ from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
 from ..errors import XdaWarning
 from .downscale_verify import Coarse, Fine, verified
+from .verify import weight_attrs
 
 METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
@@ -449,9 +450,7 @@ def _verified(problem, net, card, labels, sampling: Sampling, gamma):
     in_range = _check_spacing(card, f.lat, f.lon, model, name, "xda")
     learned = verified(c, f, net, card, in_range, gamma)
     w = learned.weight
-    info = dict(xda_correction_weight=round(w.weight, 4),
-                xda_correction_weight_stderr=round(w.stderr, 4) if np.isfinite(w.stderr) else "unverified",
-                xda_nfe=0)
+    info = dict(weight_attrs(w), xda_nfe=0)
     fine = learned.estimate[None]
     if members > 1 and in_range:
         from ..models.downscaling import downscale_arrays

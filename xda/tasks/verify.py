@@ -81,6 +81,12 @@ def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
     return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}, REPEATS * FOLDS
 
 
+def weight_attrs(w: Weight) -> dict:
+    """A verified weight and its standard error as attrs (``"unverified"`` where there is none)."""
+    return dict(xda_correction_weight=round(w.weight, 4),
+                xda_correction_weight_stderr=round(w.stderr, 4) if np.isfinite(w.stderr) else "unverified")
+
+
 def correction_weight(r: np.ndarray, c: np.ndarray, clusters: np.ndarray | None = None) -> Weight:
     """The weight of a correction ``c`` given withheld residuals ``r`` (both (n,)).
 
