@@ -12,6 +12,7 @@ import copy
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -214,6 +215,18 @@ REFUSED = [
                  ObservationError, r"1 observations of 'tas' have impossible positions, e.g. lat .*, lon -790", id="lon-minus-790"),
     pytest.param(lambda: xda.assimilate(tas_bg(), stations(), method="oi", window=6), ObservationError,
                  r"window=6 has no unit.*'6h'", id="window-bare-number"),
+    pytest.param(lambda: xda.downscale(coarse(), 10**6, method="bicubic"), ResourceError, r"factor=1000000", id="downscale-huge-factor"),
+    pytest.param(lambda: xda.downscale(xr.concat([_global_coarse(), _global_coarse().isel(lon=[0]).assign_coords(
+        lon=[float(_global_coarse().lon[0]) + 360])], "lon"), 2, method="bicubic"), GridError, r"cyclic point.*isel", id="downscale-cyclic-point"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, method="lapse_rate", orography=xda.static.orography_like(
+        xda.downscale(coarse(), 4, method="bicubic")).where(lambda h: h > 500)), DataError, r"missing \(NaN\).*fillna\(0\)",
+        id="downscale-orography-nan"),
+    pytest.param(lambda: BackgroundError.from_ensemble(_z500()[2].expand_dims(member=3).copy()), DataError, r"identical \(zero spread",
+                 id="B-from-identical-members"),
+    pytest.param(lambda: xda.assimilate(tas_bg(), pd.concat([_table(), _table()[["tas"]]], axis=1), method="oi"), ObservationError,
+                 r"more than one column named \['tas'\]", id="table-duplicate-columns"),
+    pytest.param(lambda: xda.assimilate(tas_bg().assign(tas=lambda d: (d.tas + 0j).assign_attrs(d.tas.attrs)), stations(),
+                                        method="oi"), DataError, r"'tas' holds complex.* values.*real", id="complex-background"),
 ]
 
 
@@ -224,6 +237,15 @@ def _in_360_day():
     day = lambda h: cftime.Datetime360Day(2005, 2, 30, h)  # noqa: E731
     return (tas_bg().assign_coords(time=day(12)),
             stations().assign_coords(time=("obs", [day(12 + i % 5 - 2) for i in range(40)])))
+
+
+def _360_day_with_real_reports():
+    """The tas case on 1995-03-18 12 UTC of a 360-day model, real-calendar reports from 10 to 14 UTC."""
+    import cftime
+
+    when = [np.datetime64("1995-03-18T12:00") + np.timedelta64(60 * (i % 5 - 2), "m") for i in range(40)]
+    return (tas_bg().assign_coords(time=cftime.Datetime360Day(1995, 3, 18, 12)),
+            stations().assign_coords(time=("obs", np.array(when, "datetime64[ns]"))))
 
 
 def _global_coarse():
@@ -289,6 +311,8 @@ WARNED = [
     pytest.param(lambda: BackgroundError.constant(50.0, 600.0), XdaWarning, r"length_scale=600.0 m .*did you mean 600e3", id="B-length-in-km"),
     pytest.param(lambda: xda.assimilate(tas_bg(), stations().assign(tas_sigma=("obs", np.ones(40))), method="oi"), UserWarning,
                  r"look like error stds", id="unused-error-variable"),
+    pytest.param(lambda: xda.downscale(coarse(), 4, method="lapse_rate", lapse_rate=6.5), XdaWarning,
+                 r"lapse_rate=6.5 is positive.*-dT/dz", id="lapse-rate-textbook-sign"),
 ]
 
 
@@ -386,6 +410,23 @@ RIGHT = [
                  id="univariate-model-with-winds-analyses-what-it-can"),
     pytest.param(lambda: (bg()["z500"],), lambda z: xda.metrics.rmse(z, z.isel(lat=slice(None, None, -1))),
                  lambda r, z: float(r) == 0.0, id="rmse-other-latitude-order"),
+    pytest.param(lambda: (coarse(),), lambda c: xda.downscale(c, 4, method="lapse_rate", lapse_rate="-6.5 degC/km"),
+                 lambda f, c: np.allclose(f, xda.downscale(c, 4, method="lapse_rate", lapse_rate=-6.5)), id="lapse-rate-degC-per-km"),
+    pytest.param(lambda: (tas_bg(), stations()), lambda b, o: oi(b, o.assign_coords(lon=o.lon + 360), background_error=None),
+                 lambda a, b, o: xr.testing.assert_allclose(a, oi(b, o, background_error=None)) is None, id="obs-longitudes-plus-360"),
+    pytest.param(lambda: _360_day_with_real_reports(), lambda b, o: xda.assimilate(b, o, method="oi", window="1h"),
+                 lambda a, b, o: (a["tas"].xda_n_obs, a["tas"].xda_n_obs_outside_window) == (8, 32), id="360-day-model-real-reports"),
+    pytest.param(lambda: _in_360_day(), lambda b, o: xda.assimilate(b, o, method="oi", window=np.timedelta64(1, "h")),
+                 lambda a, b, o: a["tas"].xda_n_obs == 8, id="window-numpy-timedelta"),
+    pytest.param(lambda: (coarse().round().astype(np.int32),), lambda c: xda.coarsen(c, 2),
+                 lambda r, c: r.dtype == np.float64 and np.allclose(r, xda.coarsen(c.astype(float), 2)), id="coarsen-integers-float-means"),
+    pytest.param(lambda: (tas_bg(), stations()),
+                 lambda b, o: xda.assimilate(b, o.assign(tas=lambda d: b.tas.interp(lat=d.lat, lon=d.lon) + 3.0
+                                                         + np.random.default_rng(4).normal(0, 1, 40)),
+                                             method="oi", background_error="innovations"),
+                 lambda a, b, o: float((a.tas - b.tas).mean()) > 1.5, id="innovations-B-keeps-a-common-bias"),
+    pytest.param(lambda: (), lambda: BackgroundError.constant(2.0, "500 km"), lambda be: be.length_scale == 5e5,
+                 id="B-length-with-units"),
 ]
 
 

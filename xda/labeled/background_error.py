@@ -27,6 +27,7 @@ import xarray as xr
 from ..errors import CoordinateError, DataError, ObservationError, ParameterError, check_choice, check_number
 from ..numerics import covariance, oi
 from ..numerics.interp import apply, bilinear_weights
+from . import units as xu
 
 
 #: Correlation models of :func:`xda.numerics.oi.correlation`.
@@ -114,15 +115,20 @@ class BackgroundError:
 
     @classmethod
     def constant(cls, sigma: float, length_scale: float, correlation: str = "soar", source: str = "given"):
-        """The same std ``sigma`` everywhere (working units, > 0) and length scale ``length_scale`` (m, > 0).
+        """The same std ``sigma`` everywhere (working units, > 0) and length scale ``length_scale``
+        (a number in m, or a length with units such as ``'500 km'``; > 0).
 
         Raises
         ------
         ParameterError
             If ``sigma`` or ``length_scale`` is not a finite positive number.
+        UnitsError
+            If ``length_scale`` has units that are not a length.
         """
         check_number("sigma", sigma, minimum=0, inclusive=False,
                      fix="the background's typical error in the variable's units, e.g. 1.5 (K) or 20 (m)")
+        if not isinstance(length_scale, (int, float, np.number)) or isinstance(length_scale, bool):
+            length_scale = xu.to_quantity(length_scale, "m", name="length_scale")
         return cls(np.zeros(1), np.array([float(sigma)]), float(length_scale), correlation, source)
 
     @classmethod
@@ -190,6 +196,9 @@ class BackgroundError:
             raise CoordinateError(f"the ensemble has no member dimension {dim!r}; its dims are {members.dims}: "
                                   "pass dim= with the name of the members' dimension")
         n = members.sizes.get(dim, 0)
+        if n > 1 and bool((members == members.isel({dim: 0})).all()):
+            raise DataError(f"the {n} members along {dim!r} are identical (zero spread everywhere), so B cannot be "
+                            "estimated from them; pass an ensemble with spread, or use BackgroundError.constant(sigma, length)")
         anomalies = (members - members.mean(dim)) * np.sqrt(n / max(n - 1, 1))
         return cls._from_errors(anomalies, dim, per_point, correlation, seed, f"from an ensemble of {n} members")
 
@@ -198,6 +207,10 @@ class BackgroundError:
         """Per-point rms, latitude profile and the Hollingsworth-Lonnberg ``L`` of known errors ``err``."""
         g, e = _errors(err, dim)
         std = np.sqrt(np.nanmean(e**2, axis=0))
+        if not np.nanmax(std, initial=0.0) > 0:
+            raise DataError(f"the errors {source} are zero everywhere (identical fields: no spread, no background "
+                            "error), so B cannot be estimated from them; check that the backgrounds and truths (or the "
+                            "members) differ, or use BackgroundError.constant(sigma, length)")
         pts = np.random.default_rng(seed).choice(std.size, min(600, std.size), replace=False)
         vals = (e / np.maximum(std, 1e-12)).reshape(e.shape[0], -1)[:, pts]
         glat, glon = np.meshgrid(g.lat, g.lon, indexing="ij")
@@ -331,9 +344,12 @@ class BackgroundError:
             Largest separation (m) used in the fit.
         by_latitude : bool
             Also estimate a latitude profile of ``s_b``: in 15-degree bands with at
-            least 30 observations, ``s_b^2 = var(d) - mean(s_o^2)`` (floored at 10 % of
-            the band's innovation variance), scaled so that its observation-weighted
+            least 30 observations, ``s_b^2 = mean(d^2) - mean(s_o^2)`` (floored at 10 % of
+            the band's innovation mean square), scaled so that its observation-weighted
             mean equals the fitted ``s_b^2``.
+
+        The innovations' mean is not removed: a bias common to the background is
+        background error, which the analysis corrects (as :meth:`from_pairs` keeps it).
 
         Raises
         ------
@@ -351,7 +367,8 @@ class BackgroundError:
                 f"only {d.size} observations: too few to estimate background-error statistics from innovations; "
                 "pass `background_error=xda.BackgroundError.constant(sigma, length_scale)`"
             )
-        d = d - d.mean()
+        # raw second moments, not anomalies: a bias common to all innovations is background error the
+        # analysis must correct (as ``from_pairs``'s rms), a correlation of the longest scale
         err = None if obs_error is None else np.broadcast_to(np.asarray(obs_error, np.float64), d.shape)
         if d.size > 1500:  # bound the O(n^2) pair count
             idx = np.random.default_rng(0).choice(d.size, 1500, replace=False)
@@ -361,7 +378,7 @@ class BackgroundError:
         edges = np.linspace(0, max_distance, 41)
         centers, cov, count = oi.binned_covariance(d[None, :], xyz, edges)
         var_b, length = oi.fit_covariance(centers, cov, count, correlation)
-        var_b = min(var_b, d.var())  # the background error cannot exceed the innovation variance
+        var_b = min(var_b, float(np.mean(d**2)))  # the background error cannot exceed the innovations' mean square
         source = f"Hollingsworth-Lonnberg fit to {d.size} innovations"
         if by_latitude and err is not None:
             prof = _latitude_profile(d, np.asarray(lat), err, var_b)
@@ -463,7 +480,7 @@ def _latitude_profile(d, lat, obs_error, var_b):
     for lo, hi in zip(edges[:-1], edges[1:]):
         m = (lat >= lo) & (lat < hi)
         if m.sum() >= 30:
-            v = d[m].var()
+            v = np.mean(d[m] ** 2)  # bias included, as in the fit
             centres.append(0.5 * (lo + hi))
             var.append(max(v - np.mean(obs_error[m] ** 2), 0.1 * v))
     if len(var) < 2:

@@ -175,13 +175,16 @@ def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None,
 
 
 def _check_positions(name: str, lat: np.ndarray, lon: np.ndarray) -> None:
-    """Refuse impossible positions (|lat| > 90, |lon| > 360) by name: dropping them hides a lat/lon swap."""
-    bad = (np.abs(lat) > 90) | (np.abs(lon) > 360)
+    """Refuse impossible positions (|lat| > 90, lon outside -360..720) by name: dropping them hides a lat/lon swap.
+
+    Longitudes one turn off either convention (-180..180 or 0..360, shifted by 360) are positions, read modulo 360.
+    """
+    bad = (np.abs(lat) > 90) | (lon < -360) | (lon > 720)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         swap = " (latitude and longitude swapped?)" if np.abs(lat[bad]).max() > 90 and np.abs(lon[bad]).max() <= 90 else ""
         raise ObservationError(f"{int(bad.sum())} observations of {name!r} have impossible positions{swap}, e.g. lat "
-                               f"{lat[i]:g}, lon {lon[i]:g}; latitudes must be within +-90 and longitudes within +-360: "
+                               f"{lat[i]:g}, lon {lon[i]:g}; latitudes must be within +-90 and longitudes within -360..720: "
                                "fix or drop them (NaN positions are dropped and counted)")
 
 
@@ -213,6 +216,7 @@ class _Context:
     std: dict
     t0: np.datetime64 | None = None
     window: pd.Timedelta | None = None
+    t0_label: np.datetime64 | None = None  # a 360_day background's time by its label, for real-calendar reports
 
     def error(self, v: str, n: int, column=None) -> np.ndarray:
         return _obs_error(v, self.std[v], self.work_units[v], self.obs_error.get(v), n, column, self.var_units[v])
@@ -222,6 +226,8 @@ class _Context:
         if ob.time is None:
             return ob
         keep = times.in_window(ob.time, self.t0, self.window, ob.name)
+        if not keep.any() and self.t0_label is not None:  # reports of the real calendar: the model date's label
+            keep = times.in_window(ob.time, self.t0_label, self.window, ob.name)
         out = ob.subset(keep)
         out.dropped["outside_window"] = int((~keep).sum())
         if out.n == 0 and ob.n:
@@ -477,13 +483,18 @@ def collect(obs, background: xr.Dataset, grid: Grid, work_units: dict, obs_error
     ctx = _Context(grid, work_units, obs_error,
                    var_units={v: str(xu.units_of(background[v], name=v)) for v in work_units},
                    std={v: (standard_names or {}).get(v) or _standard_name(v, background[v]) for v in work_units},
-                   t0=times.analysis_time(background), window=times.as_window(window))
+                   t0=times.analysis_time(background), window=times.as_window(window),
+                   t0_label=times.label_time(background))
     if isinstance(obs, xr.DataArray):
         if obs.name is None:
             if len(work_units) != 1:
                 raise ObservationError("the observation DataArray has no name; name it after a background variable with `.rename('t2m')`")
             obs = obs.rename(next(iter(work_units)))
         obs = obs.to_dataset()
+    if isinstance(obs, pd.DataFrame) and obs.columns.duplicated().any():
+        dup = sorted({str(c) for c in obs.columns[obs.columns.duplicated()]})
+        raise ObservationError(f"the observation table has more than one column named {dup}; which one to use is "
+                               "ambiguous: drop or rename the others, e.g. `df.loc[:, ~df.columns.duplicated()]`")
     if isinstance(obs, pd.DataFrame) and "variable" in obs.columns and _column(obs, ("observation", "value")):
         out = {v: _from_table(t, v, ctx) for v, t in _long_to_wide(obs, work_units).items()}
     elif isinstance(obs, pd.DataFrame):

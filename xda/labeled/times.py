@@ -166,12 +166,27 @@ def analysis_time(ds: xr.Dataset | xr.DataArray) -> np.datetime64 | None:
     return None
 
 
+def label_time(ds: xr.Dataset | xr.DataArray) -> np.datetime64 | None:
+    """The valid time of a ``360_day`` background read by its label (1995-03-18 18:00 of the model is
+    1995-03-18 18:00 UTC), to compare it with real-calendar reports; None for other calendars or for
+    labels the Gregorian calendar lacks (30 February)."""
+    for name, c in ds.coords.items():
+        v = c.values[()] if c.ndim == 0 else None
+        if getattr(v, "calendar", None) == "360_day":
+            try:
+                return np.datetime64(pd.Timestamp(v.isoformat()).to_datetime64(), "ns")
+            except ValueError:
+                return None
+    return None
+
+
 def as_window(window) -> pd.Timedelta | None:
     """``window`` (a Timedelta, ``numpy.timedelta64``, ``"6h"``, or None) as a positive Timedelta or None."""
     if window is None:
         return None
     bare = isinstance(window, str) and window.strip().replace(".", "", 1).isdigit()
-    if bare or (isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window, bool)):
+    number = isinstance(window, (int, float, np.integer, np.floating)) and not isinstance(window, (bool, np.timedelta64))
+    if bare or number:
         raise ObservationError(f"window={window!r} has no unit (pandas would read nanoseconds); pass a duration with "
                                f"one, e.g. '{float(window):g}h' (full width), or None for every observation")
     try:

@@ -24,7 +24,7 @@ import numpy as np
 import pint
 import xarray as xr
 
-from ..errors import PlausibilityWarning, UnitsError
+from ..errors import DataError, PlausibilityWarning, UnitsError
 
 #: Unit strings seen in real files that pint (with cf-xarray's definitions) misreads
 #: or rejects, mapped to what they mean. Keys are compared case-sensitively first,
@@ -197,10 +197,26 @@ def magnitude(da: xr.DataArray, target: str, *, name: str | None = None, differe
     name = name or da.name or "variable"
     src = units_of(da, name=name)
     a, b = scale_and_offset(src, target, name=name, difference=difference)
-    values = np.asarray(raw_values(da), dtype=np.float64)
+    raw = raw_values(da)
+    _require_real(np.dtype(getattr(raw, "dtype", object)), name)
+    values = np.asarray(raw, dtype=np.float64)
     if not difference:
         check_plausible(values, src, name=name)
     return values * a + b if (a != 1.0 or b != 0.0) else values
+
+
+#: dtype kinds that are not real numbers, and the fix (object arrays of numbers are converted).
+_NOT_REAL = {"b": "a boolean mask is not a {target}; convert it if 0/1 is meant, e.g. `.astype(float)`",
+             "c": "pass the real part, e.g. `{name}.real`", "M": "dates are not a field of numbers",
+             "m": "convert durations to numbers with units", "U": "convert text to numbers, e.g. `.astype(float)`",
+             "S": "convert text to numbers, e.g. `.astype(float)`", "V": "select a numeric field"}
+
+
+def _require_real(dtype: np.dtype, name: str) -> None:
+    """DataError naming ``name`` unless ``dtype`` holds real numbers (bool, complex, dates and text are refused)."""
+    if dtype.kind in _NOT_REAL:
+        raise DataError(f"{name!r} holds {dtype} values, not real numbers: "
+                        + _NOT_REAL[dtype.kind].format(name=name, target="quantity"))
 
 
 def convert(da: xr.DataArray, target: str, *, name: str | None = None, difference: bool = False) -> xr.DataArray:

@@ -490,7 +490,7 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
     analysis.attrs.update(_desroziers(report["table"]))
-    return analysis, _standard_error(sa, analysis, units, how), report, nfe
+    return analysis, _standard_error(sa, analysis, units, how, grid), report, nfe
 
 
 def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_, how):
@@ -605,7 +605,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
             a.attrs.update(_desroziers(report[name]["table"]))
         a.attrs["ancillary_variables"] = f"{name}_standard_error"
         how = "the multivariate anchor's (OI, or s_b where unobserved)"
-        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how)
+        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how, grid)
         report.setdefault(name, dict(n_obs=0, rejected=0, dropped={}))
     return nfe
 
@@ -823,11 +823,10 @@ def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tup
     return (xb.ravel() + inc).reshape(1, *grid.shape), np.sqrt(var).reshape(grid.shape)
 
 
-def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str) -> xr.DataArray:
-    """The analysis-error std as a CF ancillary variable (``<standard_name> standard_error``), a difference."""
+def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str, g) -> xr.DataArray:
+    """The analysis-error std on grid ``g`` as a CF ancillary variable (``<standard_name> standard_error``), a difference."""
     a, _ = xu.scale_and_offset(xu.parse_units(units), xu.units_of(analysis, name=str(analysis.name)),
                                name=str(analysis.name), difference=True)
-    g = grid_of(analysis)
     out = xr.DataArray((sa * a).astype(analysis.dtype), dims=(g.lat_dim, g.lon_dim),
                        coords={g.lat_dim: analysis[g.lat_dim], g.lon_dim: analysis[g.lon_dim]})
     sn = analysis.attrs.get("standard_name")

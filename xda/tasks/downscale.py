@@ -16,7 +16,7 @@ from ..labeled import units as xu
 from ..labeled.grid import grid_of
 from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
-from ..numerics import regrid
+from ..numerics import memory, regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
 from ..errors import XdaWarning
 from .downscale_verify import Coarse, Fine, verified
@@ -115,7 +115,8 @@ def coarsen(fine: xr.DataArray | xr.Dataset, factor: int, *, lat: str | None = N
 
     def one(da: xr.DataArray) -> xr.DataArray:
         core = [grid.lat_dim, grid.lon_dim]
-        out = xr.apply_ufunc(lambda a: regrid.coarsen(a, factor, grid.lat), da, input_core_dims=[core],
+        values = da if da.dtype.kind == "f" else da.astype(np.float64)  # block means of integers are not integers
+        out = xr.apply_ufunc(lambda a: regrid.coarsen(a, factor, grid.lat), values, input_core_dims=[core],
                              output_core_dims=[["_y", "_x"]], dask="parallelized",
                              dask_gufunc_kwargs={"output_sizes": {"_y": lat_c.size, "_x": lon_c.size}},
                              output_dtypes=[da.dtype if da.dtype.kind == "f" else np.float64])
@@ -275,7 +276,9 @@ def downscale(
     if min(grid.shape) < MIN_CELLS:
         raise GridError(f"{tname!r} has {grid.shape[0]} x {grid.shape[1]} cells; downscaling needs at least "
                         f"{MIN_CELLS} x {MIN_CELLS} coarse cells")
+    grid.without_cyclic_point(f"downscaling {tname!r}")
     extra = [d for d in tas.dims if d not in (grid.lat_dim, grid.lon_dim)]
+    _require_memory(tas, grid, factor, members, extra)
     t_c = _field(tas, grid, "K", tname, extra)
     lat_c = np.sort(grid.lat)
     lat_f, lon_f = regrid.fine_coords(lat_c, grid.lon, factor, grid.periodic)
@@ -327,19 +330,34 @@ def _temperature(coarse, variable) -> tuple[xr.Dataset, str, bool]:
     return ds, tname, was_da
 
 
+def _require_memory(tas: xr.DataArray, grid, factor: int, members: int, extra: list) -> None:
+    """Refuse, before allocating, a fine grid that cannot fit (about 8 float64 fields per fine point and member)."""
+    ny, nx = grid.shape[0] * factor, grid.shape[1] * factor
+    n = float(ny) * nx * max(int(members), 1) * float(np.prod([tas.sizes[d] for d in extra]))
+    memory.require(64.0 * n, f"downscaling {tas.name!r} by factor={factor} to {ny} x {nx} points",
+                   "pass a smaller factor= (or a coarser like= grid), or downscale a sub-region")
+
+
 def _lapse_rate(value) -> float | None:
-    """A lapse rate given as a number (K/km), a string with units or a pint Quantity -> K m-1."""
+    """A lapse rate dT/dz given as a number (K/km), a string with units or a pint Quantity -> K m-1.
+
+    A temperature per length is a difference per length: ``'-6.5 degC/km'`` is -6.5 K/km.
+    A positive value (the textbook sign convention, -dT/dz) is kept with an XdaWarning.
+    """
     if value is None:
         return None
-    if isinstance(value, (int, float, np.number)):
-        q = float(value) * 1e-3
-    else:
-        try:
-            q = float(xu.registry().Quantity(value).to("K/m").magnitude)
-        except Exception as e:  # pint raises several kinds
-            raise UnitsError(f"lapse_rate={value!r} is not a temperature per length (e.g. -6.5 or '-6.5 K/km'): {e}") from None
+    if isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"lapse_rate={value!r} is not a lapse rate; pass dT/dz in K/km, e.g. lapse_rate=-6.5")
+    try:
+        q = xu.to_quantity(value, "K/m", name="lapse_rate", difference=True, number_units="K/km")
+    except UnitsError as e:
+        raise UnitsError(f"lapse_rate={value!r} is not a temperature per length (e.g. -6.5 or '-6.5 K/km'): {e}") from None
     if not np.isfinite(q) or abs(q) > 0.05:
         raise ParameterError(f"lapse_rate={value!r} is not a plausible lapse rate (|gamma| <= 50 K/km); numbers are in K/km")
+    if q > 0:
+        warnings.warn(f"lapse_rate={value!r} is positive: temperature will increase with height (an inversion). "
+                      "xda's lapse rate is dT/dz, negative in the usual atmosphere (e.g. -6.5 K/km); if you meant the "
+                      "textbook -dT/dz, pass lapse_rate=-6.5", XdaWarning, stacklevel=3)
     return q
 
 
@@ -502,7 +520,12 @@ def _orography(orography, lat_f, lon_f, name: str = "tas"):
     if og.shape != (lat_f.size, lon_f.size):
         raise GridError(f"orography is {og.shape[0]} x {og.shape[1]}; it must be on the fine grid "
                         f"({lat_f.size} x {lon_f.size}), e.g. `xda.static.orography_like(...)`")
-    orog_f = xu.magnitude(orography.transpose(og.lat_dim, og.lon_dim), "m", name=str(orography.name or "orography"))
+    oname = str(orography.name or "orography")
+    orog_f = xu.magnitude(orography.transpose(og.lat_dim, og.lon_dim), "m", name=oname)
+    if not np.isfinite(orog_f).all():
+        raise DataError(f"orography {oname!r} has {int((~np.isfinite(orog_f)).sum())} missing (NaN) of {orog_f.size} "
+                        "values; if they are sea points, pass `orography=orography.fillna(0)`; otherwise fill them "
+                        "from another elevation model")
     return (orog_f[::-1] if og.lat[0] > og.lat[-1] else orog_f), "given"
 
 
