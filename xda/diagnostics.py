@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .errors import CoordinateError
 from .labeled import units as xu
 from .labeled.ops import grid_op
 from .numerics import stencils as st
@@ -178,7 +179,8 @@ def advection_diffusion_residual(geo, c, u, v, *, scales, time_s, kappa=0.0, out
     shape = c.shape
     nt, ny, nx = shape[-3:]
     c4, u4, v4 = (a.reshape(-1, nt, ny, nx) for a in (c, u, v))
-    res = np.empty(c4.shape, c4.dtype) if out is None else out.reshape(c4.shape)
+    dtype = st.work_dtype(c.dtype)
+    res = np.empty(c4.shape, dtype) if out is None else st.check_out(out, shape, dtype).reshape(c4.shape)
     for k in range(c4.shape[0]):
         st.advection_diffusion_residual(c4[k], u4[k], v4[k], kappa, time_s, geo, out=res[k], scale=scales[0],
                                         u_scale=scales[1], v_scale=scales[2])
@@ -209,6 +211,7 @@ def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, 
     CoordinateError, UnitsError
         As :func:`advection_diffusion_residual`.
     """
+    _check_dims(dim, c, "effective_diffusivity")
     tend = advection_diffusion_residual(c, u, v, 0.0, time=time, lat=lat, lon=lon)
     lap = laplacian(c, lat=lat, lon=lon)
     ok = np.isfinite(tend) & np.isfinite(lap)
@@ -224,6 +227,18 @@ def effective_diffusivity(c: xr.DataArray, u: xr.DataArray, v: xr.DataArray, *, 
     k = (tend * lap).where(ok).sum(dim) / den.where(den > 0)
     k.attrs = {"units": "m2 s-1", "long_name": "effective diffusivity (least squares)"}
     return k.rename("kappa")
+
+
+def _check_dims(dim, da: xr.DataArray, op_name: str) -> None:
+    """CoordinateError naming ``dim`` (and a close match) unless each of its names is a dimension of ``da``."""
+    import difflib
+
+    for d in [] if dim is None else [dim] if isinstance(dim, str) else list(dim):
+        if d not in da.dims:
+            close = difflib.get_close_matches(str(d), [str(x) for x in da.dims], n=1)
+            raise CoordinateError(f"{op_name}(dim={dim!r}): {d!r} is not a dimension of {getattr(da, 'name', None) or 'c'!r} "
+                                  f"(its dims are {tuple(da.dims)})" + (f"; did you mean {close[0]!r}?" if close else
+                                                                 "; pass dim= with some of them, or None for all"))
 
 
 @grid_op(fields=dict(_WIND), output=lambda ureg, c: 1 / ureg.second, per_variable=False,

@@ -9,10 +9,12 @@ degC scores 0, not 273.15); incompatible units are a :class:`~xda.errors.UnitsEr
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
-from .errors import CoordinateError, GridError, NotFoundError, ParameterError, UnitsError, check_number
+from .errors import CoordinateError, GridError, NotFoundError, ParameterError, UnitsError, XdaWarning, check_number
 from .labeled import units as xu
 from .labeled.grid import grid_of, latitude_weights, require_aligned
 from .labeled.names import RECENTRED_ATTR
@@ -92,7 +94,11 @@ def _weights(a: xr.DataArray, weights):
     if isinstance(weights, str) and weights != "latitude":
         raise ParameterError(f"weights={weights!r}: use 'latitude' (cos-latitude area weights), a DataArray or None")
     if isinstance(weights, str):
-        g = grid_of(a)
+        try:
+            g = grid_of(a)
+        except GridError as e:
+            raise GridError(f"weights='latitude' (area weights) needs a grid: {e}; for points pass weights=None, or a "
+                            "DataArray of weights") from None
         return xr.DataArray(latitude_weights(g.lat), dims=g.lat_dim, coords={g.lat_dim: a[g.lat_dim]})
     return weights
 
@@ -306,7 +312,13 @@ def seam_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.D
     PDE-informed downscaling paper (arXiv 2510.23866), whose code takes, per supercell,
     the mean over its boundary points of ``T (grad T / |grad T|) . n`` over the mean
     ``|grad T|``. ``flux_ratio`` remains as a deprecated alias.
+
+    ``factor`` must be an integer >= 1 (:class:`~xda.errors.ParameterError`); a reference
+    without jumps across the coarse-cell edges (constant) gives inf/NaN with an
+    :class:`~xda.errors.XdaWarning`.
     """
+    factor = check_number("factor", factor, minimum=1, integer=True,
+                          fix="the downscaling factor: fine cells per coarse cell along each axis, e.g. factor=2")
     g = grid_of(reference)
     ny, nx = g.shape
 
@@ -321,13 +333,17 @@ def seam_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.D
     core = [g.lat_dim, g.lon_dim]
     num = xr.apply_ufunc(boundary_flux, fine, input_core_dims=[core], dask="parallelized", output_dtypes=[np.float64])
     den = xr.apply_ufunc(boundary_flux, reference, input_core_dims=[core], dask="parallelized", output_dtypes=[np.float64])
-    return num / den
+    if bool((den == 0).any()):
+        warnings.warn(f"the reference {reference.name or ''!r} has no jump across the edges of {factor} x {factor} "
+                      f"coarse cells in {int((den == 0).sum())} of {den.size} field(s) (constant there, or fewer than "
+                      f"{factor + 1} points along {g.lat_dim!r} and {g.lon_dim!r}): the seam ratio is inf/NaN there",
+                      XdaWarning, stacklevel=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / den
 
 
 def flux_ratio(fine: xr.DataArray, reference: xr.DataArray, factor: int) -> xr.DataArray:
     """Deprecated alias of :func:`seam_ratio` (which is not the downscaling paper's flux ratio)."""
-    import warnings
-
     warnings.warn("xda.metrics.flux_ratio is renamed seam_ratio: it measures jumps across coarse-cell edges, not the "
                   "PDE-informed downscaling paper's flux ratio", FutureWarning, stacklevel=2)
     return seam_ratio(fine, reference, factor)
@@ -361,6 +377,8 @@ def scorecard(forecast: xr.Dataset, truth: xr.Dataset, *, variables=None, baseli
 
     Raises
     ------
+    ParameterError
+        ``forecast``, ``truth`` or ``baseline`` is not a Dataset (the message says ``.to_dataset()``).
     KeyError
         A requested variable is missing from ``forecast``, ``truth`` or ``baseline``.
     UnitsError
@@ -368,6 +386,14 @@ def scorecard(forecast: xr.Dataset, truth: xr.Dataset, *, variables=None, baseli
     """
     import pandas as pd
 
+    for what, ds in (("forecast", forecast), ("truth", truth), ("baseline", baseline)):
+        if ds is not None and not isinstance(ds, xr.Dataset):
+            name = getattr(ds, "name", None) or what
+            raise ParameterError(f"scorecard() takes Datasets (one row per variable); {what} is a {type(ds).__name__}: "
+                                 + (f"pass `{what}.to_dataset(name={name!r})`, or score one field with "
+                                    f"xda.metrics.rmse({what}, ...)" if isinstance(ds, xr.DataArray) else
+                                    "pass an xarray Dataset on the forecast's grid"))
+    variables = [variables] if isinstance(variables, str) else variables
     names = variables or [v for v in forecast.data_vars if v in truth.data_vars and not str(v).endswith("_standard_error")]
     if not names:
         raise NotFoundError(f"no variable to score: the forecast has {list(forecast.data_vars)}, the truth {list(truth.data_vars)}")

@@ -165,27 +165,50 @@ def _check_axis(key: str, name: str, v: np.ndarray) -> None:
                         f"`.drop_duplicates({name!r})`")
 
 
+def _refuse_radian_values(la: np.ndarray, lo: np.ndarray, lat_name: str, lon_name: str) -> None:
+    """CoordinateError for a global grid in radians without saying so: latitudes within +-pi/2 spanning more than
+    pi/2, and evenly spaced longitudes whose steps add up to 2 pi (read as degrees: a 3 x 6 degree region)."""
+    step = (lo[-1] - lo[0]) / (lo.size - 1)
+    wraps = any(abs(n * step - 2 * np.pi) < 1e-3 * step for n in (lo.size, lo.size - 1))
+    if wraps and np.all(np.abs(la) <= np.pi / 2 + 1e-6) and np.ptp(la) > np.pi / 2 and np.ptp(lo) <= 2 * np.pi + 1e-6:
+        raise CoordinateError(
+            f"latitude {lat_name!r} ({la.min():.3g}..{la.max():.3g}) and longitude {lon_name!r} ({lo.min():.3g}..{lo.max():.3g}, "
+            f"{lo.size} steps of {step:.3g} making 2 pi) look like radians, not degrees: read as degrees they would be a "
+            f"{np.ptp(la):.1f} x {np.ptp(lo):.1f} degree region. Convert them, e.g. `obj.assign_coords({lat_name}="
+            f"np.rad2deg(obj[{lat_name!r}]).assign_attrs(units='degrees_north'), {lon_name}=np.rad2deg(obj[{lon_name!r}])"
+            ".assign_attrs(units='degrees_east'))`"
+        )
+
+
 def grid_of(obj: xr.DataArray | xr.Dataset, *, lat: str | None = None, lon: str | None = None) -> Grid:
     """The horizontal :class:`Grid` of a DataArray or Dataset.
 
     Raises
     ------
     CoordinateError
-        If latitude or longitude cannot be found, or are index, radian, rotated-pole
-        or 2-D coordinates (the message says how to fix it).
+        If latitude or longitude cannot be found, or are index, radian (by their units, or
+        a global grid whose values are radians), rotated-pole or 2-D coordinates (the
+        message says how to fix it).
     GridError
-        If a coordinate has fewer than 2 points, NaNs or repeated values, is not
-        monotonic (longitudes must increase), latitudes lie outside [-90, 90], or
-        longitudes are not evenly spaced; the message names the fix (``sortby``,
+        If latitude and longitude run along one dimension (points, not a grid), a
+        coordinate has fewer than 2 points, NaNs or repeated values, is not monotonic
+        (longitudes must increase), latitudes lie outside [-90, 90], or longitudes are
+        not evenly spaced; the message names the fix (``sortby``,
         ``drop_duplicates``, ``assign_coords``).
     """
     lat_name = _find(obj, "latitude", _LAT_NAMES, lat)
     lon_name = _find(obj, "longitude", _LON_NAMES, lon)
     la, lo = _values(obj, lat_name), _values(obj, lon_name)
+    if obj[lat_name].dims == obj[lon_name].dims:
+        raise GridError(f"latitude {lat_name!r} and longitude {lon_name!r} both run along {obj[lat_name].dims}: these are "
+                        "points (stations, a track), not a grid; this needs a latitude-longitude grid with separate "
+                        f"latitude and longitude dimensions (if the points fill a grid: `.set_index({obj[lat_name].dims[0]}="
+                        f"[{lat_name!r}, {lon_name!r}]).unstack()`)")
     for key, name, v in (("latitude", lat_name, la), ("longitude", lon_name, lo)):
         _check_axis(key, name, v)
     if np.any(np.abs(la) > 90 + 1e-9):
         raise GridError(f"latitudes of {lat_name!r} lie outside [-90, 90]: are they in radians or projected?")
+    _refuse_radian_values(la, lo, lat_name, lon_name)
     dla = np.diff(la)
     if not (np.all(dla > 0) or np.all(dla < 0)):
         raise GridError(f"latitude {lat_name!r} is not monotonic; sort it with `.sortby({lat_name!r})`")

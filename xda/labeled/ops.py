@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pint
 import xarray as xr
 
-from ..errors import CoordinateError, GridError, ParameterError, UnitsError
+from ..errors import CoordinateError, DataError, GridError, ParameterError, UnitsError
+from ..numerics import stencils as st
 from . import times
 from . import units as xu
 from .grid import Grid, stencil_grid
@@ -141,10 +143,20 @@ def _check_steps(t: xr.DataArray, s: np.ndarray, time: str) -> None:
 
 
 def _run_numpy(kernel, geo, arrays, n_out, out, extra):
-    if out is not None and n_out > 1 and not isinstance(out, (tuple, list)):
+    """The kernel's outputs; with ``out=``, written into it (checked, copied in if the kernel made its own)."""
+    if out is not None and n_out > 1 and not (isinstance(out, (tuple, list)) and len(out) == n_out):
         raise ParameterError(f"this operation has {n_out} outputs: pass `out=` as a tuple of {n_out} arrays")
     res = kernel(geo, *arrays, out=out, **extra)
-    return res if isinstance(res, tuple) else (res,)
+    res = res if isinstance(res, tuple) else (res,)
+    if out is None:
+        return res
+    outs = out if n_out > 1 else (out,)
+    return tuple(r if np.shares_memory(r, o) else _copy_into(o, r) for r, o in zip(res, outs))
+
+
+def _copy_into(out, res: np.ndarray) -> np.ndarray:
+    np.copyto(st.check_out(out, res.shape, res.dtype), res)
+    return out
 
 
 def _merge_small(chunks: tuple[int, ...]) -> tuple[int, ...]:
@@ -212,6 +224,35 @@ def _read_params(params: dict, spec: dict) -> dict:
                                      + (f"; {fix}" if fix else ""))
             out[key] = value
     return out
+
+
+def _check_labeled(args, fields: dict, op_name: str) -> None:
+    """ParameterError naming the argument unless each is a DataArray; DataError for booleans, complex, text or dates."""
+    for i, (value, (name, kind)) in enumerate(zip(args, fields.items())):
+        units = "K" if kind == "field" else kind
+        if not isinstance(value, xr.DataArray):
+            what = repr(value) if isinstance(value, numbers.Number) else f"a {type(value).__name__}" + (
+                f" of shape {np.shape(value)}" if hasattr(value, "shape") else "")
+            fix = (f"for a constant {name}, broadcast it: `{name} = xr.full_like({list(fields)[0]}, {value!r})"
+                   f".assign_attrs(units={units!r})`" if i and isinstance(value, numbers.Real) else
+                   f"wrap it with its coordinates and units, e.g. `xr.DataArray(values, dims=('lat', 'lon'), "
+                   f"coords={{'lat': lat, 'lon': lon}}, attrs={{'units': {units!r}}})`")
+            raise ParameterError(f"{op_name}() takes {name} as an xarray DataArray on the grid with units; "
+                                 f"{name} is {what}: {fix}")
+        kind_ = np.dtype(getattr(xu.raw_values(value), "dtype", object)).kind
+        if kind_ in _NOT_NUMBERS:
+            raise DataError(f"{name} ({value.name!r}) holds {value.dtype} values; {op_name}() differentiates real "
+                            f"numbers: {_NOT_NUMBERS[kind_].format(name=name)}")
+
+
+#: dtype kinds a stencil refuses, and the fix (object arrays are converted to float64 by the kernels).
+_NOT_NUMBERS = {"b": "a boolean mask has no derivative; convert it if 0/1 is meant, e.g. `{name}.astype(float)`",
+                "c": "take the real and imaginary parts separately, e.g. `{name}.real` and `{name}.imag`",
+                "M": "dates are not a field; difference numbers (e.g. seconds) instead",
+                "m": "convert durations to numbers with units, e.g. `({name} / np.timedelta64(1, 's')).assign_attrs(units='s')`",
+                "U": "convert text to numbers, e.g. `{name}.astype(float)`",
+                "S": "convert text to numbers, e.g. `{name}.astype(float)`",
+                "V": "select a numeric field"}
 
 
 def _check_points(grid: Grid, minimum: int, what: str) -> None:
@@ -285,7 +326,9 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
                 raise TypeError(f"{kernel.__name__}() takes the fields {arg_names}, got {len(args)} positional arguments")
             kwargs.update(zip(spec, args[len(arg_names):]))
             args = args[: len(arg_names)]
+            _check_labeled(args, fields, kernel.__name__)
             first = args[0]
+            label = str(first.name or arg_names[0])
             grid = stencil_grid(first, lat=lat, lon=lon)
             _check_points(grid, min_points, f"{kernel.__name__}()")
             tname = time if tendency else None
@@ -299,13 +342,15 @@ def grid_op(*, fields: dict[str, str], output, names: tuple[str, ...], long_name
             arrays = [o.values for o in ops_]
             dtype = np.result_type(*[a.dtype for a in arrays], np.float32)
             if any(hasattr(a, "dask") for a in arrays):
+                if out is not None:
+                    raise ParameterError(f"out= cannot be filled from dask-backed {label!r} (the result is lazy); "
+                                         "leave out=None, or pass NumPy data, e.g. `c.compute()`")
                 taxis = len(order) - 3 if tendency else None
                 res = _run_dask(kernel, grid.geometry, arrays, len(names), extra, taxis, dtype)
             else:
                 res = _run_numpy(kernel, grid.geometry, arrays, len(names), out, extra)
             quantified = next((a.data._REGISTRY for a in args if isinstance(a.data, pint.Quantity)), None)
             unit = output(xu.registry(), ops_[0].si)
-            label = str(first.name or arg_names[0])
             long = str(first.attrs.get("long_name", label))
             outs = tuple(_wrap_output(r, first, n.format(c=label), unit, ln.format(c=long), quantified, order)
                          for r, n, ln in zip(res, names, long_names))

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from .datasets import open_dataset
-from ..errors import NotFoundError
+from ..errors import CoordinateError, GridError, NotFoundError, ParameterError
 from ..numerics.regrid import cell_bounds
 
 #: Where an installed ETOPO5 is looked for after ``$XDA_ETOPO5`` (``apt-get install ferret-datasets``).
@@ -68,6 +68,31 @@ def _relief(name: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray,
     return lat, lon[order], z[:, order]
 
 
+def _centres(lat, lon, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``lat``, ``lon`` as 1-D float arrays of at least 2 distinct finite cell centres, latitudes within +-90; else
+    an XdaError naming the argument, its value and the fix."""
+    out = []
+    for name, values in (("lat", lat), ("lon", lon)):
+        try:
+            a = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ParameterError(f"{what}({name}=...) takes cell centres in degrees, got {values!r}") from None
+        if a.ndim != 1:
+            raise ParameterError(f"{what}() takes 1-D {name} (the grid's cell centres), got shape {a.shape}: for a "
+                                 f"meshgrid pass one row/column, e.g. `{name}2d[:, 0]` or `{name}2d[0, :]`")
+        if a.size < 2 or not np.isfinite(a).all() or np.unique(a).size < a.size:
+            raise GridError(f"{what}() averages over grid cells, whose edges lie half-way between the centres: it "
+                            f"needs at least 2 distinct finite {name} values, got {a.size} point(s) {a[:4].tolist()}; "
+                            f"pass the grid's centres, e.g. {name}=np.arange(40.0, 50.0, 1.0) (for one point, the cell "
+                            "around it, then select it)")
+        out.append(a)
+    bad = out[0][np.abs(out[0]) > 90]
+    if bad.size:
+        raise CoordinateError(f"{what}(lat=...) holds {bad[:3].tolist()}, outside -90..90 degrees north: are lat and lon "
+                              "swapped, or the latitudes in another unit? Pass latitudes in degrees, e.g. lat=[80.0, 90.0]")
+    return out[0], out[1]
+
+
 def _etopo(lat=None, lon=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The relief for a grid (:func:`relief_for`; ETOPO20 without one)."""
     name = "etopo20" if lat is None else relief_for(lat, lon)
@@ -100,7 +125,15 @@ def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0
     Each ETOPO point (1/3 deg) is assigned to the cell whose bounds (half-way between
     centres) contain it, and averaged with weight cos(latitude): a first-order
     conservative regridding. Source: NOAA ETOPO5/20 via Debian ``ferret-datasets``.
+
+    Raises
+    ------
+    GridError
+        Fewer than 2 distinct finite centres along ``lat`` or ``lon``.
+    CoordinateError
+        Latitudes outside -90..90.
     """
+    lat, lon = _centres(lat, lon, "surface_altitude")
     elat, elon, z = _etopo(lat, lon)
     if ocean is not None:
         z = np.maximum(z, ocean)
@@ -122,7 +155,13 @@ def land_area_fraction(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         points in each cell (the same assignment as :func:`surface_altitude`). Land
         below sea level (the Caspian shore, the Dead Sea) counts as sea: a 0.1 % error
         that a 20-arc-minute relief cannot avoid.
+
+    Raises
+    ------
+    GridError, CoordinateError
+        As :func:`surface_altitude`.
     """
+    lat, lon = _centres(lat, lon, "land_area_fraction")
     elat, elon, z = _etopo(lat, lon)
     return np.clip(_cell_mean(elat, elon, (z > 0).astype(np.float64), lat, lon), 0.0, 1.0)
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numba
 import numpy as np
 
+from ..errors import ParameterError
 from .constants import EARTH_RADIUS, GRAVITY, OMEGA  # noqa: F401
 
 #: LLVM fast-math flags that allow vectorisation (contraction, reassociation) but keep
@@ -253,20 +254,41 @@ def _residual(c, u, v, kappa, inv_dt, inv_2dx, inv_dy_c, inv_dx2, lap_n, lap_s, 
         out[t, j, nx - 1] = _res_point(cj, cn, cs, cp, cm, uj, vj, nx - 1, w1, e1, f1, idt, ax, ay, lx, ln, ls, kappa, lapnan + edge)
 
 
+def work_dtype(dtype) -> np.dtype:
+    """The dtype the kernels compute in for input of ``dtype``: float32/float64 as they are, float16 in float32
+    (numba has no float16 arithmetic, and a laplacian of ~1e-10 K m-2 underflows float16), anything else in float64."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize >= 4:
+        return dtype.newbyteorder("=")
+    return np.dtype(np.float32 if dtype.kind == "f" else np.float64)
+
+
 def _as3d(a):
-    """A (n, ny, nx) view of ``a`` (a copy only when ``a`` is not C-contiguous or not float)."""
+    """A (n, ny, nx) view of ``a`` (a copy only when ``a`` is not C-contiguous, not native-endian or not
+    float32/float64)."""
     a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
+    a = a.astype(work_dtype(a.dtype), copy=False)
     return np.ascontiguousarray(a).reshape((-1,) + a.shape[-2:])
 
 
-def _out(c3: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+def check_out(out, shape: tuple, dtype) -> np.ndarray:
+    """``out`` if it is a writeable C-contiguous ndarray of ``shape`` and ``dtype``; else :class:`ParameterError`."""
+    dtype, shape = np.dtype(dtype), tuple(shape)
+    if not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+            and out.flags.writeable):
+        got = (f"dtype {out.dtype}, shape {out.shape}" + ("" if out.flags.c_contiguous else ", not C-contiguous")
+               + ("" if out.flags.writeable else ", read-only") if isinstance(out, np.ndarray) else f"a {type(out).__name__}")
+        raise ParameterError(f"out= must be a writeable C-contiguous {dtype} array of shape {shape} (the result's, dims "
+                             f"ordered (..., lat, lon)); got {got}: pass e.g. `out=np.empty({shape}, np.{dtype.name})`, "
+                             "or leave out=None to allocate the result")
+    return out
+
+
+def _out(c3: np.ndarray, out: np.ndarray | None, shape: tuple) -> np.ndarray:
+    """A (n, ny, nx) output like ``c3``: new, or ``out`` (checked against the result's ``shape``)."""
     if out is None:
         return np.empty_like(c3)
-    if out.dtype != c3.dtype or out.size != c3.size or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous {c3.dtype} with {c3.size} elements; got {out.dtype}, size {out.size}")
-    return out.reshape(c3.shape)
+    return check_out(out, shape, c3.dtype).reshape(c3.shape)
 
 
 def _coef(a: np.ndarray, scale: float, dtype) -> np.ndarray:
@@ -279,7 +301,7 @@ def gradient(c: np.ndarray, geo: Geometry, scale: float = 1.0, out=None) -> tupl
     ``out``: an optional pair of C-contiguous arrays to write into.
     """
     c3 = _as3d(c)
-    gx, gy = (_out(c3, None), _out(c3, None)) if out is None else (_out(c3, out[0]), _out(c3, out[1]))
+    gx, gy = (_out(c3, o, np.shape(c)) for o in ((None, None) if out is None else out))
     d = c3.dtype
     _gradient(c3, _coef(geo.inv_2dx, scale, d), _coef(geo.inv_dy_c, scale, d), geo.wrap, gx, gy)
     return gx.reshape(np.shape(c)), gy.reshape(np.shape(c))
@@ -288,7 +310,7 @@ def gradient(c: np.ndarray, geo: Geometry, scale: float = 1.0, out=None) -> tupl
 def laplacian(c: np.ndarray, geo: Geometry, scale: float = 1.0, out=None) -> np.ndarray:
     """Spherical laplacian of ``c`` (..., ny, nx), in units of ``scale * c`` per square metre."""
     c3 = _as3d(c)
-    o = _out(c3, out)
+    o = _out(c3, out, np.shape(c))
     d = c3.dtype
     _laplacian(c3, _coef(geo.inv_dx2, scale, d), _coef(geo.lap_n, scale, d), _coef(geo.lap_s, scale, d),
                geo.wrap, geo.regional_lat, o)
@@ -303,7 +325,7 @@ def advection(c: np.ndarray, u: np.ndarray, v: np.ndarray, geo: Geometry, scale:
     """
     c3 = _as3d(c)
     d = c3.dtype
-    o = _out(c3, out)
+    o = _out(c3, out, np.shape(c))
     _advection(c3, _as3d(u).astype(d, copy=False), _as3d(v).astype(d, copy=False),
                _coef(geo.inv_2dx, scale * u_scale, d), _coef(geo.inv_dy_c, scale * v_scale, d), geo.wrap, o)
     return o.reshape(np.shape(c))
@@ -344,7 +366,7 @@ def advection_diffusion_residual(c, u, v, kappa: float, time_s: np.ndarray, geo:
         raise ValueError(f"need times matching the field's {nt}, got {np.size(time_s)}")
     inv_dt = tendency_weights(time_s)
     d = c3.dtype
-    o = _out(c3, out)
+    o = _out(c3, out, c3.shape)
     _residual(c3, u3.astype(d, copy=False), v3.astype(d, copy=False), d.type(kappa * scale), _coef(inv_dt, scale, d),
               _coef(geo.inv_2dx, scale * u_scale, d), _coef(geo.inv_dy_c, scale * v_scale, d), _coef(geo.inv_dx2, 1.0, d),
               _coef(geo.lap_n, 1.0, d), _coef(geo.lap_s, 1.0, d), geo.wrap, geo.regional_lat, o)

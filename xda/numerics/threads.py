@@ -23,6 +23,8 @@ import contextlib
 import os
 import sys
 
+from ..errors import check_number
+
 ENV = "XDA_NUM_THREADS"
 _WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 _state: dict[str, int] = {}
@@ -59,17 +61,19 @@ def _read(path: str) -> str:
         return ""
 
 
+def _thread_count(value, name: str, fix: str) -> int:
+    """``value`` (an int, or its text) as a thread count >= 1; else :class:`ParameterError` naming ``name``."""
+    with contextlib.suppress(ValueError):
+        value = int(value.strip()) if isinstance(value, str) else value
+    return check_number(name, value, minimum=1, integer=True, fix=fix)
+
+
 def default_threads() -> int:
     """``XDA_NUM_THREADS`` when set, else :func:`available_cores`."""
     value = os.environ.get(ENV)
     if value:
-        try:
-            n = int(value)
-        except ValueError:
-            raise ValueError(f"{ENV}={value!r} is not an integer; set e.g. {ENV}=1") from None
-        if n < 1:
-            raise ValueError(f"{ENV} must be >= 1, got {n}")
-        return n
+        return _thread_count(value, ENV, f"set a number of threads, e.g. {ENV}=1, or unset it to use the "
+                                         f"{available_cores()} available cores")
     return available_cores()
 
 
@@ -88,12 +92,10 @@ def set_num_threads(n: int | None = None) -> int:
 
     Raises
     ------
-    ValueError
-        If ``n`` < 1.
+    ParameterError
+        If ``n`` (or ``$XDA_NUM_THREADS``) is not a whole number >= 1 (a ``ValueError``).
     """
-    n = default_threads() if n is None else int(n)
-    if n < 1:
-        raise ValueError(f"the number of threads must be >= 1, got {n}")
+    n = default_threads() if n is None else _thread_count(n, "n", "give a number of threads, e.g. xda.set_num_threads(1)")
     import numba
 
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
