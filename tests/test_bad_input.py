@@ -427,6 +427,9 @@ RIGHT = [
                  lambda a, b, o: float((a.tas - b.tas).mean()) > 1.5, id="innovations-B-keeps-a-common-bias"),
     pytest.param(lambda: (), lambda: BackgroundError.constant(2.0, "500 km"), lambda be: be.length_scale == 5e5,
                  id="B-length-with-units"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o, obs_error={"z500": xr.full_like(o, 10.0).fillna(10.0).assign_attrs(units="m")}),
+                 lambda a, b, o: xr.testing.assert_allclose(a, oi(b, o, obs_error={"z500": 10.0})) is None,
+                 id="obs-error-field-for-gridded-observations"),
 ]
 
 

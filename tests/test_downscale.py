@@ -500,3 +500,34 @@ def test_an_installed_etopo5_serves_grids_finer_than_two_thirds_of_a_degree(tmp_
     monkeypatch.setenv("XDA_ETOPO5", str(tmp_path / "missing.cdf"))
     with pytest.raises(xda.errors.NotFoundError, match="XDA_ETOPO5="):
         static.surface_altitude(lat, lon)
+
+
+@given(st.integers(0, 10_000), st.sampled_from([2, 3, 4]))
+@settings(max_examples=20, deadline=None)
+def test_conservative_remap_nested_cells_are_block_means(seed, factor):
+    """Onto a grid whose cells nest in the source's, the remap is the area-weighted block mean, and the
+    area-weighted global mean is kept (first-order conservative, Jones 1999)."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 6 * factor, 8 * factor
+    lat = -90 + (np.arange(ny) + 0.5) * 180 / ny
+    lon = (np.arange(nx) + 0.5) * 360 / nx
+    a = rng.normal(280, 10, (2, ny, nx))
+    lat_c, lon_c = regrid.coarse_coords(lat, lon, factor)
+    out = regrid.conservative_remap(a, lat, lon, lat_c, lon_c, periodic=True)
+    np.testing.assert_allclose(out, regrid.coarsen(a, factor, lat), rtol=0, atol=1e-9)
+    w, w_c = np.cos(np.deg2rad(lat))[:, None], np.cos(np.deg2rad(lat_c))[:, None]
+    area = np.diff(np.sin(np.deg2rad(regrid.cell_bounds(lat, -90, 90))))[:, None]
+    area_c = np.diff(np.sin(np.deg2rad(regrid.cell_bounds(lat_c, -90, 90))))[:, None]
+    np.testing.assert_allclose((out * area_c).sum((-2, -1)) / area_c.sum() / nx * factor,
+                               (a * area).sum((-2, -1)) / area.sum() / nx, rtol=1e-12)
+    assert w.shape[0] == ny and w_c.shape[0] == ny // factor
+    shifted = regrid.conservative_remap(a, lat, lon, lat_c[::-1], lon_c - 180.0, periodic=True)  # other conventions
+    np.testing.assert_allclose(shifted[:, ::-1], np.roll(out, nx // factor // 2, axis=-1), atol=1e-9)
+
+
+def test_like_the_input_returns_the_input():
+    """`like=` the coarse grid itself (global, polar rows included): the conservative answer is the input."""
+    c = xda.coarsen(xda.datasets.open_dataset("esm_tas")["tas"].isel(time=0), 4)
+    for method in ("lapse_rate", "bicubic"):
+        f = xda.downscale(c, method=method, like=c)
+        assert f.shape == c.shape and float(abs(f - c).max()) < 2e-3, method

@@ -351,6 +351,10 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
     except Exception:
         gridded = False
     col = _error_variable(obs, v)
+    given = ctx.obs_error.get(v)
+    if isinstance(given, xr.DataArray) and given.ndim and set(given.dims) <= set(da.dims):
+        # an error field laid out like the observations (a grid, a time x obs table) is their column; it overrides one
+        col, ctx = given.rename(f"obs_error[{v!r}]"), replace(ctx, obs_error={**ctx.obs_error, v: None})
     if gridded:
         return _from_grid(da, ogrid, col, v, ctx)
     try:

@@ -381,3 +381,50 @@ class WorkingGrid:
         poles = np.abs(self.lat) >= 90.0 - 1e-6
         a[..., poles, :] = a[..., poles, :].mean(axis=-1, keepdims=True)
         return a[..., ::-1, :] if self.flip else a
+
+
+def _overlaps(src: np.ndarray, dst: np.ndarray, period: float | None = None) -> np.ndarray:
+    """(n_dst, n_src) lengths of the overlaps of intervals ``dst[i]..dst[i+1]`` and ``src[j]..src[j+1]``
+    (ascending edges; with ``period`` the source is also counted one period either way)."""
+    lo_d, hi_d = dst[:-1, None], dst[1:, None]
+    total = np.zeros((dst.size - 1, src.size - 1))
+    for shift in ((-period, 0.0, period) if period else (0.0,)):
+        lo_s, hi_s = src[None, :-1] + shift, src[None, 1:] + shift
+        total += np.clip(np.minimum(hi_d, hi_s) - np.maximum(lo_d, lo_s), 0.0, None)
+    return total
+
+
+def conservative_remap(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_to: np.ndarray, lon_to: np.ndarray,
+                       periodic: bool) -> np.ndarray:
+    """First-order conservative remapping of (..., ny, nx) cell means onto another lat-lon grid.
+
+    Each target cell's value is the area-weighted mean of the source cells it overlaps
+    (Jones 1999, first order, on a rectilinear grid where the overlap areas factor
+    into latitude (``d sin(lat)``) and longitude parts). Target cells partly outside the
+    source domain average the part inside. Used where the target is no finer than the
+    source, so that a target equal to a coarser grid of nested cells gets its exact
+    block means.
+
+    Parameters
+    ----------
+    a : ndarray (..., ny, nx)
+        Source cell means, latitudes ascending.
+    lat, lon : ndarray
+        Source cell centres (degrees; ascending).
+    lat_to, lon_to : ndarray
+        Target cell centres (degrees; latitudes in either order, longitudes ascending).
+    periodic : bool
+        Whether the source wraps in longitude.
+
+    Returns
+    -------
+    ndarray (..., lat_to.size, lon_to.size)
+    """
+    order = np.argsort(lat_to)
+    src_lat, dst_lat = cell_bounds(lat, -90.0, 90.0), cell_bounds(np.asarray(lat_to)[order], -90.0, 90.0)
+    w_lat = _overlaps(np.sin(np.deg2rad(src_lat)), np.sin(np.deg2rad(dst_lat)))
+    w_lon = _overlaps(cell_bounds(lon), cell_bounds(lon_to), 360.0 if periodic else None)  # regular: mirrored edges
+    w_lat /= w_lat.sum(axis=1, keepdims=True)
+    w_lon /= w_lon.sum(axis=1, keepdims=True)
+    out = np.einsum("ij,...jk,lk->...il", w_lat, np.asarray(a, np.float64), w_lon)
+    return out[..., np.argsort(order), :]

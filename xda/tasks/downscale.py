@@ -262,6 +262,10 @@ def downscale(
     """
     t_start = time.perf_counter()
     _validate(method, members, steps, seed, factor)
+    for key, value in (("lapse_rate", lapse_rate), ("orography", orography)):
+        if value is not None and method in ("bicubic", "bilinear"):
+            warnings.warn(f"{key}= is not used by method={method!r} (plain interpolation); use method='lapse_rate' or "
+                          "the default for a height correction", XdaWarning, stacklevel=2)
     ds, tname, was_da = _temperature(coarse, variable)
     if members > 1 and "member" in ds[tname].dims:
         raise GridError(f"{tname!r} already has a 'member' dimension (size {ds[tname].sizes['member']}), where the "
@@ -541,7 +545,8 @@ def _factor_for(grid, target) -> int:
 
 
 def _onto(fine, lat_f, lon_f, target, grid, name: str):
-    """Fine fields (members, B, fy, fx; ascending latitudes) bilinearly onto the ``target`` grid's coordinates."""
+    """Fine fields (members, B, fy, fx; ascending latitudes) onto the ``target`` grid: conservatively where its
+    cells are no finer (their cell means kept: ``like=`` the input returns the input), bilinearly where finer."""
     if target.lat.size == lat_f.size and target.lon.size == lon_f.size and np.allclose(
             np.sort(target.lat), lat_f, atol=1e-6) and np.allclose(target.lon, lon_f, atol=1e-6):
         return (fine[..., ::-1, :] if target.lat[0] > target.lat[-1] else fine), target.lat, target.lon
@@ -555,8 +560,16 @@ def _onto(fine, lat_f, lon_f, target, grid, name: str):
             f"the target grid (lat {np.min(target.lat):.2f}..{np.max(target.lat):.2f}, lon {target.lon[0]:.2f}.."
             f"{target.lon[-1]:.2f}) reaches outside {name!r}'s domain (lat {edges_lat[0]:.2f}..{edges_lat[-1]:.2f}, "
             f"lon {lon_f[0]:.2f}..{lon_f[-1]:.2f}); crop it, or use the same longitude convention (0..360 or -180..180)")
-    out = regrid.resample(fine, lat_f, lon_f, target.lat, target.lon, grid.periodic)
+    if _spacing(target.lon) >= _spacing(lon_f) * (1 - 1e-6) and _spacing(target.lat) >= _spacing(lat_f) * (1 - 1e-6):
+        out = regrid.conservative_remap(fine, lat_f, lon_f, target.lat, target.lon, grid.periodic)  # cell means kept
+    else:
+        out = regrid.resample(fine, lat_f, lon_f, target.lat, target.lon, grid.periodic)
     return out, target.lat, target.lon
+
+
+def _spacing(c: np.ndarray) -> float:
+    """Median spacing of 1-D coordinates (degrees); infinite for a single point."""
+    return float(np.median(np.abs(np.diff(c)))) if np.size(c) > 1 else np.inf
 
 
 def _in_units(fine, tas, tname: str, difference: bool = False) -> np.ndarray:
@@ -569,6 +582,7 @@ def _write_back(fine, tas, tname, grid, extra, lat_f, lon_f, members) -> xr.Data
     """Fine fields (members, B, fy, fx) in the caller's units and the output's latitude order -> its dims."""
     shape_extra = [tas.sizes[d] for d in extra]
     coords = {d: tas[d] for d in extra if d in tas.coords}
+    coords.update({c: v for c, v in tas.coords.items() if set(v.dims) <= set(extra)})  # scalar ones (a valid time) too
     coords[grid.lat_dim] = (grid.lat_dim, lat_f, dict(tas[grid.lat_dim].attrs) if grid.lat_dim in tas.coords else {})
     coords[grid.lon_dim] = (grid.lon_dim, lon_f, dict(tas[grid.lon_dim].attrs) if grid.lon_dim in tas.coords else {})
     dims = (*extra, grid.lat_dim, grid.lon_dim)
