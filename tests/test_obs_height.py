@@ -130,3 +130,29 @@ def test_real_stations_fit_better_with_the_height_term():
                                       background_error=xda.BackgroundError.constant(1e-6, 3e5))
         rmse[orog] = float(np.sqrt((table["omb"] ** 2).mean()))
     assert rmse[None] < 0.95 * rmse[False], rmse
+
+
+def _coarse_global_case(month):
+    """300 good reports (1 K noise) of MPI-ESM tas at random points, a 5 x 7.5 deg background of the same month."""
+    t = xda.datasets.open_dataset("esm_tas")["tas"].isel(time=month)
+    bg = t.interp(lat=np.arange(-87.5, 90, 5.0), lon=np.arange(0, 360, 7.5), kwargs={"fill_value": None})
+    rng = np.random.default_rng(month)
+    lat, lon = np.rad2deg(np.arcsin(rng.uniform(-1, 1, 300))), rng.uniform(0, 360, 300)
+    value = t.interp(lat=xr.DataArray(lat, dims="obs"), lon=xr.DataArray(lon, dims="obs"),
+                     kwargs={"fill_value": None}).values + rng.normal(0, 1, 300)
+    obs = xr.Dataset({"tas": ("obs", value, {"units": "K"})}, coords={"lat": ("obs", lat), "lon": ("obs", lon)})
+    return bg.to_dataset(name="tas"), obs
+
+
+def test_background_check_allows_for_unresolved_relief():
+    """Good reports on the Antarctic escarpment and in the Himalaya, without elevations, on a 5 x 7.5 deg
+    background: none rejected (the check allows |gamma| x the cell's sub-grid relief std); gross errors still are."""
+    bg, obs = _coarse_global_case(6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = xda.assimilate(bg, obs, method="oi", orography=False)  # the check without the allowance
+        a = xda.assimilate(bg, obs, method="oi")
+        gross = obs.assign(tas=obs.tas + np.where(np.arange(300) < 5, 20.0, 0.0))
+        g, table = xda.assimilate(bg, gross, method="oi", obs_space=True)
+    assert plain.tas.xda_n_obs_rejected >= 1 and a.tas.xda_n_obs_rejected == 0
+    assert g.tas.xda_n_obs_rejected == 5 and set(np.flatnonzero(table.qc != table.qc.iloc[-1])) == set(range(5))

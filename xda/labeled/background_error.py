@@ -629,6 +629,8 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covaria
     length = float(np.exp(prior.log_length)) if prior is not None else 1e6
     kind = prior.correlation if prior is not None else "soar"
     prof = _latitude_profile(d - d.mean(), lat, err, s0**2) if d.size >= 60 else None
+    if prof is not None and prior is not None and len(prior.log_shape):
+        prof = _beyond_the_bands(prof, prior)
     first = (BackgroundError(prof[0], prof[1], length, kind, "s_b by 15-degree latitude band") if prof is not None
              else BackgroundError.constant(s0, length, kind, source=f"innovation variance of {d.size} observations"))
     if prof is None and prior is not None and len(prior.log_shape):
@@ -639,6 +641,18 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covaria
         kind = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS).correlation
         first = dataclasses.replace(first, correlation=kind)
     return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
+
+
+def _beyond_the_bands(prof, prior: covariance.Prior):
+    """A latitude profile of ``s_b`` estimated in the bands with enough observations, continued poleward of the
+    outermost ones by the prior's latitude shape (a constant continuation under-states polar ``s_b``, and the
+    background check then rejects good polar reports)."""
+    lat_b, s_b = prof
+    shape_lat, shape = np.asarray(prior.shape_lat, np.float64), np.exp(np.asarray(prior.log_shape, np.float64))
+    lo, hi = shape_lat < lat_b[0] - 7.5, shape_lat > lat_b[-1] + 7.5
+    s_lo = s_b[0] * shape[lo] / np.interp(lat_b[0], shape_lat, shape)
+    s_hi = s_b[-1] * shape[hi] / np.interp(lat_b[-1], shape_lat, shape)
+    return np.concatenate([shape_lat[lo], lat_b, shape_lat[hi]]), np.concatenate([s_lo, s_b, s_hi])
 
 
 def _prior_shape(first: BackgroundError, prior: covariance.Prior, lat, s0: float, n: int):

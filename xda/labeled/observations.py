@@ -66,6 +66,11 @@ class PointObservations:
         The constant part of an affine observation operator ``H(x) = W x + offset``,
         e.g. the lapse-rate height term (:func:`to_model_terrain`). ``value`` is
         already the observation less ``offset``, so ``value - W x`` is the innovation.
+    unresolved : ndarray (n,), optional
+        A std (the values' units) of what the background grid cannot represent at each
+        report and ``H`` does not model, allowed for by the background check only: the
+        sub-grid relief's lapse-rate spread for near-surface temperatures reported without
+        an elevation (:func:`unresolved_relief`).
     """
 
     name: str
@@ -79,6 +84,7 @@ class PointObservations:
     time: np.ndarray | None = None
     elevation: np.ndarray | None = None
     offset: np.ndarray | None = None
+    unresolved: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -93,7 +99,13 @@ class PointObservations:
         op = Bilinear(self.operator.index[keep], self.operator.weight[keep], self.operator.shape)
         pick = lambda a: None if a is None else a[keep]  # noqa: E731
         return PointObservations(self.name, self.value[keep], self.lat[keep], self.lon[keep], self.error[keep], op,
-                                 self.gridded, dict(self.dropped), pick(self.time), pick(self.elevation), pick(self.offset))
+                                 self.gridded, dict(self.dropped), pick(self.time), pick(self.elevation), pick(self.offset),
+                                 pick(self.unresolved))
+
+    @property
+    def qc_error(self) -> np.ndarray:
+        """The std the background check allows besides ``s_b``: the error, and what the grid cannot resolve."""
+        return self.error if self.unresolved is None else np.hypot(self.error, self.unresolved)
 
 
 def to_model_terrain(ob: PointObservations, altitude: np.ndarray, lapse_rate: float) -> PointObservations:
@@ -529,7 +541,8 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
 
     Reports with a station elevation (:data:`_ELEVATION` names or a CF standard name) of a
     variable in :data:`HEIGHT_ADJUSTED` get ``H(x) = W x + gamma (z_s - z_m)`` with the
-    standard atmosphere's ``gamma = -6.5 K/km`` (:func:`to_model_terrain`).
+    standard atmosphere's ``gamma = -6.5 K/km`` (:func:`to_model_terrain`); station reports
+    without one get the sub-grid relief's spread for the background check (:func:`unresolved_relief`).
 
     Parameters
     ----------
@@ -544,7 +557,7 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
         length). None: the background's variable with standard name ``surface_altitude``
         (or named ``orog``, ``zs``, ...), else ETOPO averaged onto the background's cells
         (:func:`xda.static.surface_altitude`), an estimate of a model's smoothed terrain.
-        False: no height term.
+        False: no height term, and no allowance for unresolved relief.
     standard_names : dict, optional
         CF standard name per variable (else the background's).
 
@@ -559,9 +572,12 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
         ``orography`` not on the background grid.
     """
     names = {v: (standard_names or {}).get(v) or _standard_name(v, background[v]) for v in obs_by_var}
+    if orography is False:
+        return obs_by_var, {}
+    obs_by_var = unresolved_relief(obs_by_var, grid, work_units, names)
     todo = [v for v, ob in obs_by_var.items() if names[v] in HEIGHT_ADJUSTED and ob.elevation is not None
             and np.isfinite(ob.elevation).any()]
-    if orography is False or not todo:
+    if not todo:
         return obs_by_var, {}
     altitude, source = _model_altitude(orography, background, grid)
     out, notes = dict(obs_by_var), {}
@@ -573,6 +589,32 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
                     f"{source}): {int(np.isfinite(out[v].elevation).sum())} of {out[v].n} reports, mean |term| "
                     f"{off.mean():.3g}, max {off.max():.3g}")
     return out, notes
+
+
+def unresolved_relief(obs_by_var: dict, grid: Grid, work_units: dict, names: dict) -> dict:
+    """Near-surface temperature reports without an elevation, with the spread that the background cell's
+    unresolved relief implies: ``|gamma| * std(ETOPO altitude in the cell)`` (``unresolved``).
+
+    A report from a valley or a summit inside a 5-degree cell can differ from the cell's
+    mean by ``gamma`` times its height above the mean; the background check widens its
+    threshold by this representativeness std (Lussana et al. 2010, QJRMS 136, the
+    spatial consistency test of station temperatures) instead of rejecting good reports
+    in mountains and on the Antarctic escarpment. The analysis's ``R`` is unchanged.
+    Reports with an elevation get the height term in ``H`` instead (:func:`to_model_terrain`).
+    """
+    todo = [v for v, ob in obs_by_var.items() if names.get(v) in HEIGHT_ADJUSTED and not ob.gridded]
+    if not todo:
+        return obs_by_var
+    from .static import relief_std
+
+    spread = relief_std(grid.lat, grid.lon)
+    out = dict(obs_by_var)
+    for v in todo:
+        ob = obs_by_var[v]
+        gamma = abs(xu.to_quantity(f"{STANDARD_LAPSE_RATE} K", work_units[v], name="lapse rate", difference=True))
+        without = np.ones(ob.n, bool) if ob.elevation is None else ~np.isfinite(ob.elevation)
+        out[v] = replace(ob, unresolved=np.where(without, gamma * apply(ob.operator, spread), 0.0))
+    return out
 
 
 def _model_altitude(orography, background: xr.Dataset, grid: Grid) -> tuple[np.ndarray, str]:

@@ -140,6 +140,36 @@ def surface_altitude(lat: np.ndarray, lon: np.ndarray, ocean: float | None = 0.0
     return _cell_mean(elat, elon, z, lat, lon)
 
 
+def relief_std(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Standard deviation of the ETOPO surface altitude within each cell of a lat-lon grid (sub-grid relief).
+
+    The spread of station elevations a cell's mean altitude hides: times a lapse rate, the
+    representativeness error of a near-surface temperature report without an elevation.
+
+    Parameters
+    ----------
+    lat, lon : ndarray, shape (ny,), (nx,)
+        Cell centres in degrees (any order, any longitude convention).
+
+    Returns
+    -------
+    ndarray, shape (ny, nx), metres
+        ``sqrt(mean(h^2) - mean(h)^2)`` over the ETOPO points of each cell (sea as 0 m;
+        the same assignment and weights as :func:`surface_altitude`); 0 for cells finer
+        than the relief.
+
+    Raises
+    ------
+    GridError, CoordinateError
+        As :func:`surface_altitude`.
+    """
+    lat, lon = _centres(lat, lon, "relief_std")
+    elat, elon, z = _etopo(lat, lon)
+    z = np.maximum(z, 0.0)
+    mean, square = _cell_mean(elat, elon, z, lat, lon), _cell_mean(elat, elon, z**2, lat, lon)
+    return np.sqrt(np.maximum(square - mean**2, 0.0))
+
+
 def land_area_fraction(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Fraction of each cell of a lat-lon grid whose ETOPO20 relief is above sea level.
 

@@ -8,7 +8,7 @@ baselines.
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import RegularGridInterpolator
+from scipy.interpolate import CubicSpline, RegularGridInterpolator, make_interp_spline
 
 
 def coarsen(a: np.ndarray, factor: int, lat: np.ndarray | None = None) -> np.ndarray:
@@ -161,6 +161,9 @@ def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray,
     x = np.asarray(lon, np.float64)
     if periodic:
         flat, y = _across_poles(flat, y, p=min(3, ny))
+        if method == "cubic":  # a periodic spline along longitude: no seam, whatever the longitude origin
+            return _periodic_cubic(flat, y, x, lat_f, lon_f).reshape(*lead, np.size(lat_f), np.size(lon_f)).astype(
+                a.dtype if a.dtype.kind == "f" else np.float64, copy=False)
         p = min(3, nx)
         flat = np.concatenate([flat[..., -p:], flat, flat[..., :p]], axis=-1)
         x = np.concatenate([x[-p:] - 360.0, x, x[:p] + 360.0])
@@ -179,6 +182,19 @@ def upsample(a: np.ndarray, lat: np.ndarray, lon: np.ndarray, lat_f: np.ndarray,
     for i in range(flat.shape[0]):
         out[i] = RegularGridInterpolator((y, x), flat[i], method=method)(pts)
     return out.reshape(*lead, np.size(lat_f), np.size(lon_f)).astype(a.dtype if a.dtype.kind == "f" else np.float64, copy=False)
+
+
+def _periodic_cubic(flat: np.ndarray, y: np.ndarray, x: np.ndarray, lat_f, lon_f) -> np.ndarray:
+    """Tensor-product cubic spline of (B, ny, nx) on a longitude circle: periodic along longitude (no seam),
+    not-a-knot along latitude (rows already padded across the poles, or one extrapolated row), at (lat_f, lon_f)."""
+    along = CubicSpline(np.append(x, x[0] + 360.0), np.concatenate([flat, flat[..., :1]], axis=-1), axis=-1,
+                        bc_type="periodic")
+    flat = along(x[0] + np.mod(np.asarray(lon_f, np.float64) - x[0], 360.0))
+    if y[0] > -90.0:
+        flat, y = _edge_cells(flat, y, axis=-2, side=0)
+    if y[-1] < 90.0:
+        flat, y = _edge_cells(flat, y, axis=-2, side=1)
+    return make_interp_spline(y, flat, k=3, axis=1)(np.clip(np.asarray(lat_f, np.float64), y[0], y[-1]))
 
 
 def _edge_cells(flat: np.ndarray, c: np.ndarray, axis: int, side: int | None = None) -> tuple[np.ndarray, np.ndarray]:

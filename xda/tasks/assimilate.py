@@ -788,7 +788,7 @@ def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units
     """Robust pre-screen and background check; warns with the worst rejections. True where accepted."""
     ok = pre.copy()
     if qc is not None:
-        ok &= background_check(d, sb_obs, ob.error, qc)
+        ok &= background_check(d, sb_obs, ob.qc_error, qc)
     rejected = np.flatnonzero(~ok)
     if rejected.size == ob.n:
         raise ObservationError(
