@@ -227,6 +227,7 @@ REFUSED = [
                  r"more than one column named \['tas'\]", id="table-duplicate-columns"),
     pytest.param(lambda: xda.assimilate(tas_bg().assign(tas=lambda d: (d.tas + 0j).assign_attrs(d.tas.attrs)), stations(),
                                         method="oi"), DataError, r"'tas' holds complex.* values.*real", id="complex-background"),
+    pytest.param(lambda: oi(bg().isel(lat=5)), CoordinateError, r"latitude of .* is a scalar.*isel\(lat=slice", id="scalar-latitude"),
 ]
 
 
@@ -430,6 +431,8 @@ RIGHT = [
     pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o, obs_error={"z500": xr.full_like(o, 10.0).fillna(10.0).assign_attrs(units="m")}),
                  lambda a, b, o: xr.testing.assert_allclose(a, oi(b, o, obs_error={"z500": 10.0})) is None,
                  id="obs-error-field-for-gridded-observations"),
+    pytest.param(lambda: (bg(), obs()), lambda b, o: oi(b, o.roll(lon=72, roll_coords=True).assign_coords(lon=lambda d: (d.lon + 180) % 360 - 180)),
+                 lambda a, b, o: xr.testing.assert_allclose(a, oi(b, o)) is None, id="gridded-obs-other-longitude-convention"),
 ]
 
 

@@ -63,6 +63,12 @@ def _find(obj, key: str, names: tuple[str, ...], override: str | None) -> str:
     if len(one_d) == 1:
         _refuse_non_geographic(obj, key, one_d[0])
         return one_d[0]
+    scalar = [c for c in found if c in obj.coords and obj[c].ndim == 0]
+    if scalar and len(scalar) == len(found):
+        raise CoordinateError(
+            f"the {key} of {getattr(obj, 'name', None) or 'this field'!r} is a scalar ({scalar[0]!r} = "
+            f"{float(obj[scalar[0]]):g}): one point, not a grid; select a range instead of one value, e.g. "
+            f"`.isel({scalar[0]}=slice(4, 7))` rather than `.isel({scalar[0]}=5)`")
     if found and not one_d:
         raise CoordinateError(
             f"the {key}s of {getattr(obj, 'name', None) or 'this field'!r} are 2-D ({found[0]!r}): a curvilinear grid. "

@@ -390,6 +390,12 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
         da = da.isel({ogrid.lat_dim: slice(None, None, -1)})
         col = None if col is None or ogrid.lat_dim not in col.dims else col.isel({ogrid.lat_dim: slice(None, None, -1)})
         ogrid = grid_of(da)
+    perm = _rolled(ogrid, grid)
+    if perm is not None:  # the same grid in the other longitude convention (-180..180 vs 0..360)
+        da = da.isel({ogrid.lon_dim: perm}).assign_coords({ogrid.lon_dim: grid.lon})
+        col = None if col is None or ogrid.lon_dim not in col.dims else col.isel({ogrid.lon_dim: perm}).assign_coords(
+            {ogrid.lon_dim: grid.lon})
+        ogrid = grid_of(da)
     if not ogrid.same_as(grid):
         raise GridError(
             f"gridded observations of {v!r} are on a {ogrid.shape} grid that differs from the background's "
@@ -416,6 +422,16 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
 def _flipped(other: Grid, grid: Grid) -> bool:
     """Whether ``other`` is ``grid`` with its latitudes in the other order."""
     return not other.same_as(grid) and other.shape == grid.shape and np.allclose(other.lat[::-1], grid.lat)
+
+
+def _rolled(other: Grid, grid: Grid) -> np.ndarray | None:
+    """The order of ``other``'s longitudes that gives ``grid``'s (the same points in another longitude
+    convention), or None when ``other`` is ``grid`` already or not the same points."""
+    if other.same_as(grid) or other.shape != grid.shape or not np.allclose(other.lat, grid.lat):
+        return None
+    gap = np.abs(np.mod(grid.lon[:, None] - other.lon[None, :] + 180.0, 360.0) - 180.0)
+    perm = np.argmin(gap, axis=1)
+    return perm if np.all(gap[np.arange(perm.size), perm] < 1e-6) and np.unique(perm).size == perm.size else None
 
 
 def _by_standard_name(obs: xr.Dataset, std: dict) -> xr.Dataset:
