@@ -1752,6 +1752,27 @@ def _subprocess_cli(args, want_rc):
     return p.returncode, p.stderr
 
 
+# ---- round 3 (issue 25): the CLI's new options
+_cli_case("cli-downscale-like-missing-file", "xda downscale --like nothere.nc",
+          lambda: ["downscale", D_() / "coarse.nc", "-o", TMP / "d.nc", "--like", TMP / "nothere.nc", "--method", "bicubic"])
+_cli_case("cli-downscale-lapse-rate-text", "xda downscale --lapse-rate steep",
+          lambda: ["downscale", D_() / "coarse.nc", "-o", TMP / "d.nc", "--factor", "2", "--method", "lapse_rate", "--lapse-rate", "steep"])
+_cli_case("cli-downscale-lapse-rate-degC-per-km", "xda downscale --lapse-rate '-6.5 degC/km' (a difference per length)",
+          lambda: ["downscale", D_() / "coarse.nc", "-o", TMP / "d.nc", "--factor", "2", "--method", "lapse_rate", "--lapse-rate",
+                   "-6.5 degC/km"], ok=True)
+_cli_case("cli-downscale-variable-missing", "xda downscale --variable pr (not in the file)",
+          lambda: ["downscale", D_() / "coarse.nc", "-o", TMP / "d.nc", "--factor", "2", "--method", "bicubic", "--variable", "pr"])
+_cli_case("cli-downscale-orography-other-grid", "xda downscale --orography on the coarse grid (not the fine one)",
+          lambda: ["downscale", D_() / "coarse.nc", "-o", TMP / "d.nc", "--factor", "2", "--method", "lapse_rate", "--orography",
+                   D_() / "coarse.nc"])
+_cli_case("cli-assimilate-qc-text", "xda assimilate --qc strict", lambda: ["assimilate", D_() / "bg.nc", D_() / "obs.csv", "-o", TMP / "o.nc",
+                                                                          "--method", "oi", "--obs-units", "tas=K", "--qc", "strict"])
+_cli_case("cli-assimilate-background-error-typo", "xda assimilate --background-error tunde",
+          lambda: ["assimilate", D_() / "bg.nc", D_() / "obs.csv", "-o", TMP / "o.nc", "--method", "oi", "--obs-units", "tas=K",
+                   "--background-error", "tunde"])
+_cli_case("cli-assimilate-qc-none", "xda assimilate --qc none (the background check off)",
+          lambda: ["assimilate", D_() / "bg.nc", D_() / "obs.csv", "-o", TMP / "o.nc", "--method", "oi", "--obs-units", "tas=K",
+                   "--qc", "none"], ok=True)
 case("cli-subprocess-help", CL, "python -m xda.cli --help exits 0", lambda: _subprocess_cli(["--help"], 0), lambda r: (r[0] == 0, f"exit {r[0]}"))
 case("cli-subprocess-bad-kappa", CL, "python -m xda.cli residual --kappa abc (separate process, no traceback)",
      lambda: _subprocess_cli(["residual", str(_cli_files() / "storm.nc"), "--field", "t", "--u", "u", "--v", "v", "--kappa", "abc",
@@ -1807,6 +1828,27 @@ case("misc-surface-altitude-lat-100", E, "static.surface_altitude on latitudes [
      lambda: xda.static.surface_altitude(np.array([80.0, 100.0]), np.array([0.0, 10.0])), ERROR, names=("lat|100",))
 case("misc-surface-altitude-one-point", E, "static.surface_altitude of a single point (one latitude, one longitude)",
      lambda: xda.static.surface_altitude(np.array([45.0]), np.array([7.0])), lambda r: finite(np.asarray(r)), either=True, names=("point|2",))
+case("misc-relief-std-lat-100", E, "static.relief_std with a latitude of 100", lambda: xda.static.relief_std(np.array([80.0, 100.0]),
+     np.array([0.0, 10.0])), ERROR, names=("100|-90..90|swapped",))
+case("misc-relief-std-flat-ocean", E, "static.relief_std over open ocean is 0 (no sub-grid relief)",
+     lambda: xda.static.relief_std(np.array([-40.0, -35.0]), np.array([200.0, 205.0])),
+     lambda r: (float(np.max(r)) == 0.0, f"max {float(np.max(r)):.3g} m"))
+case("misc-relief-std-mountains", E, "static.relief_std in the Himalaya at 5 deg exceeds 1 km",
+     lambda: xda.static.relief_std(np.array([27.5, 32.5]), np.array([85.0, 90.0])),
+     lambda r: (float(np.max(r)) > 1000.0, f"max {float(np.max(r)):.3g} m"))
+case("ds-like-regional-coarser", G, "like= a regional grid 2x coarser than the input: its cell means are the input's block means",
+     lambda c: xda.downscale(c, method="lapse_rate", like=xda.coarsen(c.isel(lat=slice(0, 4), lon=slice(0, 4)), 2)),
+     lambda r, c: close(r, xda.coarsen(c.isel(lat=slice(0, 4), lon=slice(0, 4)), 2), atol=2e-3), inputs=lambda: (coarse8(),),
+     either=True, names=("coarser|coarsen",))
+case("obs-error-field-other-grid", O, "an obs_error field for gridded observations on another grid", lambda b, o: xda.assimilate(
+     b, o, method="oi", background_error=BZ, obs_error={"z500": xr.full_like(o, 10.0).isel(lat=slice(0, 10)).assign_attrs(units="m")}),
+     ERROR, inputs=lambda: (z_bg(), z_obs()), names=("obs_error|error|grid|shape",), either=True)
+case("time-bg-360day-feb30-real-reports", T, "360_day background on 30 February with real-calendar reports (no such date)",
+     lambda b, o: oi_t(b, o, window="2h"), ERROR,
+     inputs=lambda: (bg_tas().assign_coords(time=__import__("cftime").Datetime360Day(1995, 2, 30, 18)), _sao_with_distractors()),
+     names=("window|time",))
+case("param-B-length-text", P, "BackgroundError.constant(2, 'five hundred km')", lambda: BackgroundError.constant(2.0, "five hundred km"),
+     ERROR, names=("length_scale",))
 case("misc-surface-altitude-lon-negative", E, "static.surface_altitude in -180..180 equals 0..360",
      lambda: xda.static.surface_altitude(np.array([30.0, 40.0]), np.array([-100.0, -90.0])),
      lambda r: close(np.asarray(r), np.asarray(xda.static.surface_altitude(np.array([30.0, 40.0]), np.array([260.0, 270.0]))), atol=1e-6))

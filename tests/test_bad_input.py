@@ -228,6 +228,8 @@ REFUSED = [
     pytest.param(lambda: xda.assimilate(tas_bg().assign(tas=lambda d: (d.tas + 0j).assign_attrs(d.tas.attrs)), stations(),
                                         method="oi"), DataError, r"'tas' holds complex.* values.*real", id="complex-background"),
     pytest.param(lambda: oi(bg().isel(lat=5)), CoordinateError, r"latitude of .* is a scalar.*isel\(lat=slice", id="scalar-latitude"),
+    pytest.param(lambda: oi(obs_error={"z500": xr.full_like(obs(), 10.0).isel(lat=slice(0, 10)).assign_attrs(units="m")}),
+                 ObservationError, r"errors of 'z500' .* are not on the observations' grid .*interp_like", id="obs-error-field-other-grid"),
 ]
 
 

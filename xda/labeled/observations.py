@@ -410,6 +410,7 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
     vals = xu.magnitude(da2, ctx.work_units[v], name=v)
     column = None
     if col is not None:
+        _require_layout(col, da2, v)
         column = np.broadcast_to(_error_values(col.transpose(*[d for d in da2.dims if d in col.dims]), da, ctx.work_units[v], v),
                                  vals.shape).ravel()
     when = times.analysis_time(da)  # a scalar time coordinate, or None
@@ -422,6 +423,19 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
 def _flipped(other: Grid, grid: Grid) -> bool:
     """Whether ``other`` is ``grid`` with its latitudes in the other order."""
     return not other.same_as(grid) and other.shape == grid.shape and np.allclose(other.lat[::-1], grid.lat)
+
+
+def _require_layout(col: xr.DataArray, obs: xr.DataArray, v: str) -> None:
+    """ObservationError unless the error field ``col`` lies on the observations' points (each of its dims
+    one of theirs, with the same size and coordinates)."""
+    for d in col.dims:
+        same = d in obs.dims and col.sizes[d] == obs.sizes[d] and (
+            d not in col.coords or d not in obs.coords or np.allclose(col[d].values.astype(float), obs[d].values.astype(float)))
+        if not same:
+            raise ObservationError(
+                f"the observation errors of {v!r} ({col.name!r}, dims {dict(col.sizes)}) are not on the observations' "
+                f"grid {dict(obs.sizes)} (dimension {d!r} differs); give one error per observation on the same grid, "
+                "e.g. `err.interp_like(obs)`, or one number")
 
 
 def _rolled(other: Grid, grid: Grid) -> np.ndarray | None:
