@@ -1,6 +1,6 @@
 """The empirical-Bayes prior of xda's default B, from real archives bundled with xda.
 
-    python scripts/fit_background_error_priors.py            # writes xda/labeled/background_error_priors.json
+    python scripts/fit_background_error_priors.py            # writes xda/assimilation/background_error_priors.json
 
 For each real archive below, ``BackgroundError.from_archive`` (per-point s_b, family and
 L by cross-validation with pseudo-observations at 2 % of the grid points, inflation by
@@ -46,7 +46,7 @@ import xarray as xr
 
 import xda
 
-OUT = Path(xda.__file__).resolve().parent / "labeled" / "background_error_priors.json"
+OUT = Path(xda.__file__).resolve().parent / "assimilation" / "background_error_priors.json"
 #: Floors of the prior's spread (log units).
 SD_FLOOR = {"sigma": 0.7, "length": 0.35}
 #: Latitude bands (edges, degrees) of the prior's shape of s_b.

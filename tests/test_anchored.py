@@ -6,7 +6,7 @@ import torch
 import xarray as xr
 
 import xda
-from xda.tasks import verify
+from xda.assimilation import verify
 from xda.errors import GridError, NotFoundError
 from xda.models import registry
 from xda.models.anchored import (FIELDS, N_COND_ANCHORED, anchored_condition, anchored_denoiser, condition_fields,

@@ -8,9 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 import xda
 from xda.errors import DataError
-from xda.labeled.background_error import BackgroundError, estimate, prior_for
+from xda.assimilation.covariance import BackgroundError, estimate, prior_for
 from xda.numerics import covariance, oi
-from xda.tasks import verify
+from xda.assimilation import verify
 
 
 def _random_errors(kind: str, length: float, n: int = 60, seed: int = 0):

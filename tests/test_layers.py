@@ -1,6 +1,6 @@
 """The package's layers: each imports only from the layers below it (walked with ast).
 
-numerics < labeled < public diagnostics/spectra/metrics/datasets/static < models
+numerics < labeled < public diagnostics/spectra/metrics/datasets/static, the classical DA core (assimilation) < models
 < tasks | training | simulate (siblings, never importing each other) < accessor, cli, ``xda``.
 ``errors`` and ``_version`` sit below everything. Also: ``import xda`` and every
 diagnostic, spectrum and metric run without importing torch.
@@ -21,6 +21,7 @@ RANK = {
     "xda.numerics": 1,
     "xda.labeled": 2,
     "xda.diagnostics": 3, "xda.spectra": 3, "xda.metrics": 3, "xda.datasets": 3, "xda.static": 3,
+    "xda.assimilation": 3,
     "xda.models": 4,
     "xda.tasks": 5, "xda.training": 5, "xda.simulate": 5,
     "xda.accessor": 6, "xda.cli": 6, "xda._versions": 6, "xda.plot": 6,

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from xda.labeled.background_error import BackgroundError, background_check
+from xda.assimilation.covariance import BackgroundError
+from xda.assimilation.qc import background_check
 from xda.numerics import oi
 
 

@@ -6,7 +6,7 @@ import xarray as xr
 from hypothesis import given, settings, strategies as st
 
 import xda
-from xda.labeled.background_error import BackgroundError, tune
+from xda.assimilation.covariance import BackgroundError, tune
 from xda.numerics import oi
 
 

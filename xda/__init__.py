@@ -15,7 +15,7 @@ threads.set_wait_policy()  # before numba's OpenMP layer or torch start (see xda
 
 from . import datasets, metrics, static  # noqa: E402
 from .accessor import PhydaAccessor  # noqa: E402,F401  (registers ds.phyda / da.phyda)
-from .labeled.background_error import BackgroundError  # noqa: E402
+from .assimilation.covariance import BackgroundError  # noqa: E402
 from .diagnostics import (  # noqa: E402
     advection,
     advection_diffusion_residual,

@@ -285,7 +285,7 @@ def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_sca
     (Rasmussen & Williams 2006, eq. 5.12; one Cholesky for all ``n`` withholdings).
     Its mean square is the withheld-observation error of the OI analysis plus the
     observation-error variance, the cross-validation score minimised by
-    :func:`xda.labeled.background_error.tune`.
+    :func:`xda.assimilation.covariance.tune`.
 
     Returns
     -------

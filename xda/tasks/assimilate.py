@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -14,14 +13,16 @@ from .._version import __version__
 from ..labeled import names, times
 from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..labeled import units as xu
-from ..labeled.background_error import MIN_TUNE, BackgroundError, background_check, estimate, prior_for
+from ..assimilation.anchor import oi_analysis, std_grid, unobserved_error
+from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate, prior_for
+from ..assimilation.qc import quality_control, robust_prescreen
 from ..labeled.grid import grid_of
 from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
 from ..models.cards import DEFAULT_MODEL, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.interp import apply
-from .verify import MIN_VERIFY, Weight, correction_weight, weight_attrs, withheld
+from ..assimilation.verify import Verification, Weight, cross_validate, desroziers, obs_table, weight_attrs
 from ..labeled.observations import PointObservations, collect, on_model_terrain
 
 METHODS = ("xda", "oi")
@@ -82,18 +83,6 @@ def _other_level(name: str, da: xr.DataArray, key: str) -> str | None:
     return None
 
 
-def _robust_prescreen(d: np.ndarray, obs_error: np.ndarray, k: float = 10.0) -> np.ndarray:
-    """Reject innovations more than ``k`` robust stds from the median.
-
-    The robust std is 1.4826 MAD, floored at the median observation-error std: the
-    innovation's std is at least that (``var d = s_b^2 + s_o^2``), and a few identical
-    reports would otherwise make the MAD 0 and reject every other observation.
-    """
-    med = np.median(d)
-    scale = max(1.4826 * np.median(np.abs(d - med)), float(np.median(obs_error)))
-    return np.abs(d - med) <= k * scale
-
-
 def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
                         steps: int, device):
     """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
@@ -128,61 +117,20 @@ def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob:
     return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
-#: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
-#: the cross-validation can tell; see :func:`_cross_validate`).
-SPREAD_RANGE = (0.5, 2.0)
-
-
-class Verification(NamedTuple):
-    """What cross-validation on the observations says about the learned analysis (:mod:`xda.tasks.verify`)."""
-
-    weight: Weight  #: weight in [0, 1] of the learned correction, with its standard error
-    spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
-    evaluations: int  #: network evaluations spent
-    recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
-
-
-def _cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
-    """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
-
-    The weight: :func:`xda.tasks.verify.correction_weight` of the withheld OI residuals
-    ``r`` on the correction ``c`` (:func:`xda.tasks.verify.withheld`). The spread scale
-    ``k`` makes the withheld residuals of the corrected analysis ``r - w c`` consistent
-    with its error std: ``k^2 = (mean (r - w c)^2 - mean sigma_o^2) / mean (H s_a)^2``,
-    clipped to :data:`SPREAD_RANGE` (Desroziers et al. 2005, for withheld rather than
-    assimilated observations). With fewer than :data:`xda.tasks.verify.MIN_VERIFY`
-    observations: ``w = 0`` (the verification cannot tell), ``k = 1``.
-    """
-    if ob.n < MIN_VERIFY:
-        return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
-
-    def analyse(train):
-        o = train["x"]
-        xa, sa = _oi_analysis(xb, o.value - apply(o.operator, xb), o, be, grid)
-        u, _ = run(xa[0], sa, o, 0)
-        return {"x": (xa[0], sa * u[0], sa)}
-
-    res, n = withheld({"x": ob}, analyse)
-    r, c, s, e = res["x"]
-    w = correction_weight(r, c)
-    k2 = (np.mean((r - w.weight * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
-    return Verification(w, float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE)), n)
-
-
 def _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
                       device, verify_: bool):
     """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
     weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
-    scaled by ``k`` (:func:`_cross_validate`): the members are recentred on the head's estimate.
+    scaled by ``k`` (:func:`xda.assimilation.verify.cross_validate`): the members are recentred on the head's estimate.
 
     Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
     """
-    sb = _std_grid(be, grid)
+    sb = std_grid(be, grid.lat, grid.lon)
 
     def run(xa_, sa_, ob_, m):
         return _learned_departure(net, card, name, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
 
-    v = (_cross_validate(run, xb, ob, be, grid) if verify_
+    v = (cross_validate(run, xb, ob, be, grid) if verify_
          else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
     mean, nfe = run(xa, sa, ob, 0)
     u = v.weight.weight * mean
@@ -263,10 +211,10 @@ def assimilate(
     background_error : BackgroundError, dict of them, "tuned", "innovations" or "model", optional
         ``B`` statistics of the OI analysis (for both methods). Default ``"tuned"``, for
         any number of observations: empirical Bayes
-        (:func:`xda.labeled.background_error.estimate`): the scale of ``s_b``, ``L`` and
+        (:func:`xda.assimilation.covariance.estimate`): the scale of ``s_b``, ``L`` and
         (from 100 observations) the correlation family maximise the leave-one-out
         likelihood of the innovations plus a prior fitted to real archives for the
-        variable's standard name (:func:`~xda.labeled.background_error.prior_for`); with
+        variable's standard name (:func:`~xda.assimilation.covariance.prior_for`); with
         few observations the answer is the prior's. With an archive of (background,
         truth) pairs, ``BackgroundError.from_archive(backgrounds, truths, obs)`` is the
         strongest choice. ``"innovations"``: Hollingsworth-Lonnberg alone. ``"model"``:
@@ -287,7 +235,7 @@ def assimilate(
     verify : bool
         Method ``"xda"``: weight the learned correction of OI by its skill at withheld
         observations (repeated 4-fold cross-validation, folds fixed by the observations'
-        positions, :mod:`xda.tasks.verify`: a weight in [0, 1] recorded as
+        positions, :mod:`xda.assimilation.verify`: a weight in [0, 1] recorded as
         ``xda_correction_weight`` with ``xda_correction_weight_stderr``; 0 below 40
         observations or without 2-sigma skill), so that where the model is out of its
         depth the analysis is OI's, and scale the error std (and the members' spread) to
@@ -303,7 +251,7 @@ def assimilate(
         ``lo_steps`` and ``lr``). Gives samples: ``members=1`` is one sample.
     obs_space : bool
         Also return the analysis in observation space: ``(analysis, table)`` with one row
-        per observation (O-B, O-A, QC flag and reason, ...; :func:`obs_table`). The
+        per observation (O-B, O-A, QC flag and reason, ...; :func:`xda.assimilation.verify.obs_table`). The
         analysed variables carry Desroziers' consistency check in their attrs
         (``xda_desroziers_obs_error_std``: ``sqrt(E[(O-B)(O-A)])``, next to
         ``xda_assumed_obs_error_std``; Desroziers et al. 2005).
@@ -472,11 +420,11 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
     d = ob.value - apply(ob.operator, xb)
-    pre = _robust_prescreen(d, ob.error)
+    pre = robust_prescreen(d, ob.error)
     be = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, da, units))
-    ok = _quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
+    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
-    (xa, sa), nfe = _oi_analysis(xb, d[ok], used, be, grid), 0
+    (xa, sa), nfe = oi_analysis(xb, d[ok], used, be, grid), 0
     how = "OI's, exact for its B and R"
     if method == "xda":
         xa, sa, nfe, v, how = _learned_or_anchor(net, card, name, key, xb, d[ok], xa[0], sa, be, used, grid, members,
@@ -489,7 +437,7 @@ def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, car
             analysis.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
     report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
-    analysis.attrs.update(_desroziers(report["table"]))
+    analysis.attrs.update(desroziers(report["table"]))
     return analysis, _standard_error(sa, analysis, units, how, grid), report, nfe
 
 
@@ -518,47 +466,10 @@ def _weight_attrs(v: Verification) -> dict:
     return dict(weight_attrs(v.weight), xda_spread_scale=round(v.spread, 4))
 
 
-def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,
-              ok: np.ndarray, units: str):
-    """The analysis in observation space: one row per observation of ``name`` (a pandas DataFrame).
-
-    Columns: ``variable``, [``time``], ``lat``, ``lon``, ``observation``, ``error`` (the
-    observation-error std used), ``background`` and ``analysis`` (``H x``; the members'
-    mean), ``analysis_error`` (the analysis-error std ``H s_a``, interpolated), ``omb``
-    (O-B) and ``oma`` (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units``
-    (the working units); with station elevations, ``elevation`` and ``height_term`` (the
-    lapse-rate part of ``H``, included in ``background`` and ``analysis``). A long
-    observation table: it can be passed back as ``obs``.
-    """
-    import pandas as pd
-
-    offset = 0.0 if ob.offset is None else ob.offset
-    hb, ha = apply(ob.operator, xb) + offset, apply(ob.operator, np.mean(xa, axis=0)) + offset
-    reason = np.where(ok, "", np.where(pre, "background check", "gross error (robust pre-screen)"))
-    cols = {"variable": name, **({} if ob.time is None else {"time": ob.time}), "lat": ob.lat, "lon": ob.lon,
-            **({} if ob.elevation is None else {"elevation": ob.elevation}),
-            "observation": ob.reported, "error": ob.error, "background": hb, "analysis": ha,
-            "analysis_error": apply(ob.operator, np.broadcast_to(sa, xb.shape)), "omb": ob.reported - hb,
-            "oma": ob.reported - ha, "qc": ok, "qc_reason": reason, "units": units}
-    if ob.offset is not None:
-        cols["height_term"] = ob.offset
-    return pd.DataFrame(cols)
-
-
-def _desroziers(table) -> dict:
-    """Desroziers et al. (2005, eq. 1): ``E[(O-B)(O-A)] = s_o^2`` for a consistent analysis; both stds in attrs."""
-    t = table[table["qc"]]
-    if len(t) < 2:
-        return {}
-    est = float(np.mean(t["omb"] * t["oma"]))
-    return dict(xda_desroziers_obs_error_std=round(float(np.sqrt(max(est, 0.0))), 6),
-                xda_assumed_obs_error_std=round(float(np.sqrt(np.mean(t["error"] ** 2))), 6))
-
-
 def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
                    steps: int, verify: bool, report: dict, lo: dict | None = None) -> int:
     """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
-    from .assimilate_joint import analyse_joint, unobserved_error
+    from .assimilate_joint import analyse_joint
 
     names = {k: n for n, k in keys.items() if k is not None}  # state key -> background variable
     xb, prep, obs, bes = {}, {}, {}, {}
@@ -569,9 +480,9 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         if ob is None or ob.n == 0:
             continue
         d = ob.value - apply(ob.operator, xb[key])
-        pre = _robust_prescreen(d, ob.error)
+        pre = robust_prescreen(d, ob.error)
         bes[key] = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, bg[name], work_units[name]))
-        ok = _quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
+        ok = quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
         obs[key] = ob.subset(ok)
         report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
     if lo is not None and not card.get("latent"):
@@ -586,7 +497,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
                                  "(xda_correction_weight = 0)"), stacklevel=4)
     analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, anchor_only=why is not None, members=members, seed=seed, steps=steps,
-                                               verify=verify, device=dev, oi_analysis=_oi_analysis, std_grid=_std_grid,
+                                               verify=verify, device=dev,
                                                latent_optimization=lo)
     for key, name in names.items():
         extra, da2 = prep[key]
@@ -602,7 +513,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, 
         if "checks" in report.get(name, {}):
             ob, pre, ok = report[name].pop("checks")
             report[name]["table"] = obs_table(name, ob, xb[key], analysis[key], sa[key], pre, ok, work_units[name])
-            a.attrs.update(_desroziers(report[name]["table"]))
+            a.attrs.update(desroziers(report[name]["table"]))
         a.attrs["ancillary_variables"] = f"{name}_standard_error"
         how = "the multivariate anchor's (OI, or s_b where unobserved)"
         out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how, grid)
@@ -780,47 +691,8 @@ def _background_error(spec, name, key, card, d, pre, ob: PointObservations, prio
 
 
 def _prior(name: str, da: xr.DataArray, units: str):
-    """The empirical-Bayes prior of ``name``'s B (:func:`xda.labeled.background_error.prior_for`)."""
+    """The empirical-Bayes prior of ``name``'s B (:func:`xda.assimilation.covariance.prior_for`)."""
     return prior_for(names.standard_name(name, da), units)
-
-
-def _quality_control(d, sb_obs, ob: PointObservations, pre, qc, name: str, units: str) -> np.ndarray:
-    """Robust pre-screen and background check; warns with the worst rejections. True where accepted."""
-    ok = pre.copy()
-    if qc is not None:
-        ok &= background_check(d, sb_obs, ob.qc_error, qc)
-    rejected = np.flatnonzero(~ok)
-    if rejected.size == ob.n:
-        raise ObservationError(
-            f"quality control rejected all {ob.n} observations of {name!r} (qc={qc}): "
-            f"{_worst(d, ob, rejected, units)}; check their units and the background's, or relax the background "
-            "check (a larger `qc`, or qc=None)")
-    if rejected.size:
-        warnings.warn(f"QC rejected {rejected.size} of {ob.n} observations of {name!r} (largest: "
-                      f"{_worst(d, ob, rejected, units)})", stacklevel=3)
-    return ok
-
-
-def _worst(d, ob: PointObservations, rejected: np.ndarray, units: str) -> str:
-    """The three largest rejected innovations, as text."""
-    worst = rejected[np.argsort(-np.abs(d[rejected]))][:3]
-    y = ob.reported
-    return ", ".join(f"{y[i]:.4g} {units} at ({ob.lat[i]:.2f}, {ob.lon[i]:.2f}) vs background "
-                     f"{y[i] - d[i]:.4g} {units}" for i in worst)
-
-
-def _std_grid(be: BackgroundError, grid) -> np.ndarray:
-    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-    return be.std_at(glat, glon)
-
-
-def _oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tuple[np.ndarray, np.ndarray]:
-    """``x_a = x_b + B H^T (H B H^T + R)^-1 d`` (1, ny, nx) and the analysis-error std (ny, nx)."""
-    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
-    sb_grid, sb_obs = _std_grid(be, grid).ravel(), be.std_at(ob.lat, ob.lon)
-    gxyz, oxyz = oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon)
-    inc, var = oi.oi_analysis(d, gxyz, oxyz, sb_grid, sb_obs, ob.error, be.length_scale, be.correlation)
-    return (xb.ravel() + inc).reshape(1, *grid.shape), np.sqrt(var).reshape(grid.shape)
 
 
 def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str, g) -> xr.DataArray:

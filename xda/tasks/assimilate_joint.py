@@ -22,37 +22,26 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ObservationError
-from ..labeled.background_error import BackgroundError, prior_for
-from ..numerics import balance, oi, stencils
+from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid, unobserved_error
+from ..numerics import oi, stencils
 from ..numerics.interp import apply
-from .verify import Weight, correction_weight, withheld
+from ..assimilation.verify import Weight, correction_weight, withheld
 
 
-def unobserved_error(entry: dict) -> BackgroundError:
-    """B of a state variable without observations: the empirical-Bayes prior of its standard name (real
-    archives), not the card's training statistics."""
-    return BackgroundError.from_prior(prior_for(entry["standard_name"], entry["units"]))
+def _anchor(xb: dict, obs: dict, bes: dict, grid, card) -> dict:
+    """Per state key present: (x_a, s_a, s_b) on the grid (:func:`xda.assimilation.anchor.balanced_anchor`);
+    ``obs``: the accepted observations per key."""
+    def analyse(key, xb_key):
+        ob = obs[key]
+        xa, sa = oi_analysis(xb_key, ob.value - apply(ob.operator, xb_key), ob, bes[key], grid)
+        return xa[0], (xa[0], sa, std_grid(bes[key], grid.lat, grid.lon))
 
+    def unobserved(key, xb_key):
+        sb = std_grid(unobserved_error(card["variables"][key]), grid.lat, grid.lon)
+        return xb_key, (xb_key, sb, sb)
 
-def _anchor(xb: dict, obs: dict, bes: dict, grid, card, oi_analysis, std_grid) -> dict:
-    """Per state key present: (x_a, s_a, s_b) on the grid; ``obs``: the accepted observations per key."""
-    out, xb_bal = {}, dict(xb)
     geo = stencils.geometry(grid.lat, grid.lon, grid.periodic)
-    for key in card["variables"]:
-        if key not in xb:
-            continue
-        if key == "u500" and "z500" in obs and "v500" in xb:  # z500 comes first in the state
-            xb_bal["u500"], xb_bal["v500"] = balance.balanced_winds(xb["u500"], xb["v500"], out["z500"][0] - xb["z500"], geo,
-                                                                    float(card["balance_coefficient"]))
-        if key in obs:
-            ob = obs[key]
-            d = ob.value - apply(ob.operator, xb_bal[key])
-            (xa, sa) = oi_analysis(xb_bal[key], d, ob, bes[key], grid)
-            out[key] = (xa[0], sa, std_grid(bes[key], grid))
-        else:
-            sb = std_grid(unobserved_error(card["variables"][key]), grid)
-            out[key] = (xb_bal[key], sb, sb)
-    return out
+    return balanced_anchor(xb, card["variables"], obs, analyse, unobserved, geo, float(card.get("balance_coefficient", 0.0)))
 
 
 def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
@@ -119,14 +108,14 @@ def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int,
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, grid, card, oi_analysis, std_grid) -> tuple[dict, int]:
-    """Cross-validated weight (:class:`xda.tasks.verify.Weight`) of the correction per state key (see the module
+def _weights(run, xb, obs, bes, grid, card) -> tuple[dict, int]:
+    """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction per state key (see the module
     docstring), evaluations spent."""
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
 
     def analyse(train):
-        anchor = _anchor(xb, train, bes, grid, card, oi_analysis, std_grid)
+        anchor = _anchor(xb, train, bes, grid, card)
         u, _ = run(anchor, train, 0)
         return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
 
@@ -138,7 +127,7 @@ def _weights(run, xb, obs, bes, grid, card, oi_analysis, std_grid) -> tuple[dict
 
 
 def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: int, seed, steps: int, verify: bool,
-                  device, oi_analysis, std_grid, anchor_only: bool = False, latent_optimization: dict | None = None
+                  device, anchor_only: bool = False, latent_optimization: dict | None = None
                   ) -> tuple[dict, dict, dict, int]:
     """The joint analysis of the state keys in ``xb``.
 
@@ -151,7 +140,6 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
         Accepted observations per observed key (:class:`xda.labeled.observations.PointObservations`).
     bes : dict
         ``B`` per observed key.
-    oi_analysis, std_grid : callables of :mod:`xda.tasks.assimilate` (one OI path for both tasks).
     latent_optimization : dict, optional
         LO-SDA (latent models only): the anchor is the background, the network sees no
         observations, and ``members`` samples (at least one) come from the reverse process
@@ -171,7 +159,7 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
         return _departure(net, card, xb, anchor, ob, grid, m, seed, steps, device)
 
     if latent_optimization is not None:
-        anchor = _anchor(xb, {}, bes, grid, card, oi_analysis, std_grid)  # the background, s_a = s_b
+        anchor = _anchor(xb, {}, bes, grid, card)  # the background, s_a = s_b
         u_all, nfe = _departure(net, card, xb, anchor, obs, grid, max(members, 1), seed, steps, device, latent_optimization)
         u = {k: u_all[:, keys.index(k)] for k in xb}
         if members <= 1:
@@ -180,13 +168,13 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
         return analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1)
 
     if anchor_only:  # outside the model's range: the classical anchor (and its pointwise posterior members)
-        anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
+        anchor = _anchor(xb, obs, bes, grid, card)
         analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, seed) if members > 1
                         else anchor[k][0][None]) for k in xb}
         return analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0
-    weights, nfe = (_weights(run, xb, obs, bes, grid, card, oi_analysis, std_grid) if verify
+    weights, nfe = (_weights(run, xb, obs, bes, grid, card) if verify
                     else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, 0))
-    anchor = _anchor(xb, obs, bes, grid, card, oi_analysis, std_grid)
+    anchor = _anchor(xb, obs, bes, grid, card)
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
     u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}

@@ -20,7 +20,7 @@ from ..numerics import memory, regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
 from ..errors import XdaWarning
 from .downscale_verify import Coarse, Fine, verified
-from .verify import weight_attrs
+from ..assimilation.verify import weight_attrs
 
 METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).

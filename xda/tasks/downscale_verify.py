@@ -4,7 +4,7 @@ The default ``downscale`` is the lapse-rate anchor plus the learned departure we
 the skill the model shows where the truth is known: the input's own block means are
 downscaled back onto the input grid (one level up: the input is the truth there), and the
 anchor's residuals ``r = T - A`` are regressed on the learned departures ``c = R - A``
-(:func:`xda.tasks.verify.correction_weight`, with the coarse cells as clusters: the errors
+(:func:`xda.assimilation.verify.correction_weight`, with the coarse cells as clusters: the errors
 of one cell's fine cells are not independent). The weight ``w`` in [0, 1] is kept only
 where it shows skill and is shrunk by its standard error, so that where the model is out of
 its depth the answer is the anchor. The error of the weighted estimate at that level,
@@ -21,7 +21,7 @@ from scipy.ndimage import uniform_filter
 
 from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale
-from .verify import Weight, correction_weight
+from ..assimilation.verify import Weight, correction_weight
 
 
 class Coarse(NamedTuple):

@@ -14,7 +14,7 @@ time and variable of the split; a background that is the simulation's forecast (
 observation density (log-uniform 0.5-10 %) of point observations *off the grid*
 (uniform on the sphere) with a random error (log-uniform 0.1-1 of the background's rms
 error); background-error statistics estimated from those observations alone
-(:func:`xda.labeled.background_error.estimate`, noisy like at inference); and the OI
+(:func:`xda.assimilation.covariance.estimate`, noisy like at inference); and the OI
 analysis ``x_a`` with its error std ``s_a``. The network learns ``u = (x_t - x_a) / s_a``.
 Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
 augmented in training by longitude rolls, north-south reflection and regional crops
@@ -36,10 +36,11 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..labeled.background_error import MIN_OBS_TUNED_DEFAULT, BackgroundError, estimate
+from ..assimilation.anchor import oi_anchor, std_grid
+from ..assimilation.covariance import MIN_OBS_TUNED_DEFAULT, BackgroundError, estimate
 from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields, posterior_mean
 from ..models.registry import save_model
-from ..numerics import oi, threads
+from ..numerics import threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
 from ..errors import GridError
@@ -88,12 +89,8 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, *,
     d = y - apply(op, background)
     use_card = card_error is not None and n < MIN_OBS_TUNED_DEFAULT
     be = card_error if use_card else estimate(d, olat, olon, err, max_obs=max_obs)
-    glat, glon = np.meshgrid(lat, lon, indexing="ij")
-    sb = be.std_at(glat, glon)
-    inc, var = oi.oi_analysis(d, oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon), sb.ravel(),
-                              be.std_at(olat, olon), err, be.length_scale, be.correlation)
-    xa = background + inc.reshape(ny, nx)
-    return dict(xa=xa, sa=np.sqrt(var).reshape(ny, nx), sb=sb, lat=olat, lon=olon, residual=y - apply(op, xa), error=err)
+    xa, sa = oi_anchor(background, d, olat, olon, err, be, lat, lon)  # the anchor inference uses
+    return dict(xa=xa, sa=sa, sb=std_grid(be, lat, lon), lat=olat, lon=olon, residual=y - apply(op, xa), error=err)
 
 
 def case_fields(entry: dict, wg, truth, background, case: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -244,7 +241,7 @@ def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
         "training_data": dict(attrs, files=[p.name for p in paths],
                               seeds=[int(xr.open_dataset(p).attrs.get("seed", -1)) for p in paths], cases=bank_sizes,
                               cases_built="forecast (70 %) or climatological (30 %) backgrounds; 0.5-10 % off-grid "
-                                          "observations; B estimated from them (xda.labeled.background_error.estimate)"),
+                                          "observations; B estimated from them (xda.assimilation.covariance.estimate)"),
         "training": settings,
     }
 

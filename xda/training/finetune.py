@@ -25,7 +25,7 @@ import xarray as xr
 
 from ..errors import DataError, GridError, ModelError, NotFoundError
 from ..labeled import units as xu
-from ..labeled.background_error import BackgroundError
+from ..assimilation.covariance import BackgroundError
 from ..labeled.grid import grid_of
 from ..models import anchored
 from ..models.cards import DEFAULT_MODEL, load_card, output_dir

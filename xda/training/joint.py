@@ -26,7 +26,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..labeled.background_error import BackgroundError
+from ..assimilation.anchor import balanced_anchor, std_grid
+from ..assimilation.covariance import BackgroundError
 from ..models.anchored import posterior_mean
 from ..models.joint import MISSING_FIELDS, JointLoss, cell_geometry, joint_denoiser
 from ..models.registry import save_model
@@ -68,21 +69,15 @@ def make_joint_case(truth: dict, background: dict, lat, lon, observed: dict, rng
     dict per present variable: the :func:`make_case` dict (``xa``, ``sa``, ``sb`` and the
     observations), with no observations for an unobserved variable.
     """
-    geo = stencils.geometry(lat, lon, True)
-    glat, glon = np.meshgrid(lat, lon, indexing="ij")
-    xb, out = dict(background), {}
-    for v in (v for v in STATE if v in background):
-        if v == "u500" and "z500" in observed and "v500" in background:  # z500 comes first in STATE
-            xb["u500"], xb["v500"] = balance.balanced_winds(background["u500"], background["v500"],
-                                                            out["z500"]["xa"] - background["z500"], geo, alpha)
-        if v in observed:
-            density, err = observed[v]
-            out[v] = make_case(truth[v], xb[v], lat, lon, density, err, rng)
-        else:
-            sb = BackgroundError.from_card(stats[v]).std_at(glat, glon)
-            e = np.empty(0)
-            out[v] = dict(xa=xb[v], sa=sb, sb=sb, lat=e, lon=e, residual=e, error=e)
-    return out
+    def analyse(v, xb_v):
+        case = make_case(truth[v], xb_v, lat, lon, *observed[v], rng)
+        return case["xa"], case
+
+    def unobserved(v, xb_v):
+        sb, e = std_grid(BackgroundError.from_card(stats[v]), lat, lon), np.empty(0)
+        return xb_v, dict(xa=xb_v, sa=sb, sb=sb, lat=e, lon=e, residual=e, error=e)
+
+    return balanced_anchor(background, STATE, observed, analyse, unobserved, stencils.geometry(lat, lon, True), alpha)
 
 
 #: Probability that a variable is missing from a training case's background.

@@ -25,9 +25,9 @@ import scipy.optimize
 import xarray as xr
 
 from ..errors import CoordinateError, DataError, ObservationError, ParameterError, check_choice, check_number
-from ..numerics import covariance, oi
+from ..numerics import covariance as ncov, oi
 from ..numerics.interp import apply, bilinear_weights
-from . import units as xu
+from ..labeled import units as xu
 
 
 #: Correlation models of :func:`xda.numerics.oi.correlation`.
@@ -96,7 +96,7 @@ class BackgroundError:
         return np.interp(lat, self.sigma_lat, self.sigma)
 
     def _field_at(self, lat, lon) -> np.ndarray:
-        from .grid import grid_of
+        from ..labeled.grid import grid_of
 
         g = grid_of(self.field)
         values = self.field.transpose(g.lat_dim, g.lon_dim).values
@@ -132,7 +132,7 @@ class BackgroundError:
         return cls(np.zeros(1), np.array([float(sigma)]), float(length_scale), correlation, source)
 
     @classmethod
-    def from_prior(cls, prior: covariance.Prior, source: str = "empirical-Bayes prior (real archives)"):
+    def from_prior(cls, prior: ncov.Prior, source: str = "empirical-Bayes prior (real archives)"):
         """The prior's median statistics (a constant ``s_b``, its ``L`` and family): the B of a variable
         without observations or archive (:func:`prior_for`)."""
         sigma = float(np.exp(prior.log_sigma)) if np.isfinite(prior.sd_log_sigma) else 1.0
@@ -216,7 +216,7 @@ class BackgroundError:
         glat, glon = np.meshgrid(g.lat, g.lon, indexing="ij")
         xyz = oi.unit_vectors(glat.ravel()[pts], glon.ravel()[pts])
         centers, corr, count = oi.binned_covariance(vals, xyz, np.linspace(0, 4e6, 41))
-        length = covariance.fit_correlation(centers, corr, count, correlation)
+        length = ncov.fit_correlation(centers, corr, count, correlation)
         return cls._with_field(err, g, std, length, correlation, source, per_point)
 
     @classmethod
@@ -390,8 +390,8 @@ class BackgroundError:
 
 def _pair_errors(backgrounds: xr.DataArray, truths: xr.DataArray, dim: str):
     """(``backgrounds - truths`` in the backgrounds' units, those units), after checking the pairs align."""
-    from .grid import require_aligned
-    from .units import magnitude, units_of
+    from ..labeled.grid import require_aligned
+    from ..labeled.units import magnitude, units_of
 
     units = str(units_of(backgrounds, name="backgrounds"))
     require_aligned(backgrounds, truths, "backgrounds and truths must have the same coordinates, pair by pair",
@@ -401,7 +401,7 @@ def _pair_errors(backgrounds: xr.DataArray, truths: xr.DataArray, dim: str):
 
 def _errors(err: xr.DataArray, dim: str):
     """(grid, errors (T, ny, nx) float64 in the grid's latitude order); at least 2 samples."""
-    from .grid import grid_of
+    from ..labeled.grid import grid_of
 
     if err.sizes.get(dim, 0) < 2:
         raise DataError(f"need at least 2 samples along {dim!r} to estimate background errors; got dims {dict(err.sizes)}")
@@ -434,8 +434,8 @@ def _positions(obs, g, rng) -> tuple[np.ndarray, np.ndarray]:
 
 def _archive_obs_error(obs_error, backgrounds: xr.DataArray, units: str, std: np.ndarray) -> float:
     """The pseudo-observations' error std in the archive's units (see :meth:`BackgroundError.from_archive`)."""
-    from .observations import DEFAULT_OBS_ERROR
-    from .units import to_quantity
+    from ..labeled.observations import DEFAULT_OBS_ERROR
+    from ..labeled.units import to_quantity
 
     if obs_error is not None:
         value = to_quantity(obs_error, units, name="obs_error", difference=True, number_units=units)
@@ -452,9 +452,9 @@ def _best_length(args, kind: str) -> tuple[float, float]:
     """(L, its score) minimising :func:`xda.numerics.covariance.archive_cv_error` over 50-5000 km: a coarse
     grid in log L, then a bounded search about its best point."""
     def score(log_l):
-        return covariance.archive_cv_error(*args, float(np.exp(log_l)), kind)
+        return ncov.archive_cv_error(*args, float(np.exp(log_l)), kind)
 
-    grid = np.log(np.geomspace(*covariance.LENGTH_BOUNDS, 17))
+    grid = np.log(np.geomspace(*ncov.LENGTH_BOUNDS, 17))
     values = [score(x) for x in grid]
     i = int(np.argmin(values))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
@@ -466,9 +466,9 @@ def _best_length(args, kind: str) -> tuple[float, float]:
 def _archive_inflation(innovations, xyz, s_obs, obs_error, length, kind) -> float:
     """The inflation of ``s_b`` maximising the pooled leave-one-out likelihood of the archive's innovations."""
     def score(log_a):
-        return covariance.loo_nll(innovations, xyz, np.exp(log_a) * s_obs, obs_error, length, kind)
+        return ncov.loo_nll(innovations, xyz, np.exp(log_a) * s_obs, obs_error, length, kind)
 
-    sol = scipy.optimize.minimize_scalar(score, bounds=np.log(covariance.INFLATION_BOUNDS), method="bounded",
+    sol = scipy.optimize.minimize_scalar(score, bounds=np.log(ncov.INFLATION_BOUNDS), method="bounded",
                                          options=dict(xatol=0.005))
     return float(np.exp(sol.x))
 
@@ -505,7 +505,7 @@ def _priors() -> dict:
     return json.loads(PRIORS_FILE.read_text())["priors"]
 
 
-def prior_for(standard_name: str | None, units: str) -> covariance.Prior:
+def prior_for(standard_name: str | None, units: str) -> ncov.Prior:
     """The empirical-Bayes prior on ``(log s_b, log L)`` of a variable, ``s_b`` in ``units``.
 
     Fitted to real archives (NCEP/NCAR reanalysis z500, the NCEP analyses of the 1996
@@ -521,14 +521,14 @@ def prior_for(standard_name: str | None, units: str) -> covariance.Prior:
     units : str
         The working units of ``s_b`` (a difference: degC and K are the same).
     """
-    from .units import to_quantity
+    from ..labeled.units import to_quantity
 
     p = _priors().get(standard_name or "", _priors()["*"])
     log_sigma = p["log_sigma"]
     if p["units"] is not None:
         log_sigma = float(np.log(to_quantity(f"{np.exp(log_sigma)} {p['units']}", units, name=f"s_b of {standard_name}",
                                              difference=True)))
-    return covariance.Prior(log_sigma, p["sd_log_sigma"], p["log_length"], p["sd_log_length"], p["correlation"],
+    return ncov.Prior(log_sigma, p["sd_log_sigma"], p["log_length"], p["sd_log_length"], p["correlation"],
                             tuple(p.get("shape_lat", ())), tuple(p.get("log_shape", ())))
 
 #: Training (the card's own world, the OSSE) tunes B on fewer than this many observations; below it, the card's B.
@@ -536,7 +536,7 @@ MIN_OBS_TUNED_DEFAULT = 100
 
 
 def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0,
-         prior: covariance.Prior | None = None, correlations=None) -> BackgroundError:
+         prior: ncov.Prior | None = None, correlations=None) -> BackgroundError:
     """Length scale, variance inflation (and family) of ``be`` by leave-one-out cross-validation on the observations.
 
     Maximises the leave-one-out predictive log-likelihood of the innovations
@@ -576,7 +576,7 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
         idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
         d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]
     xyz, sb = oi.unit_vectors(lat, lon), be.std_at(lat, lon)
-    fit = covariance.fit_loo(d, xyz, sb, err, be.length_scale, tuple(correlations or (be.correlation,)), prior)
+    fit = ncov.fit_loo(d, xyz, sb, err, be.length_scale, tuple(correlations or (be.correlation,)), prior)
     before = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, sb, err, be.length_scale, be.correlation)[0] ** 2))
     after = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, fit.inflation * sb, err, fit.length_scale,
                                                     fit.correlation)[0] ** 2))
@@ -591,7 +591,7 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
 MIN_FAMILY = 100
 
 
-def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covariance.Prior | None = None) -> BackgroundError:
+def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: ncov.Prior | None = None) -> BackgroundError:
     """The background-error statistics xda uses by default, from the observations at hand.
 
     Empirical Bayes (with a ``prior``, :func:`prior_for`): the shape of ``s_b`` (a
@@ -643,7 +643,7 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: covaria
     return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
 
 
-def _beyond_the_bands(prof, prior: covariance.Prior):
+def _beyond_the_bands(prof, prior: ncov.Prior):
     """A latitude profile of ``s_b`` estimated in the bands with enough observations, continued poleward of the
     outermost ones by the prior's latitude shape (a constant continuation under-states polar ``s_b``, and the
     background check then rejects good polar reports)."""
@@ -655,7 +655,7 @@ def _beyond_the_bands(prof, prior: covariance.Prior):
     return np.concatenate([shape_lat[lo], lat_b, shape_lat[hi]]), np.concatenate([s_lo, s_b, s_hi])
 
 
-def _prior_shape(first: BackgroundError, prior: covariance.Prior, lat, s0: float, n: int):
+def _prior_shape(first: BackgroundError, prior: ncov.Prior, lat, s0: float, n: int):
     """``first`` with the prior's latitude shape of ``s_b`` (rms ``s0`` at the observations), and the prior
     on the rms ``s_b`` at these observations' latitudes (where the shape says ``s_b`` is larger or smaller than
     its rms over the archives' grids)."""
@@ -666,12 +666,3 @@ def _prior_shape(first: BackgroundError, prior: covariance.Prior, lat, s0: float
     be = BackgroundError(np.asarray(prior.shape_lat, np.float64), s0 * shape / at_obs, first.length_scale,
                          first.correlation, f"{first.source}; s_b shaped with latitude as the prior's archives")
     return be, prior._replace(log_sigma=prior.log_sigma + float(np.log(at_obs)))
-
-
-def background_check(innovation: np.ndarray, sigma_b: np.ndarray, obs_error: np.ndarray, threshold: float) -> np.ndarray:
-    """Background quality check: reject ``|d| > threshold * sqrt(s_b^2 + s_o^2)``.
-
-    The standard first-guess check of operational QC (e.g. Lorenc 1981; ECMWF IFS
-    documentation, Part I). Returns a boolean array, True where accepted.
-    """
-    return np.abs(innovation) <= threshold * np.sqrt(sigma_b**2 + obs_error**2)

@@ -9,6 +9,9 @@ others, and at the withheld observations the OI residuals ``r = y - H x_a`` are
 regressed on the correction ``c = H(s_a u)``. Each observation's ``r`` and ``c`` are
 averaged over the repeats. The weight is that regression's slope, kept only where it
 shows skill and shrunk towards 0 by its uncertainty (:func:`correction_weight`).
+
+Also here: the analysis in observation space (:func:`obs_table`) and Desroziers et al.'s
+consistency check of the observation errors (:func:`desroziers`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from ..labeled.observations import PointObservations
 from ..numerics.interp import apply
+from .anchor import oi_analysis
 
 #: Folds and repeats of the cross-validation.
 FOLDS, REPEATS = 4, 2
@@ -118,3 +122,81 @@ def correction_weight(r: np.ndarray, c: np.ndarray, clusters: np.ndarray | None 
     if not a > SKILL_Z * se:
         return Weight(0.0, post_sd, a, se)
     return Weight(float(np.clip(a * tau2 / (tau2 + se**2), 0.0, 1.0)), post_sd, a, se)
+
+
+#: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
+#: the cross-validation can tell; see :func:`cross_validate`).
+SPREAD_RANGE = (0.5, 2.0)
+
+
+class Verification(NamedTuple):
+    """What cross-validation on the observations says about the learned analysis (:mod:`xda.assimilation.verify`)."""
+
+    weight: Weight  #: weight in [0, 1] of the learned correction, with its standard error
+    spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
+    evaluations: int  #: network evaluations spent
+    recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
+
+
+def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
+    """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
+
+    The weight: :func:`xda.assimilation.verify.correction_weight` of the withheld OI residuals
+    ``r`` on the correction ``c`` (:func:`xda.assimilation.verify.withheld`). The spread scale
+    ``k`` makes the withheld residuals of the corrected analysis ``r - w c`` consistent
+    with its error std: ``k^2 = (mean (r - w c)^2 - mean sigma_o^2) / mean (H s_a)^2``,
+    clipped to :data:`SPREAD_RANGE` (Desroziers et al. 2005, for withheld rather than
+    assimilated observations). With fewer than :data:`xda.assimilation.verify.MIN_VERIFY`
+    observations: ``w = 0`` (the verification cannot tell), ``k = 1``.
+    """
+    if ob.n < MIN_VERIFY:
+        return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
+
+    def analyse(train):
+        o = train["x"]
+        xa, sa = oi_analysis(xb, o.value - apply(o.operator, xb), o, be, grid)
+        u, _ = run(xa[0], sa, o, 0)
+        return {"x": (xa[0], sa * u[0], sa)}
+
+    res, n = withheld({"x": ob}, analyse)
+    r, c, s, e = res["x"]
+    w = correction_weight(r, c)
+    k2 = (np.mean((r - w.weight * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
+    return Verification(w, float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE)), n)
+
+
+def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,
+              ok: np.ndarray, units: str):
+    """The analysis in observation space: one row per observation of ``name`` (a pandas DataFrame).
+
+    Columns: ``variable``, [``time``], ``lat``, ``lon``, ``observation``, ``error`` (the
+    observation-error std used), ``background`` and ``analysis`` (``H x``; the members'
+    mean), ``analysis_error`` (the analysis-error std ``H s_a``, interpolated), ``omb``
+    (O-B) and ``oma`` (O-A), ``qc`` (True where assimilated) and ``qc_reason``, ``units``
+    (the working units); with station elevations, ``elevation`` and ``height_term`` (the
+    lapse-rate part of ``H``, included in ``background`` and ``analysis``). A long
+    observation table: it can be passed back as ``obs``.
+    """
+    import pandas as pd
+
+    offset = 0.0 if ob.offset is None else ob.offset
+    hb, ha = apply(ob.operator, xb) + offset, apply(ob.operator, np.mean(xa, axis=0)) + offset
+    reason = np.where(ok, "", np.where(pre, "background check", "gross error (robust pre-screen)"))
+    cols = {"variable": name, **({} if ob.time is None else {"time": ob.time}), "lat": ob.lat, "lon": ob.lon,
+            **({} if ob.elevation is None else {"elevation": ob.elevation}),
+            "observation": ob.reported, "error": ob.error, "background": hb, "analysis": ha,
+            "analysis_error": apply(ob.operator, np.broadcast_to(sa, xb.shape)), "omb": ob.reported - hb,
+            "oma": ob.reported - ha, "qc": ok, "qc_reason": reason, "units": units}
+    if ob.offset is not None:
+        cols["height_term"] = ob.offset
+    return pd.DataFrame(cols)
+
+
+def desroziers(table) -> dict:
+    """Desroziers et al. (2005, eq. 1): ``E[(O-B)(O-A)] = s_o^2`` for a consistent analysis; both stds in attrs."""
+    t = table[table["qc"]]
+    if len(t) < 2:
+        return {}
+    est = float(np.mean(t["omb"] * t["oma"]))
+    return dict(xda_desroziers_obs_error_std=round(float(np.sqrt(max(est, 0.0))), 6),
+                xda_assumed_obs_error_std=round(float(np.sqrt(np.mean(t["error"] ** 2))), 6))

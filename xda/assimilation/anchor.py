@@ -1,0 +1,63 @@
+"""The classical anchors every learned analysis starts from (plain arrays, working units): the OI analysis
+and the balanced multivariate analysis. One copy, used by inference (:mod:`xda.tasks`) and by training
+(:mod:`xda.training`), so that a network learns departures from exactly the anchor it will be given."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..labeled.observations import PointObservations
+from ..numerics import balance, oi
+from .covariance import BackgroundError, prior_for
+
+
+def std_grid(be: BackgroundError, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``s_b`` (ny, nx) on the grid of ``lat`` x ``lon`` (degrees)."""
+    glat, glon = np.meshgrid(lat, lon, indexing="ij")
+    return be.std_at(glat, glon)
+
+
+def oi_anchor(xb: np.ndarray, d: np.ndarray, olat, olon, obs_error, be: BackgroundError, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    """``x_a = x_b + B H^T (H B H^T + R)^-1 d`` (ny, nx) and the analysis-error std (ny, nx).
+
+    ``xb`` (ny, nx) on the grid ``lat`` x ``lon``; innovations ``d``, positions and error stds
+    (n,) of the observations; ``B`` as :class:`~xda.assimilation.covariance.BackgroundError`
+    (:func:`xda.numerics.oi.oi_analysis`: dense or local solves).
+    """
+    glat, glon = np.meshgrid(lat, lon, indexing="ij")
+    gxyz, oxyz = oi.unit_vectors(glat, glon), oi.unit_vectors(olat, olon)
+    inc, var = oi.oi_analysis(d, gxyz, oxyz, std_grid(be, lat, lon).ravel(), be.std_at(olat, olon), obs_error,
+                              be.length_scale, be.correlation)
+    return xb + inc.reshape(xb.shape), np.sqrt(var).reshape(xb.shape)
+
+
+def oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`oi_anchor` of observations ``ob`` on ``grid``: ``x_a`` (1, ny, nx) and ``s_a`` (ny, nx)."""
+    xa, sa = oi_anchor(np.asarray(xb).reshape(grid.shape), d, ob.lat, ob.lon, ob.error, be, grid.lat, grid.lon)
+    return xa[None], sa
+
+
+def unobserved_error(entry: dict) -> BackgroundError:
+    """B of a state variable without observations: the empirical-Bayes prior of its standard name (real
+    archives), not the card's training statistics."""
+    return BackgroundError.from_prior(prior_for(entry["standard_name"], entry["units"]))
+
+
+def balanced_anchor(xb: dict, order, observed, analyse: Callable, unobserved: Callable, geo, alpha: float) -> dict:
+    """The multivariate anchor: per variable of ``order`` present in ``xb``, in that order (z500 first), the
+    OI of its observations, the winds' background first given the tapered geostrophic wind of the height
+    increment times ``alpha`` (:func:`xda.numerics.balance.balanced_winds`).
+
+    ``analyse(key, xb_key)`` -> (x_a, payload) for an observed variable; ``unobserved(key, xb_key)`` ->
+    (x_b, payload) for the others. Returns ``{key: payload}``.
+    """
+    out, xa, xb_bal = {}, {}, dict(xb)
+    for key in order:
+        if key not in xb:
+            continue
+        if key == "u500" and "z500" in observed and "v500" in xb:
+            xb_bal["u500"], xb_bal["v500"] = balance.balanced_winds(xb["u500"], xb["v500"], xa["z500"] - xb["z500"], geo, alpha)
+        xa[key], out[key] = (analyse if key in observed else unobserved)(key, xb_bal[key])
+    return out
