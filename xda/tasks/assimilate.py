@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -27,6 +29,41 @@ from ..labeled.observations import PointObservations, collect, on_model_terrain
 
 METHODS = ("xda", "oi")
 BACKGROUND_ERRORS = ("tuned", "innovations", "model")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The settings of one :func:`assimilate` call, validated once (:func:`_validate`), for every stage."""
+
+    method: str  #: "xda" or "oi" (per variable: "oi" for what the model does not know)
+    net: object  #: the network (None for "oi")
+    card: dict  #: its model card
+    device: object
+    background_error: object  #: the ``background_error=`` specification
+    qc: float | None
+    members: int
+    seed: int | None
+    steps: int
+    verify: bool
+    latent_optimization: dict | None = None
+
+
+class Problem(NamedTuple):
+    """One background variable and its observations, in working units on the grid."""
+
+    name: str  #: the background's variable
+    key: str | None  #: the model's variable it maps to
+    units: str  #: working units
+    grid: object  #: :class:`xda.labeled.grid.Grid`
+    ob: PointObservations
+
+
+class Background(NamedTuple):
+    """A background variable's values (ny, nx) in working units, its extra (size-1) dims and its (..., lat, lon) view."""
+
+    xb: np.ndarray
+    extra: list
+    da2: xr.DataArray
 
 
 def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | None) -> str | None:
@@ -83,8 +120,7 @@ def _other_level(name: str, da: xr.DataArray, key: str) -> str | None:
     return None
 
 
-def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob: PointObservations, grid, members: int, seed,
-                        steps: int, device):
+def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObservations, members: int):
     """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
 
     ``u`` is the posterior-mean head (``members=0``: one field) or posterior samples,
@@ -95,8 +131,9 @@ def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob:
 
     from ..models import anchored
 
-    entry, dtype = card["variables"][key], next(net.parameters()).dtype
-    wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
+    net, grid, seed, device = req.net, p.grid, req.seed, req.device
+    entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
+    wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
     fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
     cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
@@ -111,31 +148,30 @@ def _learned_departure(net, card: dict, name: str, key: str, xb, xa, sa, sb, ob:
         parts = []
         for start in range(0, members, anchored.MEMBER_BATCH):
             b = min(anchored.MEMBER_BATCH, members - start)
-            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=steps, generator=gen)
+            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=req.steps, generator=gen)
             parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
         return np.concatenate(parts), nfe
     return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
 
 
-def _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob: PointObservations, grid, members: int, seed, steps,
-                      device, verify_: bool):
+def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
     """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
     weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
     scaled by ``k`` (:func:`xda.assimilation.verify.cross_validate`): the members are recentred on the head's estimate.
 
     Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
     """
-    sb = std_grid(be, grid.lat, grid.lon)
+    sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
 
     def run(xa_, sa_, ob_, m):
-        return _learned_departure(net, card, name, key, xb, xa_, sa_, sb, ob_, grid, m, seed, steps, device)
+        return _learned_departure(req, p, xb, sb, xa_, sa_, ob_, m)
 
-    v = (cross_validate(run, xb, ob, be, grid) if verify_
+    v = (cross_validate(run, xb, p.ob, be, p.grid) if req.verify
          else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
-    mean, nfe = run(xa, sa, ob, 0)
+    mean, nfe = run(xa, sa, p.ob, 0)
     u = v.weight.weight * mean
     if members > 1:
-        samples, nfe_s = run(xa, sa, ob, members)
+        samples, nfe_s = run(xa, sa, p.ob, members)
         # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
         # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
         spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
@@ -327,22 +363,21 @@ def assimilate(
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
     joint = method == "xda" and bool(card.get("joint"))
+    req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify,
+                  _latent_optimization(latent_optimization) if joint else None)
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
         if joint:
-            lo = _latent_optimization(latent_optimization)
-            nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc,
-                                       int(members), seed, steps, verify, report, lo)
+            nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, req, report)
         elif latent_optimization is not False:
             raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
         for name, ob in ({} if joint else obs_by_var).items():
-            how = method
+            r = req
             if method == "xda" and keys[name] is None:  # what the model does not know gets the classical analysis
                 warnings.warn(XdaWarning(f"{_unknown_variable(model, name, bg[name], card)}: {name!r} is analysed by OI "
                                          "(the other variables by the model)"), stacklevel=3)
-                how = "oi"
-            out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(
-                bg[name], name, ob, keys[name], work_units[name], grid, how, net, card, dev, background_error, qc,
-                int(members) if how == "xda" else 1, seed, steps, verify)
+                r = replace(req, method="oi", members=1)
+            p = Problem(name, keys[name], work_units[name], grid, ob)
+            out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(bg[name], p, r)
             nfe_total += nfe
     for name, note in terrain.items():
         out[name].attrs["xda_obs_height_adjustment"] = note
@@ -410,52 +445,53 @@ def _as_input(out: xr.Dataset, background, was_da: bool):
 # ----------------------------------------------------------------------------- stages
 
 
-def _analyse(da, name, ob: PointObservations, key, units, grid, method, net, card, dev, background_error, qc,
-             members: int, seed, steps: int, verify: bool):
+def _analyse(da: xr.DataArray, p: Problem, req: Request):
     """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction.
 
     Returns (analysis DataArray, its standard error, report entry, network evaluations).
     """
-    xb, extra, da2 = _background_values(da, grid, name, units)
+    name, ob, units, grid = p.name, p.ob, p.units, p.grid
+    bgv = _background_values(da, grid, name, units)
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
-    d = ob.value - apply(ob.operator, xb)
+    d = ob.value - apply(ob.operator, bgv.xb)
     pre = robust_prescreen(d, ob.error)
-    be = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, da, units))
-    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, qc, name, units)
+    be = _background_error(req, p, d, pre, _prior(name, da, units))
+    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, name, units)
     used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
-    (xa, sa), nfe = oi_analysis(xb, d[ok], used, be, grid), 0
+    (xa, sa), nfe = oi_analysis(bgv.xb, d[ok], used, be, grid), 0
     how = "OI's, exact for its B and R"
-    if method == "xda":
-        xa, sa, nfe, v, how = _learned_or_anchor(net, card, name, key, xb, d[ok], xa[0], sa, be, used, grid, members,
-                                                 seed, steps, dev, verify, how)
-    analysis = _write_back(xa, da, da2, extra, grid, members, units, method, be, n_ok, n_rejected)
-    analysis.attrs.update({f"xda_n_obs_{k}": v for k, v in ob.dropped.items()}, xda_oi_solver=oi.solver(n_ok))
-    if method == "xda":
+    if req.method == "xda":
+        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), bgv.xb, be, xa[0], sa, how)
+    analysis = _write_back(xa, da, bgv, grid, units)
+    analysis.attrs.update(_analysis_attrs(req.method, n_ok, n_rejected, be, units), xda_oi_solver=oi.solver(n_ok),
+                          **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
+    if req.method == "xda":
         analysis.attrs.update(_weight_attrs(v))
-        if members > 1 and v.recentred:
+        if req.members > 1 and v.recentred:
             analysis.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
     analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
-    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, table=obs_table(name, ob, xb, xa, sa, pre, ok, units))
+    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped,
+                  table=obs_table(name, ob, bgv.xb, xa, sa, pre, ok, units))
     analysis.attrs.update(desroziers(report["table"]))
     return analysis, _standard_error(sa, analysis, units, how, grid), report, nfe
 
 
-def _learned_or_anchor(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_, how):
+def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str):
     """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
     analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
 
     Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
     """
-    why = _outside_range(card, name, grid)
+    why = _outside_range(req.card, p.name, p.grid)
     if why is not None:
-        warnings.warn(XdaWarning(f"{why}: the analysis of {name!r} is the OI analysis "
+        warnings.warn(XdaWarning(f"{why}: the analysis of {p.name!r} is the OI analysis "
                                  "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
-                                                                  "(x_a + s_a z, no spatial correlation)" if members > 1 else "")),
+                                                                  "(x_a + s_a z, no spatial correlation)" if req.members > 1 else "")),
                       stacklevel=4)
         v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
-        return (oi.pointwise_members(xa, sa, members, seed) if members > 1 else xa[None]), sa, 0, v, how
-    xa, nfe, v = _learned_analysis(net, card, name, key, xb, d, xa, sa, be, ob, grid, members, seed, steps, dev, verify_)
+        return (oi.pointwise_members(xa, sa, req.members, req.seed) if req.members > 1 else xa[None]), sa, 0, v, how
+    xa, nfe, v = _learned_analysis(req, p, xb, be, xa, sa)
     if v.spread != 1.0:
         how = f"OI's times {v.spread:.3g}, to fit withheld observations"
     return xa, sa * v.spread, nfe, v, how
@@ -466,59 +502,75 @@ def _weight_attrs(v: Verification) -> dict:
     return dict(weight_attrs(v.weight), xda_spread_scale=round(v.spread, 4))
 
 
-def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, net, card, dev, background_error, qc, members: int, seed,
-                   steps: int, verify: bool, report: dict, lo: dict | None = None) -> int:
+def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, req: Request, report: dict) -> int:
     """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
     from .assimilate_joint import analyse_joint
 
+    card = req.card
     names = {k: n for n, k in keys.items() if k is not None}  # state key -> background variable
     xb, prep, obs, bes = {}, {}, {}, {}
     for key, name in names.items():
-        xb[key], extra, da2 = _background_values(bg[name], grid, name, work_units[name])
-        prep[key] = (extra, da2)
+        prep[key] = _background_values(bg[name], grid, name, work_units[name])
+        xb[key] = prep[key].xb
         ob = obs_by_var.get(name)
         if ob is None or ob.n == 0:
             continue
-        d = ob.value - apply(ob.operator, xb[key])
-        pre = robust_prescreen(d, ob.error)
-        bes[key] = _background_error(background_error, name, key, card, d, pre, ob, _prior(name, bg[name], work_units[name]))
-        ok = quality_control(d, bes[key].std_at(ob.lat, ob.lon), ob, pre, qc, name, work_units[name])
-        obs[key] = ob.subset(ok)
-        report[name] = dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
-    if lo is not None and not card.get("latent"):
+        bes[key], obs[key], report[name] = _checked(req, Problem(name, key, work_units[name], grid, ob), xb[key], bg[name])
+    _require_joint(req, obs_by_var, keys)
+    why = _outside_range(card, ", ".join(repr(n) for n in names.values()), grid)
+    if why is not None:
+        warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
+                                 "(xda_correction_weight = 0)"), stacklevel=4)
+    analysis, sa, weights, nfe = analyse_joint(req.net, card, xb, obs, bes, grid, anchor_only=why is not None,
+                                               members=req.members, seed=req.seed, steps=req.steps, verify=req.verify,
+                                               device=req.device, latent_optimization=req.latent_optimization)
+    recentred = req.members > 1 and why is None and req.latent_optimization is None
+    for key, name in names.items():
+        a = _joint_variable(Problem(name, key, work_units[name], grid, obs.get(key)), bg[name], prep[key], analysis[key],
+                            bes.get(key) or unobserved_error(card["variables"][key]), weights[key], report, sa[key])
+        if recentred:
+            a.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
+        a.attrs["xda_joint_state"] = list(card["variables"])
+        how = "the multivariate anchor's (OI, or s_b where unobserved)"
+        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how, grid)
+        report.setdefault(name, dict(n_obs=0, rejected=0, dropped={}))
+    return nfe
+
+
+def _checked(req: Request, p: Problem, xb, da):
+    """B, the observations that pass QC and the report entry of one observed variable of the joint state."""
+    ob = p.ob
+    d = ob.value - apply(ob.operator, xb)
+    pre = robust_prescreen(d, ob.error)
+    be = _background_error(req, p, d, pre, _prior(p.name, da, p.units))
+    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, p.name, p.units)
+    return be, ob.subset(ok), dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
+
+
+def _require_joint(req: Request, obs_by_var: dict, keys: dict) -> None:
+    """ModelError for LO-SDA without a latent model, or observed variables the joint model does not know."""
+    card = req.card
+    if req.latent_optimization is not None and not card.get("latent"):
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {card.get('name')!r} is not one")
     unknown = [n for n in obs_by_var if keys.get(n) is None]
     if unknown:
         raise ModelError(f"model {card.get('name')!r} does not know {unknown}; it knows "
                          f"{[(k, e['standard_name']) for k, e in card['variables'].items()]}. Map them with `variables=` "
                          "or use method='oi'")
-    why = _outside_range(card, ", ".join(repr(n) for n in names.values()), grid)
-    if why is not None:
-        warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
-                                 "(xda_correction_weight = 0)"), stacklevel=4)
-    analysis, sa, weights, nfe = analyse_joint(net, card, xb, obs, bes, grid, anchor_only=why is not None, members=members, seed=seed, steps=steps,
-                                               verify=verify, device=dev,
-                                               latent_optimization=lo)
-    for key, name in names.items():
-        extra, da2 = prep[key]
-        be = bes.get(key) or unobserved_error(card["variables"][key])
-        n_obs = report.get(name, {}).get("n_obs", 0)
-        a = _write_back(analysis[key], bg[name], da2, extra, grid, members, work_units[name], "xda", be, n_obs,
-                        report.get(name, {}).get("rejected", 0))
-        a.attrs.update(_weight_attrs(Verification(weights[key], 1.0, 0)), xda_joint_state=list(card["variables"]))
-        del a.attrs["xda_spread_scale"]
-        if members > 1 and why is None and lo is None:
-            a.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
-        a.attrs.update({f"xda_n_obs_{k}": v for k, v in report.get(name, {}).get("dropped", {}).items()})
-        if "checks" in report.get(name, {}):
-            ob, pre, ok = report[name].pop("checks")
-            report[name]["table"] = obs_table(name, ob, xb[key], analysis[key], sa[key], pre, ok, work_units[name])
-            a.attrs.update(desroziers(report[name]["table"]))
-        a.attrs["ancillary_variables"] = f"{name}_standard_error"
-        how = "the multivariate anchor's (OI, or s_b where unobserved)"
-        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how, grid)
-        report.setdefault(name, dict(n_obs=0, rejected=0, dropped={}))
-    return nfe
+
+
+def _joint_variable(p: Problem, da, bgv: Background, xa, be, weight, report: dict, sa) -> xr.DataArray:
+    """One variable of the joint analysis written back, with its attrs and (observed) its observation-space table."""
+    entry = report.get(p.name, {})
+    a = _write_back(xa, da, bgv, p.grid, p.units)
+    a.attrs.update(_analysis_attrs("xda", entry.get("n_obs", 0), entry.get("rejected", 0), be, p.units),
+                   **weight_attrs(weight), **{f"xda_n_obs_{k}": v for k, v in entry.get("dropped", {}).items()})
+    if "checks" in entry:
+        ob, pre, ok = entry.pop("checks")
+        entry["table"] = obs_table(p.name, ob, bgv.xb, xa, sa, pre, ok, p.units)
+        a.attrs.update(desroziers(entry["table"]))
+    a.attrs["ancillary_variables"] = f"{p.name}_standard_error"
+    return a
 
 
 #: Most members of one call; larger ensembles: several calls with other seeds, concatenated along ``member``.
@@ -637,7 +689,7 @@ def _observed_names(obs) -> set:
 
 
 def _background_values(da: xr.DataArray, grid, name: str, units: str):
-    """(x_b (ny, nx) in ``units``, extra dims, da transposed to (..., lat, lon)); one analysis time."""
+    """:class:`Background`: x_b (ny, nx) in ``units``, extra dims, da transposed to (..., lat, lon); one analysis time."""
     extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
     if "member" in extra:
         raise GridError(
@@ -657,14 +709,15 @@ def _background_values(da: xr.DataArray, grid, name: str, units: str):
             f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
             "(e.g. `.interpolate_na`) or crop the grid to where the background is defined"
         )
-    return xb, extra, da2
+    return Background(xb, extra, da2)
 
 
-def _background_error(spec, name, key, card, d, pre, ob: PointObservations, prior) -> BackgroundError:
+def _background_error(req: Request, p: Problem, d, pre, prior) -> BackgroundError:
     """B statistics: given, empirical Bayes on the observations (default), from the innovations
     (Hollingsworth-Lonnberg) or from the model card (asked for by name only: the card's B is the
     training simulation's, right for that world's OSSE and not for real data).
     """
+    spec, name, key, card, ob = req.background_error, p.name, p.key, req.card, p.ob
     be = spec.get(name) if isinstance(spec, dict) else spec
     if be is None:
         be = "tuned"
@@ -709,26 +762,26 @@ def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str
     return out
 
 
-def _write_back(xa, da, da2, extra, grid, members, units, method, be, n_obs, n_rejected) -> xr.DataArray:
-    """The analysis in the background's units, dims, coords and attrs, with per-variable provenance."""
+def _write_back(xa, da, bgv: Background, grid, units) -> xr.DataArray:
+    """The analysis (members or 1, ny, nx) in the background's units, dims, coords and attrs."""
     a, b = xu.scale_and_offset(xu.parse_units(units), xu.units_of(da, name=str(da.name)))
     xa = (xa * a + b).astype(da.dtype if da.dtype.kind == "f" else np.float64)
-    shape_one = [1] * len(extra)
+    members, shape_one = xa.shape[0], [1] * len(bgv.extra)
     if members > 1:
         arr = xa.reshape(members, *shape_one, *grid.shape)
-        new = xr.DataArray(arr, dims=("member", *extra, grid.lat_dim, grid.lon_dim), coords=da2.coords)
+        new = xr.DataArray(arr, dims=("member", *bgv.extra, grid.lat_dim, grid.lon_dim), coords=bgv.da2.coords)
         new = new.assign_coords(member=np.arange(members)).transpose("member", *da.dims)
     else:
-        new = da2.copy(data=xa.reshape(*shape_one, *grid.shape)).transpose(*da.dims)
+        new = bgv.da2.copy(data=xa.reshape(*shape_one, *grid.shape)).transpose(*da.dims)
     new.attrs = dict(da.attrs)
-    new.attrs.update(
-        xda_method=method,
-        xda_n_obs=n_obs,
-        xda_n_obs_rejected=n_rejected,
-        xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
-                             f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {units}",
-    )
     return new
+
+
+def _analysis_attrs(method: str, n_obs: int, n_rejected: int, be: BackgroundError, units: str) -> dict:
+    """Per-variable provenance: the method, the observation counts and ``B``."""
+    return dict(xda_method=method, xda_n_obs=n_obs, xda_n_obs_rejected=n_rejected,
+                xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
+                                     f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {units}")
 
 
 def _provenance(out: xr.Dataset, bg: xr.Dataset, method, what, report, nfe_total, t_start) -> None:
