@@ -129,3 +129,19 @@ def test_torch_is_imported_only_when_a_learned_model_runs():
     r = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.strip().endswith("ok")
+
+
+def test_no_import_circles_and_no_wide_private_helpers():
+    """Issue 26's shape targets (``benchmarks/architecture.py`` prints them with the offenders): no circle among
+    xda modules (function-level imports included), no private helper with more than 8 parameters outside the
+    numba kernels, no function over 60 lines of code."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("architecture", ROOT.parent / "benchmarks" / "architecture.py")
+    arch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(arch)
+    edges = arch.graph()
+    assert edges and arch.circles(edges) == []
+    assert arch.circles({"a": {"b"}, "b": {"a"}}) == [["a", "b"]]  # the check can fail
+    wide, long_ = arch.shapes()
+    assert wide == [] and long_ == []

@@ -169,7 +169,9 @@ def _error_values(col: xr.DataArray, obs_da: xr.DataArray, units: str, name: str
     return xu.magnitude(col, units, name=f"{name}_error", difference=True)
 
 
-def _points(name, values, lat, lon, error, grid: Grid, gridded: bool, time=None, elevation=None) -> PointObservations:
+def _points(name, values, where: tuple, error, grid: Grid, gridded: bool, time=None, elevation=None) -> PointObservations:
+    """Observations of ``name`` at ``where = (lat, lon)`` (any shape), less those missing or outside the grid (counted)."""
+    lat, lon = where
     time = None if time is None else np.broadcast_to(time, np.shape(values)).ravel()
     elevation = None if elevation is None else np.broadcast_to(np.asarray(elevation, np.float64), np.shape(values)).ravel()
     values, lat, lon, error = (np.asarray(a, np.float64).ravel() for a in (values, lat, lon, error))
@@ -284,7 +286,7 @@ def _from_table(df: pd.DataFrame, v: str, ctx: _Context) -> PointObservations:
     when = None if tc is None else times.to_datetime64(df[tc].to_numpy(), name=str(tc))
     ec = _column(df, _ELEVATION)
     elev = None if ec is None else _elevation(column(ec, units.get(ec, "m")), str(ec))
-    return _points(v, vals, _numbers(df[la], la), _numbers(df[lo], lo), ctx.error(v, len(df), col), ctx.grid,
+    return _points(v, vals, (_numbers(df[la], la), _numbers(df[lo], lo)), ctx.error(v, len(df), col), ctx.grid,
                    gridded=False, time=when, elevation=elev)
 
 
@@ -379,7 +381,7 @@ def _from_dataset(obs: xr.Dataset, v: str, ctx: _Context) -> PointObservations:
         ) from None
     vals = xu.magnitude(da, ctx.work_units[v], name=v)
     err = ctx.error(v, vals.size, None if col is None else _error_values(col, da, ctx.work_units[v], v))
-    return _points(v, vals, plat, plon, err, ctx.grid, gridded=False, time=_time_of(da, obs),
+    return _points(v, vals, (plat, plon), err, ctx.grid, gridded=False, time=_time_of(da, obs),
                    elevation=_elevation_of(da, obs))
 
 
@@ -417,7 +419,7 @@ def _from_grid(da: xr.DataArray, ogrid: Grid, col, v: str, ctx: _Context) -> Poi
     if tdim is not None:
         when = times.to_datetime64(da2[tdim].values, da2[tdim].attrs, name=tdim)[:, None, None]
         glat, glon = np.broadcast_to(glat, vals.shape), np.broadcast_to(glon, vals.shape)
-    return _points(v, vals, glat, glon, ctx.error(v, vals.size, column), grid, gridded=tdim is None, time=when)
+    return _points(v, vals, (glat, glon), ctx.error(v, vals.size, column), grid, gridded=tdim is None, time=when)
 
 
 def _flipped(other: Grid, grid: Grid) -> bool:

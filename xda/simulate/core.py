@@ -35,6 +35,8 @@ import logging
 import time as _time
 from pathlib import Path
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..errors import ParameterError
@@ -266,9 +268,18 @@ def _run(m: dict, state, n: int, interval_hours: int, keep, t0: float) -> list:
     return out
 
 
-def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_hours: int, leads: tuple, alpha: float,
-                          rng, batch: int, t0: float):
-    """Backgrounds: forecasts of a random lead (hours, one of ``leads``) from perturbed truth states.
+class ForecastPlan(NamedTuple):
+    """How the backgrounds are made: the states' spacing (h), the leads to draw from (h), the perturbation size and
+    how many forecasts go through ``vmap`` at once."""
+
+    interval_hours: int
+    leads: tuple
+    alpha: float
+    batch: int
+
+
+def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, plan: ForecastPlan, rng, t0: float):
+    """Backgrounds: forecasts of a random lead (hours, one of ``plan.leads``) from perturbed truth states.
 
     For each target time ``t`` the truth at ``t - lead`` is perturbed by
     ``alpha * (x(t1) - x(t2))`` with t1, t2 random times of the same split, then
@@ -278,6 +289,7 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, interval_ho
     """
     import jax
 
+    interval_hours, leads, alpha, batch = plan
     stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
     diag = jax.jit(jax.vmap(m["diagnostics"]))
     if any(h <= 0 or h % interval_hours for h in leads):
@@ -345,8 +357,9 @@ def simulate(
     per_day = 24 // interval_hours
     states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
     labels = _split_labels(len(states), per_day)
-    targets, lead, truth, background = _forecast_backgrounds(m, states, labels, interval_hours, tuple(leads), alpha,
-                                                             np.random.default_rng(seed), batch, t0)
+    targets, lead, truth, background = _forecast_backgrounds(m, states, labels,
+                                                             ForecastPlan(interval_hours, tuple(leads), alpha, batch),
+                                                             np.random.default_rng(seed), t0)
     # dinosaur's nodal arrays are (lon, lat); store (time, lat, lon) with lat ascending
     tr = lambda a: (("time", "lat", "lon"), np.asarray(a, np.float32).transpose(0, 2, 1))  # noqa: E731
     fields = {f"{v}_{kind}": tr(a[k]) for k, v in enumerate(OSSE_VARIABLES) for kind, a in (("truth", truth), ("background", background))}

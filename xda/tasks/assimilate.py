@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -26,44 +25,10 @@ from ..numerics import threads
 from ..numerics.interp import apply
 from ..assimilation.verify import Verification, Weight, cross_validate, desroziers, obs_table, weight_attrs
 from ..labeled.observations import PointObservations, collect, on_model_terrain
+from .request import Background, Problem, Request
 
 METHODS = ("xda", "oi")
 BACKGROUND_ERRORS = ("tuned", "innovations", "model")
-
-
-@dataclass(frozen=True)
-class Request:
-    """The settings of one :func:`assimilate` call, validated once (:func:`_validate`), for every stage."""
-
-    method: str  #: "xda" or "oi" (per variable: "oi" for what the model does not know)
-    net: object  #: the network (None for "oi")
-    card: dict  #: its model card
-    device: object
-    background_error: object  #: the ``background_error=`` specification
-    qc: float | None
-    members: int
-    seed: int | None
-    steps: int
-    verify: bool
-    latent_optimization: dict | None = None
-
-
-class Problem(NamedTuple):
-    """One background variable and its observations, in working units on the grid."""
-
-    name: str  #: the background's variable
-    key: str | None  #: the model's variable it maps to
-    units: str  #: working units
-    grid: object  #: :class:`xda.labeled.grid.Grid`
-    ob: PointObservations
-
-
-class Background(NamedTuple):
-    """A background variable's values (ny, nx) in working units, its extra (size-1) dims and its (..., lat, lon) view."""
-
-    xb: np.ndarray
-    extra: list
-    da2: xr.DataArray
 
 
 def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | None) -> str | None:
@@ -521,9 +486,7 @@ def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, req: Request, re
     if why is not None:
         warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
                                  "(xda_correction_weight = 0)"), stacklevel=4)
-    analysis, sa, weights, nfe = analyse_joint(req.net, card, xb, obs, bes, grid, anchor_only=why is not None,
-                                               members=req.members, seed=req.seed, steps=req.steps, verify=req.verify,
-                                               device=req.device, latent_optimization=req.latent_optimization)
+    analysis, sa, weights, nfe = analyse_joint(req, xb, obs, bes, grid, anchor_only=why is not None)
     recentred = req.members > 1 and why is None and req.latent_optimization is None
     for key, name in names.items():
         a = _joint_variable(Problem(name, key, work_units[name], grid, obs.get(key)), bg[name], prep[key], analysis[key],

@@ -26,6 +26,7 @@ from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid, unobse
 from ..numerics import oi, stencils
 from ..numerics.interp import apply
 from ..assimilation.verify import Weight, correction_weight, withheld
+from .request import Request
 
 
 def _anchor(xb: dict, obs: dict, bes: dict, grid, card) -> dict:
@@ -44,13 +45,14 @@ def _anchor(xb: dict, obs: dict, bes: dict, grid, card) -> dict:
     return balanced_anchor(xb, card["variables"], obs, analyse, unobserved, geo, float(card.get("balance_coefficient", 0.0)))
 
 
-def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
+def _fields(req: Request, xb: dict, anchor: dict, obs: dict, grid):
     """The network's condition (1, C, ...), the fields it came from (1, V, 7, wny, wnx) and the working grid."""
     import torch
 
     from ..models import anchored
     from ..models.joint import MISSING_FIELDS
 
+    card, device = req.card, req.device
     wg = anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, "the state")
     rows = []
     for key, entry in card["variables"].items():
@@ -62,24 +64,25 @@ def _fields(net, card, xb: dict, anchor: dict, obs: dict, grid, device):
         e = np.empty(0)
         olat, olon, res, err = (e, e, e, e) if ob is None else (ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
         rows.append(anchored.network_fields(entry, wg, xb[key], xa, sa, sb, olat, olon, res, err))
-    dtype = next(net.parameters()).dtype
+    dtype = next(req.net.parameters()).dtype
     t = lambda a: torch.tensor(np.asarray(a), dtype=dtype, device=device)  # noqa: E731
     fields = t(np.stack(rows)[None])
     return fields, (t(wg.wlat), t(wg.wlon)), wg
 
 
-def _departure(net, card, xb, anchor, obs, grid, members: int, seed, steps: int, device, lo: dict | None = None):
+def _departure(req: Request, xb, anchor, obs, grid, members: int):
     """The joint ``u`` (members or 1, V, ny, nx) on the input grid and the evaluations per member.
 
-    ``lo``: LO-SDA's latent optimisation (:func:`xda.models.latent.latent_optimization_samples`,
-    keyword arguments): the network sees the background alone and the observations in
-    ``obs`` enter through the optimisation.
+    ``req.latent_optimization``: LO-SDA's latent optimisation
+    (:func:`xda.models.latent.latent_optimization_samples`, keyword arguments): the network
+    sees the background alone and the observations in ``obs`` enter through the optimisation.
     """
     import torch
 
     from ..models import anchored
 
-    fields, (wlat, wlon), wg = _fields(net, card, xb, anchor, obs, grid, device)
+    net, seed, steps, device, lo = req.net, req.seed, req.steps, req.device, req.latent_optimization
+    fields, (wlat, wlon), wg = _fields(req, xb, anchor, obs, grid)
     n = max(members, 1)
     seen = fields.clone()
     if lo is not None:
@@ -126,25 +129,26 @@ def _weights(run, xb, obs, bes, grid, card) -> tuple[dict, int]:
     return {k: w.get(k, unverified if k in obs else floor) for k in keys}, n
 
 
-def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: int, seed, steps: int, verify: bool,
-                  device, anchor_only: bool = False, latent_optimization: dict | None = None
+def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_only: bool = False
                   ) -> tuple[dict, dict, dict, int]:
     """The joint analysis of the state keys in ``xb``.
 
     Parameters
     ----------
-    net, card : the joint model and its card
+    req : Request
+        The call's settings: the joint model and its card, members, seed, steps, verify,
+        device and ``latent_optimization`` (LO-SDA, latent models only: the anchor is the
+        background, the network sees no observations, and ``members`` samples (at least
+        one) come from the reverse process with latent optimisation, keyword arguments of
+        :func:`xda.models.latent.latent_optimization_samples`; no cross-validated weight).
     xb : dict
         Background (ny, nx) per state key present, working units.
     obs : dict
         Accepted observations per observed key (:class:`xda.labeled.observations.PointObservations`).
     bes : dict
         ``B`` per observed key.
-    latent_optimization : dict, optional
-        LO-SDA (latent models only): the anchor is the background, the network sees no
-        observations, and ``members`` samples (at least one) come from the reverse process
-        with latent optimisation (keyword arguments of
-        :func:`xda.models.latent.latent_optimization_samples`); no cross-validated weight.
+    anchor_only : bool
+        Outside the model's range: the classical anchor (and its pointwise posterior members).
 
     Returns
     -------
@@ -152,29 +156,20 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
     """
     if not obs:
         raise ObservationError("no usable observations of any variable of the state; nothing to assimilate")
-
-    keys = list(card["variables"])  # the network's channels
+    keys, members, card = list(req.card["variables"]), req.members, req.card  # the network's channels
 
     def run(anchor, ob, m):
-        return _departure(net, card, xb, anchor, ob, grid, m, seed, steps, device)
+        return _departure(req, xb, anchor, ob, grid, m)
 
-    if latent_optimization is not None:
-        anchor = _anchor(xb, {}, bes, grid, card)  # the background, s_a = s_b
-        u_all, nfe = _departure(net, card, xb, anchor, obs, grid, max(members, 1), seed, steps, device, latent_optimization)
-        u = {k: u_all[:, keys.index(k)] for k in xb}
-        if members <= 1:
-            u = {k: v[:1] for k, v in u.items()}
-        analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
-        return analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1)
-
-    if anchor_only:  # outside the model's range: the classical anchor (and its pointwise posterior members)
-        anchor = _anchor(xb, obs, bes, grid, card)
-        analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, seed) if members > 1
+    if req.latent_optimization is not None:
+        return _latent(req, xb, obs, bes, grid)
+    anchor = _anchor(xb, obs, bes, grid, card)
+    if anchor_only:
+        analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, req.seed) if members > 1
                         else anchor[k][0][None]) for k in xb}
         return analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0
-    weights, nfe = (_weights(run, xb, obs, bes, grid, card) if verify
+    weights, nfe = (_weights(run, xb, obs, bes, grid, card) if req.verify
                     else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, 0))
-    anchor = _anchor(xb, obs, bes, grid, card)
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
     u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}
@@ -185,3 +180,15 @@ def analyse_joint(net, card, xb: dict, obs: dict, bes: dict, grid, *, members: i
         nfe += members * ns
     analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
     return analysis, {k: anchor[k][1] for k in xb}, weights, nfe
+
+
+def _latent(req: Request, xb: dict, obs: dict, bes: dict, grid) -> tuple[dict, dict, dict, int]:
+    """LO-SDA: samples of the reverse process with latent optimisation about the background (s_a = s_b)."""
+    keys, members = list(req.card["variables"]), req.members
+    anchor = _anchor(xb, {}, bes, grid, req.card)
+    u_all, nfe = _departure(req, xb, anchor, obs, grid, max(members, 1))
+    u = {k: u_all[:, keys.index(k)] for k in xb}
+    if members <= 1:
+        u = {k: v[:1] for k, v in u.items()}
+    analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
+    return analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1)
