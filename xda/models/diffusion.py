@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -145,6 +146,14 @@ def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2,
     """:class:`EDMLoss` with ``sigma_data = denoiser.sigma_data`` and xda's conditioning arguments."""
     loss = EDMLoss(p_mean, p_std, denoiser.sigma_data)
     return loss(denoiser, z, cond=cond, variable=variable, periodic=periodic, return_denoised=return_denoised)
+
+
+def generator(seed: int | None, device=None) -> torch.Generator:
+    """A torch generator for one call's sampling: seeded by ``seed``, or fresh entropy (``None``), without
+    reseeding torch's global generator (the caller's random state is left alone)."""
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63))
+    return gen
 
 
 def sigma_schedule(steps: int, sigma_min=0.02, sigma_max=10.0, rho=7.0, device=None, dtype=torch.float32):

@@ -49,8 +49,9 @@ from torch import nn
 from ..numerics import regrid, stencils
 from ..numerics import stencils_torch as st
 from ..numerics.constants import EARTH_RADIUS
+from ..numerics.ensemble import recentred_spread
 from ..numerics.lapse_rate import STANDARD_LAPSE_RATE, fine_detail, lapse_rate_downscale
-from .diffusion import Denoiser, sample
+from .diffusion import Denoiser, generator, sample
 from .network import UNet
 from ..errors import ParameterError
 
@@ -232,9 +233,7 @@ def downscale_arrays(
     base, gamma, x = features(t_c, lat_c, lon_c, lat_f, lon_f, orog_f, land_f, periodic, u_c, v_c, gamma)
     param = next(model.parameters())
     dev, dt = param.device, param.dtype
-    gen = torch.Generator(device=dev)
-    # seed=None: fresh entropy, without reseeding torch's global generator
-    gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63))
+    gen = generator(seed, dev)  # seed=None: fresh entropy, torch's global generator untouched
     n = members if method == "xda" else 1
     out, nfe = np.empty((n, *base.shape)), 0
     s_d, s_2 = card["departure_std"], card["residual2_std"]
@@ -247,6 +246,6 @@ def downscale_arrays(
                 for k in range(n):
                     z[k], nfe = model.sample(xb, reg, periodic, steps=steps, generator=gen)
                 if n > 1:  # recentred on the regression: the sampler gives the spread, unbiased for n
-                    z = (z - z.mean(dim=0)) * (n / (n - 1)) ** 0.5
+                    z = recentred_spread(z)
             out[:, s : s + chunk] = base[s : s + chunk] + s_d * (reg + s_2 * z)[:, :, 0].double().cpu().numpy()
     return regrid.conserve(out, t_c[None], lat_f, f), gamma, nfe

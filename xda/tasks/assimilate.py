@@ -22,6 +22,7 @@ from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationEr
 from ..models.cards import DEFAULT_MODEL, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
+from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
 from ..assimilation.verify import Verification, Weight, cross_validate, desroziers, obs_table, weight_attrs
 from ..labeled.observations import PointObservations, collect, on_model_terrain
@@ -95,6 +96,7 @@ def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObserv
     import torch
 
     from ..models import anchored
+    from ..models.diffusion import generator
 
     net, grid, seed, device = req.net, p.grid, req.seed, req.device
     entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
@@ -108,8 +110,7 @@ def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObserv
         with torch.no_grad():
             u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
     else:  # in batches of anchored.MEMBER_BATCH: the network's memory does not grow with the ensemble
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
+        gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
         parts = []
         for start in range(0, members, anchored.MEMBER_BATCH):
             b = min(anchored.MEMBER_BATCH, members - start)
@@ -139,7 +140,7 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
         samples, nfe_s = run(xa, sa, p.ob, members)
         # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
         # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
-        spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
+        spread = recentred_spread(samples)
         u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import ObservationError
 from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid, unobserved_error
 from ..numerics import oi, stencils
+from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
 from ..assimilation.verify import Weight, correction_weight, withheld
 from .request import Request
@@ -80,6 +81,7 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
     import torch
 
     from ..models import anchored
+    from ..models.diffusion import generator
 
     net, seed, steps, device, lo = req.net, req.seed, req.steps, req.device, req.latent_optimization
     fields, (wlat, wlon), wg = _fields(req, xb, anchor, obs, grid)
@@ -89,8 +91,7 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
         seen[:, :, 4:] = 0.0  # the condition without the observations
     cond = net.condition(seen, wlat, wlon, grid.periodic).expand(n, -1, -1, -1)
     var = torch.zeros(n, dtype=torch.long, device=device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
+    gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
     if lo is not None:
         from ..models.latent import latent_optimization_samples
 
@@ -175,7 +176,7 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_onl
     u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}
     if members > 1:
         samples, ns = run(anchor, obs, members)
-        spread = (samples - samples.mean(axis=0)) * np.sqrt(members / (members - 1))
+        spread = recentred_spread(samples)
         u = {k: u[k] + spread[:, keys.index(k)] for k in xb}
         nfe += members * ns
     analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
