@@ -347,3 +347,28 @@ def test_progress_stages_wrote_and_a_heartbeat_when_not_a_terminal(tmp_path, cap
                "xda downscale: done in ")]
     assert starts == sorted(starts), err
     assert not [t for t in threading.enumerate() if t.name == "xda-progress"]
+
+
+def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsys):
+    """`xda train TASK` parses every option in xda/cli.py and calls the task's training function with them as
+    keywords; `python -m xda.training` is the same parser."""
+    import importlib
+    import subprocess
+    import sys
+
+    seen = {}
+    for task, (module, function, *_) in cli.TRAINING.items():
+        monkeypatch.setattr(importlib.import_module(module), function,
+                            lambda data, out, _t=task, **kw: seen.setdefault(_t, (data, out, kw)) and tmp_path / "w")
+    assert cli.main(["train", "joint", "a.nc", "b.nc", "--physics-weight", "0.5", "--encoder", "vre", "--out", str(tmp_path)]) == 0
+    data, out, kw = seen["joint"]
+    assert data == ["a.nc", "b.nc"] and out == str(tmp_path)
+    assert kw["physics_weight"] == 0.5 and kw["encoder"] == "vre" and kw["name"] == "hs-t42-mv-v1" and kw["cases"] == 1600
+    assert cli.main(["train", "downscaling", "s.nc", "--minutes-denoiser", "3", "--stages", "denoiser"]) == 0
+    kw = seen["downscaling"][2]
+    assert kw["stages"] == ("denoiser",) and kw["minutes"] == {"regressor": 12.0, "denoiser": 3.0}
+    with pytest.raises(SystemExit) as e:  # argparse: exit 2 on a choice it does not know
+        cli.main(["train", "joint", "a.nc", "--encoder", "cnn"])
+    assert e.value.code == 2
+    r = subprocess.run([sys.executable, "-m", "xda.training", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--cases" in r.stdout and "xda train assimilation" in r.stdout

@@ -26,6 +26,7 @@ RANK = {
     "xda.tasks": 5, "xda.training": 5, "xda.simulate": 5,
     "xda.accessor": 6, "xda.cli": 6, "xda._versions": 6, "xda.plot": 6,
     "xda": 7,  # the package __init__: the public names
+    "xda.training.__main__": 7, "xda.simulate.__main__": 7,  # entry points: the command line's parser
 }
 
 
@@ -45,11 +46,27 @@ def _module_name(path: pathlib.Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _entry_point(node) -> bool:
+    """Whether ``node`` is an ``if __name__ == "__main__":`` block (the command line: the top layer)."""
+    t = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(t, ast.Compare) and isinstance(t.left, ast.Name)
+            and t.left.id == "__name__" and any(getattr(c, "value", None) == "__main__" for c in t.comparators))
+
+
+def _walk(tree):
+    """``ast.walk`` without the entry-point blocks."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not _entry_point(c))
+
+
 def _imports(path: pathlib.Path):
-    """(line, imported module) for every xda import in a file, relative ones resolved."""
+    """(line, imported module) for every xda import in a file, relative ones resolved (entry-point blocks aside)."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.split(".")[0] == "xda":

@@ -390,14 +390,66 @@ def _write(a, obj, path: str) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _delegate(module: str, argv: list[str]) -> None:
+#: ``xda train TASK``: the module and function that train it, what it trains, and its options beyond ``data``,
+#: ``--out``, ``--name``, ``--seed``: (flag, type, default). The flags are the function's keywords.
+TRAINING = {
+    "assimilation": ("xda.training.assimilation", "train", "hs-t42-v2",
+                     "the anchored assimilation model (torchrun --nproc_per_node N for several processes)",
+                     [("--minutes", float, 40.0), ("--max-steps", int, 1_000_000), ("--batch", int, 16),
+                      ("--cases", int, 2400), ("--bank", str, None), ("--lr", float, 3e-4), ("--init", str, None)]),
+    "joint": ("xda.training.joint", "train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
+              [("--minutes", float, 12.0), ("--max-steps", int, 1_000_000), ("--batch", int, 12), ("--cases", int, 1600),
+               ("--bank", str, None), ("--encoder", str, "analytic"), ("--physics-weight", float, 0.0)]),
+    "latent": ("xda.training.latent", "train", "hs-t42-mv-latent-v1", "the latent multivariate assimilation model",
+               [("--ae-minutes", float, 6.0), ("--minutes", float, 12.0), ("--max-steps", int, 1_000_000),
+                ("--batch", int, 12), ("--cases", int, 1200), ("--bank", str, None)]),
+    "downscaling": ("xda.training.downscaling", "train_downscaler", "hs-t63-ds-v1", "the downscaling model",
+                    [("--stages", str, "regressor,denoiser"), ("--minutes-regressor", float, 12.0),
+                     ("--minutes-denoiser", float, 14.0), ("--pde-weight", float, 1.0), ("--batch", int, 8),
+                     ("--lr", float, 3e-4), ("--init", str, None), ("--max-steps", int, 1_000_000)]),
+}
+TRAINING_HELP = {
+    "--minutes": "wall-clock budget of the training, minutes", "--max-steps": "step limit (per stage for downscaling)",
+    "--batch": "cases per optimiser step", "--cases": "training cases computed into the bank",
+    "--bank": ".npz cache of the training cases (written if missing)", "--lr": "learning rate (Adam)",
+    "--init": "continue from this .safetensors file", "--encoder": "observation encoder: analytic or vre (PhyDA's)",
+    "--physics-weight": "weight of the physics (PRDO) term of the loss", "--ae-minutes": "minutes for the autoencoder",
+    "--stages": "stages to train, comma-separated", "--minutes-regressor": "minutes for the regression stage",
+    "--minutes-denoiser": "minutes for the denoiser stage", "--pde-weight": "weight of the advection-diffusion loss",
+}
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def _train(a) -> None:
+    """``xda train TASK``: the task's training function with the parsed options as its keywords."""
     import importlib
+    import logging
 
-    importlib.import_module(module).main(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
+    module, function, _, _, options = TRAINING[a.task]
+    kw = {o[2:].replace("-", "_"): getattr(a, o[2:].replace("-", "_")) for o, _, _ in options}
+    kw.update(name=a.name, seed=a.seed)
+    if a.task == "downscaling":  # two stages, each with its own budget
+        kw["stages"] = tuple(kw["stages"].split(","))
+        kw["minutes"] = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
+    out = getattr(importlib.import_module(module), function)(a.data, a.out, **kw)
+    print(f"wrote {out}", file=sys.stderr)
 
 
-TRAINERS = {"assimilation": "xda.training.assimilation", "joint": "xda.training.joint", "latent": "xda.training.latent",
-            "downscaling": "xda.training.downscaling"}
+def _simulate(a) -> None:
+    """``xda simulate``: the Held-Suarez OSSE (T42, forecast backgrounds) or the downscaling simulation (T63)."""
+    import logging
+
+    from .simulate.core import simulate, simulate_downscaling
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if a.kind == "osse":
+        out = simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120, a.interval_hours or 12,
+                       a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")))
+    else:
+        out = simulate_downscaling(a.out or "~/.cache/xda/hs_t63_ls.nc", a.days or 150, a.spinup_days or 60,
+                                   a.interval_hours or 6, truncation=a.truncation, seed=a.seed)
+    print(f"wrote {out}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- the parser
@@ -541,13 +593,44 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_add_assimilate, _add_downscale, _add_residual, _add_evaluate):
         add(sub)
-    s = sub.add_parser("simulate", help="the Held-Suarez training simulation (python -m xda.simulate --help)", add_help=False)
-    s.set_defaults(run=lambda a: _delegate("xda.simulate.core", a.rest))
-    s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} ARGS (ARGS --help)",
-                       add_help=False)
-    s.add_argument("task", choices=list(TRAINERS))
-    s.set_defaults(run=lambda a: _delegate(TRAINERS[a.task], a.rest))
+    _add_simulate(sub)
+    _add_train(sub)
     return p
+
+
+def _add_simulate(sub) -> None:
+    s = sub.add_parser("simulate", help="the Held-Suarez training simulation (the simulation extra: dinosaur, jax)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n"
+                       "  xda simulate --out ~/.cache/xda/hs_t42_leads_s0.nc --days 120 --interval-hours 6 --leads 6,12,24,48,72\n"
+                       "  xda simulate --kind downscaling --out ~/.cache/xda/hs_t63_ls_s0.nc --seed 0\n")
+    s.add_argument("--kind", choices=["osse", "downscaling"], default="osse",
+                   help="osse: truth + forecast backgrounds (T42); downscaling: near-surface fields with orography (T63)")
+    s.add_argument("--out", default=None, help="netCDF file (default ~/.cache/xda/hs_t42.nc or hs_t63_ls.nc)")
+    s.add_argument("--days", type=int, default=None, help="days simulated after the spin-up (default 200 / 150)")
+    s.add_argument("--spinup-days", type=int, default=None, help="spin-up days (default 120 / 60)")
+    s.add_argument("--interval-hours", type=int, default=None, help="hours between stored states (default 12 / 6)")
+    s.add_argument("--alpha", type=float, default=0.2, help="osse: perturbation of the forecasts' initial states")
+    s.add_argument("--seed", type=int, default=0, help="seed of the initial noise and the backgrounds")
+    s.add_argument("--truncation", type=int, default=63, choices=[42, 63, 85], help="downscaling: spectral truncation")
+    s.add_argument("--leads", default="24", help="osse: background forecast leads in hours, comma-separated (e.g. 6,12,24)")
+    s.set_defaults(run=_simulate)
+
+
+def _add_train(sub) -> None:
+    s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} DATA.nc ...")
+    tasks = s.add_subparsers(dest="task", required=True)
+    for task, (_, _, name, what, options) in TRAINING.items():
+        t = tasks.add_parser(task, help=f"train {what}", formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog=f"examples:\n  xda train {task} ~/.cache/xda/sim_s0.nc {options[0][0]} {options[0][2]}\n"
+                                    f"  xda train {task} ~/.cache/xda/sim_s0.nc ~/.cache/xda/sim_s1.nc --seed 1 --name my-model\n")
+        t.add_argument("data", nargs="+", help="simulation file(s) from `xda simulate`; several (seeds) are pooled")
+        t.add_argument("--out", default=str(WEIGHTS_DIR), help="folder of <name>.safetensors and its card <name>.json")
+        t.add_argument("--name", default=name, help=f"model name (default {name})")
+        t.add_argument("--seed", type=int, default=0, help="seed of the training cases and the weights")
+        for flag, kind, default in options:
+            extra = {"choices": ["analytic", "vre"]} if flag == "--encoder" else {}
+            t.add_argument(flag, type=kind, default=default, help=TRAINING_HELP[flag], **extra)
+    s.set_defaults(run=_train)
 
 
 # ----------------------------------------------------------------------------- checks, progress, warnings, main
@@ -644,10 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input, 1 other failure)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
-    args, rest = p.parse_known_args(argv)
-    if rest and args.command not in ("simulate", "train"):
-        p.error(f"unrecognised arguments: {' '.join(rest)}")
-    args.rest = rest
+    args = p.parse_args(argv)
     with warnings.catch_warnings(), _Progress(args.command) as progress:
         warnings.filterwarnings("default", category=XdaWarning)
         warnings.showwarning = _show_warning(args.command)

@@ -1,8 +1,8 @@
 """Held-Suarez training data (optional extra ``simulate``: jax + dinosaur); nothing else in xda imports it.
 
-``python -m xda.simulate [--kind downscaling]``; see :mod:`xda.simulate.core`.
+``python -m xda.simulate [--kind downscaling]`` (= ``xda simulate``); see :mod:`xda.simulate.core`.
 """
 
-from .core import main, simulate, simulate_downscaling
+from .core import simulate, simulate_downscaling
 
-__all__ = ["main", "simulate", "simulate_downscaling"]
+__all__ = ["simulate", "simulate_downscaling"]

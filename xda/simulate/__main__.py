@@ -1,5 +1,7 @@
-"""``python -m xda.simulate``: see :mod:`xda.simulate.core`."""
+"""``python -m xda.simulate``: ``xda simulate`` (see :mod:`xda.cli` and :mod:`xda.simulate.core`)."""
 
-from .core import main
+import sys
 
-main()
+from ..cli import main
+
+raise SystemExit(main(["simulate", *sys.argv[1:]]))

@@ -30,8 +30,8 @@ dynamical cores of atmospheric general circulation models. BAMS 75, 1825-1830.
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 import time as _time
 from pathlib import Path
 
@@ -495,27 +495,7 @@ def _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels, coords):
     )
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--kind", choices=["osse", "downscaling"], default="osse",
-                   help="osse: truth + 24 h forecast backgrounds (T42); downscaling: near-surface fields with orography (T63)")
-    p.add_argument("--out", default=None)
-    p.add_argument("--days", type=int, default=None)
-    p.add_argument("--spinup-days", type=int, default=None)
-    p.add_argument("--interval-hours", type=int, default=None)
-    p.add_argument("--alpha", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=int, default=63, choices=[42, 63, 85], help="downscaling: spectral truncation")
-    p.add_argument("--leads", default="24", help="background forecast leads in hours, comma-separated (osse; e.g. 6,12,24,48,72)")
-    a = p.parse_args(argv)
-    if a.kind == "osse":
-        simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120,
-                 a.interval_hours or 12, a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")))
-    else:
-        simulate_downscaling(a.out or "~/.cache/xda/hs_t63_ls.nc", a.days or 150, a.spinup_days or 60,
-                             a.interval_hours or 6, truncation=a.truncation, seed=a.seed)
+if __name__ == "__main__":  # python -m xda.simulate.core ...: the xda command's parser (xda simulate --help)
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["simulate", *sys.argv[1:]]))

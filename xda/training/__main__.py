@@ -1,5 +1,7 @@
-"""``python -m xda.training``: train the assimilation denoiser (see :mod:`xda.training.assimilation`)."""
+"""``python -m xda.training``: ``xda train assimilation`` (the anchored assimilation model; see :mod:`xda.cli`)."""
 
-from .assimilation import main
+import sys
 
-main()
+from ..cli import main
+
+raise SystemExit(main(["train", "assimilation", *sys.argv[1:]]))

@@ -26,9 +26,9 @@ batches and gradients are averaged by torch DDP (gloo on CPU, NCCL on GPUs).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -344,24 +344,7 @@ def _validate(model, bank: dict, dev, seed: int) -> dict:
     return out
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    p = argparse.ArgumentParser(description="Train xda's anchored assimilation model (torchrun for several processes).")
-    p.add_argument("data", nargs="+", help="simulation file(s) from xda.simulate; several seeds are pooled")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
-    p.add_argument("--name", default="hs-t42-v2")
-    p.add_argument("--minutes", type=float, default=40.0)
-    p.add_argument("--max-steps", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--cases", type=int, default=2400)
-    p.add_argument("--bank", default=None, help=".npz cache of the training cases")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--init", default=None, help="continue from this .safetensors file")
-    a = p.parse_args(argv)
-    train(a.data, a.out, name=a.name, minutes=a.minutes, max_steps=a.max_steps, batch=a.batch, cases=a.cases,
-          bank=a.bank, seed=a.seed, lr=a.lr, init=a.init)
+if __name__ == "__main__":  # python -m xda.training.assimilation ...: the xda command's parser (xda train assimilation --help)
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["train", "assimilation", *sys.argv[1:]]))

@@ -43,8 +43,8 @@ Stages (each keeps an exponential moving average of the weights):
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -380,26 +380,7 @@ class _Stages:
         log.info(f"validation: {v}")
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    p = argparse.ArgumentParser(description="Train the xda downscaling model.")
-    p.add_argument("data", nargs="+", help="simulation files (python -m xda.simulate --kind downscaling)")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))  # xda/weights
-    p.add_argument("--name", default="hs-t63-ds-v1")
-    p.add_argument("--stages", default="regressor,denoiser")
-    p.add_argument("--minutes-regressor", type=float, default=12.0)
-    p.add_argument("--minutes-denoiser", type=float, default=14.0)
-    p.add_argument("--pde-weight", type=float, default=1.0)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default=None)
-    p.add_argument("--max-steps", type=int, default=1_000_000, help="step limit per stage")
-    a = p.parse_args(argv)
-    train_downscaler(a.data, a.out, name=a.name, stages=tuple(a.stages.split(",")),
-                     minutes={"regressor": a.minutes_regressor, "denoiser": a.minutes_denoiser},
-                     pde_weight=a.pde_weight, batch=a.batch, lr=a.lr, seed=a.seed, init=a.init, max_steps=a.max_steps)
+if __name__ == "__main__":  # python -m xda.training.downscaling ...: the xda command's parser (xda train downscaling --help)
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["train", "downscaling", *sys.argv[1:]]))

@@ -17,8 +17,8 @@ observations keep that anchor with ``s_a = s_b`` (the card's statistics).
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -284,24 +284,7 @@ def _card(stats, alpha, data, bank_sizes, settings, encoder) -> dict:
     }
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    p = argparse.ArgumentParser(description="Train xda's multivariate anchored assimilation model.")
-    p.add_argument("data", nargs="+")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))
-    p.add_argument("--name", default="hs-t42-mv-v1")
-    p.add_argument("--minutes", type=float, default=12.0)
-    p.add_argument("--max-steps", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--cases", type=int, default=1600)
-    p.add_argument("--bank", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--encoder", choices=["analytic", "vre"], default="analytic")
-    p.add_argument("--physics-weight", type=float, default=0.0)
-    a = p.parse_args(argv)
-    train(a.data, a.out, name=a.name, minutes=a.minutes, batch=a.batch, cases=a.cases, bank=a.bank, seed=a.seed,
-          encoder=a.encoder, physics_weight=a.physics_weight, max_steps=a.max_steps)
+if __name__ == "__main__":  # python -m xda.training.joint ...: the xda command's parser (xda train joint --help)
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["train", "joint", *sys.argv[1:]]))

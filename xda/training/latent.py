@@ -13,8 +13,8 @@ background-conditioned latent optimisation (:func:`xda.models.latent.latent_opti
 
 from __future__ import annotations
 
-import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -136,23 +136,7 @@ def train(data, out, *, name: str = "hs-t42-mv-latent-v1", bank=None, ae_minutes
     return save_model(ema.cpu(), card, Path(out), name, dtype=torch.float16)  # fp16 file: half the size
 
 
-def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    p = argparse.ArgumentParser(description="Train xda's latent multivariate assimilation model.")
-    p.add_argument("data", nargs="+")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "weights"))
-    p.add_argument("--name", default="hs-t42-mv-latent-v1")
-    p.add_argument("--bank", default=None)
-    p.add_argument("--ae-minutes", type=float, default=6.0)
-    p.add_argument("--minutes", type=float, default=12.0)
-    p.add_argument("--max-steps", type=int, default=1_000_000)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--cases", type=int, default=1200)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    train(a.data, a.out, name=a.name, bank=a.bank, ae_minutes=a.ae_minutes, minutes=a.minutes, batch=a.batch,
-          cases=a.cases, seed=a.seed, max_steps=a.max_steps)
+if __name__ == "__main__":  # python -m xda.training.latent ...: the xda command's parser (xda train latent --help)
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main(["train", "latent", *sys.argv[1:]]))
