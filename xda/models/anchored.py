@@ -46,7 +46,7 @@ import torch
 from ..errors import GridError
 from ..numerics.interp import bilinear_weights, to_cells
 from ..numerics.regrid import WorkingGrid
-from .diffusion import ENCODER_SCALES, Denoiser, encode_observations, sigma_schedule
+from .diffusion import ENCODER_SCALES, Denoiser, encode_observations, sample_heun, sigma_schedule
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
 N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
@@ -187,24 +187,20 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
     """
     b, _, ny, nx = cond.shape
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
-    extra = dict(cond=cond, variable=variable, periodic=periodic)
 
-    def slope(y, s):
+    def in_y(y, s, **extra):  # the denoiser seen by y = x / sqrt(1 + sigma^2): (y - D_y) / sigma is y's slope
         scale = torch.sqrt(1 + s**2)
         x = y * scale
-        return ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
+        slope = ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
+        return y - s * slope
 
-    y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
     from tqdm.auto import tqdm
 
+    y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
     # a bar over the noise levels for ensembles (off when not a terminal, or with TQDM_DISABLE=1)
-    for i in tqdm(range(len(sigmas) - 1), desc=f"sampling {b} members", leave=False, disable=None if b > 1 else True):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        k1 = slope(y, s)
-        y_next = y + (s_next - s) * k1
-        if s_next > 0:  # Heun correction
-            y_next = y + (s_next - s) * 0.5 * (k1 + slope(y_next, s_next))
-        y = y_next
+    with tqdm(total=len(sigmas) - 1, desc=f"sampling {b} members", leave=False, disable=None if b > 1 else True) as bar:
+        y = sample_heun(in_y, y, sigmas, dict(cond=cond, variable=variable, periodic=periodic),
+                        callback=lambda _: bar.update())
     return y, 2 * steps - 1
 
 
