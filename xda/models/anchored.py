@@ -46,7 +46,7 @@ import torch
 from ..errors import GridError
 from ..numerics.interp import bilinear_weights, to_cells
 from ..numerics.regrid import WorkingGrid
-from .diffusion import ENCODER_SCALES, Denoiser, encode_observations, sample_heun, sigma_schedule
+from .diffusion import ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sample_heun, sigma_schedule
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
 N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
@@ -216,16 +216,10 @@ class AnchoredLoss:
     """
 
     def __init__(self, p_mean: float = -1.2, p_std: float = 1.2, head_weight: float = 1.0):
-        self.p_mean, self.p_std, self.head_weight = p_mean, p_std, head_weight
+        self.edm, self.head_weight = EDMLoss(p_mean, p_std, 1.0), head_weight
 
     def __call__(self, denoiser, u, cond, variable, periodic: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(total loss, head loss) for a batch ``u`` (B, 1, ny, nx); ``denoiser`` may be DDP-wrapped."""
-        b = u.shape[0]
-        sigma = torch.exp(self.p_mean + self.p_std * torch.randn(b, device=u.device, dtype=u.dtype))
-        s = sigma[:, None, None, None]
-        x = torch.cat([u + s * torch.randn_like(u), torch.zeros_like(u)])
-        sig = torch.cat([sigma, torch.full_like(sigma, SIGMA_HEAD)])
-        d = denoiser(x, sig, torch.cat([cond, cond]), torch.cat([variable, variable]), periodic)
-        edm = ((s**2 + 1) / s**2 * (d[:b] - u) ** 2).mean()
-        head = ((d[b:] - u) ** 2).mean()
+        cond2, var2 = torch.cat([cond, cond]), torch.cat([variable, variable])
+        edm, head, _ = self.edm.with_head(lambda x, sig: denoiser(x, sig, cond2, var2, periodic), u, SIGMA_HEAD)
         return edm + self.head_weight * head, head

@@ -141,6 +141,25 @@ class EDMLoss:
         loss = (weight * (d - z) ** 2).mean()
         return (loss, d, sigma) if return_denoised else loss
 
+    def with_head(self, denoiser, u: torch.Tensor, head_sigma: float, weight: torch.Tensor | None = None):
+        """(EDM loss of ``u``, the posterior-mean head's loss, the denoised batch), in one network call.
+
+        The head is the denoiser at ``sigma = head_sigma`` given the noise's mean (0), so it learns
+        ``E[u | cond]``; both halves go through ``denoiser(x, sigma)`` as one batch of 2B (one
+        forward pass, as torch DDP expects: the caller doubles its conditioning). ``weight``
+        (broadcastable to ``u``): a weighted mean (0 where a variable is missing), else the mean.
+        """
+        b = u.shape[0]
+        sigma = torch.exp(self.p_mean + self.p_std * torch.randn(b, device=u.device, dtype=u.dtype))
+        s = sigma[:, None, None, None]
+        x = torch.cat([u + s * torch.randn_like(u), torch.zeros_like(u)])
+        d = denoiser(x, torch.cat([sigma, torch.full_like(sigma, head_sigma)]))
+        lam = (s**2 + self.sigma_data**2) / (s * self.sigma_data) ** 2
+        if weight is None:
+            return (lam * (d[:b] - u) ** 2).mean(), ((d[b:] - u) ** 2).mean(), d
+        norm = weight.sum().clamp(min=1.0)
+        return (lam * (d[:b] - u) ** 2 * weight).sum() / norm, ((d[b:] - u) ** 2 * weight).sum() / norm, d
+
 
 def edm_loss(denoiser: Denoiser, z, cond, variable, periodic: bool, p_mean=-1.2, p_std=1.2, return_denoised: bool = False):
     """:class:`EDMLoss` with ``sigma_data = denoiser.sigma_data`` and xda's conditioning arguments."""

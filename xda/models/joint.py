@@ -38,7 +38,7 @@ from torch import nn
 
 from ..numerics import stencils, stencils_torch
 from .anchored import SIGMA_HEAD, anchored_condition
-from .diffusion import N_ENCODED, Denoiser
+from .diffusion import N_ENCODED, Denoiser, EDMLoss
 from ..errors import ParameterError
 
 #: Per-variable fields of the condition that are not observations (background, increment, ratio, regime).
@@ -197,7 +197,7 @@ class JointLoss:
 
     def __init__(self, physics_weight: float = 0.0, p_mean: float = -1.2, p_std: float = 1.2, balance_index=None,
                  means=None, stds=None):
-        self.physics_weight, self.p_mean, self.p_std = physics_weight, p_mean, p_std
+        self.physics_weight, self.edm = physics_weight, EDMLoss(p_mean, p_std, 1.0)
         self.balance_index, self.means, self.stds = balance_index, means, stds
 
     def __call__(self, net, u, cond, fields, periodic: bool, geo=None, present=None) -> tuple[torch.Tensor, dict]:
@@ -206,15 +206,8 @@ class JointLoss:
         b = u.shape[0]
         present = torch.ones(u.shape[:2], dtype=u.dtype, device=u.device) if present is None else present
         w = present[:, :, None, None].expand_as(u)
-        norm = w.sum().clamp(min=1.0)
-        sigma = torch.exp(self.p_mean + self.p_std * torch.randn(b, device=u.device, dtype=u.dtype))
-        s = sigma[:, None, None, None]
-        x = torch.cat([u + s * torch.randn_like(u), torch.zeros_like(u)])
-        sig = torch.cat([sigma, torch.full_like(sigma, SIGMA_HEAD)])
-        zero = torch.zeros(2 * b, dtype=torch.long, device=u.device)
-        d = net(x, sig, torch.cat([cond, cond]), zero, periodic)
-        edm = ((s**2 + 1) / s**2 * (d[:b] - u) ** 2 * w).sum() / norm
-        head = ((d[b:] - u) ** 2 * w).sum() / norm
+        cond2, zero = torch.cat([cond, cond]), torch.zeros(2 * b, dtype=torch.long, device=u.device)
+        edm, head, d = self.edm.with_head(lambda x, sig: net(x, sig, cond2, zero, periodic), u, SIGMA_HEAD, w)
         total, parts = edm + head, {"edm": edm.item(), "head": head.item()}
         if self.physics_weight > 0 and self.balance_index is not None and geo is not None:
             keep = present[:, list(self.balance_index)].all(1)
