@@ -83,3 +83,21 @@ def test_unet_of_any_width_builds_and_runs_down_to_a_1x1_bottleneck(channels):
     net = UNet(2, 1, channels=channels)
     y = net(torch.randn(2, 2, 5, 7), torch.zeros(2), torch.zeros(2, dtype=torch.long), True)
     assert y.shape == (2, 1, 5, 7) and torch.isfinite(y).all()
+
+
+def test_architectures_registry_builds_every_shipped_card():
+    """Each shipped card names (or, written before the entry existed, implies) an architecture of the registry,
+    whose class is what `load_model` builds; a card naming an unknown architecture is refused by name."""
+    import importlib
+
+    from xda.errors import ParameterError
+    from xda.models import cards, registry
+
+    for name in cards.available_models():
+        card = cards.load_card(name)
+        arch = cards.architecture(card)
+        module, cls = cards.ARCHITECTURES[arch].split(":")
+        net, _ = registry.load_model(name)
+        assert isinstance(net, getattr(importlib.import_module(module), cls)), name
+    with pytest.raises(ParameterError, match="architecture='unet3d' is not one of"):
+        cards.architecture({"architecture": "unet3d"})

@@ -434,6 +434,27 @@ def seal_card(name) -> Path:
     return card_path
 
 
+#: The network architectures a card can name (``card["architecture"]``): ``module:class`` built with the card's
+#: ``network`` keywords (:func:`xda.models.registry.load_model`). A new architecture is one line here.
+ARCHITECTURES = {
+    "anchored": "xda.models.diffusion:Denoiser",
+    "joint": "xda.models.joint:JointDenoiser",
+    "latent": "xda.models.latent:LatentJointDenoiser",
+    "downscaling": "xda.models.downscaling:AnchoredDownscaler",
+}
+
+
+def architecture(card: dict) -> str:
+    """The card's architecture (a key of :data:`ARCHITECTURES`): its ``architecture`` entry, or for cards
+    written before it existed, what their ``kind``/``joint``/``latent`` entries imply."""
+    if "architecture" in card:
+        check_choice("architecture", card["architecture"], tuple(ARCHITECTURES))
+        return card["architecture"]
+    if card.get("kind", "assimilation") == "downscaling":
+        return "downscaling"
+    return "latent" if card.get("latent") else "joint" if card.get("joint") else "anchored"
+
+
 def describe_kind(card: dict) -> str:
     """What a card's model is, with its article: ``"a downscaling model"``, ``"a joint assimilation model"``, ...
 

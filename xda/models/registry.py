@@ -32,7 +32,7 @@ from ..numerics import threads
 from .cards import (
     DEFAULT_DOWNSCALING_MODEL, DEFAULT_MODEL, FIX, ModelFiles, available_models, find, load_card, manifest_sha256,
     open_model, require_kind, seal_card, sha256, weights_dirs)
-from .diffusion import Denoiser
+from . import cards
 
 __all__ = ["DEFAULT_DOWNSCALING_MODEL", "DEFAULT_MODEL", "available_models", "clear_cache", "default_device", "find",
            "load_card", "load_model", "require_kind", "save_model", "seal_card", "sha256", "weights_dirs"]
@@ -130,20 +130,11 @@ def _instantiate(files: ModelFiles) -> torch.nn.Module:
 
 
 def _build(card: dict) -> torch.nn.Module:
-    """An untrained module of the architecture a card describes."""
-    if card.get("kind", "assimilation") == "downscaling":
-        from .downscaling import AnchoredDownscaler
+    """An untrained module of the architecture a card names (:data:`xda.models.cards.ARCHITECTURES`)."""
+    import importlib
 
-        return AnchoredDownscaler(**card["network"])
-    if card.get("latent"):
-        from .latent import LatentJointDenoiser
-
-        return LatentJointDenoiser(**card["network"])
-    if card.get("joint"):
-        from .joint import JointDenoiser
-
-        return JointDenoiser(**card["network"])
-    return Denoiser(**card["network"])
+    module, cls = cards.ARCHITECTURES[cards.architecture(card)].split(":")
+    return getattr(importlib.import_module(module), cls)(**card["network"])
 
 
 def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, dtype: torch.dtype = torch.float32) -> Path:
@@ -154,7 +145,8 @@ def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, d
     model : Module
         A module with a ``config`` attribute (its constructor arguments, the card's ``network``).
     card : dict
-        The card (JSON-compatible); ``name``, ``network`` and the two hashes are (re)set.
+        The card (JSON-compatible); ``name``, ``network``, ``architecture`` (a key of
+        :data:`xda.models.cards.ARCHITECTURES`) and the two hashes are (re)set.
     directory : path
         Created if needed.
     name : str
@@ -178,7 +170,8 @@ def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, d
     os.umask(umask)
     os.chmod(wfile, 0o666 & ~umask)  # safetensors writes 0600; the weights are as shareable as their card
     digest = sha256(wfile)
-    card = json.loads(json.dumps(dict(card, name=name, network=model.config, sha256=digest)))  # hash what loads back
+    card = json.loads(json.dumps(dict(card, name=name, network=model.config, sha256=digest,
+                                      architecture=cards.architecture(card))))  # hash what loads back
     card["manifest_sha256"] = manifest_sha256(card, digest)
     (directory / f"{name}.json").write_text(json.dumps(card, indent=1))
     return wfile

@@ -19,7 +19,7 @@ from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate, prior
 from ..assimilation.qc import quality_control, robust_prescreen
 from ..labeled.grid import grid_of
 from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
-from ..models.cards import DEFAULT_MODEL, load_card, require_kind
+from ..models.cards import DEFAULT_MODEL, architecture, load_card, require_kind
 from ..numerics import memory, oi
 from ..numerics import threads
 from ..numerics.ensemble import recentred_spread
@@ -328,7 +328,7 @@ def assimilate(
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
-    joint = method == "xda" and bool(card.get("joint"))
+    joint = method == "xda" and architecture(card) in ("joint", "latent")
     req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify,
                   _latent_optimization(latent_optimization) if joint else None)
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
@@ -514,7 +514,7 @@ def _checked(req: Request, p: Problem, xb, da):
 def _require_joint(req: Request, obs_by_var: dict, keys: dict) -> None:
     """ModelError for LO-SDA without a latent model, or observed variables the joint model does not know."""
     card = req.card
-    if req.latent_optimization is not None and not card.get("latent"):
+    if req.latent_optimization is not None and architecture(card) != "latent":
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {card.get('name')!r} is not one")
     unknown = [n for n in obs_by_var if keys.get(n) is None]
     if unknown:

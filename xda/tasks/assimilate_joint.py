@@ -27,6 +27,7 @@ from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
 from ..assimilation.verify import Weight, correction_weight, withheld
+from ..models.cards import architecture
 from .request import Request
 
 
@@ -105,7 +106,7 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
                 parts = [anchored.posterior_samples(net, cond[i : i + anchored.MEMBER_BATCH], var[i : i + anchored.MEMBER_BATCH],
                                                     grid.periodic, steps=steps, generator=gen) for i in range(0, n, anchored.MEMBER_BATCH)]
                 u, nfe = torch.cat([p[0] for p in parts]), parts[0][1]
-    if hasattr(net, "pixel_departure"):  # a latent model: back to the pixels
+    if architecture(req.card) == "latent":  # back to the pixels
         with torch.no_grad():
             u = net.pixel_departure(u, cond, seen.expand(n, -1, -1, -1, -1), grid.periodic)
     u = u.double().cpu().numpy()
