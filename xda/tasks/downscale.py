@@ -22,7 +22,8 @@ from ..errors import XdaWarning
 from .downscale_verify import Coarse, Fine, verified
 from ..assimilation.verify import weight_attrs
 
-METHODS = ("xda", "regression", "lapse_rate", "bicubic", "bilinear")
+#: The learned methods (:data:`METHODS` holds them all).
+LEARNED = ("xda", "regression")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
 CLASSICAL = {"lapse_rate": "cubic", "bicubic": "cubic", "bilinear": "linear"}
 MIN_CELLS = 4
@@ -289,22 +290,13 @@ def downscale(
     orog_f, orog_src = (_orography(orography, lat_f, lon_f, tname) if method not in ("bicubic", "bilinear")
                         else (None, "not used"))
     info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
-    se = None
-    if method in ("xda", "regression"):
-        u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if winds else (None, None)
-        problem = (Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c), _fine(lat_f, lon_f, orog_f, factor))
-        fine, se, learned_info = _learned(problem, method, net, card, (model, tname),
-                                          Sampling(int(members), steps, seed), lapse_rate)
-        info.update(learned_info)
-    elif method == "lapse_rate":
-        fine, gamma = lapse_rate_downscale(t_c, orog_f, lat_c, grid.lon, lat_f, lon_f, factor, grid.periodic,
-                                           gamma=_lapse_rate(lapse_rate))
-        info["xda_lapse_rate"] = (f"{lapse_rate} (given)" if lapse_rate is not None else
-                                  f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km")
-        fine = fine[None]
-    else:
-        fine = regrid.conservative_upsample(t_c, lat_c, grid.lon, lat_f, lon_f, factor, CLASSICAL[method],
-                                            grid.periodic)[None]
+    learned = method in LEARNED
+    u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if learned and winds else (None, None)
+    c = Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c)
+    f = _fine(lat_f, lon_f, orog_f, factor) if learned else Fine(lat_f, lon_f, orog_f, None, factor)
+    solve = Solve(method, net, card, (model, tname), Sampling(int(members), steps, seed), lapse_rate)
+    fine, se, more = METHODS[method](solve, c, f)
+    info.update(more)
     lat_c_f, lon_c_f = lat_f, lon_f
     if target is not None:
         fine, lat_f, lon_f = _onto(fine, lat_c_f, lon_c_f, target, grid, tname)
@@ -374,7 +366,7 @@ MAX_MEMBERS = 1000
 
 def _validate(method: str, members, steps, seed, factor) -> None:
     """Refuse parameters outside their domain (:class:`ParameterError` naming the value and the fix)."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, tuple(METHODS))
     check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
                  fix="for more than 1000 members call again with other seeds and concatenate along 'member'")
     check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
@@ -440,6 +432,43 @@ def _fine(lat_f, lon_f, orog_f, factor: int) -> Fine:
     from ..labeled.static import land_area_fraction
 
     return Fine(lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), factor)
+
+
+class Solve(NamedTuple):
+    """A downscaling call's settings, for its method (:data:`METHODS`)."""
+
+    method: str
+    net: object  #: the network (None for the classical methods)
+    card: dict | None
+    labels: tuple  #: (model name, variable name)
+    sampling: Sampling
+    lapse_rate: object  #: as given (number, text, quantity or None)
+
+
+def _by_learning(req: Solve, c: Coarse, f: Fine):
+    """``"xda"`` and ``"regression"``: :func:`_learned`."""
+    return _learned((c, f), req.method, req.net, req.card, req.labels, req.sampling, req.lapse_rate)
+
+
+def _by_lapse_rate(req: Solve, c: Coarse, f: Fine):
+    """``"lapse_rate"``: conservative bicubic plus the lapse-rate correction of the fine relief."""
+    fine, gamma = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
+                                       gamma=_lapse_rate(req.lapse_rate))
+    note = (f"{req.lapse_rate} (given)" if req.lapse_rate is not None else
+            f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km")
+    return fine[None], None, {"xda_lapse_rate": note}
+
+
+def _by_interpolation(req: Solve, c: Coarse, f: Fine):
+    """``"bicubic"`` and ``"bilinear"``: conservative interpolation."""
+    fine = regrid.conservative_upsample(c.t, c.lat, c.lon, f.lat, f.lon, f.factor, CLASSICAL[req.method], c.periodic)
+    return fine[None], None, {}
+
+
+#: The downscaling methods, one protocol: ``solve(request, coarse, fine)`` -> (fields (members, B, fy, fx) in K,
+#: standard error (B, fy, fx) or None, attrs). A new method is a function and a line here.
+METHODS = {"xda": _by_learning, "regression": _by_learning, "lapse_rate": _by_lapse_rate,
+           "bicubic": _by_interpolation, "bilinear": _by_interpolation}
 
 
 def _learned(problem, method: str, net, card, labels, sampling: Sampling, lapse_rate):
