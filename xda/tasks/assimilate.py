@@ -28,7 +28,8 @@ from ..assimilation.verify import Verification, Weight, cross_validate, desrozie
 from ..labeled.observations import PointObservations, collect, on_model_terrain
 from .request import Background, Problem, Request
 
-METHODS = ("xda", "oi")
+#: The values of ``method=`` (:data:`METHODS` holds what each does).
+CHOICES = ("xda", "oi")
 BACKGROUND_ERRORS = ("tuned", "innovations", "model")
 
 
@@ -328,23 +329,14 @@ def assimilate(
 
     out = bg.copy()  # shallow: never touches the caller's arrays
     report, nfe_total = {}, 0
-    joint = method == "xda" and architecture(card) in ("joint", "latent")
+    how = "oi" if method == "oi" else architecture(card)
+    joint = how in ("joint", "latent")
+    if latent_optimization is not False and not joint:
+        raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
     req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify,
-                  _latent_optimization(latent_optimization) if joint else None)
+                  _latent_optimization(latent_optimization) if joint else None, model=str(model))
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        if joint:
-            nfe_total = _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, req, report)
-        elif latent_optimization is not False:
-            raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
-        for name, ob in ({} if joint else obs_by_var).items():
-            r = req
-            if method == "xda" and keys[name] is None:  # what the model does not know gets the classical analysis
-                warnings.warn(XdaWarning(f"{_unknown_variable(model, name, bg[name], card)}: {name!r} is analysed by OI "
-                                         "(the other variables by the model)"), stacklevel=3)
-                r = replace(req, method="oi", members=1)
-            p = Problem(name, keys[name], work_units[name], grid, ob)
-            out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(bg[name], p, r)
-            nfe_total += nfe
+        nfe_total = METHODS[how](out, bg, obs_by_var, keys, work_units, grid, req, report)
     for name, note in terrain.items():
         out[name].attrs["xda_obs_height_adjustment"] = note
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
@@ -352,6 +344,22 @@ def assimilate(
     _provenance(out, bg, method, what, report, nfe_total, t_start)
     res = _as_input(out, background, was_da)
     return (res, _table(report)) if obs_space else res
+
+
+def _by_variable(out, bg, obs_by_var, keys, work_units, grid, req: Request, report: dict) -> int:
+    """OI, or the anchored learned analysis, one variable at a time (what the model does not know gets OI);
+    writes into ``out`` and ``report``, returns the network evaluations."""
+    nfe_total = 0
+    for name, ob in obs_by_var.items():
+        r = req
+        if req.method == "xda" and keys[name] is None:  # what the model does not know gets the classical analysis
+            warnings.warn(XdaWarning(f"{_unknown_variable(req.model, name, bg[name], req.card)}: {name!r} is analysed "
+                                     "by OI (the other variables by the model)"), stacklevel=4)
+            r = replace(req, method="oi", members=1)
+        p = Problem(name, keys[name], work_units[name], grid, ob)
+        out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(bg[name], p, r)
+        nfe_total += nfe
+    return nfe_total
 
 
 def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> str:
@@ -541,9 +549,15 @@ def _joint_variable(p: Problem, da, bgv: Background, xa, be, weight, report: dic
 MAX_MEMBERS = 1000
 
 
+#: The analysis methods, one protocol: ``solve(out, bg, obs_by_var, keys, work_units, grid, request, report)`` writes
+#: the analysed variables into ``out`` and their reports into ``report`` and returns the network evaluations. Keyed
+#: by ``method="oi"`` or, for ``method="xda"``, the model's architecture (:data:`xda.models.cards.ARCHITECTURES`).
+METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
+
+
 def _validate(method: str, members, steps, qc, seed) -> None:
     """Refuse parameters outside their domain (:class:`ParameterError` naming the value and the fix)."""
-    check_choice("method", method, METHODS)
+    check_choice("method", method, CHOICES)
     check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
                  fix="1 gives the best estimate; for more than 1000 members call again with other seeds and "
                      "concatenate along 'member'")

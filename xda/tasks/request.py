@@ -27,6 +27,7 @@ class Request:
     steps: int
     verify: bool
     latent_optimization: dict | None = None
+    model: str = ""  #: the model as the caller named it (for messages)
 
 
 class Problem(NamedTuple):
