@@ -614,13 +614,18 @@ def on_model_terrain(obs_by_var: dict, background: xr.Dataset, grid: Grid, work_
     altitude, source = _model_altitude(orography, background, grid)
     out, notes = dict(obs_by_var), {}
     for v in todo:
-        gamma = xu.to_quantity(f"{STANDARD_LAPSE_RATE} K", work_units[v], name="lapse rate", difference=True)
+        gamma = _standard_lapse_rate(work_units[v])
         out[v] = to_model_terrain(obs_by_var[v], altitude, gamma)
         off = np.abs(out[v].offset)
         notes[v] = (f"H includes {STANDARD_LAPSE_RATE * 1e3:g} K/km x (station elevation - model surface altitude, "
                     f"{source}): {int(np.isfinite(out[v].elevation).sum())} of {out[v].n} reports, mean |term| "
                     f"{off.mean():.3g}, max {off.max():.3g}")
     return out, notes
+
+
+def _standard_lapse_rate(units: str) -> float:
+    """:data:`STANDARD_LAPSE_RATE` (K m-1) in ``units`` per metre (a temperature difference)."""
+    return xu.to_quantity(f"{STANDARD_LAPSE_RATE} K", units, name="lapse rate", difference=True)
 
 
 def unresolved_relief(obs_by_var: dict, grid: Grid, work_units: dict, names: dict) -> dict:
@@ -643,7 +648,7 @@ def unresolved_relief(obs_by_var: dict, grid: Grid, work_units: dict, names: dic
     out = dict(obs_by_var)
     for v in todo:
         ob = obs_by_var[v]
-        gamma = abs(xu.to_quantity(f"{STANDARD_LAPSE_RATE} K", work_units[v], name="lapse rate", difference=True))
+        gamma = abs(_standard_lapse_rate(work_units[v]))
         without = np.ones(ob.n, bool) if ob.elevation is None else ~np.isfinite(ob.elevation)
         out[v] = replace(ob, unresolved=np.where(without, gamma * apply(ob.operator, spread), 0.0))
     return out

@@ -240,19 +240,9 @@ def _check_labeled(args, fields: dict, op_name: str) -> None:
             raise ParameterError(f"{op_name}() takes {name} as an xarray DataArray on the grid with units; "
                                  f"{name} is {what}: {fix}")
         kind_ = np.dtype(getattr(xu.raw_values(value), "dtype", object)).kind
-        if kind_ in _NOT_NUMBERS:
+        if kind_ in xu.NOT_REAL:
             raise DataError(f"{name} ({value.name!r}) holds {value.dtype} values; {op_name}() differentiates real "
-                            f"numbers: {_NOT_NUMBERS[kind_].format(name=name)}")
-
-
-#: dtype kinds a stencil refuses, and the fix (object arrays are converted to float64 by the kernels).
-_NOT_NUMBERS = {"b": "a boolean mask has no derivative; convert it if 0/1 is meant, e.g. `{name}.astype(float)`",
-                "c": "take the real and imaginary parts separately, e.g. `{name}.real` and `{name}.imag`",
-                "M": "dates are not a field; difference numbers (e.g. seconds) instead",
-                "m": "convert durations to numbers with units, e.g. `({name} / np.timedelta64(1, 's')).assign_attrs(units='s')`",
-                "U": "convert text to numbers, e.g. `{name}.astype(float)`",
-                "S": "convert text to numbers, e.g. `{name}.astype(float)`",
-                "V": "select a numeric field"}
+                            f"numbers: {xu.NOT_REAL[kind_].format(name=name, why='has no derivative')}")
 
 
 def _check_points(grid: Grid, minimum: int, what: str) -> None:

@@ -205,18 +205,22 @@ def magnitude(da: xr.DataArray, target: str, *, name: str | None = None, differe
     return values * a + b if (a != 1.0 or b != 0.0) else values
 
 
-#: dtype kinds that are not real numbers, and the fix (object arrays of numbers are converted).
-_NOT_REAL = {"b": "a boolean mask is not a {target}; convert it if 0/1 is meant, e.g. `.astype(float)`",
-             "c": "pass the real part, e.g. `{name}.real`", "M": "dates are not a field of numbers",
-             "m": "convert durations to numbers with units", "U": "convert text to numbers, e.g. `.astype(float)`",
-             "S": "convert text to numbers, e.g. `.astype(float)`", "V": "select a numeric field"}
+#: dtype kinds that are not real numbers, and the fix (``{name}``: the argument; ``{why}``: why a boolean will not
+#: do). Object arrays of numbers are converted. Used by the unit path and by the grid operations (:mod:`.ops`).
+NOT_REAL = {"b": "a boolean mask {why}; convert it if 0/1 is meant, e.g. `{name}.astype(float)`",
+            "c": "take the real and imaginary parts separately, e.g. `{name}.real` and `{name}.imag`",
+            "M": "dates are not a field; difference numbers (e.g. seconds) instead",
+            "m": "convert durations to numbers with units, e.g. `({name} / np.timedelta64(1, 's')).assign_attrs(units='s')`",
+            "U": "convert text to numbers, e.g. `{name}.astype(float)`",
+            "S": "convert text to numbers, e.g. `{name}.astype(float)`",
+            "V": "select a numeric field"}
 
 
 def _require_real(dtype: np.dtype, name: str) -> None:
     """DataError naming ``name`` unless ``dtype`` holds real numbers (bool, complex, dates and text are refused)."""
-    if dtype.kind in _NOT_REAL:
+    if dtype.kind in NOT_REAL:
         raise DataError(f"{name!r} holds {dtype} values, not real numbers: "
-                        + _NOT_REAL[dtype.kind].format(name=name, target="quantity"))
+                        + NOT_REAL[dtype.kind].format(name=name, why="is not a quantity"))
 
 
 def convert(da: xr.DataArray, target: str, *, name: str | None = None, difference: bool = False) -> xr.DataArray:
