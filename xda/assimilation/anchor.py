@@ -10,7 +10,7 @@ import numpy as np
 
 from ..labeled.observations import PointObservations
 from ..numerics import balance, oi
-from .covariance import BackgroundError, prior_for
+from .covariance import BackgroundError
 
 
 def std_grid(be: BackgroundError, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -37,12 +37,6 @@ def oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tupl
     """:func:`oi_anchor` of observations ``ob`` on ``grid``: ``x_a`` (1, ny, nx) and ``s_a`` (ny, nx)."""
     xa, sa = oi_anchor(np.asarray(xb).reshape(grid.shape), d, ob.lat, ob.lon, ob.error, be, grid.lat, grid.lon)
     return xa[None], sa
-
-
-def unobserved_error(entry: dict) -> BackgroundError:
-    """B of a state variable without observations: the empirical-Bayes prior of its standard name (real
-    archives), not the card's training statistics."""
-    return BackgroundError.from_prior(prior_for(entry["standard_name"], entry["units"]))
 
 
 def balanced_anchor(xb: dict, order, observed, analyse: Callable, unobserved: Callable, geo, alpha: float) -> dict:

@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..labeled import names, times
-from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
+from ..assimilation.covariance import prior_for
+from ..assimilation.verify import desroziers, obs_table
+from ..errors import GridError, ModelError, ParameterError, WeightsError, XdaWarning, check_choice, check_number
+from ..labeled import io, names, times
 from ..labeled import units as xu
-from ..assimilation.anchor import oi_analysis, std_grid, unobserved_error
-from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate, prior_for
-from ..assimilation.qc import quality_control, robust_prescreen
 from ..labeled.grid import grid_of
-from ..errors import XdaWarning, DataError, GridError, ModelError, ObservationError, ParameterError, WeightsError, check_choice, check_number
+from ..labeled.observations import collect, on_model_terrain
 from ..models.cards import DEFAULT_MODEL, architecture, load_card, require_kind
-from ..numerics import memory, oi
-from ..numerics import threads
-from ..numerics.ensemble import recentred_spread
-from ..numerics.interp import apply
-from ..assimilation.verify import Verification, Weight, cross_validate, desroziers, obs_table, weight_attrs
-from ..labeled.observations import PointObservations, collect, on_model_terrain
-from .request import Background, Problem, Request
+from ..numerics import memory, threads
+from .analysis import METHODS
+from .request import Problem, Request
 
 #: The values of ``method=`` (:data:`METHODS` holds what each does).
 CHOICES = ("xda", "oi")
-BACKGROUND_ERRORS = ("tuned", "innovations", "model")
 
 
 def _model_variable(name: str, da: xr.DataArray, card: dict, mapping: dict | None) -> str | None:
@@ -84,76 +77,6 @@ def _other_level(name: str, da: xr.DataArray, key: str) -> str | None:
         return f"{name!r} is at {where}; the model's {key!r} is at {digits.group(1)} hPa"
     if not digits and kind == "pressure":
         return f"{name!r} is at {value:g} hPa; the model's {key!r} is near the surface"
-    return None
-
-
-def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObservations, members: int):
-    """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
-
-    ``u`` is the posterior-mean head (``members=0``: one field) or posterior samples,
-    computed on a grid of the card's training spacing over the same domain
-    (:func:`xda.models.anchored.working_grid`) and interpolated back.
-    """
-    import torch
-
-    from ..models import anchored
-    from ..models.diffusion import generator
-
-    net, grid, seed, device = req.net, p.grid, req.seed, req.device
-    entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
-    wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
-    fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
-    cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
-    var = torch.full((max(members, 1),), int(entry["index"]), dtype=torch.long, device=device)
-    cond = cond.expand(max(members, 1), -1, -1, -1)
-    if members == 0:
-        with torch.no_grad():
-            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-    else:  # in batches of anchored.MEMBER_BATCH: the network's memory does not grow with the ensemble
-        gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
-        parts = []
-        for start in range(0, members, anchored.MEMBER_BATCH):
-            b = min(anchored.MEMBER_BATCH, members - start)
-            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=req.steps, generator=gen)
-            parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
-        return np.concatenate(parts), nfe
-    return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
-
-
-def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
-    """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
-    weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
-    scaled by ``k`` (:func:`xda.assimilation.verify.cross_validate`): the members are recentred on the head's estimate.
-
-    Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
-    """
-    sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
-
-    def run(xa_, sa_, ob_, m):
-        return _learned_departure(req, p, xb, sb, xa_, sa_, ob_, m)
-
-    v = (cross_validate(run, xb, p.ob, be, p.grid) if req.verify
-         else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
-    mean, nfe = run(xa, sa, p.ob, 0)
-    u = v.weight.weight * mean
-    if members > 1:
-        samples, nfe_s = run(xa, sa, p.ob, members)
-        # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
-        # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
-        spread = recentred_spread(samples)
-        u, nfe = u + v.spread * spread, nfe + members * nfe_s
-    return xa[None] + sa[None] * u, nfe + v.evaluations, v
-
-
-def _outside_range(card: dict, name: str, grid) -> str | None:
-    """Why the learned model cannot analyse ``name`` on ``grid`` (the grid's spacing or size), or None."""
-    from ..models import anchored
-
-    try:
-        anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
-    except GridError as e:  # the reason, without the error's advice to regrid (the caller answers instead)
-        return str(e).split("; regrid")[0].split("; use method=")[0]
     return None
 
 
@@ -327,16 +250,16 @@ def assimilate(
     obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
     obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, orography, std)
 
-    out = bg.copy()  # shallow: never touches the caller's arrays
-    report, nfe_total = {}, 0
     how = "oi" if method == "oi" else architecture(card)
-    joint = how in ("joint", "latent")
-    if latent_optimization is not False and not joint:
+    if latent_optimization is not False and how not in ("joint", "latent"):
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
     req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify,
-                  _latent_optimization(latent_optimization) if joint else None, model=str(model))
+                  _latent_optimization(latent_optimization) if how in ("joint", "latent") else None, model=str(model))
+    problems, layouts = _prepare(bg, obs_by_var, keys, work_units, grid, req)  # labeled -> arrays, once
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        nfe_total = METHODS[how](out, bg, obs_by_var, keys, work_units, grid, req, report)
+        results, nfe_total = METHODS[how](problems, req)  # plain arrays only
+    out = bg.copy()  # shallow: never touches the caller's arrays
+    report = _write_analyses(out, bg, problems, results, layouts, grid)  # arrays -> labeled, once
     for name, note in terrain.items():
         out[name].attrs["xda_obs_height_adjustment"] = note
     what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
@@ -344,27 +267,6 @@ def assimilate(
     _provenance(out, bg, method, what, report, nfe_total, t_start)
     res = _as_input(out, background, was_da)
     return (res, _table(report)) if obs_space else res
-
-
-def _by_variable(out, bg, obs_by_var, keys, work_units, grid, req: Request, report: dict) -> int:
-    """OI, or the anchored learned analysis, one variable at a time (what the model does not know gets OI);
-    writes into ``out`` and ``report``, returns the network evaluations."""
-    nfe_total = 0
-    for name, ob in obs_by_var.items():
-        r = req
-        if req.method == "xda" and keys[name] is None:  # what the model does not know gets the classical analysis
-            warnings.warn(XdaWarning(f"{_unknown_variable(req.model, name, bg[name], req.card)}: {name!r} is analysed "
-                                     "by OI (the other variables by the model)"), stacklevel=4)
-            r = replace(req, method="oi", members=1)
-        p = Problem(name, keys[name], work_units[name], grid, ob)
-        out[name], out[f"{name}_standard_error"], report[name], nfe = _analyse(bg[name], p, r)
-        nfe_total += nfe
-    return nfe_total
-
-
-def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> str:
-    return (f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); it knows "
-            f"{[(k, e['standard_name']) for k, e in card['variables'].items()]} (map it with `variables={{{name!r}: ...}}`)")
 
 
 def _table(report: dict):
@@ -416,107 +318,83 @@ def _as_input(out: xr.Dataset, background, was_da: bool):
     return out
 
 
-# ----------------------------------------------------------------------------- stages
+# ----------------------------------------------------------------------------- prepare and write back
 
 
-def _analyse(da: xr.DataArray, p: Problem, req: Request):
-    """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction.
+def _prepare(bg: xr.Dataset, obs_by_var: dict, keys: dict, work_units: dict, grid, req: Request) -> tuple[dict, dict]:
+    """Labeled -> arrays, once (:mod:`xda.labeled.io`): the :class:`Problem` of each variable to analyse
+    (background in working units, latitudes ascending; observations indexing that grid; its B's prior) and
+    the :class:`~xda.labeled.io.Layout` to write its analysis back with.
 
-    Returns (analysis DataArray, its standard error, report entry, network evaluations).
+    Variables analysed: the observed ones, one at a time; for a joint model, every variable of its state.
     """
-    name, ob, units, grid = p.name, p.ob, p.units, p.grid
-    bgv = _background_values(da, grid, name, units)
-    if ob.n == 0:
-        raise ObservationError(f"no usable observations of {name!r} ({ob.dropped}); nothing to assimilate")
-    d = ob.value - apply(ob.operator, bgv.xb)
-    pre = robust_prescreen(d, ob.error)
-    be = _background_error(req, p, d, pre, _prior(name, da, units))
-    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, name, units)
-    used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
-    (xa, sa), nfe = oi_analysis(bgv.xb, d[ok], used, be, grid), 0
-    how = "OI's, exact for its B and R"
-    if req.method == "xda":
-        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), bgv.xb, be, xa[0], sa, how)
-    analysis = _write_back(xa, da, bgv, grid, units)
-    analysis.attrs.update(_analysis_attrs(req.method, n_ok, n_rejected, be, units), xda_oi_solver=oi.solver(n_ok),
-                          **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
-    if req.method == "xda":
-        analysis.attrs.update(_weight_attrs(v))
-        if req.members > 1 and v.recentred:
-            analysis.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
-    analysis.attrs["ancillary_variables"] = f"{name}_standard_error"
-    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped,
-                  table=obs_table(name, ob, bgv.xb, xa, sa, pre, ok, units))
-    analysis.attrs.update(desroziers(report["table"]))
-    return analysis, _standard_error(sa, analysis, units, how, grid), report, nfe
+    joint = req.method == "xda" and architecture(req.card) in ("joint", "latent")
+    if joint:
+        _require_joint(req, obs_by_var, keys)
+    order = [n for n, k in keys.items() if k is not None] if joint else list(obs_by_var)
+    agrid, problems, layouts = io.ascending(grid), {}, {}
+    for name in order:
+        da, key, units, ob = bg[name], keys[name], work_units[name], obs_by_var.get(name)
+        xb, layouts[name] = _background_values(da, grid, name, units)
+        how = req.method
+        if req.method == "xda" and key is None:  # what the model does not know gets the classical analysis
+            warnings.warn(XdaWarning(f"{_unknown_variable(req.model, name, da, req.card)}: {name!r} is analysed "
+                                     "by OI (the other variables by the model)"), stacklevel=4)
+            how = "oi"
+        ob = None if ob is None else io.observations_ascending(ob, grid)
+        # B's prior: of the data's standard name; for an unobserved variable of a joint state, of the model's
+        sn = names.standard_name(name, da) if (ob is not None and ob.n > 0) or not joint else req.card["variables"][key]["standard_name"]
+        prior = prior_for(sn, units)
+        problems[name] = Problem(name, key, units, agrid, ob, xb, prior, how)
+    return problems, layouts
 
 
-def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str):
-    """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
-    analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
+def _write_analyses(out: xr.Dataset, bg: xr.Dataset, problems: dict, results: dict, layouts: dict, grid) -> dict:
+    """Arrays -> labeled, once: each :class:`Analysis` into ``out`` in its background's units, dims, latitude
+    order and attrs, with ``<name>_standard_error``, its observation-space table and Desroziers' check.
 
-    Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
+    Returns the report per variable (n_obs, rejected, dropped, table).
     """
-    why = _outside_range(req.card, p.name, p.grid)
-    if why is not None:
-        warnings.warn(XdaWarning(f"{why}: the analysis of {p.name!r} is the OI analysis "
-                                 "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
-                                                                  "(x_a + s_a z, no spatial correlation)" if req.members > 1 else "")),
-                      stacklevel=4)
-        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
-        return (oi.pointwise_members(xa, sa, req.members, req.seed) if req.members > 1 else xa[None]), sa, 0, v, how
-    xa, nfe, v = _learned_analysis(req, p, xb, be, xa, sa)
-    if v.spread != 1.0:
-        how = f"OI's times {v.spread:.3g}, to fit withheld observations"
-    return xa, sa * v.spread, nfe, v, how
+    report = {}
+    for name, r in results.items():
+        p, layout = problems[name], layouts[name]
+        a = io.from_arrays(r.xa[:, None], bg[name], layout, grid)
+        a.attrs.update(r.attrs)
+        a.attrs["ancillary_variables"] = f"{name}_standard_error"
+        entry = dict(r.report)
+        if "checks" in entry:
+            ob, pre, ok = entry.pop("checks")
+            entry["table"] = obs_table(name, ob, p.xb, r.xa, r.sa, pre, ok, p.units)
+            a.attrs.update(desroziers(entry["table"]))
+        out[name] = a
+        out[f"{name}_standard_error"] = io.standard_error(
+            r.sa, a, layout, grid, f"analysis-error standard deviation of {name} ({r.how})")
+        report[name] = entry
+    return report
 
 
-def _weight_attrs(v: Verification) -> dict:
-    """The verification's weight, its standard error and the spread scale, as attrs."""
-    return dict(weight_attrs(v.weight), xda_spread_scale=round(v.spread, 4))
+def _background_values(da: xr.DataArray, grid, name: str, units: str):
+    """x_b (ny, nx) in ``units``, latitudes ascending, and its :class:`~xda.labeled.io.Layout`; one analysis time."""
+    extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
+    if "member" in extra:
+        raise GridError(
+            f"background {name!r} has a 'member' dimension (size {da.sizes['member']}), which is where xda writes "
+            f"its own members. For an ensemble background pass its mean, `bg.mean('member')`, with "
+            f"`background_error=xda.BackgroundError.from_ensemble(bg[{name!r}])`; for a single member "
+            "`bg.squeeze('member', drop=True)`")
+    if any(da.sizes[d] != 1 for d in extra):
+        raise GridError(
+            f"{name!r} has dims {da.dims}; assimilate one analysis time at a time, e.g. `bg.isel(time=0)` "
+            "(size-1 extra dimensions are fine)"
+        )
+    xb, layout = io.to_arrays(da, grid, units, name, "fill them (e.g. `.interpolate_na`) or crop the grid to where "
+                              "the background is defined", label=f"background {name!r}")
+    return xb[0], layout
 
 
-def _analyse_joint(out, bg, obs_by_var, keys, work_units, grid, req: Request, report: dict) -> int:
-    """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`); writes into ``out``."""
-    from .assimilate_joint import analyse_joint
-
-    card = req.card
-    names = {k: n for n, k in keys.items() if k is not None}  # state key -> background variable
-    xb, prep, obs, bes = {}, {}, {}, {}
-    for key, name in names.items():
-        prep[key] = _background_values(bg[name], grid, name, work_units[name])
-        xb[key] = prep[key].xb
-        ob = obs_by_var.get(name)
-        if ob is None or ob.n == 0:
-            continue
-        bes[key], obs[key], report[name] = _checked(req, Problem(name, key, work_units[name], grid, ob), xb[key], bg[name])
-    _require_joint(req, obs_by_var, keys)
-    why = _outside_range(card, ", ".join(repr(n) for n in names.values()), grid)
-    if why is not None:
-        warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
-                                 "(xda_correction_weight = 0)"), stacklevel=4)
-    analysis, sa, weights, nfe = analyse_joint(req, xb, obs, bes, grid, anchor_only=why is not None)
-    recentred = req.members > 1 and why is None and req.latent_optimization is None
-    for key, name in names.items():
-        a = _joint_variable(Problem(name, key, work_units[name], grid, obs.get(key)), bg[name], prep[key], analysis[key],
-                            bes.get(key) or unobserved_error(card["variables"][key]), weights[key], report, sa[key])
-        if recentred:
-            a.attrs[RECENTRED_ATTR] = RECENTRED_NOTE
-        a.attrs["xda_joint_state"] = list(card["variables"])
-        how = "the multivariate anchor's (OI, or s_b where unobserved)"
-        out[name], out[f"{name}_standard_error"] = a, _standard_error(sa[key], a, work_units[name], how, grid)
-        report.setdefault(name, dict(n_obs=0, rejected=0, dropped={}))
-    return nfe
-
-
-def _checked(req: Request, p: Problem, xb, da):
-    """B, the observations that pass QC and the report entry of one observed variable of the joint state."""
-    ob = p.ob
-    d = ob.value - apply(ob.operator, xb)
-    pre = robust_prescreen(d, ob.error)
-    be = _background_error(req, p, d, pre, _prior(p.name, da, p.units))
-    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, p.name, p.units)
-    return be, ob.subset(ok), dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
+def _unknown_variable(model, name: str, da: xr.DataArray, card: dict) -> str:
+    return (f"model {model!r} does not know {name!r} (standard_name={da.attrs.get('standard_name')!r}); it knows "
+            f"{[(k, e['standard_name']) for k, e in card['variables'].items()]} (map it with `variables={{{name!r}: ...}}`)")
 
 
 def _require_joint(req: Request, obs_by_var: dict, keys: dict) -> None:
@@ -531,28 +409,12 @@ def _require_joint(req: Request, obs_by_var: dict, keys: dict) -> None:
                          "or use method='oi'")
 
 
-def _joint_variable(p: Problem, da, bgv: Background, xa, be, weight, report: dict, sa) -> xr.DataArray:
-    """One variable of the joint analysis written back, with its attrs and (observed) its observation-space table."""
-    entry = report.get(p.name, {})
-    a = _write_back(xa, da, bgv, p.grid, p.units)
-    a.attrs.update(_analysis_attrs("xda", entry.get("n_obs", 0), entry.get("rejected", 0), be, p.units),
-                   **weight_attrs(weight), **{f"xda_n_obs_{k}": v for k, v in entry.get("dropped", {}).items()})
-    if "checks" in entry:
-        ob, pre, ok = entry.pop("checks")
-        entry["table"] = obs_table(p.name, ob, bgv.xb, xa, sa, pre, ok, p.units)
-        a.attrs.update(desroziers(entry["table"]))
-    a.attrs["ancillary_variables"] = f"{p.name}_standard_error"
-    return a
+# ----------------------------------------------------------------------------- settings
 
 
 #: Most members of one call; larger ensembles: several calls with other seeds, concatenated along ``member``.
 MAX_MEMBERS = 1000
 
-
-#: The analysis methods, one protocol: ``solve(out, bg, obs_by_var, keys, work_units, grid, request, report)`` writes
-#: the analysed variables into ``out`` and their reports into ``report`` and returns the network evaluations. Keyed
-#: by ``method="oi"`` or, for ``method="xda"``, the model's architecture (:data:`xda.models.cards.ARCHITECTURES`).
-METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
 
 
 def _validate(method: str, members, steps, qc, seed) -> None:
@@ -664,102 +526,6 @@ def _observed_names(obs) -> set:
     if isinstance(obs, xr.DataArray):
         return {str(obs.name)} if obs.name is not None else {"*"}
     return set()
-
-
-def _background_values(da: xr.DataArray, grid, name: str, units: str):
-    """:class:`Background`: x_b (ny, nx) in ``units``, extra dims, da transposed to (..., lat, lon); one analysis time."""
-    extra = [d for d in da.dims if d not in (grid.lat_dim, grid.lon_dim)]
-    if "member" in extra:
-        raise GridError(
-            f"background {name!r} has a 'member' dimension (size {da.sizes['member']}), which is where xda writes "
-            f"its own members. For an ensemble background pass its mean, `bg.mean('member')`, with "
-            f"`background_error=xda.BackgroundError.from_ensemble(bg[{name!r}])`; for a single member "
-            "`bg.squeeze('member', drop=True)`")
-    if any(da.sizes[d] != 1 for d in extra):
-        raise GridError(
-            f"{name!r} has dims {da.dims}; assimilate one analysis time at a time, e.g. `bg.isel(time=0)` "
-            "(size-1 extra dimensions are fine)"
-        )
-    da2 = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
-    xb = xu.magnitude(da2, units, name=name).reshape(grid.shape)
-    if not np.isfinite(xb).all():
-        raise DataError(
-            f"background {name!r} has {int((~np.isfinite(xb)).sum())} NaN/inf values; fill them "
-            "(e.g. `.interpolate_na`) or crop the grid to where the background is defined"
-        )
-    return Background(xb, extra, da2)
-
-
-def _background_error(req: Request, p: Problem, d, pre, prior) -> BackgroundError:
-    """B statistics: given, empirical Bayes on the observations (default), from the innovations
-    (Hollingsworth-Lonnberg) or from the model card (asked for by name only: the card's B is the
-    training simulation's, right for that world's OSSE and not for real data).
-    """
-    spec, name, key, card, ob = req.background_error, p.name, p.key, req.card, p.ob
-    be = spec.get(name) if isinstance(spec, dict) else spec
-    if be is None:
-        be = "tuned"
-    if isinstance(be, BackgroundError):
-        return be
-    if not isinstance(be, str) or be not in BACKGROUND_ERRORS:
-        check_choice(f"background_error (for {name!r})", be, BACKGROUND_ERRORS,
-                     fix="or pass an xda.BackgroundError (e.g. BackgroundError.from_archive(backgrounds, truths, obs))")
-    if be == "model":
-        if key is None:
-            raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
-        return BackgroundError.from_card(card["variables"][key])
-    if be == "innovations":
-        return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
-    n = int(pre.sum())
-    if n < MIN_TUNE and (prior is None or not np.isfinite(prior.sd_log_sigma)):
-        warnings.warn(XdaWarning(
-            f"{n} observation(s) of {name!r} and no prior on its background-error std s_b (no bundled archive of its "
-            f"standard name; the generic prior sets L only): s_b is guessed from {n} innovation(s) and may be far off; pass "
-            f"`background_error={{{name!r}: xda.BackgroundError.constant(s_b, L)}}` with your background's error"),
-            stacklevel=4)
-    return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], prior=prior)
-
-
-
-def _prior(name: str, da: xr.DataArray, units: str):
-    """The empirical-Bayes prior of ``name``'s B (:func:`xda.assimilation.covariance.prior_for`)."""
-    return prior_for(names.standard_name(name, da), units)
-
-
-def _standard_error(sa: np.ndarray, analysis: xr.DataArray, units: str, how: str, g) -> xr.DataArray:
-    """The analysis-error std on grid ``g`` as a CF ancillary variable (``<standard_name> standard_error``), a difference."""
-    a, _ = xu.scale_and_offset(xu.parse_units(units), xu.units_of(analysis, name=str(analysis.name)),
-                               name=str(analysis.name), difference=True)
-    out = xr.DataArray((sa * a).astype(analysis.dtype), dims=(g.lat_dim, g.lon_dim),
-                       coords={g.lat_dim: analysis[g.lat_dim], g.lon_dim: analysis[g.lon_dim]})
-    sn = analysis.attrs.get("standard_name")
-    out.attrs = {"units": analysis.attrs.get("units", units),
-                 "long_name": f"analysis-error standard deviation of {analysis.name} ({how})"}
-    if sn:
-        out.attrs["standard_name"] = f"{sn} standard_error"
-    return out
-
-
-def _write_back(xa, da, bgv: Background, grid, units) -> xr.DataArray:
-    """The analysis (members or 1, ny, nx) in the background's units, dims, coords and attrs."""
-    a, b = xu.scale_and_offset(xu.parse_units(units), xu.units_of(da, name=str(da.name)))
-    xa = (xa * a + b).astype(da.dtype if da.dtype.kind == "f" else np.float64)
-    members, shape_one = xa.shape[0], [1] * len(bgv.extra)
-    if members > 1:
-        arr = xa.reshape(members, *shape_one, *grid.shape)
-        new = xr.DataArray(arr, dims=("member", *bgv.extra, grid.lat_dim, grid.lon_dim), coords=bgv.da2.coords)
-        new = new.assign_coords(member=np.arange(members)).transpose("member", *da.dims)
-    else:
-        new = bgv.da2.copy(data=xa.reshape(*shape_one, *grid.shape)).transpose(*da.dims)
-    new.attrs = dict(da.attrs)
-    return new
-
-
-def _analysis_attrs(method: str, n_obs: int, n_rejected: int, be: BackgroundError, units: str) -> dict:
-    """Per-variable provenance: the method, the observation counts and ``B``."""
-    return dict(xda_method=method, xda_n_obs=n_obs, xda_n_obs_rejected=n_rejected,
-                xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
-                                     f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {units}")
 
 
 def _provenance(out: xr.Dataset, bg: xr.Dataset, method, what, report, nfe_total, t_start) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ObservationError
-from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid, unobserved_error
+from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
@@ -31,16 +31,16 @@ from ..models.cards import architecture
 from .request import Request
 
 
-def _anchor(xb: dict, obs: dict, bes: dict, grid, card) -> dict:
+def _anchor(xb: dict, obs: dict, bes: dict, priors: dict, grid, card) -> dict:
     """Per state key present: (x_a, s_a, s_b) on the grid (:func:`xda.assimilation.anchor.balanced_anchor`);
-    ``obs``: the accepted observations per key."""
+    ``obs``: the accepted observations per key, ``bes`` their B, ``priors`` the B of the others."""
     def analyse(key, xb_key):
         ob = obs[key]
         xa, sa = oi_analysis(xb_key, ob.value - apply(ob.operator, xb_key), ob, bes[key], grid)
         return xa[0], (xa[0], sa, std_grid(bes[key], grid.lat, grid.lon))
 
     def unobserved(key, xb_key):
-        sb = std_grid(unobserved_error(card["variables"][key]), grid.lat, grid.lon)
+        sb = std_grid(priors[key], grid.lat, grid.lon)
         return xb_key, (xb_key, sb, sb)
 
     geo = stencils.geometry(grid.lat, grid.lon, grid.periodic)
@@ -113,14 +113,14 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, grid, card) -> tuple[dict, int]:
+def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, int]:
     """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction per state key (see the module
     docstring), evaluations spent."""
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
 
     def analyse(train):
-        anchor = _anchor(xb, train, bes, grid, card)
+        anchor = _anchor(xb, train, bes, priors, grid, card)
         u, _ = run(anchor, train, 0)
         return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
 
@@ -131,7 +131,7 @@ def _weights(run, xb, obs, bes, grid, card) -> tuple[dict, int]:
     return {k: w.get(k, unverified if k in obs else floor) for k in keys}, n
 
 
-def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_only: bool = False
+def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, grid, anchor_only: bool = False
                   ) -> tuple[dict, dict, dict, int]:
     """The joint analysis of the state keys in ``xb``.
 
@@ -149,6 +149,9 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_onl
         Accepted observations per observed key (:class:`xda.labeled.observations.PointObservations`).
     bes : dict
         ``B`` per observed key.
+    priors : dict
+        ``B`` per state key present, from its standard name's prior
+        (:func:`xda.assimilation.covariance.prior_for`): that of the unobserved keys.
     anchor_only : bool
         Outside the model's range: the classical anchor (and its pointwise posterior members).
 
@@ -164,13 +167,13 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_onl
         return _departure(req, xb, anchor, ob, grid, m)
 
     if req.latent_optimization is not None:
-        return _latent(req, xb, obs, bes, grid)
-    anchor = _anchor(xb, obs, bes, grid, card)
+        return _latent(req, xb, obs, priors, grid)
+    anchor = _anchor(xb, obs, bes, priors, grid, card)
     if anchor_only:
         analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, req.seed) if members > 1
                         else anchor[k][0][None]) for k in xb}
         return analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0
-    weights, nfe = (_weights(run, xb, obs, bes, grid, card) if req.verify
+    weights, nfe = (_weights(run, xb, obs, bes, priors, grid, card) if req.verify
                     else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, 0))
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
@@ -184,10 +187,11 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, grid, anchor_onl
     return analysis, {k: anchor[k][1] for k in xb}, weights, nfe
 
 
-def _latent(req: Request, xb: dict, obs: dict, bes: dict, grid) -> tuple[dict, dict, dict, int]:
-    """LO-SDA: samples of the reverse process with latent optimisation about the background (s_a = s_b)."""
+def _latent(req: Request, xb: dict, obs: dict, priors: dict, grid) -> tuple[dict, dict, dict, int]:
+    """LO-SDA: samples of the reverse process with latent optimisation about the background (s_a = s_b of the
+    standard names' priors)."""
     keys, members = list(req.card["variables"]), req.members
-    anchor = _anchor(xb, {}, bes, grid, req.card)
+    anchor = _anchor(xb, {}, {}, priors, grid, req.card)
     u_all, nfe = _departure(req, xb, anchor, obs, grid, max(members, 1))
     u = {k: u_all[:, keys.index(k)] for k in xb}
     if members <= 1:

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__
-from ..labeled import names
+from ..labeled import io, names
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
 from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
@@ -56,16 +56,9 @@ def _field(da: xr.DataArray, grid, target_units: str, name: str, extra: list[str
                             "interpolate it first, e.g. `u.interp_like(tas)`")
         da = da.rename({g.lat_dim: grid.lat_dim, g.lon_dim: grid.lon_dim}) if (g.lat_dim, g.lon_dim) != (grid.lat_dim, grid.lon_dim) else da
         da = da.broadcast_like(like)
-    da = da.transpose(*extra, grid.lat_dim, grid.lon_dim)
-    values = xu.magnitude(da, target_units, name=name).reshape(-1, *grid.shape)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise DataError(
-            f"{name!r} has {int(bad.sum())} NaN/inf values; downscaling needs complete fields. Fill them "
-            f"(e.g. `.interpolate_na({grid.lon_dim!r})`) or crop to where {name!r} is defined"
-        )
-    if grid.lat[0] > grid.lat[-1]:
-        values = values[:, ::-1]
+    values, _ = io.to_arrays(da.transpose(*extra, grid.lat_dim, grid.lon_dim), grid, target_units, name,
+                             f"downscaling needs complete fields. Fill them (e.g. `.interpolate_na({grid.lon_dim!r})`) "
+                             f"or crop to where {name!r} is defined")
     return values
 
 
@@ -294,7 +287,8 @@ def downscale(
     u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if learned and winds else (None, None)
     c = Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c)
     f = _fine(lat_f, lon_f, orog_f, factor) if learned else Fine(lat_f, lon_f, orog_f, None, factor)
-    solve = Solve(method, net, card, (model, tname), Sampling(int(members), steps, seed), lapse_rate)
+    solve = Solve(method, net, card, (model, tname), Sampling(int(members), steps, seed), _lapse_rate(lapse_rate),
+                  None if lapse_rate is None else str(lapse_rate))
     fine, se, more = METHODS[method](solve, c, f)
     info.update(more)
     lat_c_f, lon_c_f = lat_f, lon_f
@@ -442,19 +436,20 @@ class Solve(NamedTuple):
     card: dict | None
     labels: tuple  #: (model name, variable name)
     sampling: Sampling
-    lapse_rate: object  #: as given (number, text, quantity or None)
+    gamma: float | None  #: the lapse rate given (K m-1), or None: estimated
+    given: str | None  #: the lapse rate as the caller wrote it (for the provenance)
 
 
 def _by_learning(req: Solve, c: Coarse, f: Fine):
     """``"xda"`` and ``"regression"``: :func:`_learned`."""
-    return _learned((c, f), req.method, req.net, req.card, req.labels, req.sampling, req.lapse_rate)
+    return _learned((c, f), req)
 
 
 def _by_lapse_rate(req: Solve, c: Coarse, f: Fine):
     """``"lapse_rate"``: conservative bicubic plus the lapse-rate correction of the fine relief."""
     fine, gamma = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
-                                       gamma=_lapse_rate(req.lapse_rate))
-    note = (f"{req.lapse_rate} (given)" if req.lapse_rate is not None else
+                                       gamma=req.gamma)
+    note = (f"{req.given} (given)" if req.given is not None else
             f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km")
     return fine[None], None, {"xda_lapse_rate": note}
 
@@ -471,12 +466,12 @@ METHODS = {"xda": _by_learning, "regression": _by_learning, "lapse_rate": _by_la
            "bicubic": _by_interpolation, "bilinear": _by_interpolation}
 
 
-def _learned(problem, method: str, net, card, labels, sampling: Sampling, lapse_rate):
+def _learned(problem, req: Solve):
     """``"xda"`` (the verified estimate, :func:`_verified`) or ``"regression"``: (fine (members, B, fy, fx),
     standard error or None, attrs)."""
-    (model, name), gamma = labels, _lapse_rate(lapse_rate)
+    (model, name), gamma, method, net, card = req.labels, req.gamma, req.method, req.net, req.card
     if method == "xda":
-        fine, gamma, se, info = _verified(problem, net, card, labels, sampling, gamma)
+        fine, gamma, se, info = _verified(problem, net, card, req.labels, req.sampling, gamma)
     else:
         from ..models.downscaling import downscale_arrays
 
@@ -486,7 +481,7 @@ def _learned(problem, method: str, net, card, labels, sampling: Sampling, lapse_
         fine, gamma, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
                                                         model=net, card=card, u_c=c.u, v_c=c.v, method=method, gamma=gamma)
     info.update(xda_model=model, xda_winds="used" if problem[0].u is not None else "not used",
-                xda_lapse_rate=(f"{lapse_rate} (given; the anchor)" if lapse_rate is not None else
+                xda_lapse_rate=(f"{req.given} (given; the anchor)" if req.given is not None else
                                 f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km (the anchor)"))
     return fine, se, info
 

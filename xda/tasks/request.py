@@ -1,5 +1,5 @@
 """What the stages of an analysis carry: the call's settings (:class:`Request`, validated once by the task) and
-one variable's problem (:class:`Problem`, :class:`Background`), instead of a bundle of positional parameters."""
+one variable's problem and analysis (:class:`Problem`, :class:`Analysis`), instead of a bundle of positional parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import xarray as xr
 
 from ..labeled.observations import PointObservations
 
@@ -31,18 +30,23 @@ class Request:
 
 
 class Problem(NamedTuple):
-    """One background variable and its observations, in working units on the grid."""
+    """One background variable and its observations as plain arrays: working units, latitudes ascending."""
 
     name: str  #: the background's variable
     key: str | None  #: the model's variable it maps to
     units: str  #: working units
-    grid: object  #: :class:`xda.labeled.grid.Grid`
-    ob: PointObservations
+    grid: object  #: :class:`xda.labeled.grid.Grid`, latitudes ascending
+    ob: PointObservations | None  #: its observations (None: unobserved variable of a joint state)
+    xb: np.ndarray  #: the background (ny, nx)
+    prior: object = None  #: the empirical-Bayes prior of its B (:func:`xda.assimilation.covariance.prior_for`)
+    method: str = "xda"  #: "oi" for a variable the model does not know
 
 
-class Background(NamedTuple):
-    """A background variable's values (ny, nx) in working units, its extra (size-1) dims and its (..., lat, lon) view."""
+class Analysis(NamedTuple):
+    """One variable's analysis as plain arrays (working units, latitudes ascending), for the write-back."""
 
-    xb: np.ndarray
-    extra: list
-    da2: xr.DataArray
+    xa: np.ndarray  #: (members or 1, ny, nx)
+    sa: np.ndarray  #: the analysis-error std (ny, nx)
+    how: str  #: how the std was had (its long_name)
+    attrs: dict  #: provenance attrs (``xda_*``)
+    report: dict  #: n_obs, rejected, dropped and, if observed, ``checks`` = (observations, pre-screen, QC) for its table

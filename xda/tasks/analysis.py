@@ -1,0 +1,240 @@
+"""The solve of :func:`xda.assimilate`: plain arrays in working units on a grid with latitudes ascending,
+prepared once by the task (:mod:`xda.labeled.io`) and written back once. Nothing here touches a labeled
+array: each method of :data:`METHODS` takes the :class:`~xda.tasks.request.Problem` of each variable and the
+call's :class:`~xda.tasks.request.Request` and returns an :class:`~xda.tasks.request.Analysis` per variable."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+
+from ..assimilation.anchor import oi_analysis, std_grid
+from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate
+from ..assimilation.qc import quality_control, robust_prescreen
+from ..assimilation.verify import Verification, Weight, cross_validate, weight_attrs
+from ..errors import GridError, ModelError, ObservationError, XdaWarning, check_choice
+from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
+from ..labeled.observations import PointObservations
+from ..numerics import oi
+from ..numerics.ensemble import recentred_spread
+from ..numerics.interp import apply
+from .request import Analysis, Problem, Request
+
+#: The values of ``background_error=`` besides a :class:`~xda.assimilation.covariance.BackgroundError`.
+BACKGROUND_ERRORS = ("tuned", "innovations", "model")
+
+
+def _by_variable(problems: dict, req: Request) -> tuple[dict, int]:
+    """OI, or the anchored learned analysis, one variable at a time (a variable the model does not know has
+    ``Problem.method == "oi"``). Returns ({name: :class:`Analysis`}, network evaluations)."""
+    results, nfe_total = {}, 0
+    for name, p in problems.items():
+        r = req if p.method == req.method else replace(req, method=p.method, members=1)
+        results[name], nfe = _solve_variable(p, r)
+        nfe_total += nfe
+    return results, nfe_total
+
+
+def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
+    """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction."""
+    ob, xb = p.ob, p.xb
+    if ob.n == 0:
+        raise ObservationError(f"no usable observations of {p.name!r} ({ob.dropped}); nothing to assimilate")
+    d = ob.value - apply(ob.operator, xb)
+    pre = robust_prescreen(d, ob.error)
+    be = _background_error(req, p, d, pre)
+    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, p.name, p.units)
+    used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
+    (xa, sa), nfe = oi_analysis(xb, d[ok], used, be, p.grid), 0
+    how = "OI's, exact for its B and R"
+    attrs = dict(_analysis_attrs(req.method, n_ok, n_rejected, be, p.units), xda_oi_solver=oi.solver(n_ok),
+                 **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
+    if req.method == "xda":
+        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how)
+        attrs.update(_weight_attrs(v))
+        if req.members > 1 and v.recentred:
+            attrs[RECENTRED_ATTR] = RECENTRED_NOTE
+    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, checks=(ob, pre, ok))
+    return Analysis(xa, sa, how, attrs, report), nfe
+
+
+def _analyse_joint(problems: dict, req: Request) -> tuple[dict, int]:
+    """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`)."""
+    from .assimilate_joint import analyse_joint
+
+    card = req.card
+    by_key = {p.key: p for p in problems.values()}
+    xb, obs, bes, reports = {k: p.xb for k, p in by_key.items()}, {}, {}, {}
+    for key, p in by_key.items():
+        if p.ob is not None and p.ob.n > 0:
+            bes[key], obs[key], reports[key] = _checked(req, p)
+    grid = next(iter(problems.values())).grid
+    why = _outside_range(card, ", ".join(repr(p.name) for p in problems.values()), grid)
+    if why is not None:
+        warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
+                                 "(xda_correction_weight = 0)"), stacklevel=4)
+    priors = {k: BackgroundError.from_prior(p.prior) for k, p in by_key.items()}
+    analysis, sa, weights, nfe = analyse_joint(req, xb, obs, bes, priors, grid, anchor_only=why is not None)
+    recentred = req.members > 1 and why is None and req.latent_optimization is None
+    results = {}
+    for key, p in by_key.items():
+        report = reports.get(key, dict(n_obs=0, rejected=0, dropped={}))
+        be = bes.get(key) or priors[key]
+        attrs = dict(_analysis_attrs("xda", report["n_obs"], report["rejected"], be, p.units), **weight_attrs(weights[key]),
+                     **{f"xda_n_obs_{k}": v for k, v in report["dropped"].items()})
+        if recentred:
+            attrs[RECENTRED_ATTR] = RECENTRED_NOTE
+        attrs["xda_joint_state"] = list(card["variables"])
+        results[p.name] = Analysis(analysis[key], sa[key], "the multivariate anchor's (OI, or s_b where unobserved)",
+                                   attrs, report)
+    return results, nfe
+
+
+def _checked(req: Request, p: Problem):
+    """B, the observations that pass QC and the report of one observed variable of the joint state."""
+    ob = p.ob
+    d = ob.value - apply(ob.operator, p.xb)
+    pre = robust_prescreen(d, ob.error)
+    be = _background_error(req, p, d, pre)
+    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, p.name, p.units)
+    return be, ob.subset(ok), dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
+
+
+#: The analysis methods, one protocol: ``solve(problems, request) -> ({name: Analysis}, network evaluations)``, on
+#: plain arrays (``problems``: {background variable: :class:`Problem`}). Keyed by ``method="oi"`` or, for
+#: ``method="xda"``, the model's architecture (:data:`xda.models.cards.ARCHITECTURES`).
+METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
+
+
+def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObservations, members: int):
+    """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
+
+    ``u`` is the posterior-mean head (``members=0``: one field) or posterior samples,
+    computed on a grid of the card's training spacing over the same domain
+    (:func:`xda.models.anchored.working_grid`) and interpolated back.
+    """
+    import torch
+
+    from ..models import anchored
+    from ..models.diffusion import generator
+
+    net, grid, seed, device = req.net, p.grid, req.seed, req.device
+    entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
+    wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
+    fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
+    cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
+    var = torch.full((max(members, 1),), int(entry["index"]), dtype=torch.long, device=device)
+    cond = cond.expand(max(members, 1), -1, -1, -1)
+    if members == 0:
+        with torch.no_grad():
+            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
+    else:  # in batches of anchored.MEMBER_BATCH: the network's memory does not grow with the ensemble
+        gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
+        parts = []
+        for start in range(0, members, anchored.MEMBER_BATCH):
+            b = min(anchored.MEMBER_BATCH, members - start)
+            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=req.steps, generator=gen)
+            parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
+        return np.concatenate(parts), nfe
+    return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
+
+
+def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
+    """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
+    weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
+    scaled by ``k`` (:func:`xda.assimilation.verify.cross_validate`): the members are recentred on the head's estimate.
+
+    Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
+    """
+    sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
+
+    def run(xa_, sa_, ob_, m):
+        return _learned_departure(req, p, xb, sb, xa_, sa_, ob_, m)
+
+    v = (cross_validate(run, xb, p.ob, be, p.grid) if req.verify
+         else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
+    mean, nfe = run(xa, sa, p.ob, 0)
+    u = v.weight.weight * mean
+    if members > 1:
+        samples, nfe_s = run(xa, sa, p.ob, members)
+        # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
+        # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
+        spread = recentred_spread(samples)
+        u, nfe = u + v.spread * spread, nfe + members * nfe_s
+    return xa[None] + sa[None] * u, nfe + v.evaluations, v
+
+
+def _outside_range(card: dict, name: str, grid) -> str | None:
+    """Why the learned model cannot analyse ``name`` on ``grid`` (the grid's spacing or size), or None."""
+    from ..models import anchored
+
+    try:
+        anchored.working_grid(card, grid.lat, grid.lon, grid.periodic, name)
+    except GridError as e:  # the reason, without the error's advice to regrid (the caller answers instead)
+        return str(e).split("; regrid")[0].split("; use method=")[0]
+    return None
+
+
+def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str):
+    """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
+    analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
+
+    Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
+    """
+    why = _outside_range(req.card, p.name, p.grid)
+    if why is not None:
+        warnings.warn(XdaWarning(f"{why}: the analysis of {p.name!r} is the OI analysis "
+                                 "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
+                                                                  "(x_a + s_a z, no spatial correlation)" if req.members > 1 else "")),
+                      stacklevel=4)
+        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
+        return (oi.pointwise_members(xa, sa, req.members, req.seed) if req.members > 1 else xa[None]), sa, 0, v, how
+    xa, nfe, v = _learned_analysis(req, p, xb, be, xa, sa)
+    if v.spread != 1.0:
+        how = f"OI's times {v.spread:.3g}, to fit withheld observations"
+    return xa, sa * v.spread, nfe, v, how
+
+
+def _weight_attrs(v: Verification) -> dict:
+    """The verification's weight, its standard error and the spread scale, as attrs."""
+    return dict(weight_attrs(v.weight), xda_spread_scale=round(v.spread, 4))
+
+
+def _background_error(req: Request, p: Problem, d, pre) -> BackgroundError:
+    """B statistics: given, empirical Bayes on the observations (default), from the innovations
+    (Hollingsworth-Lonnberg) or from the model card (asked for by name only: the card's B is the
+    training simulation's, right for that world's OSSE and not for real data).
+    """
+    spec, name, key, card, ob, prior = req.background_error, p.name, p.key, req.card, p.ob, p.prior
+    be = spec.get(name) if isinstance(spec, dict) else spec
+    if be is None:
+        be = "tuned"
+    if isinstance(be, BackgroundError):
+        return be
+    if not isinstance(be, str) or be not in BACKGROUND_ERRORS:
+        check_choice(f"background_error (for {name!r})", be, BACKGROUND_ERRORS,
+                     fix="or pass an xda.BackgroundError (e.g. BackgroundError.from_archive(backgrounds, truths, obs))")
+    if be == "model":
+        if key is None:
+            raise ModelError(f"no model statistics for {name!r}; use background_error='tuned' or a BackgroundError")
+        return BackgroundError.from_card(card["variables"][key])
+    if be == "innovations":
+        return BackgroundError.from_innovations(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre])
+    n = int(pre.sum())
+    if n < MIN_TUNE and (prior is None or not np.isfinite(prior.sd_log_sigma)):
+        warnings.warn(XdaWarning(
+            f"{n} observation(s) of {name!r} and no prior on its background-error std s_b (no bundled archive of its "
+            f"standard name; the generic prior sets L only): s_b is guessed from {n} innovation(s) and may be far off; pass "
+            f"`background_error={{{name!r}: xda.BackgroundError.constant(s_b, L)}}` with your background's error"),
+            stacklevel=4)
+    return estimate(d[pre], ob.lat[pre], ob.lon[pre], ob.error[pre], prior=prior)
+
+
+def _analysis_attrs(method: str, n_obs: int, n_rejected: int, be: BackgroundError, units: str) -> dict:
+    """Per-variable provenance: the method, the observation counts and ``B``."""
+    return dict(xda_method=method, xda_n_obs=n_obs, xda_n_obs_rejected=n_rejected,
+                xda_background_error=f"{be.source}; L = {be.length_scale / 1e3:.0f} km; "
+                                     f"s_b = {float(np.min(be.sigma)):.3g}..{float(np.max(be.sigma)):.3g} {units}")
