@@ -270,9 +270,9 @@ def main(argv=None):
             for ext in (".json", ".safetensors"):
                 (tmp / (src.name + ext)).write_bytes(Path(str(src) + ext).read_bytes())
     models = [Path(m).name for m in a.model]
-    from xda.models.cards import load_card
+    from xda.models.cards import architecture, load_card
 
-    LATENT.update(m for m in models if load_card(m).get("latent"))
+    LATENT.update(m for m in models if architecture(load_card(m)) == "latent")
     anchor = zero_clone(models[0], tmp) if models else None
     densities = [float(x) for x in a.densities.split(",")]
     if "osse" not in a.skip:

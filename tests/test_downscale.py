@@ -203,7 +203,7 @@ def test_shipped_downscaling_model_loads_offline():
     net, card = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
     again, _ = registry.load_model(registry.DEFAULT_DOWNSCALING_MODEL, device="cpu")
     assert net is again
-    assert card["kind"] == "downscaling" and card["anchor"] == "lapse_rate" and card["factors"] == [2, 3, 4]
+    assert card["kind"] == "downscaling" and card["anchor"] == "lapse_rate" and tuple(card["factors"]) == (2, 3, 4)
     assert card["variable"]["units"] == "K" and all(p["kappa"] > 0 for p in card["physics"].values())
     assert card["sha256"] == registry.sha256(registry.find(registry.DEFAULT_DOWNSCALING_MODEL).with_suffix(".safetensors"))
 
@@ -441,7 +441,7 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
     net, card = registry.load_model("tiny-ds", device="cpu")
     assert card["training"]["stages"]["denoiser"]["steps"] == 2
-    assert card["factors"] == [2, 3, 4] and card["departure_std"] > 0 and set(card["physics"]) == {"1", "2"}
+    assert tuple(card["factors"]) == (2, 3, 4) and card["departure_std"] > 0 and set(card["physics"]) == {"1", "2"}
     assert wfile.exists() and card["validation"]["rmse_baseline_K"] > 0
     again = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds-2", max_steps=1, batch=2,
                       init=wfile, stages=("denoiser",))  # the init is loaded through its manifest-checked card

@@ -229,3 +229,51 @@ def test_assimilate_takes_a_model_path(tmp_path, monkeypatch):
     by_name = xda.assimilate(bg, obs, model=NAME, **kw)
     np.testing.assert_array_equal(by_path.values, by_name.values)
     assert float(by_path[16, 20]) > 5500.0
+
+
+# ----------------------------------------------------------------------------- typed, versioned cards
+
+
+@pytest.mark.parametrize("name, arch", [("hs-t42-v2", "anchored"), ("hs-t42-mv-v1", "joint"),
+                                        ("hs-t42-mv-latent-v1", "latent"), ("hs-t63-ds-v1", "downscaling")])
+def test_a_schema_1_card_is_read_as_a_typed_card_with_its_architecture(name, arch):
+    """The shipped cards predate the schema version: their flags are read once, into ``architecture``."""
+    card = cards.load_card(name)
+    assert isinstance(card, cards.ModelCard) and card.schema_version == 1
+    assert card.architecture == arch == cards.architecture(card)
+    assert card.name == name and card.kind in cards.REQUIRED and card.network == card.to_dict()["network"]
+    assert card == json.loads(Path(str(registry.find(name)) + ".json").read_text())
+
+
+def test_a_card_is_read_only():
+    card = cards.load_card(NAME)
+    key = next(iter(card["variables"]))
+    with pytest.raises(TypeError):
+        card["variables"][key]["units"] = "km"
+    with pytest.raises(TypeError):
+        card["grid"]["shape"][0] = 3  # arrays are tuples
+    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
+        card.architecture = "joint"
+    copy = card.to_dict()  # a mutable deep copy to derive a new card from
+    copy["variables"][key]["units"] = "km"
+    assert card["variables"][key]["units"] != "km"
+
+
+def test_save_model_writes_the_schema_version_and_architecture(tmp_path, monkeypatch):
+    net, card = registry.load_model(NAME, device="cpu")
+    registry.save_model(net, card, tmp_path, "resaved")
+    saved = json.loads((tmp_path / "resaved.json").read_text())
+    assert saved["schema_version"] == cards.SCHEMA_VERSION and saved["architecture"] == "anchored"
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    again = cards.load_card("resaved")
+    assert again.schema_version == cards.SCHEMA_VERSION and again.to_dict()["variables"] == card.to_dict()["variables"]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda c: c.update(schema_version=99), r"schema_version=99; this xda reads versions 1 to 2: upgrade xda"),
+    (lambda c: c.update(architecture="transformer"), r"architecture 'transformer'; xda knows \['anchored'"),
+])
+def test_a_card_from_the_future_is_refused_by_name(copied, edit, match):
+    _edit_card(copied, edit, seal=True)
+    with pytest.raises(WeightsError, match=match):
+        cards.load_card(str(copied))

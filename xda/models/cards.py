@@ -32,7 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 from ..errors import ModelError, WeightsError, check_choice
@@ -55,7 +58,7 @@ _DIGESTS: dict[str, tuple[tuple, str]] = {}  # resolved weight path -> (stat sig
 class ModelFiles(NamedTuple):
     """A verified model: its card, the two files (absolute paths) and the manifest hash."""
 
-    card: dict
+    card: "ModelCard"
     card_path: Path
     weights_path: Path
     manifest: str
@@ -380,11 +383,11 @@ def open_model(name=DEFAULT_MODEL) -> ModelFiles:
     card = read_card(card_path)
     check_card(card, card_path)
     manifest = verify_card(card, card_path, weights_path)
-    return ModelFiles(card, card_path, weights_path, manifest)
+    return ModelFiles(ModelCard.from_dict(card, card_path), card_path, weights_path, manifest)
 
 
-def load_card(name=DEFAULT_MODEL) -> dict:
-    """The verified model card (a dict, freshly parsed) of a model.
+def load_card(name=DEFAULT_MODEL) -> "ModelCard":
+    """The verified model card (freshly parsed, read-only: :class:`ModelCard`) of a model.
 
     Parameters
     ----------
@@ -393,7 +396,7 @@ def load_card(name=DEFAULT_MODEL) -> dict:
 
     Returns
     -------
-    dict
+    ModelCard
 
     Raises
     ------
@@ -434,6 +437,125 @@ def seal_card(name) -> Path:
     return card_path
 
 
+#: The version of the card schema this xda writes. 1: the cards written before it was recorded (the architecture
+#: implied by ``kind``/``joint``/``latent`` flags); 2: ``schema_version`` and ``architecture`` recorded.
+SCHEMA_VERSION = 2
+
+
+class _Array(tuple):
+    """A read-only JSON array: a tuple that equals the list it was read from."""
+
+    def __eq__(self, other):
+        return tuple.__eq__(self, tuple(other)) if isinstance(other, (list, tuple)) else NotImplemented
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
+
+def _frozen(value):
+    """A JSON value made read-only, deeply: objects as mappings that refuse writes, arrays as tuples (equal to
+    the lists they were), so that a card equals its JSON."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return _Array(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value):
+    """The JSON value of a :func:`_frozen` one (a deep, mutable copy)."""
+    if isinstance(value, Mapping):
+        return {k: _thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class ModelCard(Mapping):
+    """A verified model card, read-only and typed: what every model has as attributes, and each section of
+    the card (``variables``, ``grid``, ``training``, ...) by key, as a read-only mapping.
+
+    Built from a card's JSON by :meth:`from_dict` (which upgrades older schemas), given by
+    :func:`load_card` and :func:`xda.models.registry.load_model`; :meth:`to_dict` gives a
+    mutable copy to derive a new card from (fine-tuning). Its ``architecture`` (a key of
+    :data:`ARCHITECTURES`) is what code dispatches on, never the flags of schema 1.
+
+    A card equals its JSON object (``load_card(name) == json.load(card_file)``).
+
+    Attributes
+    ----------
+    name : str
+    kind : {"assimilation", "downscaling"}
+    architecture : str
+    anchor : str or None
+        The classical method the model is anchored on (``"oi"``, ``"lapse_rate"``).
+    network : Mapping
+        The architecture's constructor keywords.
+    schema_version : int
+        The schema the card was written in (:data:`SCHEMA_VERSION` for new cards).
+    sections : Mapping
+        The whole card as stored, read-only (also reached as ``card[key]``).
+    """
+
+    name: str
+    kind: str
+    architecture: str
+    anchor: str | None
+    network: Mapping
+    schema_version: int
+    sections: Mapping
+
+    @classmethod
+    def from_dict(cls, card: Mapping, path="the card") -> "ModelCard":
+        """The typed card of a card's JSON object (schema 1 upgraded: its architecture inferred from its flags).
+
+        Raises
+        ------
+        WeightsError
+            A schema newer than this xda reads, an unknown kind or architecture.
+        """
+        version = card.get("schema_version", 1)
+        if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+            raise WeightsError(f"model card {path} has schema_version={version!r}; this xda reads versions 1 to "
+                               f"{SCHEMA_VERSION}: upgrade xda (`pip install -U` the package) or use a model saved by it")
+        kind = card.get("kind", "assimilation")
+        if kind not in REQUIRED:
+            raise WeightsError(f"model card {path} has kind={kind!r}; xda knows {sorted(REQUIRED)}; " + FIX)
+        arch = card["architecture"] if "architecture" in card else _implied_architecture(card)
+        if arch not in ARCHITECTURES:
+            raise WeightsError(f"model card {path} names architecture {arch!r}; xda knows {sorted(ARCHITECTURES)}; " + FIX)
+        frozen = _frozen(card)
+        return cls(str(card.get("name", "")), kind, arch, card.get("anchor"), frozen.get("network", _frozen({})),
+                   version, frozen)
+
+    def to_dict(self) -> dict:
+        """The card as a mutable JSON object (a deep copy), e.g. to derive a fine-tuned model's card."""
+        return _thawed(self.sections)
+
+    def __getitem__(self, key):
+        return self.sections[key]
+
+    def __iter__(self):
+        return iter(self.sections)
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def __repr__(self) -> str:
+        return f"ModelCard(name={self.name!r}, kind={self.kind!r}, architecture={self.architecture!r}, schema_version={self.schema_version})"
+
+
+def _implied_architecture(card: Mapping) -> str:
+    """The architecture a schema-1 card implies by its ``kind``, ``joint`` and ``latent`` entries."""
+    if card.get("kind", "assimilation") == "downscaling":
+        return "downscaling"
+    return "latent" if card.get("latent") else "joint" if card.get("joint") else "anchored"
+
+
 #: The network architectures a card can name (``card["architecture"]``): ``module:class`` built with the card's
 #: ``network`` keywords (:func:`xda.models.registry.load_model`). A new architecture is one line here.
 ARCHITECTURES = {
@@ -444,30 +566,30 @@ ARCHITECTURES = {
 }
 
 
-def architecture(card: dict) -> str:
-    """The card's architecture (a key of :data:`ARCHITECTURES`): its ``architecture`` entry, or for cards
-    written before it existed, what their ``kind``/``joint``/``latent`` entries imply."""
+def architecture(card: Mapping) -> str:
+    """The card's architecture (a key of :data:`ARCHITECTURES`): a :class:`ModelCard`'s, or for a card's JSON
+    object its ``architecture`` entry, else what a schema-1 card's ``kind``/``joint``/``latent`` imply."""
+    if isinstance(card, ModelCard):
+        return card.architecture
     if "architecture" in card:
         check_choice("architecture", card["architecture"], tuple(ARCHITECTURES))
         return card["architecture"]
-    if card.get("kind", "assimilation") == "downscaling":
-        return "downscaling"
-    return "latent" if card.get("latent") else "joint" if card.get("joint") else "anchored"
+    return _implied_architecture(card)
 
 
-def describe_kind(card: dict) -> str:
+def describe_kind(card: Mapping) -> str:
     """What a card's model is, with its article: ``"a downscaling model"``, ``"a joint assimilation model"``, ...
 
     Parameters
     ----------
-    card : dict
+    card : ModelCard or dict
 
     Returns
     -------
     str
     """
-    kind = card.get("kind", "assimilation")
-    flavour = "latent joint " if card.get("latent") else "joint " if card.get("joint") else ""
+    kind, arch = card.get("kind", "assimilation"), architecture(card)
+    flavour = "latent joint " if arch == "latent" else "joint " if arch == "joint" else ""
     words = f"{flavour}{kind} model"
     return ("an " if words[0] in "aeiou" else "a ") + words
 

@@ -50,7 +50,7 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def load_model(name=DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[torch.nn.Module, dict]:
+def load_model(name=DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[torch.nn.Module, cards.ModelCard]:
     """Load (or fetch from the cache) a verified denoiser and its card.
 
     Parameters
@@ -65,7 +65,7 @@ def load_model(name=DEFAULT_MODEL, device=None, dtype=torch.float32) -> tuple[to
 
     Returns
     -------
-    (Module, dict)
+    (Module, ModelCard)
         The module (a :class:`Denoiser`; for ``kind: downscaling`` cards, a
         :class:`~xda.models.downscaling.AnchoredDownscaler`; for ``joint`` cards a
         :class:`~xda.models.joint.JointDenoiser`) in eval mode on ``device`` and the model card.
@@ -144,9 +144,9 @@ def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, d
     ----------
     model : Module
         A module with a ``config`` attribute (its constructor arguments, the card's ``network``).
-    card : dict
+    card : dict or ModelCard
         The card (JSON-compatible); ``name``, ``network``, ``architecture`` (a key of
-        :data:`xda.models.cards.ARCHITECTURES`) and the two hashes are (re)set.
+        :data:`xda.models.cards.ARCHITECTURES`), ``schema_version`` and the two hashes are (re)set.
     directory : path
         Created if needed.
     name : str
@@ -170,7 +170,8 @@ def save_model(model: torch.nn.Module, card: dict, directory: Path, name: str, d
     os.umask(umask)
     os.chmod(wfile, 0o666 & ~umask)  # safetensors writes 0600; the weights are as shareable as their card
     digest = sha256(wfile)
-    card = json.loads(json.dumps(dict(card, name=name, network=model.config, sha256=digest,
+    base = card.to_dict() if isinstance(card, cards.ModelCard) else dict(card)
+    card = json.loads(json.dumps(dict(base, name=name, network=model.config, sha256=digest, schema_version=cards.SCHEMA_VERSION,
                                       architecture=cards.architecture(card))))  # hash what loads back
     card["manifest_sha256"] = manifest_sha256(card, digest)
     (directory / f"{name}.json").write_text(json.dumps(card, indent=1))

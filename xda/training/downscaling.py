@@ -230,7 +230,7 @@ def _from_init(init, stages, seed) -> tuple[AnchoredDownscaler, dict]:
 
     net, card = load_model(init, device="cpu")  # the manifest-checked weights and card
     require_kind(card, "downscaling", init)
-    model, card = copy.deepcopy(net).float().requires_grad_(True).train(), copy.deepcopy(card)
+    model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     torch.manual_seed(seed)
     fresh = AnchoredDownscaler(**card["network"])
     for stage in stages:

@@ -143,7 +143,7 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     net, card = load_model(init, device="cpu")
     require_kind(card, "downscaling", init)
-    model, card = copy.deepcopy(net).float().requires_grad_(True).train(), copy.deepcopy(card)
+    model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     before = _scores(net, card, test)
     t0 = time.perf_counter()
     run = _Stages(model.to(dev), card, _UserExamples(train, seed, 0.0 if train["winds"] else 1.0), batch, dev, max_steps, lr)

@@ -123,7 +123,7 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
     if card.get("anchor") != "oi":
         raise ModelError(f"model {init!r} is not an anchored assimilation model; start from {DEFAULT_MODEL!r}")
     key, truth, background, grid = _pairs(pairs, card, variable)
-    new = copy.deepcopy(card)  # the fine-tuned card: the archive's own B, used below 100 observations
+    new = card.to_dict()  # the fine-tuned card: the archive's own B, used below 100 observations
     new["variables"][key].update(_archive_error(truth, background, grid, card["variables"][key]["units"]).card_entry())
     bank = _bank(key, new, truth, background, grid, cases, seed)
     built = time.perf_counter() - t0
