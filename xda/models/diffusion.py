@@ -209,6 +209,28 @@ def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict |
     return x
 
 
+@torch.no_grad()
+def sample_euler(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None, callback=None) -> torch.Tensor:
+    """Euler sampler of the EDM probability-flow ODE (k-diffusion's ``sample_euler`` without churn): one
+    denoiser evaluation per noise level, for denoisers that are costly per call (a guided or optimised one,
+    e.g. LO-SDA's :class:`xda.models.latent.LatentOptimization`).
+
+    Same signature and conventions as :func:`sample_heun`.
+
+    Returns
+    -------
+    Tensor, shape of ``x``
+    """
+    extra_args = extra_args or {}
+    for i in range(len(sigmas) - 1):
+        s, s_next = sigmas[i], sigmas[i + 1]
+        d = model(x, s, **extra_args)
+        x = x + (s_next - s) * (x - d) / s
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": s, "denoised": d})
+    return x
+
+
 class _Counted:
     """Counts the evaluations of a denoiser (NFE)."""
 

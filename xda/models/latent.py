@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .diffusion import Denoiser, sigma_schedule
+from .diffusion import Denoiser, sample_euler, sigma_schedule
 from .joint import N_PER_VARIABLE, analytic_condition
 from .network import Conv3, ResBlock
 
@@ -119,19 +119,47 @@ class LatentJointDenoiser(nn.Module):
         return (dec[: len(delta)] - dec[len(delta):]) / sa.clamp(min=1e-6)
 
 
+class LatentOptimization:
+    """LO-SDA's guidance as a denoiser wrapper (Li et al. 2025): the denoised latent ``d = D(x; sigma)`` refined by
+    ``lo_steps`` Adam steps (learning rate ``lr``) on
+
+        J(delta) = 1/2 mean_obs ((r - H dx(delta)) / s_o)^2 + 1/2 mean (delta - d)^2 / sigma^2
+
+    (``dx``: the decoded departure in working units, ``r``: the innovations, both in units of
+    ``s_a``). The proximal term's weight ``1 / sigma^2`` lets the observations steer the large
+    scales early and keeps the late, fine steps with the denoiser. Called as a denoiser,
+    ``(x, sigma, cond, variable, periodic) -> refined d``, by any sampler of
+    :mod:`xda.models.diffusion`.
+    """
+
+    def __init__(self, net: LatentJointDenoiser, fields, obs, lo_steps: int = 5, lr: float = 0.1):
+        self.net, self.fields, self.lo_steps, self.lr = net, fields, lo_steps, lr
+        self.r, self.mask, self.err = obs[:, :, 0], obs[:, :, 1], obs[:, :, 2].clamp(min=1e-3)
+        self.n_obs = self.mask.sum().clamp(min=1.0)
+
+    def __call__(self, x, sigma, cond, variable, periodic: bool) -> torch.Tensor:
+        with torch.no_grad():
+            d = self.net(x, sigma.reshape(1), cond, variable, periodic)
+        delta = d.clone().requires_grad_(True)
+        opt = torch.optim.Adam([delta], lr=self.lr)
+        for _ in range(self.lo_steps):
+            with torch.enable_grad():
+                u = self.net.pixel_departure(delta, cond, self.fields, periodic)
+                j = (0.5 * (self.mask * ((self.r - u) / self.err) ** 2).sum() / self.n_obs
+                     + 0.5 * ((delta - d) ** 2).mean() / sigma**2)
+                opt.zero_grad()
+                j.backward()
+            opt.step()
+        return delta.detach()
+
+
 def latent_optimization_samples(net: LatentJointDenoiser, cond, fields, obs, periodic: bool, *, steps: int = 8,
                                 lo_steps: int = 5, lr: float = 0.1, generator=None) -> tuple[torch.Tensor, int]:
     """LO-SDA: background-conditioned reverse process with latent optimisation at every noise level.
 
-    At noise level ``sigma_i`` the denoised latent ``d = D(x; sigma_i)`` is refined by
-    ``lo_steps`` Adam steps (learning rate ``lr``) on
-
-        J(delta) = 1/2 mean_obs ((r - H dx(delta)) / s_o)^2 + 1/2 mean (delta - d)^2 / sigma_i^2
-
-    (``dx``: the decoded departure in working units, ``r``: the innovations, both in
-    units of ``s_a``), then the Euler step of the probability-flow ODE uses the refined
-    estimate. The proximal term's weight ``1 / sigma_i^2`` lets the observations steer the
-    large scales early and keeps the late, fine steps with the denoiser.
+    The Euler sampler (:func:`xda.models.diffusion.sample_euler`) of the denoiser wrapped in
+    :class:`LatentOptimization`: at each noise level the denoised latent is refined towards
+    the observations, then the probability-flow ODE steps with the refined estimate.
 
     Parameters
     ----------
@@ -146,22 +174,6 @@ def latent_optimization_samples(net: LatentJointDenoiser, cond, fields, obs, per
     b = cond.shape[0]
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
     x = torch.randn((b, net.x_channels) + cond.shape[-2:], generator=generator, device=cond.device, dtype=cond.dtype) * sigmas[0]
-    r, mask, err = obs[:, :, 0], obs[:, :, 1], obs[:, :, 2].clamp(min=1e-3)
-    n_obs = mask.sum().clamp(min=1.0)
     zero = torch.zeros(b, dtype=torch.long, device=cond.device)
-    for i in range(len(sigmas) - 1):
-        s, s_next = sigmas[i], sigmas[i + 1]
-        with torch.no_grad():
-            d = net(x, s.reshape(1), cond, zero, periodic)
-        delta = d.clone().requires_grad_(True)
-        opt = torch.optim.Adam([delta], lr=lr)
-        for _ in range(lo_steps):
-            with torch.enable_grad():
-                u = net.pixel_departure(delta, cond, fields, periodic)
-                j = 0.5 * (mask * ((r - u) / err) ** 2).sum() / n_obs + 0.5 * ((delta - d) ** 2).mean() / s**2
-                opt.zero_grad()
-                j.backward()
-            opt.step()
-        d = delta.detach()
-        x = x + (s_next - s) * (x - d) / s
-    return x, steps
+    guided = LatentOptimization(net, fields, obs, lo_steps, lr)
+    return sample_euler(guided, x, sigmas, dict(cond=cond, variable=zero, periodic=periodic)), steps
