@@ -356,10 +356,15 @@ def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsy
     import subprocess
     import sys
 
+    from xda.training import recipes
+
     seen = {}
-    for task, (module, function, *_) in cli.TRAINING.items():
+    for task, recipe in recipes.RECIPES.items():
+        module, function = recipe.function.split(":")
         monkeypatch.setattr(importlib.import_module(module), function,
                             lambda data, out, _t=task, **kw: seen.setdefault(_t, (data, out, kw)) and tmp_path / "w")
+    recorded = []
+    monkeypatch.setattr(recipes, "_record", lambda path, options: recorded.append(options))
     assert cli.main(["train", "joint", "a.nc", "b.nc", "--physics-weight", "0.5", "--encoder", "vre", "--out", str(tmp_path)]) == 0
     data, out, kw = seen["joint"]
     assert data == ["a.nc", "b.nc"] and out == str(tmp_path)
@@ -367,6 +372,12 @@ def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsy
     assert cli.main(["train", "downscaling", "s.nc", "--minutes-denoiser", "3", "--stages", "denoiser"]) == 0
     kw = seen["downscaling"][2]
     assert kw["stages"] == ("denoiser",) and kw["minutes"] == {"regressor": 12.0, "denoiser": 3.0}
+    # the resolved options go into the card (training_options): recipe, preset and every option
+    assert recorded[-1]["recipe"] == "downscaling" and recorded[-1]["preset"] == "shipped"
+    assert recorded[-1]["minutes_denoiser"] == 3.0 and recorded[-1]["pde_weight"] == 1.0
+    assert cli.main(["train", "latent", "s.nc", "--preset", "smoke", "--batch", "4"]) == 0
+    kw = seen["latent"][2]
+    assert kw["batch"] == 4 and kw["max_steps"] == 3 and kw["ae_minutes"] == 0.2 and recorded[-1]["preset"] == "smoke"
     with pytest.raises(SystemExit) as e:  # argparse: exit 2 on a choice it does not know
         cli.main(["train", "joint", "a.nc", "--encoder", "cnn"])
     assert e.value.code == 2

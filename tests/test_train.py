@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 import xda
@@ -53,7 +54,20 @@ def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
     assert set(card["variables"]) == {"z500", "tas"}
     assert card["variables"]["tas"]["units"] == "K"
     assert card["anchor"] == "oi" and set(card["training"]["validation"]) <= {"z500", "tas"}
+    # the one training driver records how to train it again (EDM2's training_options), under the manifest hash
+    opts = card["training_options"]
+    assert opts["recipe"] == "assimilation" and opts["preset"] == "shipped" and opts["max_steps"] == 3
+    assert opts["channels"] == [8, 8, 8, 8] and opts["lr"] == 3e-4 and opts["name"] == "tiny"
     registry.clear_cache()
+
+
+def test_an_unknown_recipe_option_is_refused_by_name(tmp_path):
+    from xda.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"recipe 'joint' has no option \['minute'\]; its options are"):
+        xda.train(tmp_path / "sim.nc", tmp_path / "w", task="joint", minute=3)
+    with pytest.raises(ParameterError, match=r"preset='fast' is not one of \['shipped', 'smoke'\]"):
+        xda.train(tmp_path / "sim.nc", tmp_path / "w", preset="fast")
 
 
 def test_training_scales_out_with_ddp_on_gloo(tmp_path):

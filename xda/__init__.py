@@ -51,9 +51,10 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
     * ``data`` fine near-surface temperature (time, lat, lon) with ``task="downscaling"``:
       fine-tune the downscaling model ``init`` on it (coarsened internally, the last times
       held out), :func:`xda.training.downscaling_finetune.finetune_downscaler`.
-    * ``data`` a path to a simulation file from :mod:`xda.simulate`:
-      ``task="assimilation"``: :func:`xda.training.assimilation.train`;
-      ``task="downscaling"``: :func:`xda.training.downscaling.train_downscaler`.
+    * ``data`` a path to a simulation file from :mod:`xda.simulate`: the recipe ``task``
+      (``"assimilation"``, ``"joint"``, ``"latent"`` or ``"downscaling"``) of the one
+      training driver, :func:`xda.training.recipes.run` (``preset="shipped"`` or
+      ``"smoke"``; the resolved options are recorded in the card as ``training_options``).
 
     Keyword arguments go to those functions. Returns the path of the weight file.
     """
@@ -69,15 +70,9 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
         return finetune(data, out=out, **({"init": init} if init else {}), **kwargs)
     if out is None:
         raise TypeError("train(path, out): give the directory for the weights")
-    if task == "assimilation":
-        from .training.assimilation import train as _train
-    elif task == "downscaling":
-        from .training.downscaling import train_downscaler as _train
-    else:
-        from .errors import check_choice
+    from .training.recipes import run
 
-        check_choice("task", task, ("assimilation", "downscaling"))
-    return _train(data, out, **({"init": init} if init else {}), **kwargs)
+    return run(task, data, out, **({"init": init} if init else {}), **kwargs)
 
 
 __all__ = ["show_versions", "set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

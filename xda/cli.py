@@ -390,49 +390,19 @@ def _write(a, obj, path: str) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-#: ``xda train TASK``: the module and function that train it, what it trains, and its options beyond ``data``,
-#: ``--out``, ``--name``, ``--seed``: (flag, type, default). The flags are the function's keywords.
-TRAINING = {
-    "assimilation": ("xda.training.assimilation", "train", "hs-t42-v2",
-                     "the anchored assimilation model (torchrun --nproc_per_node N for several processes)",
-                     [("--minutes", float, 40.0), ("--max-steps", int, 1_000_000), ("--batch", int, 16),
-                      ("--cases", int, 2400), ("--bank", str, None), ("--lr", float, 3e-4), ("--init", str, None)]),
-    "joint": ("xda.training.joint", "train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
-              [("--minutes", float, 12.0), ("--max-steps", int, 1_000_000), ("--batch", int, 12), ("--cases", int, 1600),
-               ("--bank", str, None), ("--encoder", str, "analytic"), ("--physics-weight", float, 0.0)]),
-    "latent": ("xda.training.latent", "train", "hs-t42-mv-latent-v1", "the latent multivariate assimilation model",
-               [("--ae-minutes", float, 6.0), ("--minutes", float, 12.0), ("--max-steps", int, 1_000_000),
-                ("--batch", int, 12), ("--cases", int, 1200), ("--bank", str, None)]),
-    "downscaling": ("xda.training.downscaling", "train_downscaler", "hs-t63-ds-v1", "the downscaling model",
-                    [("--stages", str, "regressor,denoiser"), ("--minutes-regressor", float, 12.0),
-                     ("--minutes-denoiser", float, 14.0), ("--pde-weight", float, 1.0), ("--batch", int, 8),
-                     ("--lr", float, 3e-4), ("--init", str, None), ("--max-steps", int, 1_000_000)]),
-}
-TRAINING_HELP = {
-    "--minutes": "wall-clock budget of the training, minutes", "--max-steps": "step limit (per stage for downscaling)",
-    "--batch": "cases per optimiser step", "--cases": "training cases computed into the bank",
-    "--bank": ".npz cache of the training cases (written if missing)", "--lr": "learning rate (Adam)",
-    "--init": "continue from this .safetensors file", "--encoder": "observation encoder: analytic or vre (PhyDA's)",
-    "--physics-weight": "weight of the physics (PRDO) term of the loss", "--ae-minutes": "minutes for the autoencoder",
-    "--stages": "stages to train, comma-separated", "--minutes-regressor": "minutes for the regression stage",
-    "--minutes-denoiser": "minutes for the denoiser stage", "--pde-weight": "weight of the advection-diffusion loss",
-}
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def _train(a) -> None:
-    """``xda train TASK``: the task's training function with the parsed options as its keywords."""
-    import importlib
+    """``xda train TASK``: the one training driver (:func:`xda.training.recipes.run`) with the parsed options."""
     import logging
 
+    from .training.recipes import RECIPES, run
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # progress to the console
-    module, function, _, _, options = TRAINING[a.task]
-    kw = {o[2:].replace("-", "_"): getattr(a, o[2:].replace("-", "_")) for o, _, _ in options}
-    kw.update(name=a.name, seed=a.seed)
-    if a.task == "downscaling":  # two stages, each with its own budget
-        kw["stages"] = tuple(kw["stages"].split(","))
-        kw["minutes"] = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
-    out = getattr(importlib.import_module(module), function)(a.data, a.out, **kw)
+    overrides = {o.name: getattr(a, o.name) for o in RECIPES[a.task].options}
+    out = run(a.task, a.data, a.out, preset=a.preset, name=a.name, seed=a.seed,
+              **{k: v for k, v in overrides.items() if v is not None})
     print(f"wrote {out}", file=sys.stderr)
 
 
@@ -617,19 +587,27 @@ def _add_simulate(sub) -> None:
 
 
 def _add_train(sub) -> None:
+    from .training.recipes import RECIPES
+
     s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} DATA.nc ...")
     tasks = s.add_subparsers(dest="task", required=True)
-    for task, (_, _, name, what, options) in TRAINING.items():
-        t = tasks.add_parser(task, help=f"train {what}", formatter_class=argparse.RawDescriptionHelpFormatter,
-                             epilog=f"examples:\n  xda train {task} ~/.cache/xda/sim_s0.nc {options[0][0]} {options[0][2]}\n"
-                                    f"  xda train {task} ~/.cache/xda/sim_s0.nc ~/.cache/xda/sim_s1.nc --seed 1 --name my-model\n")
+    for task, recipe in RECIPES.items():
+        first = recipe.options[0]
+        t = tasks.add_parser(task, help=f"train {recipe.what}", formatter_class=argparse.RawDescriptionHelpFormatter,
+                             epilog=f"examples:\n  xda train {task} ~/.cache/xda/sim_s0.nc --{first.name.replace('_', '-')} "
+                                    f"{first.default}\n  xda train {task} ~/.cache/xda/sim_s0.nc ~/.cache/xda/sim_s1.nc --seed 1 "
+                                    f"--name my-model\n  xda train {task} ~/.cache/xda/sim_s0.nc --preset smoke --out /tmp/w\n")
         t.add_argument("data", nargs="+", help="simulation file(s) from `xda simulate`; several (seeds) are pooled")
         t.add_argument("--out", default=str(WEIGHTS_DIR), help="folder of <name>.safetensors and its card <name>.json")
-        t.add_argument("--name", default=name, help=f"model name (default {name})")
+        t.add_argument("--name", default=recipe.model, help=f"model name (default {recipe.model})")
         t.add_argument("--seed", type=int, default=0, help="seed of the training cases and the weights")
-        for flag, kind, default in options:
-            extra = {"choices": ["analytic", "vre"]} if flag == "--encoder" else {}
-            t.add_argument(flag, type=kind, default=default, help=TRAINING_HELP[flag], **extra)
+        t.add_argument("--preset", default="shipped", choices=["shipped", *recipe.presets],
+                       help="the recipe's settings: shipped (those of the shipped weights) or smoke (a few steps); "
+                            "the flags below override them")
+        for o in recipe.options:  # None: the preset's value (shown as the default: the shipped preset's)
+            extra = {"choices": ["analytic", "vre"]} if o.name == "encoder" else {}
+            t.add_argument("--" + o.name.replace("_", "-"), type=o.type, default=None,
+                           help=f"{o.help} (shipped: {o.default})", **extra)
     s.set_defaults(run=_train)
 
 

@@ -1,0 +1,164 @@
+"""The one training driver: recipes, their presets, and the options recorded in the model card.
+
+A *recipe* is what trains one model (its function, the shipped model it reproduces, its
+options); a *preset* is a named set of its options: ``"shipped"`` the settings of the
+weights that ship with xda, ``"smoke"`` a few steps to check an installation or a
+change. :func:`run` resolves the preset, applies the caller's overrides, trains, and
+records the resolved options in the card as ``training_options`` (EDM2's
+``training_options.json``, kept with the weights and covered by their manifest hash), so
+a model says how to train it again: ``run(card["training_options"]["recipe"], data, out,
+**options)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import ParameterError, check_choice
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a recipe: its keyword, type, default (the ``"shipped"`` preset's value) and help."""
+
+    name: str
+    type: type
+    default: object
+    help: str
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What trains one model: ``function`` (``module:function``, called as ``function(data, out, **options)``),
+    the shipped ``model`` it reproduces, what it trains, its :class:`Option`\\ s and presets beyond ``"shipped"``."""
+
+    function: str
+    model: str
+    what: str
+    options: tuple
+    presets: Mapping = field(default_factory=dict)
+
+    def preset(self, name: str) -> dict:
+        """The options of preset ``name`` (``"shipped"``: every option's default)."""
+        check_choice("preset", name, ("shipped", *self.presets))
+        return {**{o.name: o.default for o in self.options}, **self.presets.get(name, {})}
+
+
+_COMMON = (Option("minutes", float, 12.0, "wall-clock budget of the training, minutes"),
+           Option("max_steps", int, 1_000_000, "step limit"),
+           Option("batch", int, 12, "cases per optimiser step"),
+           Option("cases", int, 1600, "training cases computed into the bank"),
+           Option("bank", str, None, ".npz cache of the training cases (written if missing)"))
+
+
+def _with(options: tuple, **changes) -> tuple:
+    """``options`` with the defaults in ``changes`` replaced."""
+    return tuple(Option(o.name, o.type, changes.get(o.name, o.default), o.help) for o in options)
+
+
+_SMOKE = {"minutes": 0.5, "max_steps": 3, "batch": 2, "cases": 8}
+
+#: The recipes, by the task name of ``xda train TASK``. A new recipe is an entry here.
+RECIPES = {
+    "assimilation": Recipe(
+        "xda.training.assimilation:train", "hs-t42-v2",
+        "the anchored assimilation model (torchrun --nproc_per_node N for several processes)",
+        _with(_COMMON, minutes=40.0, batch=16, cases=2400)
+        + (Option("lr", float, 3e-4, "learning rate (AdamW)"), Option("init", str, None, "continue from this .safetensors file")),
+        {"smoke": _SMOKE}),
+    "joint": Recipe(
+        "xda.training.joint:train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
+        _COMMON + (Option("encoder", str, "analytic", "observation encoder: analytic or vre (PhyDA's)"),
+                   Option("physics_weight", float, 0.0, "weight of the physics (PRDO) term of the loss")),
+        {"smoke": _SMOKE}),
+    "latent": Recipe(
+        "xda.training.latent:train", "hs-t42-mv-latent-v1", "the latent multivariate assimilation model",
+        (Option("ae_minutes", float, 6.0, "minutes for the autoencoder"),) + _with(_COMMON, cases=1200),
+        {"smoke": dict(_SMOKE, ae_minutes=0.2)}),
+    "downscaling": Recipe(
+        "xda.training.downscaling:train_downscaler", "hs-t63-ds-v1", "the downscaling model",
+        (Option("stages", str, "regressor,denoiser", "stages to train, comma-separated"),
+         Option("minutes_regressor", float, 12.0, "minutes for the regression stage"),
+         Option("minutes_denoiser", float, 14.0, "minutes for the denoiser stage"),
+         Option("pde_weight", float, 1.0, "weight of the advection-diffusion loss"),
+         Option("batch", int, 8, "cases per optimiser step"), Option("lr", float, 3e-4, "learning rate (AdamW)"),
+         Option("init", str, None, "start from this model (its stages not trained are kept)"),
+         Option("max_steps", int, 1_000_000, "step limit per stage")),
+        {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "max_steps": 3, "batch": 2}}),
+}
+
+
+def _keywords(task: str, options: dict) -> dict:
+    """A recipe's options as its function's keywords (the downscaling stages and their budgets)."""
+    kw = dict(options)
+    if task == "downscaling":  # two stages, each with its own budget
+        kw["stages"] = tuple(str(kw["stages"]).split(","))
+        kw["minutes"] = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
+    return kw
+
+
+def run(task: str, data, out, *, preset: str = "shipped", name: str | None = None, seed: int = 0, **overrides) -> Path:
+    """Train the model of recipe ``task`` with preset ``preset`` and the caller's overrides.
+
+    Parameters
+    ----------
+    task : {"assimilation", "joint", "latent", "downscaling"}
+        A key of :data:`RECIPES`.
+    data : path or list of paths
+        Simulation files (:mod:`xda.simulate`).
+    out : path
+        Directory of the weights.
+    preset : str
+        ``"shipped"`` (the settings of the shipped weights) or ``"smoke"``.
+    name : str, optional
+        The model's name (default: the shipped model's).
+    seed : int
+        Seed of the training cases and the weights.
+    **overrides
+        Options of the recipe (:attr:`Recipe.options`), replacing the preset's, or other
+        keywords of its function (e.g. ``channels``, ``device``).
+
+    Returns
+    -------
+    Path
+        The weight file; its card holds ``training_options`` (recipe, preset, name,
+        seed and every option), covered by the manifest hash.
+
+    Raises
+    ------
+    ParameterError
+        An unknown task, preset or option.
+    """
+    check_choice("task", task, tuple(RECIPES))
+    recipe = RECIPES[task]
+    module, function = recipe.function.split(":")
+    train = getattr(importlib.import_module(module), function)
+    known = {o.name for o in recipe.options} | set(inspect.signature(train).parameters) - {"data", "out"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ParameterError(f"recipe {task!r} has no option {unknown}; its options are {sorted(known)}")
+    options = {**recipe.preset(preset), **overrides}
+    path = Path(train(data, out, name=name or recipe.model, seed=seed, **_keywords(task, options)))
+    _record(path, dict(recipe=task, preset=preset, name=name or recipe.model, seed=seed,
+                       data=[str(p) for p in ([data] if isinstance(data, (str, Path)) else data)], **options))
+    return path
+
+
+def _record(weights: Path, options: dict) -> None:
+    """Write ``training_options`` into the card beside ``weights`` and re-seal its manifest (rank 0 only, under
+    torchrun: the one that wrote the model)."""
+    from ..models.cards import seal_card
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    card_path = weights.with_suffix(".json")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["training_options"] = json.loads(json.dumps(options, default=str))
+    card_path.write_text(json.dumps(card, indent=1), encoding="utf-8")
+    seal_card(card_path)
