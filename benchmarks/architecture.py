@@ -8,12 +8,14 @@ Walks ``xda/`` with ``ast`` (nothing is imported). Prints, with the offenders:
 * upward imports (a module importing a layer above its own; the ranks of ``tests/test_layers.py``);
 * private helpers with more than 8 parameters (numba kernels in ``numerics`` excepted);
 * functions over 60 lines of code (docstrings excluded);
-* argparse parsers (``ArgumentParser(``) outside ``xda/cli.py``.
+* what must live in one place: argparse parsers (in ``xda/cli.py``), sampler loops over noise levels and EDM
+  noise-level draws (in ``xda/models/diffusion.py``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -95,14 +97,25 @@ def shapes() -> tuple[list, list]:
     return wide, long_
 
 
+#: (label, pattern, the one file allowed to hold it): what must live in one place (grep-able).
+ONE_PLACE = (("argparse parsers", r"ArgumentParser\(", "xda/cli.py"),
+             ("sampler loops over noise levels", r"for \w+ in range\(len\(sigmas\)", "xda/models/diffusion.py"),
+             ("EDM noise-level draws (ln sigma ~ N(P_mean, P_std))", r"p_mean \+ self\.p_std \* torch\.randn",
+              "xda/models/diffusion.py"))
+
+
+def outside(pattern: str, home: str) -> list:
+    """Files of the package other than ``home`` whose source matches ``pattern``."""
+    return [str(p.relative_to(ROOT.parent)) for p in sorted(ROOT.rglob("*.py"))
+            if re.search(pattern, p.read_text()) and str(p.relative_to(ROOT.parent)) != home]
+
+
 def main() -> int:
     edges = graph()
-    parsers = [str(p.relative_to(ROOT.parent)) for p in ROOT.rglob("*.py")
-               if "ArgumentParser(" in p.read_text() and p.name != "cli.py"]
     wide, long_ = shapes()
     rows = [("import circles", circles(edges)), ("upward imports", upward(edges)),
-            ("private helpers with > 8 parameters", wide), ("functions over 60 lines of code", long_),
-            ("argparse parsers outside xda/cli.py", parsers)]
+            ("private helpers with > 8 parameters", wide), ("functions over 60 lines of code", long_)]
+    rows += [(f"{label} outside {home}", outside(pattern, home)) for label, pattern, home in ONE_PLACE]
     print("| target (issue 26) | count | where |\n|---|---|---|")
     for label, items in rows:
         print(f"| {label} | {len(items)} | {'; '.join(map(str, items)) or '-'} |")

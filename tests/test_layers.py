@@ -162,3 +162,6 @@ def test_no_import_circles_and_no_wide_private_helpers():
     assert arch.circles({"a": {"b"}, "b": {"a"}}) == [["a", "b"]]  # the check can fail
     wide, long_ = arch.shapes()
     assert wide == [] and long_ == []
+    for label, pattern, home in arch.ONE_PLACE:  # parsers, sampler loops, EDM noise draws: one place each
+        assert arch.outside(pattern, home) == [], label
+    assert arch.outside(r"for \w+ in range\(len\(sigmas\)", "xda/cli.py")  # the check can fail

@@ -454,6 +454,9 @@ class _Array(tuple):
 
     __hash__ = tuple.__hash__
 
+    def __repr__(self) -> str:  # as in the JSON (and in messages): [2, 3, 4]
+        return repr(list(self))
+
 
 def _frozen(value):
     """A JSON value made read-only, deeply: objects as mappings that refuse writes, arrays as tuples (equal to

@@ -44,7 +44,7 @@ from ..numerics import threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
 from ..errors import GridError
-from .loop import fit
+from .loop import device_for, fit
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +276,7 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     """
     rank, world = _distributed()
     torch.manual_seed(seed)
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = torch.device(device or (f"cuda:{local}" if torch.cuda.is_available() else "cpu"))
+    dev = device_for(device)
     stats = variable_stats(data)
     banks = _banks(data, stats, cases, seed, bank)
     model = anchored_denoiser(channels, n_variables=len(VARIABLES))

@@ -55,7 +55,7 @@ from ..models.diffusion import edm_loss
 from ..models.downscaling import FEATURES, WIND_SCALE, AnchoredDownscaler, features, pde_residual
 from ..models.registry import save_model
 from ..numerics import regrid, stencils
-from .loop import fit
+from .loop import device_for, fit
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def train_downscaler(
     """
     torch.manual_seed(seed)
     paths = [data] if isinstance(data, (str, Path)) else list(data)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = device_for(device)
     budget = {"regressor": 12.0, "denoiser": 14.0, **(minutes or {})}
     tr, va = load_simulation(paths, "train"), load_simulation(paths, "validation")
     log.info(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}")

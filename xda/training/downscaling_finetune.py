@@ -31,6 +31,7 @@ from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind, output_dir
 from ..models.registry import load_model, save_model
 from ..numerics import regrid
 from .downscaling import CROPS, FACTORS, Examples, _Stages
+from .loop import device_for
 
 
 class _UserExamples(Examples):
@@ -140,7 +141,7 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
         raise GridError(f"the fine grid is {grid_of(ds['tas']).shape}; fine-tuning needs at least 16 x 16 cells")
     n_test = max(1, int(round(holdout * nt)))
     train, test = _level(ds, np.arange(nt - n_test)), _level(ds, np.arange(nt - n_test, nt))
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = device_for(device)
     net, card = load_model(init, device="cpu")
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
 
 import numpy as np
@@ -72,6 +73,14 @@ def fit(module: torch.nn.Module, loss_fn, *, minutes: float, lr: float, max_step
             log.info(f"{label} step {step} loss {np.mean(losses[-log_every:]):.4f} {time.perf_counter() - t0:.0f} s")
     bar.close()
     return ema, step, losses
+
+
+def device_for(device=None) -> torch.device:
+    """The training device, one policy for every trainer: ``device`` when given, else the GPU of this process
+    (``cuda:$LOCAL_RANK`` under torchrun) when there is one, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu")
 
 
 def _rank() -> int:

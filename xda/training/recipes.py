@@ -97,9 +97,11 @@ RECIPES = {
 def _keywords(task: str, options: dict) -> dict:
     """A recipe's options as its function's keywords (the downscaling stages and their budgets)."""
     kw = dict(options)
-    if task == "downscaling":  # two stages, each with its own budget
-        kw["stages"] = tuple(str(kw["stages"]).split(","))
-        kw["minutes"] = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
+    if task == "downscaling":  # two stages, each with its own budget (a ``minutes`` dict given overrides them)
+        if isinstance(kw["stages"], str):
+            kw["stages"] = tuple(kw["stages"].split(","))
+        budget = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
+        kw["minutes"] = {**budget, **(kw.get("minutes") or {})}
     return kw
 
 
