@@ -90,9 +90,9 @@ def test_assimilate_touches_labeled_data_only_before_and_after_the_solve(z500, m
 
 
 def test_joint_assimilate_touches_labeled_data_only_before_and_after_the_solve(monkeypatch):
-    from test_joint import _state
+    from joint_cases import joint_state
 
-    truth, bg, obs, _ = _state()
+    truth, bg, obs, _ = joint_state()
     trace = _traced(monkeypatch, analysis.METHODS, xda.assimilate, bg, obs, model="hs-t42-mv-v1", seed=0, steps=2)
     assert trace.calls["solve"] == [], trace.calls["solve"][:10]
     assert trace.calls["prepare"] and trace.calls["write back"]
