@@ -28,10 +28,15 @@ def _card(**extra) -> dict:
 def zero_joint(tmp_path, monkeypatch):
     """A joint model whose network output is zero (its untrained state), saved as 'zero-joint'."""
     torch.manual_seed(0)
-    registry.save_model(JointDenoiser(4, (8, 8, 8, 8)), _card(), tmp_path, "zero-joint")
+    yield from _installed(JointDenoiser(4, (8, 8, 8, 8)), _card(), "zero-joint", tmp_path, monkeypatch)
+
+
+def _installed(net, card, name: str, tmp_path, monkeypatch):
+    """Save ``net`` as model ``name`` in a weights dir of its own; yield the name, then forget the loaded models."""
+    registry.save_model(net, card, tmp_path, name)
     monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
     registry.clear_cache()
-    yield "zero-joint"
+    yield name
     registry.clear_cache()
 
 
@@ -119,11 +124,7 @@ def zero_latent(tmp_path, monkeypatch):
     torch.manual_seed(0)
     net = LatentJointDenoiser(4, (8, 8, 8), latent=4, ae_channels=(8, 8), means=[v[2] for v in STATE.values()],
                               stds=[v[3] for v in STATE.values()])
-    registry.save_model(net, card, tmp_path, "zero-latent")
-    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
-    registry.clear_cache()
-    yield "zero-latent"
-    registry.clear_cache()
+    yield from _installed(net, card, "zero-latent", tmp_path, monkeypatch)
 
 
 def test_zero_latent_denoiser_returns_the_anchor_whatever_the_autoencoder(zero_latent):
