@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -250,14 +251,14 @@ def assimilate(
     obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
     obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, orography, std)
 
-    how = "oi" if method == "oi" else architecture(card)
-    if latent_optimization is not False and how not in ("joint", "latent"):
+    req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify, model=str(model),
+                  solver="oi" if method == "oi" else architecture(card))
+    if latent_optimization is not False and not req.joint:
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
-    req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify,
-                  _latent_optimization(latent_optimization) if how in ("joint", "latent") else None, model=str(model))
+    req = replace(req, latent_optimization=_latent_optimization(latent_optimization) if req.joint else None)
     problems, layouts = _prepare(bg, obs_by_var, keys, work_units, grid, req)  # labeled -> arrays, once
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        results, nfe_total = METHODS[how](problems, req)  # plain arrays only
+        results, nfe_total = METHODS[req.solver](problems, req)  # plain arrays only
     out = bg.copy()  # shallow: never touches the caller's arrays
     report = _write_analyses(out, bg, problems, results, layouts, grid)  # arrays -> labeled, once
     for name, note in terrain.items():
@@ -328,7 +329,7 @@ def _prepare(bg: xr.Dataset, obs_by_var: dict, keys: dict, work_units: dict, gri
 
     Variables analysed: the observed ones, one at a time; for a joint model, every variable of its state.
     """
-    joint = req.method == "xda" and architecture(req.card) in ("joint", "latent")
+    joint = req.joint
     if joint:
         _require_joint(req, obs_by_var, keys)
     order = [n for n, k in keys.items() if k is not None] if joint else list(obs_by_var)

@@ -27,6 +27,12 @@ class Request:
     verify: bool
     latent_optimization: dict | None = None
     model: str = ""  #: the model as the caller named it (for messages)
+    solver: str = "oi"  #: the key of ``METHODS``: "oi", or the model's architecture for method "xda"
+
+    @property
+    def joint(self) -> bool:
+        """Whether the state is analysed at once (a joint or latent model)."""
+        return self.solver in ("joint", "latent")
 
 
 class Problem(NamedTuple):
