@@ -373,7 +373,7 @@ def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsy
     kw = seen["downscaling"][2]
     assert kw["stages"] == ("denoiser",) and kw["minutes"] == {"regressor": 12.0, "denoiser": 3.0}
     # the resolved options go into the card (training_options): recipe, preset and every option
-    assert recorded[-1]["recipe"] == "downscaling" and recorded[-1]["preset"] == "shipped"
+    assert recorded[-1]["recipe"] == "downscaling" and recorded[-1]["preset"] == "default"
     assert recorded[-1]["minutes_denoiser"] == 3.0 and recorded[-1]["pde_weight"] == 1.0
     assert cli.main(["train", "latent", "s.nc", "--preset", "smoke", "--batch", "4"]) == 0
     kw = seen["latent"][2]

@@ -53,26 +53,26 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
       held out), :func:`xda.training.downscaling_finetune.finetune_downscaler`.
     * ``data`` a path to a simulation file from :mod:`xda.simulate`: the recipe ``task``
       (``"assimilation"``, ``"joint"``, ``"latent"`` or ``"downscaling"``) of the one
-      training driver, :func:`xda.training.recipes.run` (``preset="shipped"`` or
-      ``"smoke"``; the resolved options are recorded in the card as ``training_options``).
+      training driver, :func:`xda.training.recipes.run` (``preset="default"`` or
+      ``"smoke"``).
+
+    Every path goes through :func:`xda.training.recipes.run` (the fine-tunings as the recipes
+    ``"assimilation-finetune"`` and ``"downscaling-finetune"``), which records the resolved
+    options in the card as ``training_options``.
 
     Keyword arguments go to those functions. Returns the path of the weight file.
     """
     import xarray as _xr
 
-    if task == "downscaling" and isinstance(data, (_xr.Dataset, _xr.DataArray)):
-        from .training.downscaling_finetune import finetune_downscaler
-
-        return finetune_downscaler(data, out=out, **({"init": init} if init else {}), **kwargs)
-    if isinstance(data, _xr.Dataset):
-        from .training.finetune import finetune
-
-        return finetune(data, out=out, **({"init": init} if init else {}), **kwargs)
-    if out is None:
-        raise TypeError("train(path, out): give the directory for the weights")
     from .training.recipes import run
 
-    return run(task, data, out, **({"init": init} if init else {}), **kwargs)
+    given = {"init": init} if init else {}
+    if isinstance(data, (_xr.Dataset, _xr.DataArray)):
+        recipe = "downscaling-finetune" if task == "downscaling" else "assimilation-finetune"
+        return run(recipe, data, out, **given, **kwargs)
+    if out is None:
+        raise TypeError("train(path, out): give the directory for the weights")
+    return run(task, data, out, **given, **kwargs)
 
 
 __all__ = ["show_versions", "set_num_threads", "threads", "divergence", "vorticity", "geostrophic_residual", "effective_diffusivity", "isotropic_power_spectrum", "power_spectrum", "spectral_divergence", "spectral_slope", "advection", "advection_diffusion_residual", "gradient", "laplacian", "metrics", "assimilate", "downscale", "coarsen", "static", "BackgroundError", "available_models", "load_model", "train", "datasets", "__version__"]

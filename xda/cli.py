@@ -592,6 +592,8 @@ def _add_train(sub) -> None:
     s = sub.add_parser("train", help="train a model: xda train {assimilation,joint,latent,downscaling} DATA.nc ...")
     tasks = s.add_subparsers(dest="task", required=True)
     for task, recipe in RECIPES.items():
+        if recipe.data != "simulation":  # fine-tuning takes a Dataset: xda.train(dataset, ...) in Python
+            continue
         first = recipe.options[0]
         t = tasks.add_parser(task, help=f"train {recipe.what}", formatter_class=argparse.RawDescriptionHelpFormatter,
                              epilog=f"examples:\n  xda train {task} ~/.cache/xda/sim_s0.nc --{first.name.replace('_', '-')} "
@@ -601,13 +603,13 @@ def _add_train(sub) -> None:
         t.add_argument("--out", default=str(WEIGHTS_DIR), help="folder of <name>.safetensors and its card <name>.json")
         t.add_argument("--name", default=recipe.model, help=f"model name (default {recipe.model})")
         t.add_argument("--seed", type=int, default=0, help="seed of the training cases and the weights")
-        t.add_argument("--preset", default="shipped", choices=["shipped", *recipe.presets],
-                       help="the recipe's settings: shipped (those of the shipped weights) or smoke (a few steps); "
+        t.add_argument("--preset", default="default", choices=["default", *recipe.presets],
+                       help="the recipe's settings: default (those of the shipped weights) or smoke (a few steps); "
                             "the flags below override them")
-        for o in recipe.options:  # None: the preset's value (shown as the default: the shipped preset's)
+        for o in recipe.options:  # None: the preset's value (shown: the default preset's)
             extra = {"choices": ["analytic", "vre"]} if o.name == "encoder" else {}
             t.add_argument("--" + o.name.replace("_", "-"), type=o.type, default=None,
-                           help=f"{o.help} (shipped: {o.default})", **extra)
+                           help=f"{o.help} (default: {o.default})", **extra)
     s.set_defaults(run=_train)
 
 

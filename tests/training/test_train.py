@@ -56,7 +56,7 @@ def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
     assert card["anchor"] == "oi" and set(card["training"]["validation"]) <= {"z500", "tas"}
     # the one training driver records how to train it again (EDM2's training_options), under the manifest hash
     opts = card["training_options"]
-    assert opts["recipe"] == "assimilation" and opts["preset"] == "shipped" and opts["max_steps"] == 3
+    assert opts["recipe"] == "assimilation" and opts["preset"] == "default" and opts["max_steps"] == 3
     assert opts["channels"] == [8, 8, 8, 8] and opts["lr"] == 3e-4 and opts["name"] == "tiny"
     registry.clear_cache()
 
@@ -66,7 +66,7 @@ def test_an_unknown_recipe_option_is_refused_by_name(tmp_path):
 
     with pytest.raises(ParameterError, match=r"recipe 'joint' has no option \['minute'\]; its options are"):
         xda.train(tmp_path / "sim.nc", tmp_path / "w", task="joint", minute=3)
-    with pytest.raises(ParameterError, match=r"preset='fast' is not one of \['shipped', 'smoke'\]"):
+    with pytest.raises(ParameterError, match=r"preset='fast' is not one of \['default', 'smoke'\]"):
         xda.train(tmp_path / "sim.nc", tmp_path / "w", preset="fast")
 
 
@@ -176,6 +176,8 @@ def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
     assert path.parent == tmp_path / "new" / "weights"
     assert path.stat().st_mode & 0o777 == path.with_suffix(".json").stat().st_mode & 0o777  # as readable as the card
     card = json.loads(path.with_suffix(".json").read_text())
+    opts = card["training_options"]  # through the one driver, like pretraining
+    assert opts["recipe"] == "downscaling-finetune" and opts["data"] == {"variables": ["tas"], "sizes": {"time": 4, "lat": 24, "lon": 32}}
     ft = card["finetune"]
     assert ft["times_train"] == 3 and ft["times_held_out"] == 1 and ft["grid"] == [24, 32] and not ft["winds"]
     assert set(ft["held_out_rmse_K"]) == {"x2", "x3", "x4"}

@@ -1,9 +1,10 @@
 """The one training driver: recipes, their presets, and the options recorded in the model card.
 
 A *recipe* is what trains one model (its function, the shipped model it reproduces, its
-options); a *preset* is a named set of its options: ``"shipped"`` the settings of the
-weights that ship with xda, ``"smoke"`` a few steps to check an installation or a
-change. :func:`run` resolves the preset, applies the caller's overrides, trains, and
+options): the four pretraining recipes on simulations from :mod:`xda.simulate` and the two
+fine-tuning recipes on a user's own data. A *preset* is a named set of its options:
+``"default"`` (for a pretraining recipe, the settings of the weights that ship with xda),
+``"smoke"`` a few steps to check an installation or a change. :func:`run` resolves the preset, applies the caller's overrides, trains, and
 records the resolved options in the card as ``training_options`` (EDM2's
 ``training_options.json``, kept with the weights and covered by their manifest hash), so
 a model says how to train it again: ``run(card["training_options"]["recipe"], data, out,
@@ -25,7 +26,7 @@ from ..errors import ParameterError, check_choice
 
 @dataclass(frozen=True)
 class Option:
-    """One option of a recipe: its keyword, type, default (the ``"shipped"`` preset's value) and help."""
+    """One option of a recipe: its keyword, type, default (the ``"default"`` preset's value) and help."""
 
     name: str
     type: type
@@ -35,18 +36,21 @@ class Option:
 
 @dataclass(frozen=True)
 class Recipe:
-    """What trains one model: ``function`` (``module:function``, called as ``function(data, out, **options)``),
-    the shipped ``model`` it reproduces, what it trains, its :class:`Option`\\ s and presets beyond ``"shipped"``."""
+    """What trains one model: ``function`` (``module:function``, called as ``function(data, out=out, **options)``),
+    the shipped ``model`` it reproduces (None: a fine-tuning, named after its ``init``), what it trains, its
+    :class:`Option`\\ s, presets beyond ``"default"``, and its ``data``: ``"simulation"`` (paths of
+    :mod:`xda.simulate` files; these recipes are ``xda train TASK``) or ``"dataset"`` (an xarray Dataset)."""
 
     function: str
-    model: str
+    model: str | None
     what: str
     options: tuple
     presets: Mapping = field(default_factory=dict)
+    data: str = "simulation"
 
     def preset(self, name: str) -> dict:
-        """The options of preset ``name`` (``"shipped"``: every option's default)."""
-        check_choice("preset", name, ("shipped", *self.presets))
+        """The options of preset ``name`` (``"default"``: every option's default)."""
+        check_choice("preset", name, ("default", *self.presets))
         return {**{o.name: o.default for o in self.options}, **self.presets.get(name, {})}
 
 
@@ -91,6 +95,20 @@ RECIPES = {
          Option("init", str, None, "start from this model (its stages not trained are kept)"),
          Option("max_steps", int, 1_000_000, "step limit per stage")),
         {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "max_steps": 3, "batch": 2}}),
+    "assimilation-finetune": Recipe(
+        "xda.training.finetune:finetune", None,
+        "an anchored assimilation model fine-tuned on an archive of (background, truth) pairs",
+        (Option("init", str, "hs-t42-v2", "the model to start from"), Option("minutes", float, 10.0, "wall-clock budget"),
+         Option("cases", int, 300, "training cases built from the archive"), Option("batch", int, 8, "cases per step"),
+         Option("lr", float, 1e-4, "learning rate (AdamW)"), Option("variable", str, None, "the archive's variable")),
+        {"smoke": {"minutes": 0.05, "cases": 8, "batch": 2}}, data="dataset"),
+    "downscaling-finetune": Recipe(
+        "xda.training.downscaling_finetune:finetune_downscaler", None,
+        "the downscaling model fine-tuned on a user's fine near-surface temperature (coarsened internally)",
+        (Option("init", str, "hs-t63-ds-v1", "the model to start from"), Option("minutes", float, 5.0, "wall-clock budget"),
+         Option("holdout", float, 0.25, "fraction of the last times held out"), Option("batch", int, 8, "cases per step"),
+         Option("lr", float, 1e-4, "learning rate (AdamW)"), Option("max_steps", int, 1_000_000, "step limit")),
+        {"smoke": {"minutes": 0.05, "max_steps": 2}}, data="dataset"),
 }
 
 
@@ -105,21 +123,25 @@ def _keywords(task: str, options: dict) -> dict:
     return kw
 
 
-def run(task: str, data, out, *, preset: str = "shipped", name: str | None = None, seed: int = 0, **overrides) -> Path:
+def run(task: str, data, out=None, *, preset: str = "default", name: str | None = None, seed: int = 0,
+        **overrides) -> Path:
     """Train the model of recipe ``task`` with preset ``preset`` and the caller's overrides.
 
     Parameters
     ----------
-    task : {"assimilation", "joint", "latent", "downscaling"}
-        A key of :data:`RECIPES`.
-    data : path or list of paths
-        Simulation files (:mod:`xda.simulate`).
-    out : path
-        Directory of the weights.
+    task : str
+        A key of :data:`RECIPES`: ``"assimilation"``, ``"joint"``, ``"latent"``,
+        ``"downscaling"`` (pretraining), ``"assimilation-finetune"``, ``"downscaling-finetune"``.
+    data : path, list of paths or Dataset
+        Simulation files (:mod:`xda.simulate`) for pretraining; the user's Dataset for
+        fine-tuning (see each recipe's function).
+    out : path, optional
+        Directory of the weights (fine-tuning: default ``$XDA_WEIGHTS_DIR`` or
+        ``~/.cache/xda/weights``).
     preset : str
-        ``"shipped"`` (the settings of the shipped weights) or ``"smoke"``.
+        ``"default"`` (pretraining: the settings of the shipped weights) or ``"smoke"``.
     name : str, optional
-        The model's name (default: the shipped model's).
+        The model's name (default: the shipped model's; fine-tuning: ``<init>-ft``).
     seed : int
         Seed of the training cases and the weights.
     **overrides
@@ -146,10 +168,22 @@ def run(task: str, data, out, *, preset: str = "shipped", name: str | None = Non
     if unknown:
         raise ParameterError(f"recipe {task!r} has no option {unknown}; its options are {sorted(known)}")
     options = {**recipe.preset(preset), **overrides}
-    path = Path(train(data, out, name=name or recipe.model, seed=seed, **_keywords(task, options)))
-    _record(path, dict(recipe=task, preset=preset, name=name or recipe.model, seed=seed,
-                       data=[str(p) for p in ([data] if isinstance(data, (str, Path)) else data)], **options))
+    if out is None and recipe.data == "simulation":
+        raise ParameterError(f"recipe {task!r} needs `out`, the directory of the weights")
+    name = name or recipe.model
+    path = Path(train(data, out=out, name=name, seed=seed, **_keywords(task, options)))
+    _record(path, dict(recipe=task, preset=preset, name=name or path.stem, seed=seed, data=_described(data), **options))
     return path
+
+
+def _described(data):
+    """What the model was trained on, for its card: file names, or a Dataset's variables and sizes."""
+    if isinstance(data, (str, Path)):
+        return [str(data)]
+    if hasattr(data, "sizes"):  # a Dataset or DataArray
+        names = list(data.data_vars) if hasattr(data, "data_vars") else [data.name]
+        return {"variables": [str(n) for n in names], "sizes": {str(k): int(v) for k, v in data.sizes.items()}}
+    return [str(p) for p in data]
 
 
 def _record(weights: Path, options: dict) -> None:
