@@ -1,7 +1,9 @@
-"""Training: the shared fit loop and one module per task (layer above ``models``).
+"""Training (layer above ``models``): the one driver (:mod:`xda.training.recipes`: recipes, presets and the
+options recorded in the card), the shared fit loop and device policy (:mod:`xda.training.loop`), one module
+per model and fine-tuning.
 
-``python -m xda.training DATA.nc`` trains the anchored assimilation model;
-``python -m xda.training.downscaling DATA.nc`` the downscaling model.
+``xda train TASK DATA.nc`` (or ``python -m xda.training DATA.nc`` for the anchored assimilation model)
+runs a recipe; ``xda.train(...)`` is the same from Python.
 """
 
 from .assimilation import make_bank, make_case, train
