@@ -45,7 +45,7 @@ import scipy.linalg
 import xarray as xr
 
 import xda
-from xda.assimilation import covariance as background_error as be_mod
+from xda.assimilation import covariance as be_mod
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import fit_background_error_priors as priors  # noqa: E402
