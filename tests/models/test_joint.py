@@ -192,3 +192,29 @@ def test_ten_metre_winds_are_not_the_models_500_hpa_winds():
     with pytest.warns(xda.errors.XdaWarning, match=r"'uas' is at 10 m above the ground; the model's 'u500' is at 500 hPa"):
         with pytest.raises(xda.errors.ModelError, match=r"does not know \['uas', 'vas'\].*variables="):
             xda.assimilate(ds, obs, model="hs-t42-mv-v1", obs_error={"uas": 1.5, "vas": 1.5})
+
+
+def test_latent_optimization_lowers_the_summed_objective_and_is_the_denoiser_without_observations():
+    """LO-SDA's denoiser wrapper: without observations the refined latent is the denoiser's (the minimum of the
+    prior term); with them, L-BFGS lowers J = 1/2 sum((r - Hu)/s_o)^2 + 1/2 sum(delta - d)^2 / v(sigma)."""
+    from xda.models.latent import LatentJointDenoiser, LatentOptimization
+
+    torch.manual_seed(0)
+    net = LatentJointDenoiser(4, (8, 8, 8), latent=4, ae_channels=(8, 8), means=[0.0] * 4, stds=[1.0] * 4).eval()
+    fields = torch.randn(1, 4, 7, 16, 32)
+    fields[:, :, 3] = 1.0  # s_a / std
+    cond = net.condition(fields, torch.linspace(-60, 60, 16), torch.arange(32) * 11.25, True)
+    x, sigma, var = torch.randn(1, net.x_channels, 4, 8), torch.tensor(2.0), torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        d = net(x, sigma.reshape(1), cond, var, True)
+    none = torch.zeros(1, 4, 3, 16, 32)
+    none[:, :, 2] = 1.0
+    torch.testing.assert_close(LatentOptimization(net, fields, none)(x, sigma, cond, var, True), d)
+    obs = none.clone()
+    obs[:, :, 1] = (torch.rand(1, 4, 16, 32) < 0.1).float()
+    obs[:, :, 0] = 2.0 * obs[:, :, 1]
+    lo = LatentOptimization(net, fields, obs, lo_steps=5)
+    refined = lo(x, sigma, cond, var, True)
+    with torch.no_grad():
+        before, after = (lo.objective(z, d, sigma, cond, True).item() for z in (d, refined))
+    assert after < 0.9 * before

@@ -120,36 +120,47 @@ class LatentJointDenoiser(nn.Module):
 
 
 class LatentOptimization:
-    """LO-SDA's guidance as a denoiser wrapper (Li et al. 2025): the denoised latent ``d = D(x; sigma)`` refined by
-    ``lo_steps`` Adam steps (learning rate ``lr``) on
+    """LO-SDA's guidance as a denoiser wrapper (Li et al. 2025): the denoised latent ``d = D(x; sigma)`` refined
+    to the minimum of the summed objective
 
-        J(delta) = 1/2 mean_obs ((r - H dx(delta)) / s_o)^2 + 1/2 mean (delta - d)^2 / sigma^2
+        J(delta) = 1/2 sum_obs ((r - H dx(delta)) / s_o)^2 + 1/2 sum (delta - d)^2 / v(sigma),
+        v(sigma) = sigma^2 / (1 + sigma^2)
 
-    (``dx``: the decoded departure in working units, ``r``: the innovations, both in units of
-    ``s_a``). The proximal term's weight ``1 / sigma^2`` lets the observations steer the large
-    scales early and keeps the late, fine steps with the denoiser. Called as a denoiser,
-    ``(x, sigma, cond, variable, periodic) -> refined d``, by any sampler of
+    (``dx``: the decoded departure, ``r``: the innovations and ``s_o`` their errors, all in units
+    of ``s_a``, on the working grid's cells). The second term is the Gaussian approximation of
+    ``p(delta | x_sigma)`` about the denoiser's mean with the posterior variance of a unit-variance
+    prior (as in PiGDM, Song et al. 2023): the observations weigh once, against a prior as wide as
+    the latent's at high noise and as narrow as ``sigma^2`` at low noise. ``J`` is minimised by
+    ``lo_steps`` iterations of L-BFGS with a strong-Wolfe line search (``lr``: its first step), a
+    quasi-Newton method whose steps scale with the curvature of ``J``, not a fixed learning rate.
+    Called as a denoiser, ``(x, sigma, cond, variable, periodic) -> refined d``, by any sampler of
     :mod:`xda.models.diffusion`.
     """
 
-    def __init__(self, net: LatentJointDenoiser, fields, obs, lo_steps: int = 5, lr: float = 0.1):
+    def __init__(self, net: LatentJointDenoiser, fields, obs, lo_steps: int = 5, lr: float = 1.0):
         self.net, self.fields, self.lo_steps, self.lr = net, fields, lo_steps, lr
         self.r, self.mask, self.err = obs[:, :, 0], obs[:, :, 1], obs[:, :, 2].clamp(min=1e-3)
-        self.n_obs = self.mask.sum().clamp(min=1.0)
+
+    def objective(self, delta, d, sigma, cond, periodic: bool) -> torch.Tensor:
+        """``J(delta)`` summed over the batch (each member's objective is its own: the sum is separable)."""
+        u = self.net.pixel_departure(delta, cond, self.fields, periodic)
+        v = sigma**2 / (1 + sigma**2)
+        return 0.5 * (self.mask * ((self.r - u) / self.err) ** 2).sum() + 0.5 * ((delta - d) ** 2).sum() / v
 
     def __call__(self, x, sigma, cond, variable, periodic: bool) -> torch.Tensor:
         with torch.no_grad():
             d = self.net(x, sigma.reshape(1), cond, variable, periodic)
         delta = d.clone().requires_grad_(True)
-        opt = torch.optim.Adam([delta], lr=self.lr)
-        for _ in range(self.lo_steps):
+        opt = torch.optim.LBFGS([delta], lr=self.lr, max_iter=self.lo_steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
             with torch.enable_grad():
-                u = self.net.pixel_departure(delta, cond, self.fields, periodic)
-                j = (0.5 * (self.mask * ((self.r - u) / self.err) ** 2).sum() / self.n_obs
-                     + 0.5 * ((delta - d) ** 2).mean() / sigma**2)
-                opt.zero_grad()
+                j = self.objective(delta, d, sigma, cond, periodic)
                 j.backward()
-            opt.step()
+            return j
+
+        opt.step(closure)
         return delta.detach()
 
 

@@ -172,10 +172,12 @@ def assimilate(
     latent_optimization : bool or dict
         Latent joint models only (card ``latent: true``): LO-SDA's analysis (Li et al.
         2025) instead of the anchored one. The network is conditioned on the background
-        alone and the observations enter through a few optimisation steps of the latent
-        at every noise level of the reverse process, so that the decoded state fits them
-        (:func:`xda.models.latent.latent_optimization_samples`; a dict passes
-        ``lo_steps`` and ``lr``). Gives samples: ``members=1`` is one sample.
+        alone and the observations enter through a few L-BFGS iterations on the latent at
+        every noise level of the reverse process, minimising the observations' misfit
+        plus the distance to the denoised latent (:class:`xda.models.latent.LatentOptimization`;
+        a dict passes ``lo_steps``, default 5, and ``lr``, L-BFGS's first step, default 1).
+        Gives samples: ``members=1`` is one sample. It loses to OI on the real cases
+        (README): a research option, never the default.
     obs_space : bool
         Also return the analysis in observation space: ``(analysis, table)`` with one row
         per observation (O-B, O-A, QC flag and reason, ...; :func:`xda.assimilation.verify.obs_table`). The
@@ -450,7 +452,7 @@ def _latent_optimization(spec) -> dict | None:
         check_number("latent_optimization['lo_steps']", spec["lo_steps"], minimum=1, integer=True,
                      fix="5 is the default; 0 would ignore the observations")
     if "lr" in spec:
-        check_number("latent_optimization['lr']", spec["lr"], minimum=0, inclusive=False, fix="0.1 is the default")
+        check_number("latent_optimization['lr']", spec["lr"], minimum=0, inclusive=False, fix="1.0 (L-BFGS's first step) is the default")
     return dict(spec)
 
 
