@@ -40,14 +40,21 @@ def _installed(net, card, name: str, tmp_path, monkeypatch):
     registry.clear_cache()
 
 
-def test_zero_joint_network_returns_the_multivariate_anchor(zero_joint):
-    """Heights by tuned OI; winds = background + alpha * geostrophic wind of the height increment; tas untouched."""
+def _returns_the_multivariate_anchor(model: str, atol: float):
+    """Assert that ``model`` (a network that learned nothing) gives z500 = its tuned OI and u500 = background +
+    alpha * geostrophic wind of the height increment; returns (truth, background, analysis, (ug, vg))."""
     truth, bg, obs, geo = _state()
-    a = xda.assimilate(bg, obs, model=zero_joint, verify=False)
+    a = xda.assimilate(bg, obs, model=model, verify=False)
     oi = xda.assimilate(bg[["z500"]], obs, method="oi")
     xr.testing.assert_allclose(a["z500"].drop_attrs(), oi["z500"].drop_attrs(), atol=1e-6)
     ug, vg = balance.geostrophic_wind(oi["z500"].values - bg["z500"].values, geo)
-    np.testing.assert_allclose(a["u500"].values, bg["u500"].values + ALPHA * ug, atol=1e-6)
+    np.testing.assert_allclose(a["u500"].values, bg["u500"].values + ALPHA * ug, atol=atol)
+    return truth, bg, a, (ug, vg)
+
+
+def test_zero_joint_network_returns_the_multivariate_anchor(zero_joint):
+    """Heights by tuned OI; winds = background + alpha * geostrophic wind of the height increment; tas untouched."""
+    truth, bg, a, (ug, vg) = _returns_the_multivariate_anchor(zero_joint, atol=1e-6)
     np.testing.assert_allclose(a["v500"].values, bg["v500"].values + ALPHA * vg, atol=1e-6)
     xr.testing.assert_allclose(a["tas"].drop_attrs(), bg["tas"].drop_attrs())
     assert a["u500"].attrs["xda_n_obs"] == 0 and "u500_standard_error" in a
@@ -129,12 +136,7 @@ def zero_latent(tmp_path, monkeypatch):
 
 def test_zero_latent_denoiser_returns_the_anchor_whatever_the_autoencoder(zero_latent):
     """x = x_a + std (Dec(z_a + delta) - Dec(z_a)): the reconstruction error of the autoencoder cancels."""
-    truth, bg, obs, geo = _state()
-    a = xda.assimilate(bg, obs, model=zero_latent, verify=False)
-    oi = xda.assimilate(bg[["z500"]], obs, method="oi")
-    xr.testing.assert_allclose(a["z500"].drop_attrs(), oi["z500"].drop_attrs(), atol=1e-6)
-    ug, _ = balance.geostrophic_wind(oi["z500"].values - bg["z500"].values, geo)
-    np.testing.assert_allclose(a["u500"].values, bg["u500"].values + ALPHA * ug, atol=1e-5)
+    _returns_the_multivariate_anchor(zero_latent, atol=1e-5)
 
 
 def test_latent_optimization_runs_where_it_applies_and_is_refused_elsewhere(zero_latent, zero_joint):
