@@ -220,3 +220,15 @@ def test_latent_optimization_lowers_the_summed_objective_and_is_the_denoiser_wit
     with torch.no_grad():
         before, after = (lo.objective(z, d, sigma, cond, True).item() for z in (d, refined))
     assert after < 0.9 * before
+
+
+def test_joint_error_std_is_scaled_to_fit_withheld_observations_as_the_univariate_one():
+    """verify=True: each verified variable's stated error std is the anchor's times its cross-validated spread scale
+    (in [0.5, 2], recorded as xda_spread_scale)."""
+    truth, bg, obs, _ = _state()
+    a = xda.assimilate(bg, obs, model="hs-t42-mv-v1", seed=0)
+    plain = xda.assimilate(bg, obs, model="hs-t42-mv-v1", seed=0, verify=False)
+    k = a["z500"].attrs["xda_spread_scale"]
+    assert 0.5 <= k <= 2.0 and k != 1.0 and a["tas"].attrs["xda_spread_scale"] == 1.0  # tas unobserved: unverified
+    np.testing.assert_allclose(a["z500_standard_error"].values, k * plain["z500_standard_error"].values, rtol=1e-3)
+    assert "to fit withheld observations" in a["z500_standard_error"].attrs["long_name"]

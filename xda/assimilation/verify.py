@@ -161,8 +161,16 @@ def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
     res, n = withheld({"x": ob}, analyse)
     r, c, s, e = res["x"]
     w = correction_weight(r, c)
-    k2 = (np.mean((r - w.weight * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
-    return Verification(w, float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE)), n)
+    return Verification(w, spread_scale(r, c, s, e, w.weight), n)
+
+
+def spread_scale(r, c, s, e, weight: float) -> float:
+    """``k`` with ``k^2 = (mean (r - w c)^2 - mean e^2) / mean s^2`` at withheld observations (OI residual ``r``,
+    correction ``c``, analysis-error std ``s``, observation-error std ``e``), clipped to :data:`SPREAD_RANGE`:
+    the factor that makes the corrected analysis's stated error fit its actual error (Desroziers et al. 2005,
+    for withheld rather than assimilated observations)."""
+    k2 = (np.mean((r - weight * c) ** 2) - np.mean(e**2)) / np.mean(s**2)
+    return float(np.clip(np.sqrt(max(k2, 0.0)), *SPREAD_RANGE))
 
 
 def obs_table(name: str, ob: PointObservations, xb: np.ndarray, xa: np.ndarray, sa: np.ndarray, pre: np.ndarray,

@@ -76,19 +76,20 @@ def _analyse_joint(problems: dict, req: Request) -> tuple[dict, int]:
         warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
                                  "(xda_correction_weight = 0)"), stacklevel=4)
     priors = {k: BackgroundError.from_prior(p.prior) for k, p in by_key.items()}
-    analysis, sa, weights, nfe = analyse_joint(req, xb, obs, bes, priors, grid, anchor_only=why is not None)
+    analysis, sa, weights, nfe, spreads = analyse_joint(req, xb, obs, bes, priors, grid, anchor_only=why is not None)
     recentred = req.members > 1 and why is None and req.latent_optimization is None
     results = {}
     for key, p in by_key.items():
         report = reports.get(key, dict(n_obs=0, rejected=0, dropped={}))
         be = bes.get(key) or priors[key]
         attrs = dict(_analysis_attrs("xda", report["n_obs"], report["rejected"], be, p.units), **weight_attrs(weights[key]),
-                     **{f"xda_n_obs_{k}": v for k, v in report["dropped"].items()})
+                     xda_spread_scale=round(spreads[key], 4), **{f"xda_n_obs_{k}": v for k, v in report["dropped"].items()})
         if recentred:
             attrs[RECENTRED_ATTR] = RECENTRED_NOTE
         attrs["xda_joint_state"] = list(card["variables"])
-        results[p.name] = Analysis(analysis[key], sa[key], "the multivariate anchor's (OI, or s_b where unobserved)",
-                                   attrs, report)
+        how = "the multivariate anchor's (OI, or s_b where unobserved)" + (
+            f" times {spreads[key]:.3g}, to fit withheld observations" if spreads[key] != 1.0 else "")
+        results[p.name] = Analysis(analysis[key], sa[key], how, attrs, report)
     return results, nfe
 
 

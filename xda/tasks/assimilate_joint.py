@@ -26,7 +26,7 @@ from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
-from ..assimilation.verify import Weight, correction_weight, withheld
+from ..assimilation.verify import Weight, correction_weight, spread_scale, withheld
 from ..models.cards import architecture
 from .request import Request
 
@@ -113,8 +113,9 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, int]:
-    """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction per state key (see the module
+def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, dict, int]:
+    """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction and scale of the error
+    std (:func:`xda.assimilation.verify.spread_scale`; 1 where unverified) per state key (see the module
     docstring), evaluations spent."""
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
@@ -126,9 +127,10 @@ def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, int]:
 
     res, n = withheld(obs, analyse)
     w = {k: correction_weight(r, c) for k, (r, c, _, _) in res.items()}
+    spread = {k: spread_scale(r, c, s, e, w[k].weight) for k, (r, c, s, e) in res.items()}
     unverified = correction_weight(np.zeros(0), np.zeros(0))
     floor = min(w.values(), key=lambda x: x.weight) if w else unverified
-    return {k: w.get(k, unverified if k in obs else floor) for k in keys}, n
+    return {k: w.get(k, unverified if k in obs else floor) for k in keys}, {k: spread.get(k, 1.0) for k in keys}, n
 
 
 def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, grid, anchor_only: bool = False
@@ -157,7 +159,8 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
 
     Returns
     -------
-    (analysis per key (members, ny, nx), analysis-error std per key (ny, nx), weights per key), evaluations
+    (analysis per key (members, ny, nx), analysis-error std per key (ny, nx), weights per key, evaluations,
+    scale of the error std per key: the members' spread and the std are the anchor's times it)
     """
     if not obs:
         raise ObservationError("no usable observations of any variable of the state; nothing to assimilate")
@@ -172,22 +175,23 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
     if anchor_only:
         analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, req.seed) if members > 1
                         else anchor[k][0][None]) for k in xb}
-        return analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0
-    weights, nfe = (_weights(run, xb, obs, bes, priors, grid, card) if req.verify
-                    else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, 0))
+        return (analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0,
+                {k: 1.0 for k in xb})
+    weights, spreads, nfe = (_weights(run, xb, obs, bes, priors, grid, card) if req.verify
+                             else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, {k: 1.0 for k in xb}, 0))
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
     u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}
     if members > 1:
         samples, ns = run(anchor, obs, members)
         spread = recentred_spread(samples)
-        u = {k: u[k] + spread[:, keys.index(k)] for k in xb}
+        u = {k: u[k] + spreads[k] * spread[:, keys.index(k)] for k in xb}
         nfe += members * ns
     analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
-    return analysis, {k: anchor[k][1] for k in xb}, weights, nfe
+    return analysis, {k: anchor[k][1] * spreads[k] for k in xb}, weights, nfe, spreads
 
 
-def _latent(req: Request, xb: dict, obs: dict, priors: dict, grid) -> tuple[dict, dict, dict, int]:
+def _latent(req: Request, xb: dict, obs: dict, priors: dict, grid) -> tuple[dict, dict, dict, int, dict]:
     """LO-SDA: samples of the reverse process with latent optimisation about the background (s_a = s_b of the
     standard names' priors)."""
     keys, members = list(req.card["variables"]), req.members
@@ -197,4 +201,5 @@ def _latent(req: Request, xb: dict, obs: dict, priors: dict, grid) -> tuple[dict
     if members <= 1:
         u = {k: v[:1] for k, v in u.items()}
     analysis = {k: anchor[k][0][None] + anchor[k][1][None] * u[k] for k in xb}
-    return analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1)
+    return (analysis, {k: anchor[k][1] for k in xb}, {k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, nfe * max(members, 1),
+            {k: 1.0 for k in xb})
