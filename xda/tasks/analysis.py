@@ -42,21 +42,16 @@ def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
     ob, xb = p.ob, p.xb
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {p.name!r} ({ob.dropped}); nothing to assimilate")
-    d = ob.value - apply(ob.operator, xb)
-    pre = robust_prescreen(d, ob.error)
-    be = _background_error(req, p, d, pre)
-    ok = quality_control(d, be.std_at(ob.lat, ob.lon), ob, pre, req.qc, p.name, p.units)
-    used, n_ok, n_rejected = ob.subset(ok), int(ok.sum()), int((~ok).sum())
-    (xa, sa), nfe = oi_analysis(xb, d[ok], used, be, p.grid), 0
+    be, used, report = _checked(req, p)
+    (xa, sa), nfe = oi_analysis(xb, used.value - apply(used.operator, xb), used, be, p.grid), 0
     how = "OI's, exact for its B and R"
-    attrs = dict(_analysis_attrs(req.method, n_ok, n_rejected, be, p.units), xda_oi_solver=oi.solver(n_ok),
-                 **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
+    attrs = dict(_analysis_attrs(req.method, report["n_obs"], report["rejected"], be, p.units),
+                 xda_oi_solver=oi.solver(report["n_obs"]), **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
     if req.method == "xda":
         xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how)
         attrs.update(_weight_attrs(v))
         if req.members > 1 and v.recentred:
             attrs[RECENTRED_ATTR] = RECENTRED_NOTE
-    report = dict(n_obs=n_ok, rejected=n_rejected, dropped=ob.dropped, checks=(ob, pre, ok))
     return Analysis(xa, sa, how, attrs, report), nfe
 
 
@@ -94,7 +89,8 @@ def _analyse_joint(problems: dict, req: Request) -> tuple[dict, int]:
 
 
 def _checked(req: Request, p: Problem):
-    """B, the observations that pass QC and the report of one observed variable of the joint state."""
+    """B, the observations that pass QC and the report of one observed variable (n_obs, rejected, dropped, and the
+    ``checks`` of its observation-space table)."""
     ob = p.ob
     d = ob.value - apply(ob.operator, p.xb)
     pre = robust_prescreen(d, ob.error)
