@@ -17,9 +17,9 @@ from ..labeled.grid import grid_of
 from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
 from ..numerics import memory, regrid
-from ..numerics.lapse_rate import lapse_rate_downscale
+from ..numerics.lapse_rate import MODEL_RELIEF_SIGMA
 from ..errors import XdaWarning
-from .downscale_verify import Coarse, Fine, verified
+from .downscale_verify import Coarse, Fine, anchor, verified
 from ..assimilation.verify import weight_attrs
 
 #: The learned methods (:data:`METHODS` holds them all).
@@ -27,6 +27,8 @@ LEARNED = ("xda", "regression")
 #: Classical methods and their interpolation (scipy's RegularGridInterpolator method).
 CLASSICAL = {"lapse_rate": "cubic", "bicubic": "cubic", "bilinear": "linear"}
 MIN_CELLS = 4
+#: The reliefs the lapse-rate correction can follow (``relief=``), as recorded in ``xda_relief``.
+RELIEFS = {"full": "cell means", "model": f"a model's: cell means smoothed by a Gaussian of {MODEL_RELIEF_SIGMA} cells"}
 #: Refinement of the learned methods when neither `factor` nor `like` is given.
 DEFAULT_FACTOR = 4
 
@@ -146,6 +148,7 @@ def downscale(
     winds: bool = True,
     orography: xr.DataArray | None = None,
     lapse_rate=None,
+    relief: str = "full",
     model: str = DEFAULT_DOWNSCALING_MODEL,
     steps: int = 16,
     lat: str | None = None,
@@ -201,6 +204,14 @@ def downscale(
         with units, ``"-6.5 K/km"``); default: estimated from each coarse field
         (:func:`xda.numerics.lapse_rate.estimate_lapse_rate`), recorded in
         ``xda_lapse_rate``.
+    relief : {"full", "model"}
+        What the fine field's temperature follows, for the lapse-rate correction of
+        ``"lapse_rate"`` and the learned methods' anchor: ``"full"``, the cell-mean relief
+        (what observations and km-scale products see); ``"model"``, the relief a climate
+        model resolves on the fine grid, the cell means smoothed at the grid scale
+        (:func:`xda.numerics.lapse_rate.model_relief`, fitted in the training world): for
+        emulating a model run on the fine grid, e.g. scoring against a model's own fields.
+        Recorded in ``xda_relief``.
     model : str
         Model name (:func:`xda.models.registry.available_models`).
     steps : int
@@ -256,7 +267,8 @@ def downscale(
     """
     t_start = time.perf_counter()
     _validate(method, members, steps, seed, factor)
-    for key, value in (("lapse_rate", lapse_rate), ("orography", orography)):
+    check_choice("relief", relief, RELIEFS)
+    for key, value in (("lapse_rate", lapse_rate), ("orography", orography), ("relief", None if relief == "full" else relief)):
         if value is not None and method in ("bicubic", "bilinear"):
             warnings.warn(f"{key}= is not used by method={method!r} (plain interpolation); use method='lapse_rate' or "
                           "the default for a height correction", XdaWarning, stacklevel=2)
@@ -283,10 +295,13 @@ def downscale(
     orog_f, orog_src = (_orography(orography, lat_f, lon_f, tname) if method not in ("bicubic", "bilinear")
                         else (None, "not used"))
     info = dict(xda_factor=factor, xda_orography=orog_src, xda_winds="not used", xda_nfe=0)
+    if orog_f is not None:
+        info["xda_relief"] = RELIEFS[relief]
     learned = method in LEARNED
     u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if learned and winds else (None, None)
     c = Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c)
-    f = _fine(lat_f, lon_f, orog_f, factor) if learned else Fine(lat_f, lon_f, orog_f, None, factor)
+    smooth = MODEL_RELIEF_SIGMA if relief == "model" else 0.0
+    f = Fine(lat_f, lon_f, orog_f, _land(lat_f, lon_f) if learned else None, factor, smooth)
     solve = Solve(method, net, card, (model, tname), Sampling(int(members), steps, seed), _lapse_rate(lapse_rate),
                   None if lapse_rate is None else str(lapse_rate))
     fine, se, more = METHODS[method](solve, c, f)
@@ -422,10 +437,10 @@ class Sampling(NamedTuple):
     seed: int | None
 
 
-def _fine(lat_f, lon_f, orog_f, factor: int) -> Fine:
+def _land(lat_f, lon_f) -> np.ndarray:
     from ..labeled.static import land_area_fraction
 
-    return Fine(lat_f, lon_f, orog_f, land_area_fraction(lat_f, lon_f), factor)
+    return land_area_fraction(lat_f, lon_f)
 
 
 class Solve(NamedTuple):
@@ -447,8 +462,7 @@ def _by_learning(req: Solve, c: Coarse, f: Fine):
 
 def _by_lapse_rate(req: Solve, c: Coarse, f: Fine):
     """``"lapse_rate"``: conservative bicubic plus the lapse-rate correction of the fine relief."""
-    fine, gamma = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
-                                       gamma=req.gamma)
+    fine, gamma = anchor(c, f, req.gamma)
     note = (f"{req.given} (given)" if req.given is not None else
             f"estimated {np.round(gamma * 1e3, 2).ravel().tolist()} K/km")
     return fine[None], None, {"xda_lapse_rate": note}

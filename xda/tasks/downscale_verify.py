@@ -20,7 +20,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter
 
 from ..numerics import regrid
-from ..numerics.lapse_rate import lapse_rate_downscale
+from ..numerics.lapse_rate import lapse_rate_downscale, model_relief
 from ..assimilation.verify import Weight, correction_weight
 
 
@@ -43,6 +43,19 @@ class Fine(NamedTuple):
     orog: np.ndarray  #: (fy, fx), m
     land: np.ndarray  #: (fy, fx), 0..1
     factor: int
+    relief: float = 0.0  #: the anchor's relief: 0 the cell means, else smoothed as a model's (Gaussian width, cells)
+
+
+def anchor_orography(c: Coarse, f: Fine) -> np.ndarray:
+    """The relief the anchor's lapse-rate correction follows: ``f.orog``, or with ``f.relief`` the model's
+    (:func:`xda.numerics.lapse_rate.model_relief`)."""
+    return model_relief(f.orog, c.periodic, f.relief) if f.relief else f.orog
+
+
+def anchor(c: Coarse, f: Fine, gamma=None) -> tuple[np.ndarray, np.ndarray]:
+    """The lapse-rate method on ``(c, f)``: (fine (B, fy, fx) K, gamma (B,) K m-1)."""
+    return lapse_rate_downscale(c.t, anchor_orography(c, f), c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
+                                gamma=gamma)
 
 
 class Learned(NamedTuple):
@@ -56,13 +69,14 @@ class Learned(NamedTuple):
 
 
 def regression(c: Coarse, f: Fine, net, card, gamma=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(anchor, the model's regression, gamma), each (B, fy, fx) / (B,)."""
+    """(anchor, the model's regression, the anchor's gamma), each (B, fy, fx) / (B,). The network sees the
+    cell-mean relief it was trained on, whatever relief the anchor follows."""
     from ..models.downscaling import downscale_arrays
 
-    reg, gamma, _ = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic, model=net, card=card,
-                                     u_c=c.u, v_c=c.v, method="regression", gamma=gamma)
-    anchor, _ = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic, gamma=gamma)
-    return anchor, reg[0], gamma
+    base, gamma_anchor = anchor(c, f, gamma)
+    reg, _, _ = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic, model=net, card=card,
+                                 u_c=c.u, v_c=c.v, method="regression", gamma=gamma)
+    return base, reg[0], gamma_anchor
 
 
 def one_level_up(c: Coarse, f: Fine) -> tuple[Coarse, Fine] | None:
@@ -76,7 +90,8 @@ def one_level_up(c: Coarse, f: Fine) -> tuple[Coarse, Fine] | None:
     lat, lon = c.lat[:ny], c.lon[:nx]
     up = lambda a: None if a is None else regrid.coarsen(a[..., :ny, :nx], k, lat)  # noqa: E731
     lat2, lon2 = regrid.coarse_coords(lat, lon, k)
-    level = Fine(lat, lon, regrid.coarsen(f.orog, f.factor, f.lat)[:ny, :nx], regrid.coarsen(f.land, f.factor, f.lat)[:ny, :nx], k)
+    level = Fine(lat, lon, regrid.coarsen(f.orog, f.factor, f.lat)[:ny, :nx], regrid.coarsen(f.land, f.factor, f.lat)[:ny, :nx],
+                 k, f.relief)
     return Coarse(up(c.t), lat2, lon2, periodic, up(c.u), up(c.v)), level
 
 
@@ -87,26 +102,25 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
     standard error only. ``gamma``: the anchor's lapse rate (K m-1), else estimated per field.
     """
     if in_range:
-        anchor, reg, gamma = regression(c, f, net, card, gamma)
+        base, reg, gamma = regression(c, f, net, card, gamma)
     else:
-        (anchor, gamma), reg = lapse_rate_downscale(c.t, f.orog, c.lat, c.lon, f.lat, f.lon, f.factor, c.periodic,
-                                                    gamma=gamma), None
+        (base, gamma), reg = anchor(c, f, gamma), None
     up = one_level_up(c, f)
     if up is None:  # too small to verify: the anchor, and no standard error
-        return Learned(anchor, anchor, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(anchor.shape, np.nan))
+        return Learned(base, base, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(base.shape, np.nan))
     c2, f2 = up
     given = None if gamma is None or np.ndim(gamma) else gamma
     if in_range:
         a2, r2, _ = regression(c2, f2, net, card, given)
     else:
-        a2, _ = lapse_rate_downscale(c2.t, f2.orog, c2.lat, c2.lon, f2.lat, f2.lon, f2.factor, c2.periodic, gamma=given)
+        a2, _ = anchor(c2, f2, given)
         r2 = a2
     truth = c.t[:, : f2.lat.size, : f2.lon.size]
     clusters = _blocks(truth.shape, f2.factor)
     w = correction_weight((truth - a2).ravel(), (r2 - a2).ravel(), clusters) if in_range else Weight(0.0, np.inf, 0.0, np.inf)
-    est = anchor if reg is None else anchor + w.weight * (reg - anchor)
+    est = base if reg is None else base + w.weight * (reg - base)
     err = truth - (a2 + w.weight * (r2 - a2))
-    return Learned(anchor, est, gamma, w, _on_fine(err, c, f, f2))
+    return Learned(base, est, gamma, w, _on_fine(err, c, f, f2))
 
 
 def _blocks(shape, k: int) -> np.ndarray:
