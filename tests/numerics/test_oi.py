@@ -134,3 +134,65 @@ def test_a_dense_solve_that_cannot_fit_is_refused_before_allocating(monkeypatch)
         oi.dense_oi_analysis(*_random_case(2000), 5e5)
     inc, _ = oi.oi_analysis(*_random_case(2000), 5e5, max_dense=1000)  # the local analysis fits
     assert np.isfinite(inc).all()
+
+
+# --- the B search and the cross-validation reuse their work (issue 28) ------------------------------------------
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(["soar", "matern52", "gaussian"]), st.booleans(), st.floats(3e5, 3e6), st.floats(0.3, 3.0),
+       st.integers(0, 10_000))
+def test_likelihood_gradient_matches_finite_differences(kind, loo, length, inflation, seed):
+    """The analytic derivatives in (log L, log a) of the leave-one-out and the marginal likelihood (R&W 2006,
+    eq. 5.9, 5.13) against central differences."""
+    from xda.numerics.covariance import nll_and_gradient
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    xyz = oi.unit_vectors(rng.uniform(-80, 80, n), rng.uniform(0, 360, n))
+    dist = oi.chordal_distance(xyz, xyz)
+    s, e, d = rng.uniform(20, 40, n), rng.uniform(5, 15, n), rng.normal(0, 30, (2, n))
+
+    def f(p):
+        return nll_and_gradient(d, dist, np.exp(p[1]) * s, e, np.exp(p[0]), kind, loo)[0]
+
+    p, h = np.log([length, inflation]), 1e-5
+    _, grad = nll_and_gradient(d, dist, inflation * s, e, length, kind, loo, gradient=True)
+    num = [(f(p + h * np.eye(2)[j]) - f(p - h * np.eye(2)[j])) / (2 * h) for j in range(2)]
+    np.testing.assert_allclose(grad, num, rtol=1e-4, atol=1e-4 * (1 + np.abs(num).max()))
+
+
+def test_the_fitted_statistics_are_the_best_of_a_fine_grid():
+    """fit_loo's gradient search ends no worse than the best of a 25 x 25 grid of (L, a) about it."""
+    from xda.numerics.covariance import fit_loo, loo_nll
+
+    rng = np.random.default_rng(3)
+    n = 150
+    lat, lon = rng.uniform(-70, 70, n), rng.uniform(0, 360, n)
+    xyz = oi.unit_vectors(lat, lon)
+    k = oi.innovation_covariance(xyz, np.full(n, 30.0), np.full(n, 10.0), 1.2e6, "soar")
+    d = np.linalg.cholesky(k) @ rng.standard_normal(n)
+    s = np.full(n, 20.0)
+    fit = fit_loo(d, xyz, s, np.full(n, 10.0), 8e5)
+    grid = [loo_nll(d, xyz, a * s, np.full(n, 10.0), fit.length_scale * fl, "soar")
+            for fl in np.exp(np.linspace(-0.3, 0.3, 25)) for a in fit.inflation * np.exp(np.linspace(-0.3, 0.3, 25))]
+    assert fit.score <= min(grid) + 1e-6
+    assert 0.7e6 < fit.length_scale < 2.0e6 and 1.2 < fit.inflation < 1.9  # truth: L = 1200 km, a = 1.5
+
+
+@pytest.mark.parametrize("kind", ["soar", "gaussian"])
+def test_a_network_analyses_any_subset_as_the_dense_solve_does(kind):
+    """The correlations computed once for all observations: the analysis of a subset (a fold) is the dense
+    solve of that subset, increment and variance."""
+    rng = np.random.default_rng(0)
+    glat, glon = np.meshgrid(np.linspace(-80, 80, 17), np.arange(0, 360, 10.0), indexing="ij")
+    gxyz = oi.unit_vectors(glat, glon)
+    olat, olon = rng.uniform(-75, 75, 60), rng.uniform(0, 360, 60)
+    oxyz = oi.unit_vectors(olat, olon)
+    net = oi.Network(gxyz, oxyz, 9e5, kind)
+    idx = np.sort(rng.choice(60, 41, replace=False))
+    d, sb, e, sg = rng.normal(0, 20, 41), rng.uniform(10, 30, 41), rng.uniform(3, 8, 41), rng.uniform(10, 30, len(gxyz))
+    inc, var = net.analysis(idx, d, sg, sb, e)
+    inc0, var0 = oi.dense_oi_analysis(d, gxyz, oxyz[idx], sg, sb, e, 9e5, kind)
+    np.testing.assert_allclose(inc, inc0, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(var, var0, rtol=1e-10, atol=1e-8)
+    assert oi.Network.fits(len(gxyz), 60) and not oi.Network.fits(10**7, 2000)

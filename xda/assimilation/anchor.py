@@ -10,6 +10,7 @@ import numpy as np
 
 from ..labeled.observations import PointObservations
 from ..numerics import balance, oi
+from ..numerics.interp import apply
 from .covariance import BackgroundError
 
 
@@ -37,6 +38,27 @@ def oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tupl
     """:func:`oi_anchor` of observations ``ob`` on ``grid``: ``x_a`` (1, ny, nx) and ``s_a`` (ny, nx)."""
     xa, sa = oi_anchor(np.asarray(xb).reshape(grid.shape), d, ob.lat, ob.lon, ob.error, be, grid.lat, grid.lon)
     return xa[None], sa
+
+
+def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callable:
+    """``analyse(sub) -> (x_a (1, ny, nx), s_a (ny, nx))``: :func:`oi_analysis` of any subset ``sub`` of the
+    observations ``ob`` from the background ``xb``, with the grid-observation correlations computed once
+    (:class:`xda.numerics.oi.Network`) where they fit; each subset then costs its own solve only (the folds
+    of a cross-validation)."""
+    xb = np.asarray(xb).reshape(grid.shape)
+    glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    if not oi.Network.fits(glat.size, ob.n):
+        return lambda sub: oi_analysis(xb, sub.value - apply(sub.operator, xb), sub, be, grid)
+    net = oi.Network(oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon), be.length_scale, be.correlation)
+    index = {pos: i for i, pos in enumerate(zip(ob.lat.tolist(), ob.lon.tolist()))}  # a position's correlations
+    sg = std_grid(be, grid.lat, grid.lon).ravel()
+
+    def analyse(sub: PointObservations):
+        idx = np.fromiter((index[pos] for pos in zip(sub.lat.tolist(), sub.lon.tolist())), np.int64, sub.n)
+        inc, var = net.analysis(idx, sub.value - apply(sub.operator, xb), sg, be.std_at(sub.lat, sub.lon), sub.error)
+        return (xb + inc.reshape(xb.shape))[None], np.sqrt(var).reshape(xb.shape)
+
+    return analyse
 
 
 def balanced_anchor(xb: dict, order, observed, analyse: Callable, unobserved: Callable, geo, alpha: float) -> dict:

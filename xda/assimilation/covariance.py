@@ -536,7 +536,7 @@ MIN_OBS_TUNED_DEFAULT = 100
 
 
 def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 800, seed: int = 0,
-         prior: ncov.Prior | None = None, correlations=None) -> BackgroundError:
+         prior: ncov.Prior | None = None, correlations=None, start: tuple | None = None) -> BackgroundError:
     """Length scale, variance inflation (and family) of ``be`` by leave-one-out cross-validation on the observations.
 
     Maximises the leave-one-out predictive log-likelihood of the innovations
@@ -557,6 +557,8 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
     prior : Prior, optional
     correlations : sequence of str, optional
         Families to compare (default: ``be.correlation`` only).
+    start : (float, float), optional
+        ``(L, inflation)`` close to the answer (e.g. a fit on a subset): the search starts there.
 
     Returns
     -------
@@ -576,7 +578,8 @@ def tune(be: BackgroundError, innovation, lat, lon, obs_error, max_obs: int = 80
         idx = np.random.default_rng(seed).choice(d.size, max_obs, replace=False)
         d, lat, lon, err = d[idx], lat[idx], lon[idx], err[idx]
     xyz, sb = oi.unit_vectors(lat, lon), be.std_at(lat, lon)
-    fit = ncov.fit_loo(d, xyz, sb, err, be.length_scale, tuple(correlations or (be.correlation,)), prior)
+    fit = ncov.fit_loo(d, xyz, sb, err, be.length_scale if start is None else start[0],
+                       tuple(correlations or (be.correlation,)), prior, None if start is None else start[1])
     before = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, sb, err, be.length_scale, be.correlation)[0] ** 2))
     after = np.sqrt(np.mean(oi.loo_innovation_error(d, xyz, fit.inflation * sb, err, fit.length_scale,
                                                     fit.correlation)[0] ** 2))
@@ -637,9 +640,12 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: ncov.Pr
         first, prior = _prior_shape(first, prior, lat, s0, d.size)
     if prior is None and d.size < MIN_TUNE:
         return first
-    if d.size >= MIN_FAMILY:  # the family by the data, on a subset; then L and the inflation on up to max_obs
-        kind = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS).correlation
-        first = dataclasses.replace(first, correlation=kind)
+    if d.size >= MIN_FAMILY:  # the family by the data, on a subset; then L and the inflation on up to max_obs, from there
+        sub = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS)
+        ratio = float(np.sqrt(np.mean(np.asarray(sub.sigma) ** 2) / np.mean(np.asarray(first.sigma) ** 2)))
+        first = dataclasses.replace(first, correlation=sub.correlation)
+        if d.size > 300:
+            return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior, start=(sub.length_scale, ratio))
     return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
 
 

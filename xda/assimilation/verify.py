@@ -22,7 +22,7 @@ import numpy as np
 
 from ..labeled.observations import PointObservations
 from ..numerics.interp import apply
-from .anchor import oi_analysis
+from .anchor import oi_analyser
 
 #: Folds and repeats of the cross-validation.
 FOLDS, REPEATS = 4, 2
@@ -152,9 +152,11 @@ def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
     if ob.n < MIN_VERIFY:
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
 
+    anchor = oi_analyser(xb, ob, be, grid)
+
     def analyse(train):
         o = train["x"]
-        xa, sa = oi_analysis(xb, o.value - apply(o.operator, xb), o, be, grid)
+        xa, sa = anchor(o)
         u, _ = run(xa[0], sa, o, 0)
         return {"x": (xa[0], sa * u[0], sa)}
 

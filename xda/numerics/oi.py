@@ -42,6 +42,20 @@ def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.nd
     raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
 
 
+def correlation_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
+    """``d rho / d log L`` of :func:`correlation` at distance ``r`` (m): the derivative the gradient of a
+    likelihood in ``L`` needs (``-x rho'(x)`` with ``x = r / L``)."""
+    x = np.asarray(r) / length_scale
+    if kind == "soar":
+        return x * x * np.exp(-x)
+    if kind == "gaussian":
+        return x * x * np.exp(-0.5 * x * x)
+    if kind == "matern52":
+        x = np.sqrt(5.0) * x
+        return x * x * (1.0 + x) * np.exp(-x) / 3.0
+    raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+
+
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Cartesian unit vectors (n, 3) of points in degrees."""
     la, lo = np.deg2rad(np.ravel(lat)), np.deg2rad(np.ravel(lon))
@@ -134,32 +148,72 @@ def solver(n_obs: int) -> str:
 
 
 def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
-                      variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                      variance: bool = True, correlations: tuple | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """All observations in one solve: one Cholesky factor ``L`` of ``K = H B H^T + R``.
 
     One pass over blocks of grid points serves both the increment
     ``s_i (rho_io s_o) . K^-1 d`` and the diagonal of ``A = B - B H^T K^-1 H B``,
     ``s_i^2 - |L^-1 (H B)_i|^2`` (Daley 1991, eq. 4.2.17). Memory: about four
     ``n_obs^2`` arrays at the peak and blocks of at most 4 million grid-observation pairs; refused with
-    :class:`~xda.errors.ResourceError` before allocating when that cannot fit.
+    :class:`~xda.errors.ResourceError` before allocating when that cannot fit. ``correlations``:
+    ``(rho_go (n, n_obs), rho_oo (n_obs, n_obs))`` computed beforehand (:class:`Network`).
     """
     n, n_obs = grid_xyz.shape[0], obs_xyz.shape[0]
     block = max(64, int(4e6) // max(n_obs, 1))
     memory.require(8.0 * (4 * n_obs**2 + 6 * min(n, block) * n_obs), f"a dense OI solve of {n_obs} observations",
                    f"let the local analysis take over (it does above {MAX_DENSE} observations), thin the observations "
                    "or shorten the window")
-    factor = scipy.linalg.cho_factor(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind),
-                                     lower=True, overwrite_a=True)
+    if correlations is None:
+        k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
+    else:
+        k = correlations[1] * np.outer(sigma_obs_b, sigma_obs_b)
+        k[np.diag_indices_from(k)] += obs_error**2
+    factor = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)
     weights = sigma_obs_b * scipy.linalg.cho_solve(factor, innovation)
     inc, var = np.empty(n), (np.empty(n) if variance else None)
     for s in range(0, n, block):  # bound memory on large grids
         sg = sigma_grid[s : s + block]
-        c_go = correlation(chordal_distance(grid_xyz[s : s + block], obs_xyz), length_scale, kind)
+        c_go = (correlation(chordal_distance(grid_xyz[s : s + block], obs_xyz), length_scale, kind)
+                if correlations is None else correlations[0][s : s + block])
         inc[s : s + block] = sg * (c_go @ weights)
         if variance:
             v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
             var[s : s + block] = np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
     return inc, var
+
+
+#: Most bytes of grid-observation correlations a :class:`Network` keeps.
+NETWORK_BYTES = 512 * 2**20
+
+
+class Network:
+    """A grid and one set of observation positions, their correlations computed once: the dense OI of any
+    subset of the observations (the folds of a cross-validation) with the same ``L`` and family.
+
+    ``rho_go`` (n, n_obs) and ``rho_oo`` are the parts of :func:`dense_oi_analysis` that do not depend on
+    which observations are used, ``s`` or ``R``; each subset's analysis then costs its Cholesky factor and
+    its triangular solve. :meth:`fits` says whether the correlations fit in :data:`NETWORK_BYTES`.
+    """
+
+    def __init__(self, grid_xyz: np.ndarray, obs_xyz: np.ndarray, length_scale: float, kind: str = "soar"):
+        self.grid_xyz, self.obs_xyz = grid_xyz, obs_xyz
+        self.length_scale, self.kind = length_scale, kind
+        self.rho_go = correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind)
+        self.rho_oo = correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind)
+
+    @staticmethod
+    def fits(n_grid: int, n_obs: int) -> bool:
+        """Whether the correlations of ``n_grid`` points and ``n_obs`` observations fit, and one dense solve does."""
+        return n_obs <= MAX_DENSE and 8.0 * (n_grid + n_obs) * n_obs <= NETWORK_BYTES
+
+    def analysis(self, idx: np.ndarray, innovation, sigma_grid, sigma_obs_b, obs_error,
+                 variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """:func:`dense_oi_analysis` of the observations ``idx`` (indices into the network's) with innovations,
+        background-error stds and observation errors (each (len(idx),)) and ``sigma_grid`` (n,)."""
+        idx = np.asarray(idx)
+        return dense_oi_analysis(innovation, self.grid_xyz, self.obs_xyz[idx], sigma_grid, sigma_obs_b, obs_error,
+                                 self.length_scale, self.kind, variance,
+                                 correlations=(self.rho_go[:, idx], self.rho_oo[np.ix_(idx, idx)]))
 
 
 def tiles(grid_xyz: np.ndarray, degrees: float = TILE_DEGREES) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from ..labeled.grid import grid_of
 from ..labeled.observations import collect, on_model_terrain
 from ..models.cards import DEFAULT_MODEL, architecture, load_card, require_kind
 from ..numerics import memory, threads
+from . import lazy
 from .analysis import METHODS
 from .request import Problem, Request
 
@@ -195,7 +196,9 @@ def assimilate(
         variable's attrs (``xda_n_obs_outside_window``, ``xda_n_obs_outside_grid``,
         ``xda_n_obs_missing``). A background with a time *dimension* is
         analysed time by time (each with its own window) and the analyses are
-        concatenated along it; attrs that differ between times are dropped.
+        concatenated along it; attrs that differ between times are dropped. A
+        dask-backed background gives a dask-backed analysis, one task per chunk along time,
+        each with only its windows' observations (:mod:`xda.tasks.lazy`; docs: scaling).
     orography : DataArray, False or None
         Surface altitude of the background's model on its grid (units of length), for
         the observation operator of near-surface temperature: reports with a station
@@ -281,7 +284,10 @@ def _table(report: dict):
 
 
 def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
-    """:func:`assimilate` at each time of ``background[tdim]``, concatenated along ``tdim``."""
+    """:func:`assimilate` at each time of ``background[tdim]``, concatenated along ``tdim``; a dask-backed
+    background gives a dask-backed result, one task per chunk (:mod:`xda.tasks.lazy`)."""
+    if lazy.is_lazy(background):
+        return _lazily(background, tdim, obs, obs_space, kwargs)
     analyses, tables = [], []
     for i in range(background.sizes[tdim]):
         res = assimilate(background.isel({tdim: i}), obs, obs_space=obs_space, **kwargs)
@@ -292,11 +298,34 @@ def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
     out = xr.concat(analyses, dim=tdim, combine_attrs="drop_conflicts", data_vars="all", coords="different",
                     compat="equals")
     out = _in_dims_order_of(out, background)
+    if isinstance(out, xr.DataArray):  # its standard error is per time, even where two times' are equal
+        for se in [c for c in out.coords if str(c).endswith("_standard_error") and tdim not in out[c].dims]:
+            out = out.assign_coords({se: out[se].expand_dims({tdim: out[tdim]}).transpose(*out.dims)})
     if obs_space:
         import pandas as pd
 
         return out, pd.concat(tables, ignore_index=True)
     return out
+
+
+def _lazily(background, tdim: str, obs, obs_space: bool, kwargs: dict):
+    """:func:`_per_time` of each chunk of ``background`` along ``tdim`` as one task, with only the observations
+    that can fall in its windows (:func:`xda.tasks.lazy.observations_for`)."""
+    if obs_space:
+        raise ParameterError("obs_space=True returns a table, which cannot be lazy; for a dask-backed background "
+                             "compute it first (`background.compute()`), or call without obs_space and compare "
+                             "observations with `xda.metrics`")
+    try:
+        t = times.to_datetime64(background[tdim].values, dict(background[tdim].attrs), tdim)
+    except (TypeError, ValueError):  # times xda cannot compare: every task takes every observation
+        t = None
+    window = kwargs.get("window", times.DEFAULT_WINDOW)
+
+    def split(lo: int, hi: int) -> tuple:
+        return (obs if t is None else lazy.observations_for(obs, t[lo], t[hi - 1], window),)
+
+    return lazy.blockwise(background, tdim, lambda block, ob: _per_time(block, tdim, ob, obs_space=False, **kwargs),
+                          split)
 
 
 def _in_dims_order_of(out, background):

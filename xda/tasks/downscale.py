@@ -19,6 +19,7 @@ from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
 from ..numerics import memory, regrid
 from ..numerics.lapse_rate import MODEL_RELIEF_SIGMA
 from ..errors import XdaWarning
+from . import lazy
 from .downscale_verify import Coarse, Fine, anchor, verified
 from ..assimilation.verify import weight_attrs
 
@@ -162,7 +163,8 @@ def downscale(
     coarse : DataArray or Dataset
         Temperature (``standard_name: air_temperature``, any temperature units), on a
         regular latitude-longitude grid, global or regional, with any extra dimensions
-        (time, ...), which are processed as a batch. A Dataset may also hold the near-surface
+        (time, ...), which are processed as a batch; dask-backed, lazily, one task (one
+        batch, verified on its own fields) per chunk (:mod:`xda.tasks.lazy`). A Dataset may also hold the near-surface
         winds (``eastward_wind`` / ``northward_wind``, or ``uas`` / ``vas``), which the
         model uses when present.
     factor : int, optional
@@ -265,6 +267,8 @@ def downscale(
     temperature (arXiv 2510.23866) with explicit winds, EDM (Karras et al. 2022) and
     the residual target of CorrDiff (Mardani et al. 2025).
     """
+    if lazy.is_lazy(coarse):  # one task per chunk, each its own call
+        return _lazily(coarse, {k: v for k, v in locals().items() if k != "coarse"})
     t_start = time.perf_counter()
     _validate(method, members, steps, seed, factor)
     check_choice("relief", relief, RELIEFS)
@@ -323,6 +327,19 @@ def downscale(
     res = xr.Dataset({tname: out} if se_da is None else {tname: out, se_da.name: se_da}, attrs=dict(ds.attrs))
     res.attrs["history"] = out.attrs["history"]
     return res
+
+
+def _lazily(coarse, options: dict):
+    """:func:`downscale` of a dask-backed ``coarse``, one task per chunk along its first chunked non-spatial
+    dimension (:func:`xda.tasks.lazy.blockwise`; each block verified on its own fields, its members seeded by
+    ``(seed, its first index)``); a single field is computed."""
+    g = grid_of(coarse, lat=options["lat"], lon=options["lon"])
+    dim = lazy.chunk_dim(coarse, (g.lat_dim, g.lon_dim))
+    seed = options.pop("seed")
+    if dim is None:
+        return downscale(coarse.compute(), seed=seed, **options)
+    return lazy.blockwise(coarse, dim, lambda block, lo: downscale(block, seed=lazy.block_seed(seed, lo), **options),
+                          lambda lo, hi: (lo,))
 
 
 def _temperature(coarse, variable) -> tuple[xr.Dataset, str, bool]:
