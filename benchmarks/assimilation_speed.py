@@ -1,11 +1,12 @@
 """Latency of one 64 x 128 analysis: OI (the reference) vs xda, measured in the same run.
 
-    python benchmarks/assimilation_speed.py [--repeat 3] [--device cpu]
+    python benchmarks/assimilation_speed.py [--repeat 3] [--device cpu] [--fraction 0.05 0.10]
 
 Prints a table: seconds per analysis (median of ``--repeat``), denoiser evaluations,
 and the ratio to OI with the card's B (no tuning). ``xda`` starts from the tuned OI
 (its B search is most of the time) and adds the cross-validated weight (``verify``). Case: one Held-Suarez test time (or, without the simulation
-file, a synthetic 64 x 128 global field), 5 % of points observed, one variable.
+file, a synthetic 64 x 128 global field), 5 % and 10 % of points observed (``--fraction``), one variable.
+Writes benchmarks/results/assimilation_speed.txt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import xarray as xr
 import xda
 
 
-def case(sim: Path):
+def case(sim: Path, fraction: float = 0.05):
     if sim.exists():
         ds = xr.open_dataset(sim)
         t = int(np.flatnonzero(ds["split"].values == "test")[0])
@@ -35,7 +36,7 @@ def case(sim: Path):
         bg = (truth + 20).rename("z500")
     bg.attrs = {"units": "m", "standard_name": "geopotential_height"}
     rng = np.random.default_rng(0)
-    obs = (truth + rng.normal(0, 10, truth.shape)).where(rng.random(truth.shape) < 0.05).rename("z500")
+    obs = (truth + rng.normal(0, 10, truth.shape)).where(rng.random(truth.shape) < fraction).rename("z500")
     obs.attrs = dict(bg.attrs)
     return bg, obs
 
@@ -45,8 +46,16 @@ def main():
     p.add_argument("--sim", default="~/.cache/xda/hs_t42_leads_s0.nc")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--device", default=None)
+    p.add_argument("--fraction", type=float, nargs="+", default=[0.05, 0.10])
     a = p.parse_args()
-    bg, obs = case(Path(a.sim).expanduser())
+    text = "\n\n".join(table(a, f) for f in a.fraction) + "\n"
+    print(text)
+    (Path(__file__).parent / "results" / "assimilation_speed.txt").write_text(text)
+
+
+def table(a, fraction: float) -> str:
+    """Median seconds of each configuration at one observed fraction, as a table."""
+    bg, obs = case(Path(a.sim).expanduser(), fraction)
     kw = dict(obs_error=10.0, qc=None)
     rows = []
     configs = [("OI, card B", dict(method="oi", background_error="model")), ("OI tuned (default)", dict(method="oi")),
@@ -64,11 +73,12 @@ def main():
         rows.append((name, float(np.median(ts)), nfe))
     ref = rows[0][1]
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"one 64 x 128 analysis, 5 % observed ({int(obs.notnull().sum())} obs), device {dev}, torch threads {torch.get_num_threads()}")
-    print(f"| {'configuration':28s} | {'seconds':>8s} | {'denoiser calls':>14s} | {'x OI time':>9s} |")
-    print(f"|{'-' * 30}|{'-' * 10}|{'-' * 16}|{'-' * 11}|")
-    for name, t, n in rows:
-        print(f"| {name:28s} | {t:8.2f} | {n:14d} | {t / ref:9.1f} |")
+    lines = [f"one 64 x 128 analysis, {fraction:.0%} observed ({int(obs.notnull().sum())} obs), device {dev}, torch "
+             f"threads {torch.get_num_threads()}, {time.strftime('%Y-%m-%d')}",
+             f"| {'configuration':28s} | {'seconds':>8s} | {'denoiser calls':>14s} | {'x OI time':>9s} |",
+             f"|{'-' * 30}|{'-' * 10}|{'-' * 16}|{'-' * 11}|"]
+    lines += [f"| {name:28s} | {t:8.2f} | {n:14d} | {t / ref:9.1f} |" for name, t, n in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

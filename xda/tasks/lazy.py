@@ -4,7 +4,7 @@
 ``xr.open_mfdataset``) return a dask-backed result with the input's chunks along that
 dimension: each chunk is one task that runs the eager function on its block (in a worker
 process on a ``dask.distributed`` cluster, where the model is loaded once per process and
-stays cached, :mod:`xda.models.registry`). At call time only the first two elements are computed
+stays cached, :mod:`xda.models.registry`). At call time only the first element is computed
 eagerly, for the result's layout (variables, coordinates, units).
 
 What a chunk sees:
@@ -75,8 +75,7 @@ def blockwise(obj, dim: str, run: Callable, split: Callable | None = None):
     sizes = (obj.chunksizes if isinstance(obj, xr.Dataset) else dict(zip(obj.dims, obj.chunks)))[dim]
     edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     args = split or (lambda lo, hi: ())
-    first = min(2, int(edges[-1]))  # two elements: what varies along dim shows it (a DataArray's error coordinate)
-    template = run(obj.isel({dim: slice(0, first)}).compute(), *args(0, first))
+    template = run(obj.isel({dim: slice(0, 1)}).compute(), *args(0, 1))
     parts = [dask.delayed(_run_block, pure=True)(run, obj.isel({dim: slice(lo, hi)}), args(lo, hi))
              for lo, hi in zip(edges[:-1], edges[1:])]
     return _assemble(template, parts, np.diff(edges), dim, obj[dim], dask.delayed)
