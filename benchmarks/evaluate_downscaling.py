@@ -113,7 +113,7 @@ def ssim_detail(pred: np.ndarray, truth: np.ndarray, base: np.ndarray, lat, lon)
 
 
 def scores(pred: np.ndarray, truth: xr.DataArray, base: np.ndarray, coarse: xr.DataArray, factor: int,
-           periodic: bool, ens: np.ndarray | None = None) -> dict:
+           periodic: bool, ens: np.ndarray | None = None, ens_attrs: dict | None = None) -> dict:
     t = truth.values.astype(np.float64)
     w = _weights(truth)
     e = pred - t
@@ -123,7 +123,8 @@ def scores(pred: np.ndarray, truth: xr.DataArray, base: np.ndarray, coarse: xr.D
                fine_power=fine_power(pred, factor, periodic) / fine_power(t, factor, periodic),
                block_err=float(np.abs(blocks - coarse.values).max()))
     if ens is not None:
-        m = xr.DataArray(ens, dims=("member", *truth.dims), coords=truth.coords)
+        m = xr.DataArray(ens, dims=("member", *truth.dims), coords=truth.coords,
+                         attrs={"units": truth.attrs.get("units", "K"), **(ens_attrs or {})})  # recentred: its estimators
         out["crps"] = float(xda.metrics.crps(m, truth, weights="latitude"))
         out["spread_skill"] = float(xda.metrics.spread_skill_ratio(m, truth, weights="latitude"))
     return out
@@ -155,10 +156,11 @@ def run_case(label: str, data: xr.Dataset, factor: int, members: int, steps: int
     rows.append(dict(case=label, factor=factor, method="xda regression" + tag, seconds=time.perf_counter() - t0,
                      **scores(reg, truth, base, coarse, factor, periodic)))
     t0 = time.perf_counter()
-    ens = xda.downscale(coarse_ds, factor, members=members, seed=0, steps=steps, **kw)["tas"].values.astype(np.float64)
-    sec = time.perf_counter() - t0
+    out = xda.downscale(coarse_ds, factor, members=members, seed=0, steps=steps, **kw)["tas"]
+    ens, sec = out.values.astype(np.float64), time.perf_counter() - t0
+    flag = {k: v for k, v in out.attrs.items() if k == "xda_members_recentred"}
     rows.append(dict(case=label, factor=factor, method=f"xda, mean of {members}{tag}", seconds=sec,
-                     **scores(ens.mean(0), truth, base, coarse, factor, periodic, ens=ens)))
+                     **scores(ens.mean(0), truth, base, coarse, factor, periodic, ens=ens, ens_attrs=flag)))
     rows.append(dict(case=label, factor=factor, method=f"xda, one member{tag}", seconds=sec / members,
                      **scores(ens[0], truth, base, coarse, factor, periodic)))
 

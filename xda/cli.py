@@ -283,7 +283,9 @@ def _qc(value: str):
 
 def _task_options(a) -> dict:
     """Keyword arguments that ``assimilate`` and ``downscale`` share."""
-    kwargs = dict(method=a.method, members=a.members, seed=a.seed, steps=a.steps, device=a.device, lat=a.lat, lon=a.lon)
+    kwargs = dict(method=a.method, members=a.members, seed=a.seed, device=a.device, lat=a.lat, lon=a.lon)
+    if a.steps is not None:
+        kwargs["steps"] = a.steps
     if a.model:
         kwargs["model"] = a.model
     return kwargs
@@ -440,8 +442,9 @@ def _add_task_options(s, model_default: str) -> None:
                    help="N > 1: N samples along a new 'member' dimension, recentred on the best estimate (method xda "
                         "only; default 1)")
     s.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the sampler's noise, for reproducible members")
-    s.add_argument("--steps", type=int, default=16, metavar="N",
-                   help="Heun steps of the sampler per member (default 16; about 8 is the least that converges)")
+    s.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="Heun steps of the sampler per member (default per model: 6 for the anchored and downscaling "
+                        "models, 16 for the joint ones)")
     s.add_argument("--device", default=None, choices=["cpu", "cuda"], help="default: cuda when available")
     s.add_argument("--lat", default=None, metavar="NAME", help="name of the latitude coordinate, when it cannot be found")
     s.add_argument("--lon", default=None, metavar="NAME", help="name of the longitude coordinate, when it cannot be found")

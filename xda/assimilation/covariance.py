@@ -642,10 +642,11 @@ def estimate(innovation, lat, lon, obs_error, max_obs: int = 800, prior: ncov.Pr
         return first
     if d.size >= MIN_FAMILY:  # the family by the data, on a subset; then L and the inflation on up to max_obs, from there
         sub = tune(first, d, lat, lon, err, max_obs=min(max_obs, 300), prior=prior, correlations=CORRELATIONS)
+        if d.size <= min(max_obs, 300):  # every observation was in it: that is the fit
+            return sub
         ratio = float(np.sqrt(np.mean(np.asarray(sub.sigma) ** 2) / np.mean(np.asarray(first.sigma) ** 2)))
-        first = dataclasses.replace(first, correlation=sub.correlation)
-        if d.size > 300:
-            return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior, start=(sub.length_scale, ratio))
+        return tune(dataclasses.replace(first, correlation=sub.correlation), d, lat, lon, err, max_obs=max_obs,
+                    prior=prior, start=(sub.length_scale, ratio))
     return tune(first, d, lat, lon, err, max_obs=max_obs, prior=prior)
 
 

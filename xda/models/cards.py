@@ -569,6 +569,13 @@ ARCHITECTURES = {
 }
 
 
+#: Heun steps of the sampler when the caller gives none, per architecture (``2 * steps - 1`` denoiser
+#: evaluations per member). 6 (11 evaluations) where the members are recentred on the posterior-mean head: on
+#: real cases their CRPS and spread-skill at 6 steps equal those at 16 (31 evaluations) to 1.5 %
+#: (``benchmarks/results/steps.md``); 16 for the joint and latent models, not measured at fewer.
+DEFAULT_STEPS = {"anchored": 6, "downscaling": 6, "joint": 16, "latent": 16}
+
+
 def architecture(card: Mapping) -> str:
     """The card's architecture (a key of :data:`ARCHITECTURES`): a :class:`ModelCard`'s, or for a card's JSON
     object its ``architecture`` entry, else what a schema-1 card's ``kind``/``joint``/``latent`` imply."""

@@ -18,7 +18,7 @@ from ..labeled import io, names, times
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
 from ..labeled.observations import collect, on_model_terrain
-from ..models.cards import DEFAULT_MODEL, architecture, load_card, require_kind
+from ..models.cards import DEFAULT_MODEL, DEFAULT_STEPS, architecture, load_card, require_kind
 from ..numerics import memory, threads
 from . import lazy
 from .analysis import METHODS
@@ -95,7 +95,7 @@ def assimilate(
     qc: float | None = 5.0,
     members: int = 1,
     seed: int | None = None,
-    steps: int = 16,
+    steps: int | None = None,
     verify: bool = True,
     latent_optimization: bool | dict = False,
     obs_space: bool = False,
@@ -158,8 +158,11 @@ def assimilate(
         every ``seed``) and their spread the sampler's (unbiased for ``N``).
     seed : int, optional
         Seed of the sampler's noise.
-    steps : int
-        Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member).
+    steps : int, optional
+        Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member);
+        default per architecture (:data:`xda.models.cards.DEFAULT_STEPS`: 6 for the
+        anchored model, whose members are recentred on its estimate, 16 for the joint and
+        latent ones).
     verify : bool
         Method ``"xda"``: weight the learned correction of OI by its skill at withheld
         observations (repeated 4-fold cross-validation, folds fixed by the observations'
@@ -251,6 +254,7 @@ def assimilate(
                    f"{members} members of {len(bg.data_vars)} variables on a {grid.shape[0]} x {grid.shape[1]} grid",
                    "ask for fewer members per call and concatenate calls with different seeds along 'member'")
     net, card, dev = _load(method, model, device)
+    steps = DEFAULT_STEPS[architecture(card)] if steps is None and method != "oi" else steps
     keys, work_units = _working_units(bg, grid, card, variables, obs)
     std = {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}
     obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
@@ -455,7 +459,9 @@ def _validate(method: str, members, steps, qc, seed) -> None:
     check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
                  fix="1 gives the best estimate; for more than 1000 members call again with other seeds and "
                      "concatenate along 'member'")
-    check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
+    if steps is not None:
+        check_number("steps", steps, minimum=1, integer=True,
+                     fix="the default (None) is 6 for the anchored model and 16 for the joint ones")
     if qc is not None:
         check_number("qc", qc, minimum=0, inclusive=False,
                      fix="a threshold in stds of the innovation such as 5; qc=None switches the background check off")

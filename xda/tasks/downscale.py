@@ -15,7 +15,7 @@ from ..labeled import io, names
 from ..labeled import units as xu
 from ..labeled.grid import grid_of
 from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
-from ..models.cards import DEFAULT_DOWNSCALING_MODEL, require_kind
+from ..models.cards import DEFAULT_DOWNSCALING_MODEL, DEFAULT_STEPS, require_kind
 from ..numerics import memory, regrid
 from ..numerics.lapse_rate import MODEL_RELIEF_SIGMA
 from ..errors import XdaWarning
@@ -151,7 +151,7 @@ def downscale(
     lapse_rate=None,
     relief: str = "full",
     model: str = DEFAULT_DOWNSCALING_MODEL,
-    steps: int = 16,
+    steps: int = DEFAULT_STEPS["downscaling"],
     lat: str | None = None,
     lon: str | None = None,
     device=None,
@@ -218,7 +218,9 @@ def downscale(
         Model name (:func:`xda.models.registry.available_models`).
     steps : int
         Heun steps of the sampler (``2 * steps - 1`` denoiser evaluations per member);
-        fewer than 8 give unconverged members (for tests, not for use).
+        default 6 (:data:`xda.models.cards.DEFAULT_STEPS`): the members are recentred on
+        the estimate, and on real cases their CRPS and spread-skill at 6 steps equal those
+        at 16 to 1.5 % (``benchmarks/results/steps.md``).
     lat, lon : str, optional
         Coordinate names, when cf-xarray cannot find them.
     device : str, optional
@@ -395,7 +397,7 @@ def _validate(method: str, members, steps, seed, factor) -> None:
     check_choice("method", method, tuple(METHODS))
     check_number("members", members, minimum=1, maximum=MAX_MEMBERS, integer=True,
                  fix="for more than 1000 members call again with other seeds and concatenate along 'member'")
-    check_number("steps", steps, minimum=1, integer=True, fix="16 is the default; about 8 is the least that converges")
+    check_number("steps", steps, minimum=1, integer=True, fix="6 is the default (11 denoiser evaluations per member)")
     if seed is not None:
         check_number("seed", seed, minimum=0, maximum=2**63 - 1, integer=True, fix="an integer >= 0, or None for fresh entropy")
     if factor is not None:
