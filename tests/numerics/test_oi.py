@@ -196,3 +196,24 @@ def test_a_network_analyses_any_subset_as_the_dense_solve_does(kind):
     np.testing.assert_allclose(inc, inc0, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(var, var0, rtol=1e-10, atol=1e-8)
     assert oi.Network.fits(len(gxyz), 60) and not oi.Network.fits(10**7, 2000)
+
+
+def test_the_kept_factorisation_gives_the_dense_solve_and_is_reused_only_for_the_same_network():
+    """Many times on one network and B: after the first analysis the factor, correlations and variance are
+    reused (equal to the dense solve for any innovations); another B or another network is solved afresh."""
+    rng = np.random.default_rng(1)
+    glat, glon = np.meshgrid(np.linspace(-80, 80, 17), np.arange(0, 360, 10.0), indexing="ij")
+    gxyz = oi.unit_vectors(glat, glon)
+    oxyz = oi.unit_vectors(rng.uniform(-75, 75, 50), rng.uniform(0, 360, 50))
+    sb, e, sg = rng.uniform(10, 30, 50), rng.uniform(3, 8, 50), rng.uniform(10, 30, len(gxyz))
+    oi.clear_cache()
+    for length in (9e5, 9e5, 5e5):
+        d = rng.normal(0, 20, 50)
+        inc, var = oi.oi_analysis(d, gxyz, oxyz, sg, sb, e, length)
+        inc0, var0 = oi.dense_oi_analysis(d, gxyz, oxyz, sg, sb, e, length)
+        np.testing.assert_allclose(inc, inc0, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(var, var0, rtol=1e-10, atol=1e-8)
+        var[:] = -1.0  # the caller's copy: the kept variance is not touched
+    assert len(oi._SOLVES) == 1 and len(oi._CORRELATIONS) == 1
+    oi.clear_cache()
+    assert not oi._SOLVES and not oi._CORRELATIONS

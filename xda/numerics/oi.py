@@ -13,6 +13,8 @@ function, so the baseline is "OI / 3D-Var" at once.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import scipy.linalg
 import scipy.optimize
@@ -133,6 +135,9 @@ def oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_erro
         Working units squared, floored at 0.
     """
     if obs_xyz.shape[0] <= (MAX_DENSE if max_dense is None else max_dense):
+        if 8.0 * (grid_xyz.shape[0] + obs_xyz.shape[0]) * obs_xyz.shape[0] <= CACHE_BYTES:
+            return cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale,
+                                   kind, variance)
         return dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
                                  variance)
     return local_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind,
@@ -177,13 +182,70 @@ def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, ob
                 if correlations is None else correlations[0][s : s + block])
         inc[s : s + block] = sg * (c_go @ weights)
         if variance:
-            v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
-            var[s : s + block] = np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
+            var[s : s + block] = _variance(factor, c_go, sigma_obs_b, sg)
     return inc, var
 
 
-#: Most bytes of grid-observation correlations a :class:`Network` keeps.
-NETWORK_BYTES = 512 * 2**20
+def _variance(factor, c_go: np.ndarray, sigma_obs_b, sg) -> np.ndarray:
+    """``s_i^2 - |L^-1 (H B)_i|^2`` of grid points with correlations ``c_go`` and stds ``sg``, floored at 0."""
+    v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
+    return np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
+
+
+#: Most bytes of one network's factorisation and grid-observation correlations kept between calls
+#: (:func:`cached_dense_oi`); larger problems are solved block by block and forgotten.
+CACHE_BYTES = 256 * 2**20
+_CORRELATIONS: dict = {}
+_SOLVES: dict = {}
+
+
+def clear_cache() -> None:
+    """Forget the kept factorisation and correlations (:func:`cached_dense_oi`)."""
+    _CORRELATIONS.clear()
+    _SOLVES.clear()
+
+
+def _digest(*items) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in items:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.view(np.uint8).ravel())
+    return h.hexdigest()
+
+
+def grid_obs_correlation(grid_xyz, obs_xyz, length_scale: float, kind: str = "soar") -> np.ndarray:
+    """``rho(r_io / L)`` (n, n_obs) of grid points and observations; the last one computed is kept, so the
+    analyses and the cross-validation folds of one network share it."""
+    key = _digest(grid_xyz, obs_xyz, length_scale, kind)
+    rho = _CORRELATIONS.get(key)
+    if rho is None:  # a local reference: another thread may replace what is kept meanwhile
+        rho = correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind)
+        _CORRELATIONS.clear()
+        _CORRELATIONS[key] = rho
+    return rho
+
+
+def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
+                    variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`dense_oi_analysis`, keeping the last network's factor of ``K``, its grid-observation
+    correlations and its analysis-error variance: the analyses of many times with the same observation
+    positions, errors and ``B`` (a station network, a fixed mask) cost one solve each after the first.
+    Keyed by a digest of every input but the innovations; at most :data:`CACHE_BYTES`."""
+    key = _digest(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)
+    solve = _SOLVES.get(key)
+    if solve is None:  # a local reference: another thread may replace what is kept meanwhile
+        k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
+        solve = [scipy.linalg.cho_factor(k, lower=True, overwrite_a=True), None]
+        _SOLVES.clear()
+        _SOLVES[key] = solve
+    rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
+    inc = sigma_grid * (rho_go @ (sigma_obs_b * scipy.linalg.cho_solve(solve[0], innovation)))
+    if variance and solve[1] is None:
+        block = max(64, int(4e6) // max(obs_xyz.shape[0], 1))
+        solve[1] = np.concatenate([_variance(solve[0], rho_go[s : s + block], sigma_obs_b, sigma_grid[s : s + block])
+                                   for s in range(0, grid_xyz.shape[0], block)])
+    return inc, (solve[1].copy() if variance else None)
 
 
 class Network:
@@ -192,19 +254,19 @@ class Network:
 
     ``rho_go`` (n, n_obs) and ``rho_oo`` are the parts of :func:`dense_oi_analysis` that do not depend on
     which observations are used, ``s`` or ``R``; each subset's analysis then costs its Cholesky factor and
-    its triangular solve. :meth:`fits` says whether the correlations fit in :data:`NETWORK_BYTES`.
+    its triangular solve. :meth:`fits` says whether the correlations fit in :data:`CACHE_BYTES`.
     """
 
     def __init__(self, grid_xyz: np.ndarray, obs_xyz: np.ndarray, length_scale: float, kind: str = "soar"):
         self.grid_xyz, self.obs_xyz = grid_xyz, obs_xyz
         self.length_scale, self.kind = length_scale, kind
-        self.rho_go = correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind)
+        self.rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
         self.rho_oo = correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind)
 
     @staticmethod
     def fits(n_grid: int, n_obs: int) -> bool:
         """Whether the correlations of ``n_grid`` points and ``n_obs`` observations fit, and one dense solve does."""
-        return n_obs <= MAX_DENSE and 8.0 * (n_grid + n_obs) * n_obs <= NETWORK_BYTES
+        return n_obs <= MAX_DENSE and 8.0 * (n_grid + n_obs) * n_obs <= CACHE_BYTES
 
     def analysis(self, idx: np.ndarray, innovation, sigma_grid, sigma_obs_b, obs_error,
                  variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
