@@ -164,10 +164,7 @@ def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, ob
     ``(rho_go (n, n_obs), rho_oo (n_obs, n_obs))`` computed beforehand (:class:`Network`).
     """
     n, n_obs = grid_xyz.shape[0], obs_xyz.shape[0]
-    block = max(64, int(4e6) // max(n_obs, 1))
-    memory.require(8.0 * (4 * n_obs**2 + 6 * min(n, block) * n_obs), f"a dense OI solve of {n_obs} observations",
-                   f"let the local analysis take over (it does above {MAX_DENSE} observations), thin the observations "
-                   "or shorten the window")
+    block = _require_dense(n, n_obs)
     if correlations is None:
         k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
     else:
@@ -184,6 +181,17 @@ def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, ob
         if variance:
             var[s : s + block] = _variance(factor, c_go, sigma_obs_b, sg)
     return inc, var
+
+
+def _require_dense(n: int, n_obs: int, kept: int = 0) -> int:
+    """Refuse a dense solve that cannot fit (:class:`~xda.errors.ResourceError`, before allocating): about four
+    ``n_obs^2`` arrays, blocks of at most 4 million grid-observation pairs and ``kept`` more pairs kept; returns
+    the block's rows."""
+    block = max(64, int(4e6) // max(n_obs, 1))
+    memory.require(8.0 * (4 * n_obs**2 + 6 * min(n, block) * n_obs + kept), f"a dense OI solve of {n_obs} observations",
+                   f"let the local analysis take over (it does above {MAX_DENSE} observations), thin the observations "
+                   "or shorten the window")
+    return block
 
 
 def _variance(factor, c_go: np.ndarray, sigma_obs_b, sg) -> np.ndarray:
@@ -232,6 +240,7 @@ def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_
     correlations and its analysis-error variance: the analyses of many times with the same observation
     positions, errors and ``B`` (a station network, a fixed mask) cost one solve each after the first.
     Keyed by a digest of every input but the innovations; at most :data:`CACHE_BYTES`."""
+    block = _require_dense(grid_xyz.shape[0], obs_xyz.shape[0], grid_xyz.shape[0] * obs_xyz.shape[0])
     key = _digest(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)
     solve = _SOLVES.get(key)
     if solve is None:  # a local reference: another thread may replace what is kept meanwhile
@@ -242,7 +251,6 @@ def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_
     rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
     inc = sigma_grid * (rho_go @ (sigma_obs_b * scipy.linalg.cho_solve(solve[0], innovation)))
     if variance and solve[1] is None:
-        block = max(64, int(4e6) // max(obs_xyz.shape[0], 1))
         solve[1] = np.concatenate([_variance(solve[0], rho_go[s : s + block], sigma_obs_b, sigma_grid[s : s + block])
                                    for s in range(0, grid_xyz.shape[0], block)])
     return inc, (solve[1].copy() if variance else None)

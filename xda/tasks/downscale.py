@@ -164,9 +164,9 @@ def downscale(
         Temperature (``standard_name: air_temperature``, any temperature units), on a
         regular latitude-longitude grid, global or regional, with any extra dimensions
         (time, ...), which are processed as a batch; dask-backed, lazily, one task (one
-        batch, verified on its own fields) per chunk (:mod:`xda.tasks.lazy`). A Dataset may also hold the near-surface
-        winds (``eastward_wind`` / ``northward_wind``, or ``uas`` / ``vas``), which the
-        model uses when present.
+        batch, verified on its own fields) per chunk (:mod:`xda.tasks.lazy`). A Dataset
+        may also hold the near-surface winds (``eastward_wind`` / ``northward_wind``, or
+        ``uas`` / ``vas``), which the model uses when present.
     factor : int, optional
         Refinement per direction; default 4, or with ``like`` the smallest that is at
         least as fine as the target. The ``"xda"`` and ``"regression"`` methods do the
