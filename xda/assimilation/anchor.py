@@ -41,22 +41,25 @@ def oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tupl
 
 
 def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callable:
-    """``analyse(sub) -> (x_a (1, ny, nx), s_a (ny, nx))``: :func:`oi_analysis` of any subset ``sub`` of the
-    observations ``ob`` from the background ``xb``, with the grid-observation correlations computed once
+    """``analyse(sub, background=xb) -> (x_a (1, ny, nx), s_a (ny, nx))``: :func:`oi_analysis` of any subset
+    ``sub`` of the observations ``ob``, with the grid-observation correlations computed once
     (:class:`xda.numerics.oi.Network`) where they fit; each subset then costs its own solve only (the folds
     of a cross-validation)."""
     xb = np.asarray(xb).reshape(grid.shape)
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
     if not oi.Network.fits(glat.size, ob.n):
-        return lambda sub: oi_analysis(xb, sub.value - apply(sub.operator, xb), sub, be, grid)
+        return lambda sub, background=xb: oi_analysis(background, sub.value - apply(sub.operator, background), sub,
+                                                      be, grid)
     net = oi.Network(oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon), be.length_scale, be.correlation)
     index = {pos: i for i, pos in enumerate(zip(ob.lat.tolist(), ob.lon.tolist()))}  # a position's correlations
     sg = std_grid(be, grid.lat, grid.lon).ravel()
 
-    def analyse(sub: PointObservations):
+    def analyse(sub: PointObservations, background=xb):
+        background = np.asarray(background).reshape(grid.shape)
         idx = np.fromiter((index[pos] for pos in zip(sub.lat.tolist(), sub.lon.tolist())), np.int64, sub.n)
-        inc, var = net.analysis(idx, sub.value - apply(sub.operator, xb), sg, be.std_at(sub.lat, sub.lon), sub.error)
-        return (xb + inc.reshape(xb.shape))[None], np.sqrt(var).reshape(xb.shape)
+        inc, var = net.analysis(idx, sub.value - apply(sub.operator, background), sg, be.std_at(sub.lat, sub.lon),
+                                sub.error)
+        return (background + inc.reshape(grid.shape))[None], np.sqrt(var).reshape(grid.shape)
 
     return analyse
 

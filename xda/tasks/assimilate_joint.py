@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ObservationError
-from ..assimilation.anchor import balanced_anchor, oi_analysis, std_grid
+from ..assimilation.anchor import balanced_anchor, oi_analyser, oi_analysis, std_grid
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
@@ -31,12 +31,14 @@ from ..models.cards import architecture
 from .request import Request
 
 
-def _anchor(xb: dict, obs: dict, bes: dict, priors: dict, grid, card) -> dict:
+def _anchor(xb: dict, obs: dict, bes: dict, priors: dict, grid, card, analysers: dict | None = None) -> dict:
     """Per state key present: (x_a, s_a, s_b) on the grid (:func:`xda.assimilation.anchor.balanced_anchor`);
-    ``obs``: the accepted observations per key, ``bes`` their B, ``priors`` the B of the others."""
+    ``obs``: the accepted observations per key, ``bes`` their B, ``priors`` the B of the others; ``analysers``:
+    per key, :func:`xda.assimilation.anchor.oi_analyser` of all its observations (the folds share its work)."""
     def analyse(key, xb_key):
         ob = obs[key]
-        xa, sa = oi_analysis(xb_key, ob.value - apply(ob.operator, xb_key), ob, bes[key], grid)
+        xa, sa = (analysers[key](ob, xb_key) if analysers else
+                  oi_analysis(xb_key, ob.value - apply(ob.operator, xb_key), ob, bes[key], grid))
         return xa[0], (xa[0], sa, std_grid(bes[key], grid.lat, grid.lon))
 
     def unobserved(key, xb_key):
@@ -120,8 +122,10 @@ def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, dict, int]:
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
 
+    analysers = {k: oi_analyser(xb[k], ob, bes[k], grid) for k, ob in obs.items()}
+
     def analyse(train):
-        anchor = _anchor(xb, train, bes, priors, grid, card)
+        anchor = _anchor(xb, train, bes, priors, grid, card, analysers)
         u, _ = run(anchor, train, 0)
         return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
 
