@@ -421,9 +421,11 @@ def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_sca
     """
     k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
     cf = scipy.linalg.cho_factor(k, lower=True)
-    kinv = scipy.linalg.cho_solve(cf, np.eye(k.shape[0]))
-    diag = np.diag(kinv)
-    return (kinv @ innovation) / diag, 1.0 / diag
+    kinv, info = scipy.linalg.lapack.dpotri(cf[0], lower=1)  # K^-1 from its factor: its diagonal is all we need
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
+    diag = np.diag(kinv).copy()
+    return scipy.linalg.cho_solve(cf, innovation) / diag, 1.0 / diag
 
 
 def analysis_error_variance(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar") -> np.ndarray:
