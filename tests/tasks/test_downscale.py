@@ -165,6 +165,9 @@ def test_model_relief_is_what_a_model_field_follows(esm):
     assert rms(model) < 0.9 * rms(full) and rms(model) < rms(bicubic)
     np.testing.assert_allclose(xda.coarsen(model, 2).values, coarse.values, atol=1e-4)
     assert full.attrs["xda_relief"] == "cell means" and model.attrs["xda_relief"].startswith("a model's")
+    default = coarse.phyda.downscale(2, relief="model")  # the learned default, anchored on the model's relief
+    np.testing.assert_allclose(xda.coarsen(default, 2).values, coarse.values, atol=1e-4)
+    assert default.attrs["xda_relief"] == model.attrs["xda_relief"] and rms(default) < rms(bicubic)
     with pytest.raises(xda.errors.ParameterError, match=r"relief='smooth' is not one of \['full', 'model'\]"):
         coarse.phyda.downscale(2, relief="smooth")
 
