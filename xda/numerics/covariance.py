@@ -150,16 +150,15 @@ def nll_and_gradient(d: np.ndarray, dist: np.ndarray, s_obs, obs_error, length_s
     cf = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)
     alpha = scipy.linalg.cho_solve(cf, d.T)  # (n, T)
     t = d.shape[0]
+    value = None if loo else float(0.5 * np.sum(alpha * d.T) + t * np.sum(np.log(np.diag(cf[0]))))
     if not (loo or gradient):
-        return float(0.5 * np.sum(alpha * d.T) + t * np.sum(np.log(np.diag(cf[0])))), None
+        return value, None
     kinv, info = scipy.linalg.lapack.dpotri(cf[0], lower=1)  # K^-1 from its factor: a third of solving K X = I
     if info != 0:
         raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
     diag = np.diag(kinv).copy()
     if loo:
         value = float(0.5 * t * np.sum(np.log(1.0 / diag)) + 0.5 * np.sum(alpha**2 / diag[:, None]))
-    else:
-        value = float(0.5 * np.sum(alpha * d.T) + t * np.sum(np.log(np.diag(cf[0]))))
     if not gradient:
         return value, None
     kinv = np.tril(kinv) + np.tril(kinv, -1).T

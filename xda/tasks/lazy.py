@@ -46,9 +46,8 @@ def is_lazy(obj) -> bool:
 def chunk_dim(obj, spatial: tuple) -> str | None:
     """The dimension to split ``obj`` along: the first non-spatial one cut into several chunks, else the first
     non-spatial one; None for a single field."""
-    chunks = obj.chunksizes if isinstance(obj, xr.Dataset) else dict(zip(obj.dims, obj.chunks or ()))
     extra = [d for d in obj.dims if d not in spatial]
-    cut = [d for d in extra if len(chunks.get(d, ())) > 1]
+    cut = [d for d in extra if len(obj.chunksizes.get(d, ())) > 1]
     return (cut or extra or [None])[0]
 
 
@@ -72,8 +71,7 @@ def blockwise(obj, dim: str, run: Callable, split: Callable | None = None):
     import dask
 
     obj = obj.chunk({d: -1 for d in obj.dims if d != dim})
-    sizes = (obj.chunksizes if isinstance(obj, xr.Dataset) else dict(zip(obj.dims, obj.chunks)))[dim]
-    edges = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    edges = np.concatenate([[0], np.cumsum(obj.chunksizes[dim])]).astype(int)
     args = split or (lambda lo, hi: ())
     template = run(obj.isel({dim: slice(0, 1)}).compute(), *args(0, 1))
     parts = [dask.delayed(_run_block, pure=True)(run, obj.isel({dim: slice(lo, hi)}), args(lo, hi))
