@@ -130,3 +130,32 @@ def test_unknown_background_error_names_the_choices(z500):
     obs = bg.where(np.random.default_rng(0).random(bg.shape) < 0.05)
     with pytest.raises(ValueError, match="'innovations', 'model', 'tuned'.*did you mean 'innovations'"):
         xda.assimilate(bg, obs, method="oi", background_error="innovation")
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_the_folds_analyser_gives_each_subsets_own_oi(repeated):
+    """``oi_analyser`` (the verification's folds) returns the OI of each subset, whether it takes the subset from
+    the factorisation of all observations (distinct positions) or solves it (a position reported twice)."""
+    from xda.assimilation.anchor import oi_analyser, oi_analysis
+    from xda.assimilation.verify import folds
+    from xda.labeled.grid import Grid
+    from xda.labeled.observations import PointObservations
+    from xda.numerics.interp import apply, bilinear_weights
+
+    rng = np.random.default_rng(3)
+    lat, lon = np.linspace(-60, 60, 13), np.arange(0, 360, 15.0)
+    grid = Grid(lat, lon, "lat", "lon", True)
+    olat, olon = rng.uniform(-55, 55, 50), rng.uniform(0, 345, 50)
+    if repeated:
+        olat[1], olon[1] = olat[0], olon[0]
+    op, _ = bilinear_weights(lat, lon, olat, olon, periodic=True)
+    xb = rng.normal(0, 5, grid.shape)
+    ob = PointObservations("z", rng.normal(0, 5, 50), olat, olon, rng.uniform(0.5, 1.5, 50), op, False)
+    be = BackgroundError(np.array([-90.0, 90.0]), np.array([3.0, 5.0]), 1.5e6)
+    analyse = oi_analyser(xb, ob, be, grid)
+    fold = folds(ob)
+    for sub in (ob.subset(fold != 0), ob.subset(fold != 3), ob):
+        xa, sa = analyse(sub, xb + 1.0)
+        xa0, sa0 = oi_analysis(xb + 1.0, sub.value - apply(sub.operator, xb + 1.0), sub, be, grid)
+        np.testing.assert_allclose(xa, xa0, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(sa, sa0, rtol=1e-9, atol=1e-9)

@@ -217,3 +217,23 @@ def test_the_kept_factorisation_gives_the_dense_solve_and_is_reused_only_for_the
     assert len(oi._SOLVES) == 1 and len(oi._CORRELATIONS) == 1
     oi.clear_cache()
     assert not oi._SOLVES and not oi._CORRELATIONS
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n_obs=st.integers(2, 50), kind=st.sampled_from(["soar", "gaussian", "matern52"]),
+       withheld=st.floats(0.0, 0.9))
+def test_withholding_any_subset_is_the_dense_solve_of_what_is_kept(seed, n_obs, kind, withheld):
+    """The analysis without a subset W, had from the factorisation of all observations (the partitioned
+    inverse), is the dense solve of the observations kept: increment and variance, for any W (empty too)."""
+    rng = np.random.default_rng(seed)
+    glat, glon = np.meshgrid(np.linspace(-80, 80, 9), np.arange(0, 360, 20.0), indexing="ij")
+    gxyz = oi.unit_vectors(glat, glon)
+    oxyz = oi.unit_vectors(rng.uniform(-75, 75, n_obs), rng.uniform(0, 360, n_obs))
+    sb, e, sg = rng.uniform(10, 30, n_obs), rng.uniform(3, 8, n_obs), rng.uniform(10, 30, len(gxyz))
+    keep = rng.random(n_obs) >= withheld
+    keep[rng.integers(n_obs)] = True
+    d = rng.normal(0, 20, int(keep.sum()))
+    inc, var = oi.Withholding(oi.Network(gxyz, oxyz, 9e5, kind), sg, sb, e).analysis(keep, d)
+    inc0, var0 = oi.dense_oi_analysis(d, gxyz, oxyz[keep], sg, sb[keep], e[keep], 9e5, kind)
+    np.testing.assert_allclose(inc, inc0, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(var, var0, rtol=1e-8, atol=1e-6)

@@ -43,8 +43,9 @@ def oi_analysis(xb, d, ob: PointObservations, be: BackgroundError, grid) -> tupl
 def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callable:
     """``analyse(sub, background=xb) -> (x_a (1, ny, nx), s_a (ny, nx))``: :func:`oi_analysis` of any subset
     ``sub`` of the observations ``ob``, with the grid-observation correlations computed once
-    (:class:`xda.numerics.oi.Network`) where they fit; each subset then costs its own solve only (the folds
-    of a cross-validation)."""
+    (:class:`xda.numerics.oi.Network`) where they fit. Where the observations' positions are distinct, every
+    subset is had from the factorisation of all of them (:class:`xda.numerics.oi.Withholding`), for work of
+    the size of what it leaves out (the folds of a cross-validation); elsewhere each subset costs its own solve."""
     xb = np.asarray(xb).reshape(grid.shape)
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
     if not oi.Network.fits(glat.size, ob.n):
@@ -52,13 +53,21 @@ def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callabl
                                                       be, grid)
     net = oi.Network(oi.unit_vectors(glat, glon), oi.unit_vectors(ob.lat, ob.lon), be.length_scale, be.correlation)
     index = {pos: i for i, pos in enumerate(zip(ob.lat.tolist(), ob.lon.tolist()))}  # a position's correlations
-    sg = std_grid(be, grid.lat, grid.lon).ravel()
+    sg, so = std_grid(be, grid.lat, grid.lon).ravel(), be.std_at(ob.lat, ob.lon)
+    kept = []  # the Withholding, made at the first subset that can use it
 
     def analyse(sub: PointObservations, background=xb):
         background = np.asarray(background).reshape(grid.shape)
         idx = np.fromiter((index[pos] for pos in zip(sub.lat.tolist(), sub.lon.tolist())), np.int64, sub.n)
-        inc, var = net.analysis(idx, sub.value - apply(sub.operator, background), sg, be.std_at(sub.lat, sub.lon),
-                                sub.error)
+        d = sub.value - apply(sub.operator, background)
+        keep = np.zeros(ob.n, bool)
+        keep[idx] = True
+        if len(index) == ob.n and keep.sum() == sub.n and np.array_equal(sub.error, ob.error[idx]):
+            if not kept:
+                kept.append(oi.Withholding(net, sg, so, ob.error))
+            inc, var = kept[0].analysis(keep, d[np.argsort(idx)])
+        else:  # repeated positions, or errors other than ob's: the subset's own solve
+            inc, var = net.analysis(idx, d, sg, so[idx], sub.error)
         return (background + inc.reshape(grid.shape))[None], np.sqrt(var).reshape(grid.shape)
 
     return analyse
