@@ -582,3 +582,19 @@ def test_global_downscaling_has_no_seam_at_the_longitude_origin(shift):
         g = xda.downscale(rolled, 2, method=method)
         g = g.assign_coords(lon=g.lon % 360).sortby("lon")
         np.testing.assert_allclose(g.values, f.values, atol=2e-3, err_msg=method)
+
+
+@pytest.mark.parametrize("shape, factor, level", [((6, 12), 4, None), ((12, 24), 4, 2), ((30, 60), 4, 4), ((8, 8), 2, 2)])
+def test_one_level_up_takes_blocks_enough_to_verify_a_weight(shape, factor, level):
+    """The verification coarsens the input by the target's factor where that leaves MIN_VERIFY blocks, else by 2
+    (a 12 x 24 input at x4 would leave 18 blocks, too few for any weight); nothing where no 4 x 4 blocks fit."""
+    from xda.assimilation.verify import MIN_VERIFY
+    from xda.tasks.downscale_verify import Coarse, Fine, one_level_up
+
+    lat, lon = np.linspace(30, 60, shape[0]), np.linspace(0, 30, shape[1])
+    fy, fx = shape[0] * factor, shape[1] * factor
+    f = Fine(np.linspace(29, 61, fy), np.linspace(-1, 31, fx), np.zeros((fy, fx)), np.zeros((fy, fx)), factor)
+    up = one_level_up(Coarse(np.zeros((1, *shape)), lat, lon, False), f)
+    assert (up is None) if level is None else (up[1].factor == level)
+    if level is not None and level != factor:
+        assert up[0].t[0].size >= MIN_VERIFY

@@ -21,7 +21,7 @@ from scipy.ndimage import uniform_filter
 
 from ..numerics import regrid
 from ..numerics.lapse_rate import lapse_rate_downscale, model_relief
-from ..assimilation.verify import Weight, correction_weight
+from ..assimilation.verify import MIN_VERIFY, Weight, correction_weight
 
 
 class Coarse(NamedTuple):
@@ -81,10 +81,13 @@ def regression(c: Coarse, f: Fine, net, card, gamma=None) -> tuple[np.ndarray, n
 
 def one_level_up(c: Coarse, f: Fine) -> tuple[Coarse, Fine] | None:
     """The input's block means (the coarse problem) and the input grid (its truth), cropped to whole blocks:
-    by the target's factor, else by 2 where fewer than 4 x 4 blocks fit; None where neither does."""
-    k = next((k for k in (f.factor, 2) if c.lat.size >= 4 * k and c.lon.size >= 4 * k), None)
-    if k is None:
+    by the target's factor where that gives :data:`~xda.assimilation.verify.MIN_VERIFY` blocks over the
+    batch (the fewest a weight is verified on), else by 2; by the first of the two where at least 4 x 4
+    blocks fit and neither gives that many (the standard error only); None where no 4 x 4 blocks fit."""
+    fit = [k for k in dict.fromkeys((f.factor, 2)) if c.lat.size >= 4 * k and c.lon.size >= 4 * k]
+    if not fit:
         return None
+    k = next((k for k in fit if c.t.shape[0] * (c.lat.size // k) * (c.lon.size // k) >= MIN_VERIFY), fit[0])
     ny, nx = (c.lat.size // k) * k, (c.lon.size // k) * k
     periodic = c.periodic and nx == c.lon.size
     lat, lon = c.lat[:ny], c.lon[:nx]
