@@ -51,7 +51,7 @@ def folds(ob: PointObservations, repeat: int = 0, k: int = FOLDS) -> np.ndarray:
     return fold
 
 
-def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
+def withheld(obs: dict, analyse: Callable[[list], list]) -> tuple[dict, int]:
     """Residuals and corrections at withheld observations, averaged over the repeats.
 
     Parameters
@@ -60,8 +60,9 @@ def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
         ``{key: PointObservations}``. Keys with fewer than :data:`MIN_VERIFY`
         observations are never withheld (they always inform the analyses).
     analyse : callable
-        ``analyse(train) -> {key: (x_a, s_a u, s_a)}`` (grids, working units) from the
-        observations ``train`` (same keys), for the keys to verify.
+        ``analyse([train, ...]) -> [{key: (x_a, s_a u, s_a)}, ...]`` (grids, working units)
+        from each set of observations ``train`` (same keys), for the keys to verify: all
+        ``FOLDS x REPEATS`` folds in one call, so that they can share the network's batches.
 
     Returns
     -------
@@ -73,15 +74,13 @@ def withheld(obs: dict, analyse: Callable[[dict], dict]) -> tuple[dict, int]:
     """
     check = {k for k, ob in obs.items() if ob.n >= MIN_VERIFY}
     sums = {k: np.zeros((3, obs[k].n)) for k in check}
-    for rep in range(REPEATS):
-        fold = {k: folds(obs[k], rep) for k in check}
-        for f in range(FOLDS):
-            out = analyse({k: (ob.subset(fold[k] != f) if k in check else ob) for k, ob in obs.items()})
-            for k in check & set(out):
-                test, (xa, corr, sa) = fold[k] == f, out[k]
-                held = obs[k].subset(test)
-                sums[k][:, test] += np.stack([held.value - apply(held.operator, xa), apply(held.operator, corr),
-                                              apply(held.operator, sa)])
+    tests = [{k: folds(obs[k], rep) == f for k in check} for rep in range(REPEATS) for f in range(FOLDS)]
+    outs = analyse([{k: (ob.subset(~test[k]) if k in check else ob) for k, ob in obs.items()} for test in tests])
+    for test, out in zip(tests, outs):
+        for k in check & set(out):
+            (xa, corr, sa), held = out[k], obs[k].subset(test[k])
+            sums[k][:, test[k]] += np.stack([held.value - apply(held.operator, xa), apply(held.operator, corr),
+                                             apply(held.operator, sa)])
     return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}, REPEATS * FOLDS
 
 
@@ -154,11 +153,10 @@ def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
 
     anchor = oi_analyser(xb, ob, be, grid)
 
-    def analyse(train):
-        o = train["x"]
-        xa, sa = anchor(o)
-        u, _ = run(xa[0], sa, o, 0)
-        return {"x": (xa[0], sa * u[0], sa)}
+    def analyse(trains):
+        anchors = [anchor(train["x"]) for train in trains]
+        u, _ = run([(xa[0], sa, train["x"]) for (xa, sa), train in zip(anchors, trains)], 0)
+        return [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)]
 
     res, n = withheld({"x": ob}, analyse)
     r, c, s, e = res["x"]

@@ -16,7 +16,6 @@ from ..assimilation.qc import quality_control, robust_prescreen
 from ..assimilation.verify import Verification, Weight, cross_validate, weight_attrs
 from ..errors import GridError, ModelError, ObservationError, XdaWarning, check_choice
 from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
-from ..labeled.observations import PointObservations
 from ..numerics import oi
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
@@ -105,11 +104,14 @@ def _checked(req: Request, p: Problem):
 METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
 
 
-def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObservations, members: int):
-    """The anchored model's ``u`` (members or 1, ny, nx) on the input grid and its evaluations per member.
+def _learned_departure(req: Request, p: Problem, xb, sb, cases: list, members: int):
+    """The anchored model's ``u`` on the input grid and its evaluations per field.
 
-    ``u`` is the posterior-mean head (``members=0``: one field) or posterior samples,
-    computed on a grid of the card's training spacing over the same domain
+    ``cases``: ``(x_a, s_a, observations)`` of one or more OI analyses (the verification's folds).
+    ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx), in batches of
+    :data:`xda.models.anchored.MEMBER_BATCH` (the folds of a verification go through the network
+    together); else ``members`` posterior samples of the one case, (members, ny, nx). Computed on
+    a grid of the card's training spacing over the same domain
     (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
     import torch
@@ -117,26 +119,25 @@ def _learned_departure(req: Request, p: Problem, xb, sb, xa, sa, ob: PointObserv
     from ..models import anchored
     from ..models.diffusion import generator
 
-    net, grid, seed, device = req.net, p.grid, req.seed, req.device
+    net, grid, device = req.net, p.grid, req.device
     entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
     wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
-    fields = anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon, ob.value - apply(ob.operator, xa), ob.error)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
-    cond = anchored.anchored_condition(t(fields[None]), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
-    var = torch.full((max(members, 1),), int(entry["index"]), dtype=torch.long, device=device)
-    cond = cond.expand(max(members, 1), -1, -1, -1)
-    if members == 0:
+    fields = np.stack([anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon,
+                                               ob.value - apply(ob.operator, xa), ob.error) for xa, sa, ob in cases])
+    cond = anchored.anchored_condition(t(fields), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
+    if members:
+        cond = cond.expand(members, -1, -1, -1)
+    var = torch.full((cond.shape[0],), int(entry["index"]), dtype=torch.long, device=device)
+    gen = generator(req.seed, device) if members else None  # seed=None: fresh entropy, torch's global one untouched
+    parts, nfe = [], 1
+    for start in range(0, cond.shape[0], anchored.MEMBER_BATCH):  # the network's memory does not grow with the batch
+        b = slice(start, start + anchored.MEMBER_BATCH)
         with torch.no_grad():
-            u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-    else:  # in batches of anchored.MEMBER_BATCH: the network's memory does not grow with the ensemble
-        gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
-        parts = []
-        for start in range(0, members, anchored.MEMBER_BATCH):
-            b = min(anchored.MEMBER_BATCH, members - start)
-            u, nfe = anchored.posterior_samples(net, cond[:b], var[:b], grid.periodic, steps=req.steps, generator=gen)
-            parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
-        return np.concatenate(parts), nfe
-    return wg.from_work(u[:, 0].double().cpu().numpy()), nfe
+            u, nfe = ((anchored.posterior_samples(net, cond[b], var[b], grid.periodic, steps=req.steps, generator=gen))
+                      if members else (anchored.posterior_mean(net, cond[b], var[b], grid.periodic), 1))
+        parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
+    return np.concatenate(parts), nfe
 
 
 def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
@@ -148,15 +149,15 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa):
     """
     sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
 
-    def run(xa_, sa_, ob_, m):
-        return _learned_departure(req, p, xb, sb, xa_, sa_, ob_, m)
+    def run(cases, m):
+        return _learned_departure(req, p, xb, sb, cases, m)
 
     v = (cross_validate(run, xb, p.ob, be, p.grid) if req.verify
          else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
-    mean, nfe = run(xa, sa, p.ob, 0)
+    mean, nfe = run([(xa, sa, p.ob)], 0)
     u = v.weight.weight * mean
     if members > 1:
-        samples, nfe_s = run(xa, sa, p.ob, members)
+        samples, nfe_s = run([(xa, sa, p.ob)], members)
         # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
         # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
         spread = recentred_spread(samples)

@@ -129,7 +129,7 @@ def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, dict, int]:
         u, _ = run(anchor, train, 0)
         return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
 
-    res, n = withheld(obs, analyse)
+    res, n = withheld(obs, lambda trains: [analyse(train) for train in trains])
     w = {k: correction_weight(r, c) for k, (r, c, _, _) in res.items()}
     spread = {k: spread_scale(r, c, s, e, w[k].weight) for k, (r, c, s, e) in res.items()}
     unverified = correction_weight(np.zeros(0), np.zeros(0))
