@@ -237,3 +237,14 @@ def test_withholding_any_subset_is_the_dense_solve_of_what_is_kept(seed, n_obs, 
     inc0, var0 = oi.dense_oi_analysis(d, gxyz, oxyz[keep], sg, sb[keep], e[keep], 9e5, kind)
     np.testing.assert_allclose(inc, inc0, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(var, var0, rtol=1e-8, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["soar", "gaussian", "matern52"])
+def test_correlation_and_its_derivative_at_once_equal_each_alone(kind):
+    r = np.linspace(0.0, 5e6, 101)
+    rho, drho = oi.correlation_and_dlogl(r, 9e5, kind)
+    np.testing.assert_allclose(rho, oi.correlation(r, 9e5, kind), rtol=1e-14)
+    np.testing.assert_allclose(drho, oi.correlation_dlogl(r, 9e5, kind), rtol=1e-12, atol=1e-300)
+    h = 1e-6  # and it is d rho / d log L
+    np.testing.assert_allclose(drho, (oi.correlation(r, 9e5 * np.exp(h), kind) - oi.correlation(r, 9e5 * np.exp(-h), kind))
+                               / (2 * h), rtol=1e-6, atol=1e-9)

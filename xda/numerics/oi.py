@@ -58,6 +58,27 @@ def correlation_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") ->
     raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
 
 
+def correlation_and_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`correlation` and :func:`correlation_dlogl` of ``r`` at once, sharing their exponential (two new
+    arrays; the likelihood's gradient needs both at every step of the B search)."""
+    x = np.asarray(r) / length_scale
+    if kind == "matern52":
+        x *= np.sqrt(5.0)
+    ex = np.exp(-0.5 * x * x) if kind == "gaussian" else np.exp(-x)
+    if kind == "soar":
+        rho = (1.0 + x) * ex
+    elif kind == "gaussian":
+        rho = ex.copy()
+    elif kind == "matern52":
+        rho = (1.0 + x + x * x / 3.0) * ex
+        ex *= (1.0 + x) / 3.0
+    else:
+        raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+    x *= x
+    x *= ex
+    return rho, x
+
+
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Cartesian unit vectors (n, 3) of points in degrees."""
     la, lo = np.deg2rad(np.ravel(lat)), np.deg2rad(np.ravel(lon))
