@@ -214,9 +214,24 @@ def test_the_kept_factorisation_gives_the_dense_solve_and_is_reused_only_for_the
         np.testing.assert_allclose(inc, inc0, rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(var, var0, rtol=1e-10, atol=1e-8)
         var[:] = -1.0  # the caller's copy: the kept variance is not touched
-    assert len(oi._SOLVES) == 1 and len(oi._CORRELATIONS) == 1
+    assert len(oi._SOLVES) == 2 and len(oi._CORRELATIONS) == 2  # one entry per L, the repeat reused
     oi.clear_cache()
     assert not oi._SOLVES and not oi._CORRELATIONS
+
+
+def test_kept_networks_stay_within_the_cache_bytes_least_recently_used_first(monkeypatch):
+    """Several networks are kept (a joint analysis's variables), the least recently used forgotten first once
+    their correlations would pass CACHE_BYTES."""
+    rng = np.random.default_rng(2)
+    gxyz = oi.unit_vectors(*np.meshgrid(np.linspace(-80, 80, 9), np.arange(0, 360, 20.0), indexing="ij"))
+    nets = [oi.unit_vectors(rng.uniform(-75, 75, 30), rng.uniform(0, 360, 30)) for _ in range(3)]
+    monkeypatch.setattr(oi, "CACHE_BYTES", 2 * 8 * len(gxyz) * 30)  # two networks' correlations
+    oi.clear_cache()
+    keys = [oi._digest(gxyz, o, 9e5, "soar") for o in nets]
+    for o in (nets[0], nets[1], nets[0], nets[2]):  # net 0 used again before net 2 arrives: net 1 goes
+        oi.grid_obs_correlation(gxyz, o, 9e5)
+    assert list(oi._CORRELATIONS) == [keys[0], keys[2]]
+    oi.clear_cache()
 
 
 @settings(max_examples=25, deadline=None)

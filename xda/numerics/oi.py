@@ -33,15 +33,27 @@ def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.nd
     ``gaussian``: ``exp(-r^2 / 2L^2)``. All three are positive definite in R^3, hence on
     the sphere for chordal ``r``.
     """
-    x = np.asarray(r) / length_scale
-    if kind == "soar":
-        return (1.0 + x) * np.exp(-x)
+    if kind not in ("soar", "gaussian", "matern52"):
+        raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+    # one array of our own and one exponential, worked in place: a grid's correlations with a thousand
+    # observations are tens of MB, and each further temporary costs its page faults
+    x = np.asarray(r) / (length_scale / (np.sqrt(5.0) if kind == "matern52" else 1.0))
     if kind == "gaussian":
-        return np.exp(-0.5 * x * x)
+        x *= x
+        x *= -0.5
+        return np.exp(x, out=x)
+    ex = np.negative(x)
+    np.exp(ex, out=ex)
     if kind == "matern52":
-        x = np.sqrt(5.0) * x
-        return (1.0 + x + x * x / 3.0) * np.exp(-x)
-    raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+        poly = x * x
+        poly /= 3.0
+        poly += x
+        poly += 1.0
+        ex *= poly
+        return ex
+    x += 1.0
+    x *= ex
+    return x
 
 
 def correlation_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
@@ -88,8 +100,13 @@ def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 def chordal_distance(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Chordal distances (m) between unit vectors ``p`` (n, 3) and ``q`` (m, 3): (n, m)."""
-    d2 = np.maximum(2.0 - 2.0 * (p @ q.T), 0.0)
-    return EARTH_RADIUS * np.sqrt(d2)
+    d = p @ q.T  # in place from here: (n, m) may be tens of MB
+    d *= -2.0
+    d += 2.0
+    np.maximum(d, 0.0, out=d)
+    np.sqrt(d, out=d)
+    d *= EARTH_RADIUS
+    return d
 
 
 def oi_increment(
@@ -228,6 +245,23 @@ _CORRELATIONS: dict = {}
 _SOLVES: dict = {}
 
 
+def _kept(cache: dict, key: str):
+    """What ``cache`` keeps under ``key`` (now the most recently used), or None."""
+    entry = cache.pop(key, None)  # a local reference: another thread may change the cache meanwhile
+    if entry is None:
+        return None
+    cache[key] = entry
+    return entry[0]
+
+
+def _keep(cache: dict, key: str, value, nbytes: int) -> None:
+    """Keep ``value`` under ``key``, forgetting the least recently used entries until ``cache`` holds at most
+    :data:`CACHE_BYTES` (several networks fit: the variables of a joint analysis, each with its observations)."""
+    while cache and sum(n for _, n in list(cache.values())) + nbytes > CACHE_BYTES:
+        cache.pop(next(iter(list(cache))), None)
+    cache[key] = (value, nbytes)
+
+
 def clear_cache() -> None:
     """Forget the kept factorisation and correlations (:func:`cached_dense_oi`)."""
     _CORRELATIONS.clear()
@@ -244,31 +278,30 @@ def _digest(*items) -> str:
 
 
 def grid_obs_correlation(grid_xyz, obs_xyz, length_scale: float, kind: str = "soar") -> np.ndarray:
-    """``rho(r_io / L)`` (n, n_obs) of grid points and observations; the last one computed is kept, so the
-    analyses and the cross-validation folds of one network share it."""
+    """``rho(r_io / L)`` (n, n_obs) of grid points and observations; the most recent ones are kept (up to
+    :data:`CACHE_BYTES`), so the analyses and the cross-validation folds of a network share them."""
     key = _digest(grid_xyz, obs_xyz, length_scale, kind)
-    rho = _CORRELATIONS.get(key)
-    if rho is None:  # a local reference: another thread may replace what is kept meanwhile
+    rho = _kept(_CORRELATIONS, key)
+    if rho is None:
         rho = correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind)
-        _CORRELATIONS.clear()
-        _CORRELATIONS[key] = rho
+        _keep(_CORRELATIONS, key, rho, rho.nbytes)
     return rho
 
 
 def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
                     variance: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`dense_oi_analysis`, keeping the last network's factor of ``K``, its grid-observation
-    correlations and its analysis-error variance: the analyses of many times with the same observation
+    """:func:`dense_oi_analysis`, keeping the recent networks' factors of ``K``, their grid-observation
+    correlations and analysis-error variances: the analyses of many times with the same observation
     positions, errors and ``B`` (a station network, a fixed mask) cost one solve each after the first.
-    Keyed by a digest of every input but the innovations; at most :data:`CACHE_BYTES`."""
+    Keyed by a digest of every input but the innovations; at most :data:`CACHE_BYTES` of correlations and as
+    much of factors, the least recently used forgotten first."""
     block = _require_dense(grid_xyz.shape[0], obs_xyz.shape[0], grid_xyz.shape[0] * obs_xyz.shape[0])
     key = _digest(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)
-    solve = _SOLVES.get(key)
-    if solve is None:  # a local reference: another thread may replace what is kept meanwhile
+    solve = _kept(_SOLVES, key)
+    if solve is None:
         k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
         solve = [scipy.linalg.cho_factor(k, lower=True, overwrite_a=True), None]
-        _SOLVES.clear()
-        _SOLVES[key] = solve
+        _keep(_SOLVES, key, solve, k.nbytes + 8 * grid_xyz.shape[0])
     rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
     inc = sigma_grid * (rho_go @ (sigma_obs_b * scipy.linalg.cho_solve(solve[0], innovation)))
     if variance and solve[1] is None:
