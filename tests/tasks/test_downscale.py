@@ -598,3 +598,21 @@ def test_one_level_up_takes_blocks_enough_to_verify_a_weight(shape, factor, leve
     assert (up is None) if level is None else (up[1].factor == level)
     if level is not None and level != factor:
         assert up[0].t[0].size >= MIN_VERIFY
+
+
+def test_standard_error_is_extrapolated_from_two_levels_up_on_a_real_global_field(esm):
+    """On the real MPI-ESM globe at x2 (two levels up fit), the standard error is the error one level up shrunk
+    by the anchor's error ratio between one and two levels up: smaller than the unshrunk one-level-up error and
+    within 0.7-1.6x the actual error (unshrunk it was 2.1x)."""
+    from xda.tasks import downscale_verify
+
+    fine_truth, _ = esm
+    coarse = xda.coarsen(fine_truth, 2)["tas"].isel(time=0)
+    se = coarse.phyda.downscale(2)["tas_standard_error"]
+    err = float(np.sqrt(((coarse.phyda.downscale(2) - fine_truth["tas"].isel(time=0).values) ** 2).mean()))
+    ones = lambda c2, f2, e1, gamma: np.ones(e1.shape[0])  # noqa: E731
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(downscale_verify, "_per_level", ones)
+        se_up = coarse.phyda.downscale(2)["tas_standard_error"]
+    assert float((se / se_up).max()) < 0.95 and float((se / se_up).min()) >= downscale_verify.MIN_SHRINK - 1e-9
+    assert 0.7 < float(np.sqrt((se**2).mean())) / err < 1.6

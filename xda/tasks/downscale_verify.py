@@ -123,7 +123,29 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
     w = correction_weight((truth - a2).ravel(), (r2 - a2).ravel(), clusters) if in_range else Weight(0.0, np.inf, 0.0, np.inf)
     est = base if reg is None else base + w.weight * (reg - base)
     err = truth - (a2 + w.weight * (r2 - a2))
-    return Learned(base, est, gamma, w, _on_fine(err, c, f, f2))
+    return Learned(base, est, gamma, w, _on_fine(err, c, f, f2) * _per_level(c2, f2, truth - a2, given)[:, None, None])
+
+
+#: The least factor by which an error is taken to shrink from one level up to the target's level.
+MIN_SHRINK = 0.25
+
+
+def _per_level(c2: Coarse, f2: Fine, e1: np.ndarray, gamma) -> np.ndarray:
+    """Factor (B,) by which the error shrinks from one level up to the target's level: the anchor's rms error one
+    level up ``e1`` (B, ny2, nx2) over its rms error two levels up, clipped to [:data:`MIN_SHRINK`, 1]. Errors of
+    the unresolved scales of a power-law spectrum shrink by the same factor per level (a geometric extrapolation,
+    as in Richardson's); 1 (the error one level up, an upper estimate) where two levels up with the same factor
+    cannot be had."""
+    up = one_level_up(c2, f2)
+    if up is None or up[1].factor != f2.factor:
+        return np.ones(e1.shape[0])
+    c3, f3 = up
+    a3, _ = anchor(c3, f3, gamma)
+    e2 = c2.t[:, : f3.lat.size, : f3.lon.size] - a3
+    rms = lambda e: np.sqrt(np.mean(e.reshape(e.shape[0], -1) ** 2, axis=1))  # noqa: E731
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = rms(e1) / rms(e2)
+    return np.clip(np.nan_to_num(ratio, nan=1.0), MIN_SHRINK, 1.0)
 
 
 def _blocks(shape, k: int) -> np.ndarray:
