@@ -255,11 +255,17 @@ def test_withholding_any_subset_is_the_dense_solve_of_what_is_kept(seed, n_obs, 
 
 
 @pytest.mark.parametrize("kind", ["soar", "gaussian", "matern52"])
-def test_correlation_and_its_derivative_at_once_equal_each_alone(kind):
+def test_correlation_and_its_log_length_derivative_match_their_formulas(kind):
+    """The in-place correlations equal their textbook formulas, and ``correlation_dlogl`` is d rho / d log L."""
     r = np.linspace(0.0, 5e6, 101)
-    rho, drho = oi.correlation_and_dlogl(r, 9e5, kind)
-    np.testing.assert_allclose(rho, oi.correlation(r, 9e5, kind), rtol=1e-14)
-    np.testing.assert_allclose(drho, oi.correlation_dlogl(r, 9e5, kind), rtol=1e-12, atol=1e-300)
-    h = 1e-6  # and it is d rho / d log L
-    np.testing.assert_allclose(drho, (oi.correlation(r, 9e5 * np.exp(h), kind) - oi.correlation(r, 9e5 * np.exp(-h), kind))
-                               / (2 * h), rtol=1e-6, atol=1e-9)
+    x = r / 9e5
+    formula = {"soar": (1 + x) * np.exp(-x), "gaussian": np.exp(-0.5 * x * x),
+               "matern52": (1 + np.sqrt(5) * x + 5 * x * x / 3) * np.exp(-np.sqrt(5) * x)}[kind]
+    np.testing.assert_allclose(oi.correlation(r, 9e5, kind), formula, rtol=1e-13, atol=1e-300)
+    h = 1e-6
+    np.testing.assert_allclose(oi.correlation_dlogl(r, 9e5, kind),
+                               (oi.correlation(r, 9e5 * np.exp(h), kind) - oi.correlation(r, 9e5 * np.exp(-h), kind)) / (2 * h),
+                               rtol=1e-6, atol=1e-9)
+    r0 = r.copy()
+    oi.correlation(r, 9e5, kind), oi.correlation_dlogl(r, 9e5, kind)
+    np.testing.assert_array_equal(r, r0)  # the distances are the caller's: never overwritten

@@ -24,7 +24,8 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from .oi import chordal_distance, correlation, correlation_and_dlogl, innovation_covariance
+from .oi import (chordal_distance, correlation, correlation_dlogl, covariance_of, innovation_covariance,
+                 inverse_from_factor)
 
 #: Bounds of the length scale (m) and of the inflation searched by :func:`fit_loo`.
 LENGTH_BOUNDS = (5e4, 5e6)
@@ -144,27 +145,21 @@ def nll_and_gradient(d: np.ndarray, dist: np.ndarray, s_obs, obs_error, length_s
     derivatives follow Rasmussen & Williams (2006, eq. 5.9 and 5.13) with ``Z_j = K^-1 dK/d theta_j``:
     ``dK/d log a = 2 (K - R)`` costs ``O(n^2)``, ``dK/d log L`` one ``n^3`` product.
     """
-    k, d_l = correlation_and_dlogl(dist, length_scale, kind) if gradient else (correlation(dist, length_scale, kind), None)
-    k *= s_obs[:, None]  # in place: at a thousand observations, each new (n, n) array costs its page faults
-    k *= s_obs[None, :]
-    k[np.diag_indices_from(k)] += obs_error**2
+    k = covariance_of(correlation(dist, length_scale, kind), s_obs, obs_error)  # few (n, n) temporaries: each costs page faults
     cf = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
     alpha = scipy.linalg.cho_solve(cf, d.T, check_finite=False)  # (n, T)
     t = d.shape[0]
     value = None if loo else float(0.5 * np.sum(alpha * d.T) + t * np.sum(np.log(np.diag(cf[0]))))
     if not (loo or gradient):
         return value, None
-    kinv, info = scipy.linalg.lapack.dpotri(cf[0], lower=1, overwrite_c=1)  # K^-1 from its factor (in place)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
+    kinv = inverse_from_factor(cf[0], full=gradient)  # the factor is not needed after this
     diag = np.diag(kinv).copy()
     if loo:
         value = float(0.5 * t * np.sum(np.log(1.0 / diag)) + 0.5 * np.sum(alpha**2 / diag[:, None]))
     if not gradient:
         return value, None
-    kinv = np.tril(kinv)
-    kinv += np.tril(kinv, -1).T
     e2 = np.asarray(obs_error, np.float64) ** 2
+    d_l = correlation_dlogl(dist, length_scale, kind)
     d_l *= s_obs[:, None]
     d_l *= s_obs[None, :]
     if not loo:  # 0.5 T tr(K^-1 D) - 0.5 sum_t alpha_t^T D alpha_t

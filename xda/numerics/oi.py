@@ -58,37 +58,19 @@ def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.nd
 
 def correlation_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
     """``d rho / d log L`` of :func:`correlation` at distance ``r`` (m): the derivative the gradient of a
-    likelihood in ``L`` needs (``-x rho'(x)`` with ``x = r / L``)."""
-    x = np.asarray(r) / length_scale
-    if kind == "soar":
-        return x * x * np.exp(-x)
-    if kind == "gaussian":
-        return x * x * np.exp(-0.5 * x * x)
-    if kind == "matern52":
-        x = np.sqrt(5.0) * x
-        return x * x * (1.0 + x) * np.exp(-x) / 3.0
-    raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
-
-
-def correlation_and_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> tuple[np.ndarray, np.ndarray]:
-    """:func:`correlation` and :func:`correlation_dlogl` of ``r`` at once, sharing their exponential (two new
-    arrays; the likelihood's gradient needs both at every step of the B search)."""
-    x = np.asarray(r) / length_scale
-    if kind == "matern52":
-        x *= np.sqrt(5.0)
-    ex = np.exp(-0.5 * x * x) if kind == "gaussian" else np.exp(-x)
-    if kind == "soar":
-        rho = (1.0 + x) * ex
-    elif kind == "gaussian":
-        rho = ex.copy()
-    elif kind == "matern52":
-        rho = (1.0 + x + x * x / 3.0) * ex
-        ex *= (1.0 + x) / 3.0
-    else:
+    likelihood in ``L`` needs (``-x rho'(x)`` with ``x = r / L``); one array of its own, worked in place."""
+    if kind not in ("soar", "gaussian", "matern52"):
         raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+    x = np.asarray(r) / (length_scale / (np.sqrt(5.0) if kind == "matern52" else 1.0))
+    ex = np.multiply(x, x if kind == "gaussian" else 1.0)
+    ex *= -0.5 if kind == "gaussian" else -1.0
+    np.exp(ex, out=ex)  # exp(-x^2 / 2) or exp(-x)
+    if kind == "matern52":
+        ex *= 1.0 + x
+        ex /= 3.0
     x *= x
     x *= ex
-    return rho, x
+    return x
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -206,8 +188,7 @@ def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, ob
     if correlations is None:
         k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
     else:
-        k = correlations[1] * np.outer(sigma_obs_b, sigma_obs_b)
-        k[np.diag_indices_from(k)] += obs_error**2
+        k = covariance_of(correlations[1].copy(), sigma_obs_b, obs_error)
     factor = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)
     weights = sigma_obs_b * scipy.linalg.cho_solve(factor, innovation)
     inc, var = np.empty(n), (np.empty(n) if variance else None)
@@ -358,12 +339,8 @@ class Withholding:
         n, n_obs = net.rho_go.shape
         memory.require(8.0 * (2 * n * n_obs + 3 * n_obs**2), f"the cross-validation of {n_obs} observations",
                        "thin the observations or pass verify=False")
-        k = net.rho_oo * np.outer(sigma_obs_b, sigma_obs_b)
-        k[np.diag_indices_from(k)] += np.asarray(obs_error, np.float64) ** 2
-        p, info = scipy.linalg.lapack.dpotri(scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)[0], lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
-        self.p = np.tril(p) + np.tril(p, -1).T
+        k = covariance_of(net.rho_oo.copy(), sigma_obs_b, obs_error)
+        self.p = inverse_from_factor(scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)[0])
         self.rho_go, self.sigma_grid, self.sigma_obs_b = net.rho_go, np.asarray(sigma_grid), np.asarray(sigma_obs_b)
         scaled = net.rho_go * self.sigma_obs_b[None, :]  # (n, n_obs): rho S_o
         self.u = self.p @ scaled.T
@@ -495,10 +472,30 @@ def fit_covariance(
 
 def innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind="soar") -> np.ndarray:
     """``H B H^T + R`` (n_obs, n_obs) for the covariance model of :func:`oi_increment`."""
-    c = correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind)
-    c *= np.outer(sigma_obs_b, sigma_obs_b)
-    c[np.diag_indices_from(c)] += obs_error**2
-    return c
+    return covariance_of(correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind), sigma_obs_b, obs_error)
+
+
+def covariance_of(rho: np.ndarray, sigma_obs_b, obs_error) -> np.ndarray:
+    """``K = S rho S + R`` (n_obs, n_obs) from the observations' correlations ``rho``, which it overwrites (pass a
+    copy to keep them), their background-error stds and their error stds."""
+    sigma_obs_b = np.asarray(sigma_obs_b, np.float64)
+    rho *= sigma_obs_b[:, None]
+    rho *= sigma_obs_b[None, :]
+    rho[np.diag_indices_from(rho)] += np.asarray(obs_error, np.float64) ** 2
+    return rho
+
+
+def inverse_from_factor(lower: np.ndarray, full: bool = True) -> np.ndarray:
+    """``K^-1`` from the lower Cholesky factor of ``K`` (LAPACK ``dpotri``: a third of solving ``K X = I``), in
+    place of ``lower``; ``full`` mirrors its lower triangle into the upper one (else only the lower triangle and the
+    diagonal are meaningful)."""
+    kinv, info = scipy.linalg.lapack.dpotri(lower, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
+    if full:
+        kinv = np.tril(kinv)
+        kinv += np.tril(kinv, -1).T
+    return kinv
 
 
 def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_scale, kind="soar") -> np.ndarray:
@@ -521,10 +518,7 @@ def loo_innovation_error(innovation, obs_xyz, sigma_obs_b, obs_error, length_sca
     """
     k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
     cf = scipy.linalg.cho_factor(k, lower=True)
-    kinv, info = scipy.linalg.lapack.dpotri(cf[0], lower=1)  # K^-1 from its factor: its diagonal is all we need
-    if info != 0:
-        raise np.linalg.LinAlgError(f"dpotri failed (info {info})")
-    diag = np.diag(kinv).copy()
+    diag = np.diag(inverse_from_factor(cf[0].copy(), full=False)).copy()  # K^-1's diagonal is all we need
     return scipy.linalg.cho_solve(cf, innovation) / diag, 1.0 / diag
 
 
