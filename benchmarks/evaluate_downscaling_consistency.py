@@ -1,6 +1,6 @@
 """Head and sampler consistency of the downscaling model on real fields (issue 24, item 5).
 
-    python benchmarks/evaluate_downscaling_consistency.py [--members 16] [--steps 6] [--fields 4]
+    python benchmarks/evaluate_downscaling_consistency.py [--members 16] [--steps 6] [--fields 4] [--sim FILE ...]
 
 ``hs-t63-ds-v1`` gives its estimate from the regression and its members from a residual
 diffusion model, ``fine = baseline + s_d (reg + s_2 z)``; the residual ``z`` has mean 0 given
@@ -13,6 +13,9 @@ blizzard), the first ``--fields`` times coarsened x2 and x4, per case:
 * ``noise``: rms of ``std(z) / sqrt(N)``, the sampling noise of that mean;
 * ``gap / noise``: 1 for a consistent sampler (target <= 1.2).
 
+With ``--sim``, the test split of Held-Suarez simulations
+(``python -m xda.simulate --kind downscaling``; a seed other than 0 and 1 is a world the model
+never saw, its own climate) comes first: whether the sampler is consistent where it was trained.
 A second table follows the sampler of one case step by step: the rms of the members' mean of the
 denoised estimate ``D(z_sigma; sigma)`` at each noise level, where the bias arises.
 Writes benchmarks/results/downscaling_consistency.md.
@@ -34,7 +37,7 @@ from xda.models import diffusion
 from xda.models import downscaling as dm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_downscaling import blizzard_case, esm_cases  # noqa: E402
+from evaluate_downscaling import blizzard_case, esm_cases, sim_cases  # noqa: E402
 
 warnings.filterwarnings("ignore")
 RESULTS = Path(__file__).resolve().parent / "results" / "downscaling_consistency.md"
@@ -87,17 +90,26 @@ def trace(inputs: dict, members: int, steps: int) -> list[tuple[float, float, fl
     return rows
 
 
+def _summary(ratios: dict, which, label: str) -> str:
+    """One line: median and range of gap / noise over the cases ``which`` selects."""
+    r = [v for k, v in ratios.items() if which(k)]
+    return (f"gap / noise on {label}: median {np.median(r):.2f}, range {min(r):.2f}-{max(r):.2f} (target <= 1.2).\n"
+            if r else "")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--members", type=int, default=16)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--fields", type=int, default=4)
+    p.add_argument("--sim", nargs="*", default=[], help="Held-Suarez downscaling simulations (their test split)")
     a = p.parse_args()
     t0 = time.time()
-    cases = esm_cases()
+    cases = sim_cases(a.sim) if a.sim else {}
+    cases.update(esm_cases())
     cases["blizzard surface T"] = blizzard_case()
     lines = ["| case | factor | gap | noise | gap / noise |", "|---|---|---|---|---|"]
-    ratios, steps_of = [], None
+    ratios, steps_of = {}, None
     for label, data in cases.items():
         for factor in (2, 4):
             z, inputs = raw_residuals(xda.coarsen(data.isel(time=slice(0, a.fields)), factor), factor, a.members, a.steps)
@@ -105,15 +117,17 @@ def main() -> int:
                 lines.append(f"| {label} | x{factor} | outside the model's range | | |")
                 continue
             gap, noise = gap_and_noise(z)
-            ratios.append(gap / noise)
+            ratios[label, factor] = gap / noise
             lines.append(f"| {label} | x{factor} | {gap:.3f} | {noise:.3f} | {gap / noise:.2f} |")
             if label.endswith("Europe") and factor == 2:
                 steps_of = trace(inputs, a.members, a.steps)
+    sim = " --sim " + " ".join(Path(f).name for f in a.sim) if a.sim else ""
     text = ["# Head and sampler consistency of the downscaling model (real fields)\n",
             f"`python benchmarks/evaluate_downscaling_consistency.py --members {a.members} --steps {a.steps} --fields "
-            f"{a.fields}` ({time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s, 2 CPU cores): `hs-t63-ds-v1`, the raw "
+            f"{a.fields}{sim}` ({time.strftime('%Y-%m-%d')}, {time.time() - t0:.0f} s, 2 CPU cores): `hs-t63-ds-v1`, the raw "
             "residual members before recentring, in units of the residual's std.\n",
-            f"gap / noise: median {np.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f} (target <= 1.2).\n",
+            _summary(ratios, lambda k: not k[0].startswith("Held-Suarez"), "real fields"),
+            _summary(ratios, lambda k: k[0].startswith("Held-Suarez"), "the simulation's test split"),
             *lines, "", "## Where the bias arises (MPI-ESM Europe, x2): the members' mean of the denoised estimate\n",
             "| sigma | rms mean D | noise | ratio |", "|---|---|---|---|",
             *(f"| {s:.3f} | {g:.3f} | {n:.3f} | {g / n:.2f} |" for s, g, n in steps_of or [])]

@@ -484,6 +484,15 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
                       init=wfile, stages=("denoiser",))  # the init is loaded through its manifest-checked card
     _, card2 = registry.load_model(again, device="cpu")
     assert card2["training"]["initialised_from"] == "tiny-ds.safetensors" and card2["network"] == card["network"]
+    # the consistency stage fine-tunes the init's denoiser (not a fresh one) and leaves its regression alone
+    third = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds-3", max_steps=2, batch=4,
+                      lr=0.1, init=wfile, stages=("consistency",))
+    net3, card3 = registry.load_model(third, device="cpu")
+    assert card3["training"]["stages"]["consistency"]["steps"] == 2
+    assert "--stages consistency" in card3["training"]["commands"][-1]
+    assert all(torch.equal(a, b) for a, b in zip(net.regressor.parameters(), net3.regressor.parameters()))
+    changed = [not torch.equal(a, b) for a, b in zip(net.denoiser.parameters(), net3.denoiser.parameters())]
+    assert any(changed)
 
 
 def test_downscale_onto_a_target_grid(esm):

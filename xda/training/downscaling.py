@@ -162,6 +162,7 @@ def train_downscaler(
     stages=("regressor", "denoiser"),
     minutes: dict | None = None,
     pde_weight: float = 1.0,
+    consistency_weight: float = 10.0,
     batch: int = 8,
     lr: float = 3e-4,
     seed: int = 0,
@@ -180,12 +181,16 @@ def train_downscaler(
     out : path
         Directory for ``<name>.safetensors`` and the card ``<name>.json``.
     name : str
-    stages : sequence of {"regressor", "denoiser"}
-        Stages to run (in this order); the others are taken from ``init``.
+    stages : sequence of {"regressor", "denoiser", "consistency"}
+        Stages to run (in this order); the others are taken from ``init``. ``"consistency"``
+        fine-tunes the denoiser (from ``init``'s, or the one just trained) so that the
+        sampler's mean is the regression's (:meth:`_Stages.consistency`).
     minutes : dict, optional
-        Wall-clock budget per stage (defaults: regressor 12, denoiser 14).
+        Wall-clock budget per stage (defaults: regressor 12, denoiser 14, consistency 20).
     pde_weight : float
         Final weight ``lambda`` of the physics loss (0: the ablation without it).
+    consistency_weight : float
+        Weight of the consistency stage's penalty on the sampler's mean.
     batch, lr, seed : int, float, int
     init : path, optional
         A ``.safetensors`` model to start from (and its ``.json`` card).
@@ -203,11 +208,11 @@ def train_downscaler(
     torch.manual_seed(seed)
     paths = [data] if isinstance(data, (str, Path)) else list(data)
     dev = device_for(device)
-    budget = {"regressor": 12.0, "denoiser": 14.0, **(minutes or {})}
+    budget = {"regressor": 12.0, "denoiser": 14.0, "consistency": 20.0, **(minutes or {})}
     tr, va = load_simulation(paths, "train"), load_simulation(paths, "validation")
     log.info(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}")
     if init is not None:
-        model, card = _from_init(init, stages, seed)
+        model, card = _from_init(init, [s for s in stages if s != "consistency"], seed)
     else:
         model, card = AnchoredDownscaler(channels), _new_card(paths, tr, seed, batch, lr)
     run = _Stages(model.to(dev), card, Examples(tr, seed), batch, dev, max_steps, lr)
@@ -216,6 +221,8 @@ def train_downscaler(
         run.departure_scale()
     if "denoiser" in stages:
         run.denoiser(budget["denoiser"], pde_weight)
+    if "consistency" in stages:
+        run.consistency(budget["consistency"], pde_weight, consistency_weight)
     run.validate(Examples(va, seed + 1, wind_dropout=0.0))
     _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps)
     return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
@@ -281,6 +288,8 @@ def _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps) -
     card["training"]["commands"] = list(card["training"].get("commands", [])) + [
         f"python -m xda.training.downscaling {' '.join(Path(p).name for p in paths)} --name {name} "
         f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
+        + (f" --minutes-consistency {card['training']['stages']['consistency']['minutes']} --consistency-weight "
+           f"{card['training']['stages']['consistency']['consistency_weight']}" if "consistency" in stages else "")
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
@@ -334,6 +343,46 @@ class _Stages:
 
     def denoiser(self, minutes, pde_weight):
         """EDM denoising loss plus ``lambda * w(sigma) * |R(T_hat)|^2 / |R(T)|^2`` (linear ramp of lambda)."""
+        entry = self._fit(self.model.denoiser, self._denoiser_loss(pde_weight), minutes, "denoiser", pass_fraction=True)
+        entry.update(pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
+
+    def consistency(self, minutes, pde_weight, weight, members: int = 4, steps: int = 6):
+        """Fine-tune the denoiser so that its sampler's mean is the regression's: the denoising loss (with the
+        physics term at full weight) plus ``weight`` times the squared members' mean of ``D(z_sigma; sigma)`` at
+        states ``z_sigma`` of its own sampler, stopped at a random one of its ``steps`` noise levels.
+
+        Over the sampler's marginal, ``E[D(z_sigma; sigma) | x] = E[z | x] = 0`` (the tower property; ``z`` is
+        the departure from the regression). The U-statistic ``(|sum_k D_k|^2 - sum_k |D_k|^2) / (K (K - 1))``
+        over ``K = members`` estimates that mean's square without the bias of its sampling noise, so the penalty
+        does not shrink the members' spread.
+        """
+        from ..models.diffusion import sample_heun, sigma_schedule
+
+        m, dev = self.model, self.dev
+        base = self._denoiser_loss(pde_weight)
+        rng = np.random.default_rng(self.card["training"]["seed"] + 3)
+        sigmas = sigma_schedule(steps, device=dev)
+
+        def loss(step, elapsed_fraction):
+            b = self.examples(max(1, self.batch // members))
+            x, reg, _ = self._denoiser_batch(b)
+            cond = torch.cat([x, reg], dim=1).repeat(members, 1, 1, 1)
+            var0 = torch.zeros(cond.shape[0], dtype=torch.long, device=dev)
+            i = int(rng.integers(steps))
+            with torch.no_grad():
+                z = torch.randn((cond.shape[0], 1, *cond.shape[-2:]), device=dev) * sigmas[0]
+                if i:
+                    z = sample_heun(m.denoiser, z, sigmas[: i + 1], dict(cond=cond, variable=var0, periodic=b["periodic"]))
+            d = m.denoiser(z, sigmas[i].expand(cond.shape[0]), cond, var0, b["periodic"]).reshape(members, -1)
+            total = d.sum(0)
+            u = ((total * total).sum() - (d * d).sum()) / (members * (members - 1) * total.numel())
+            return base(step, 1.0) + weight * u
+
+        entry = self._fit(m.denoiser, loss, minutes, "consistency", pass_fraction=True, warmup=20)
+        entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps)
+
+    def _denoiser_loss(self, pde_weight):
+        """``loss(step, elapsed_fraction)`` of the denoiser stage (see :meth:`denoiser`)."""
         m, dev, card = self.model, self.dev, self.card
         i_u = FEATURES.index("u")
 
@@ -358,8 +407,7 @@ class _Stages:
             ms = (area * res**2).mean(dim=(-2, -1)) / area.mean() / phys["residual_ms_truth"]
             return loss + lam * (ms / (1 + sigma**2)).mean()
 
-        entry = self._fit(m.denoiser, dn_loss, minutes, "denoiser", pass_fraction=True)
-        entry.update(pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
+        return dn_loss
 
     def validate(self, examples, n: int = 12):
         """RMSE of the baseline and of the regression, and the denoising loss, on validation examples."""

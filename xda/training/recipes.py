@@ -90,11 +90,14 @@ RECIPES = {
         (Option("stages", str, "regressor,denoiser", "stages to train, comma-separated"),
          Option("minutes_regressor", float, 12.0, "minutes for the regression stage"),
          Option("minutes_denoiser", float, 14.0, "minutes for the denoiser stage"),
+         Option("minutes_consistency", float, 20.0, "minutes for the consistency stage (fine-tunes the denoiser)"),
+         Option("consistency_weight", float, 10.0, "weight of the sampler-mean penalty of the consistency stage"),
          Option("pde_weight", float, 1.0, "weight of the advection-diffusion loss"),
          Option("batch", int, 8, "cases per optimiser step"), Option("lr", float, 3e-4, "learning rate (AdamW)"),
          Option("init", str, None, "start from this model (its stages not trained are kept)"),
          Option("max_steps", int, 1_000_000, "step limit per stage")),
-        {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "max_steps": 3, "batch": 2}}),
+        {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "minutes_consistency": 0.2, "max_steps": 3,
+                   "batch": 2}}),
     "assimilation-finetune": Recipe(
         "xda.training.finetune:finetune", None,
         "an anchored assimilation model fine-tuned on an archive of (background, truth) pairs",
@@ -118,7 +121,7 @@ def _keywords(task: str, options: dict) -> dict:
     if task == "downscaling":  # two stages, each with its own budget (a ``minutes`` dict given overrides them)
         if isinstance(kw["stages"], str):
             kw["stages"] = tuple(kw["stages"].split(","))
-        budget = {"regressor": kw.pop("minutes_regressor"), "denoiser": kw.pop("minutes_denoiser")}
+        budget = {stage: kw.pop(f"minutes_{stage}") for stage in ("regressor", "denoiser", "consistency")}
         kw["minutes"] = {**budget, **(kw.get("minutes") or {})}
     return kw
 
