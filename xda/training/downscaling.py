@@ -363,7 +363,7 @@ class _Stages:
         rng = np.random.default_rng(self.card["training"]["seed"] + 3)
         sigmas = sigma_schedule(steps, device=dev)
 
-        def loss(step, elapsed_fraction):
+        def loss(step):
             b = self.examples(max(1, self.batch // members))
             x, reg, _ = self._denoiser_batch(b)
             cond = torch.cat([x, reg], dim=1).repeat(members, 1, 1, 1)
@@ -378,7 +378,7 @@ class _Stages:
             u = ((total * total).sum() - (d * d).sum()) / (members * (members - 1) * total.numel())
             return base(step, 1.0) + weight * u
 
-        entry = self._fit(m.denoiser, loss, minutes, "consistency", pass_fraction=True, warmup=20)
+        entry = self._fit(m.denoiser, loss, minutes, "consistency", warmup=20)
         entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps)
 
     def _denoiser_loss(self, pde_weight):
