@@ -188,3 +188,56 @@ def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
     for _ in range(20):
         rows, cols = ex._domain(24, 32, 2, False)
         assert np.all(np.diff(cols) == 1) and cols.min() >= 0 and cols.max() < 32
+
+
+def test_misspecified_b_is_wrong_by_the_stated_factors_and_family():
+    """Issue 27: a training case's B made deliberately wrong, L and s_b within x 0.5-2, the family swapped half the time."""
+    from xda.training.assimilation import MISSPECIFY_RANGE, misspecify
+
+    be = xda.BackgroundError.constant(2.0, 600e3, correlation="soar")
+    out = [misspecify(be, np.random.default_rng(k)) for k in range(200)]
+    k_l = np.array([b.length_scale / 600e3 for b in out])
+    k_s = np.array([float(np.asarray(b.sigma).ravel()[0]) / 2.0 for b in out])
+    for k in (k_l, k_s):
+        assert MISSPECIFY_RANGE[0] <= k.min() < 0.6 and 1.7 < k.max() <= MISSPECIFY_RANGE[1]
+    swapped = np.mean([b.correlation == "gaussian" for b in out])
+    assert 0.35 < swapped < 0.65 and be.length_scale == 600e3  # the input is not changed
+
+
+def test_windowed_climatology_leaves_the_case_time_out():
+    from xda.training.assimilation import _climatology, _days
+
+    truth = np.arange(20, dtype=float)[:, None, None] * np.ones((20, 2, 3))
+    days = _days(np.arange(20) * 6.0)  # hours, as xda.simulate writes them
+    whole = truth.mean(axis=0)
+    assert _climatology(truth, days, 10, np.inf, whole) is whole
+    clim = _climatology(truth, days, 10, 4.0, whole)  # +-2 days, less +-1 day: times 2 and 6..8 steps away
+    expected = np.mean([t for t in range(20) if 4 < abs(t - 10) <= 8])
+    np.testing.assert_allclose(clim, expected)
+
+
+def test_default_draws_are_those_of_the_shipped_bank():
+    """The broadened regime's options at their defaults draw the cases the shipped weights were trained on."""
+    from xda.training.assimilation import _draws
+
+    rng = np.random.default_rng(5)
+    old = [(int(rng.integers(2**31)), int(rng.integers(2)), int(rng.integers(40)), bool(rng.random() < 0.3),
+            float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), float(np.exp(rng.uniform(np.log(0.1), 0.0))))
+           for _ in range(50)]
+    new = _draws(50, 40, 5, 0.0, (np.inf,))
+    assert [(d.seed, d.variable, d.time, d.window is not None, d.density, d.error) for d in new] == old
+    assert not any(d.misspecified for d in new)
+    broad = _draws(400, 40, 5, 0.5, (np.inf, 30.0, 10.0))
+    assert 0.4 < np.mean([d.misspecified for d in broad]) < 0.6
+    assert {d.window for d in broad if d.window is not None} == {np.inf, 30.0, 10.0}
+
+
+def test_train_with_misspecified_b_and_windowed_climatologies(tmp_path):
+    _fake_simulation(tmp_path / "sim.nc")
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8),
+                      cases=8, misspecified=0.5, climatology_days="all,2")
+    import json
+
+    card = json.loads(wfile.with_suffix(".json").read_text())
+    assert "misspecified in 50 %" in card["training_data"]["cases_built"]
+    assert card["training"]["climatology_days"] == "all,2" and "--misspecified 0.5" in card["training"]["command"]

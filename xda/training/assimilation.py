@@ -16,6 +16,11 @@ observation density (log-uniform 0.5-10 %) of point observations *off the grid*
 error); background-error statistics estimated from those observations alone
 (:func:`xda.assimilation.covariance.estimate`, noisy like at inference); and the OI
 analysis ``x_a`` with its error std ``s_a``. The network learns ``u = (x_t - x_a) / s_a``.
+With ``misspecified > 0``, that fraction of the cases gets a deliberately wrong B
+(:func:`misspecify`: ``L`` and ``s_b`` scaled by 0.5-2, the other correlation family half
+the time), so that the correction learns to repair the B users actually have; with
+``climatology_days``, the climatological backgrounds are means over windows of those
+lengths around the case's time (its own +-1 day left out) instead of the whole split's.
 Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
 augmented in training by longitude rolls, north-south reflection and regional crops
 (half of the batches, 32 x 64 cells).
@@ -30,7 +35,9 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -53,8 +60,29 @@ VARIABLES = {
     "z500": ("geopotential_height", "m", "500 hPa geopotential height"),
     "tas": ("air_temperature", "K", "air temperature near the surface"),
 }
+#: Range of the factors by which :func:`misspecify` scales ``L`` and ``s_b`` (log-uniform).
+MISSPECIFY_RANGE = (0.5, 2.0)
+
+
+def misspecify(be: BackgroundError, rng) -> BackgroundError:
+    """``be`` made deliberately wrong: ``L`` and ``s_b`` scaled by log-uniform factors in
+    :data:`MISSPECIFY_RANGE`, and the correlation family swapped (SOAR <-> Gaussian) half the time.
+
+    The B a user hands ``assimilate`` is estimated from another archive, another season or
+    too few observations; training on such B teaches the correction to repair it (issue 27).
+    """
+    lo, hi = np.log(MISSPECIFY_RANGE)
+    k_l, k_s = np.exp(rng.uniform(lo, hi, 2))
+    family = be.correlation
+    if rng.random() < 0.5:
+        family = "gaussian" if family == "soar" else "soar"
+    field = None if be.field is None else be.field * k_s
+    return replace(be, sigma=np.asarray(be.sigma) * k_s, length_scale=float(be.length_scale * k_l), correlation=family,
+                   field=field, source=f"{be.source}; misspecified (L x {k_l:.2f}, s_b x {k_s:.2f}, {family})")
+
+
 def make_case(truth, background, lat, lon, density: float, error: float, rng, *, periodic: bool = True,
-              max_obs: int = 300, card_error: BackgroundError | None = None) -> dict:
+              max_obs: int = 300, card_error: BackgroundError | None = None, misspecified: bool = False) -> dict:
     """One case built as at inference: point observations, B estimated from them, the OI analysis.
 
     Parameters
@@ -72,6 +100,8 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, *,
         The model card's B: used, as ``assimilate`` does by default, when there are fewer
         than ``MIN_OBS_TUNED_DEFAULT`` (100) observations. Without it B is always
         estimated from the observations.
+    misspecified : bool
+        Make that B deliberately wrong (:func:`misspecify`) before the analysis.
 
     Returns
     -------
@@ -89,6 +119,8 @@ def make_case(truth, background, lat, lon, density: float, error: float, rng, *,
     d = y - apply(op, background)
     use_card = card_error is not None and n < MIN_OBS_TUNED_DEFAULT
     be = card_error if use_card else estimate(d, olat, olon, err, max_obs=max_obs)
+    if misspecified:
+        be = misspecify(be, rng)
     xa, sa = oi_anchor(background, d, olat, olon, err, be, lat, lon)  # the anchor inference uses
     return dict(xa=xa, sa=sa, sb=std_grid(be, lat, lon), lat=olat, lon=olon, residual=y - apply(op, xa), error=err)
 
@@ -125,31 +157,91 @@ def open_split(data, split: str) -> xr.Dataset:
 
 
 def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: (inputs (n, len(FIELDS), ny, nx), u (n, ny, nx), variable (n,)) for a list of draws."""
+    """Worker: (inputs (n, len(FIELDS), ny, nx), u (n, ny, nx), variable (n,)) for a list of :class:`Draw` s."""
     paths, split, draws, stats = args
     threads.set_num_threads(1)  # one worker per core
     ds = open_split(paths, split)
     lat, lon = ds["lat"].values, ds["lon"].values
+    days = _days(ds["time"].values)
     data = {v: (ds[f"{v}_truth"].values.astype(np.float64), ds[f"{v}_background"].values.astype(np.float64))
             for v in VARIABLES}
     wg = WorkingGrid(lat, lon, True, float(360.0 / lon.size))  # native: the simulation's own grid
     xs, us, vs = [], [], []
-    for seed, var, t, clim, density, rel_err in draws:
-        name = list(VARIABLES)[var]
-        xt = data[name][0][t]
-        xb = stats[name]["climatology"] if clim else data[name][1][t]
-        rng = np.random.default_rng(seed)
-        case = make_case(xt, xb, lat, lon, density, rel_err * float(np.sqrt(np.mean((xt - xb) ** 2))), rng)
+    for d in draws:
+        name = list(VARIABLES)[d.variable]
+        xt = data[name][0][d.time]
+        xb = data[name][1][d.time] if d.window is None else _climatology(data[name][0], days, d.time, d.window,
+                                                                         stats[name]["climatology"])
+        rng = np.random.default_rng(d.seed)
+        case = make_case(xt, xb, lat, lon, d.density, d.error * float(np.sqrt(np.mean((xt - xb) ** 2))), rng,
+                         misspecified=d.misspecified)
         x, u = case_fields(stats[name], wg, xt, xb, case)
         xs.append(x)
         us.append(u)
-        vs.append(var)
+        vs.append(d.variable)
     return np.asarray(xs, np.float32), np.asarray(us, np.float32), np.asarray(vs, np.int64)
 
 
-def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: int = 2) -> dict:
+def _days(time: np.ndarray) -> np.ndarray:
+    """Days since the first of ``time``: datetime64, cftime objects, or numbers in hours (:mod:`xda.simulate`)."""
+    t = np.asarray(time)
+    if np.issubdtype(t.dtype, np.datetime64):
+        return (t - t[0]) / np.timedelta64(1, "D")
+    if t.dtype == object:
+        return np.array([(x - t[0]).total_seconds() / 86400.0 for x in t])
+    return (t - t[0]) / 24.0
+
+
+#: Days either side of a case's time left out of its windowed climatology.
+CLIMATOLOGY_GAP_DAYS = 1.0
+
+
+def _climatology(truth: np.ndarray, days: np.ndarray, t: int, window: float, whole: np.ndarray) -> np.ndarray:
+    """The climatological background of time ``t``: ``whole`` (the split's mean) for ``window = inf``, else the
+    mean of the truths within ``window / 2`` days of it, less those within :data:`CLIMATOLOGY_GAP_DAYS`."""
+    if not np.isfinite(window):
+        return whole
+    gap = np.abs(days - days[t])
+    near = (gap <= window / 2) & (gap > CLIMATOLOGY_GAP_DAYS)
+    return truth[near].mean(axis=0) if near.any() else whole
+
+
+class Draw(NamedTuple):
+    """How one training case is drawn (:func:`make_bank`)."""
+
+    seed: int
+    variable: int  #: index in :data:`VARIABLES`
+    time: int  #: index in the split
+    window: float | None  #: None: the forecast background; else a climatology over this many days (inf: the split)
+    density: float  #: observations per grid point
+    error: float  #: observation-error std over the background's rms error
+    misspecified: bool  #: B made deliberately wrong (:func:`misspecify`)
+
+
+def _draws(n: int, nt: int, seed: int, misspecified: float, windows: tuple) -> list[Draw]:
+    """``n`` random :class:`Draw` s: 30 % climatological backgrounds (window uniform over ``windows``), density
+    log-uniform 0.5-10 %, relative error log-uniform 0.1-1, a misspecified B with probability ``misspecified``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        s, var, t, clim = int(rng.integers(2**31)), int(rng.integers(len(VARIABLES))), int(rng.integers(nt)), rng.random() < 0.3
+        density, error = float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), float(np.exp(rng.uniform(np.log(0.1), 0.0)))
+        window = None if not clim else float(windows[int(rng.integers(len(windows)))] if len(windows) > 1 else windows[0])
+        out.append(Draw(s, var, t, window, density, error, bool(misspecified and rng.random() < misspecified)))
+    return out
+
+
+def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: int = 2, *, misspecified: float = 0.0,
+              windows: tuple = (np.inf,)) -> dict:
     """``n`` training cases of ``split`` of one or several simulation files (see the module docstring),
     computed in ``processes``.
+
+    Parameters
+    ----------
+    misspecified : float
+        Fraction of the cases whose B is made deliberately wrong (:func:`misspecify`).
+    windows : tuple of float
+        Averaging windows (days; ``inf``: the whole split) of the climatological backgrounds.
 
     Returns
     -------
@@ -161,11 +253,7 @@ def make_bank(data, split: str, n: int, stats: dict, seed: int = 0, processes: i
     from tqdm.auto import tqdm
 
     ds = open_split(data, split)
-    nt = ds.sizes["time"]
-    rng = np.random.default_rng(seed)
-    draws = [(int(rng.integers(2**31)), int(rng.integers(len(VARIABLES))), int(rng.integers(nt)), bool(rng.random() < 0.3),
-              float(np.exp(rng.uniform(np.log(0.005), np.log(0.1)))), float(np.exp(rng.uniform(np.log(0.1), 0.0))))
-             for _ in range(n)]
+    draws = _draws(n, ds.sizes["time"], seed, misspecified, tuple(windows))
     chunks = [([str(p) for p in _paths(data)], split, draws[k::processes * 4], stats) for k in range(processes * 4)]
     with ProcessPoolExecutor(processes) as pool:
         parts = list(tqdm(pool.map(_bank_cases, chunks), total=len(chunks), desc=f"{split} cases", disable=None))
@@ -240,15 +328,26 @@ def _card(stats: dict, data, bank_sizes: dict, settings: dict) -> dict:
                  "spacing_deg": float(360.0 / ds.sizes["lon"]), "valid_spacing_deg": [0.25, 6.0]},
         "training_data": dict(attrs, files=[p.name for p in paths],
                               seeds=[int(xr.open_dataset(p).attrs.get("seed", -1)) for p in paths], cases=bank_sizes,
-                              cases_built="forecast (70 %) or climatological (30 %) backgrounds; 0.5-10 % off-grid "
-                                          "observations; B estimated from them (xda.assimilation.covariance.estimate)"),
+                              cases_built=_cases_built(settings)),
         "training": settings,
     }
 
 
+def _cases_built(settings: dict) -> str:
+    """How the training cases were drawn, in words (the model card)."""
+    days = settings.get("climatology_days", "all")
+    text = (f"forecast (70 %) or climatological (30 %; averaged over {days} days) backgrounds; 0.5-10 % off-grid "
+            "observations; B estimated from them (xda.assimilation.covariance.estimate)")
+    if settings.get("misspecified"):
+        text += f", deliberately misspecified in {100 * settings['misspecified']:.0f} % of the cases (L and s_b x 0.5-2, " \
+                "the other correlation family half the time)"
+    return text
+
+
 def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
           lr: float = 3e-4, channels=(16, 32, 64, 128), cases: int = 2400, seed: int = 0, bank: str | Path | None = None,
-          device: str | None = None, init: str | Path | None = None) -> Path:
+          device: str | None = None, init: str | Path | None = None, misspecified: float = 0.0,
+          climatology_days: str = "all") -> Path:
     """Train the anchored assimilation model on a simulation file from :mod:`xda.simulate`.
 
     Parameters
@@ -269,6 +368,11 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
         Defaults to CUDA when available (``cuda:LOCAL_RANK`` under torchrun).
     init : path, optional
         A ``.safetensors`` file of the same architecture to continue training from.
+    misspecified : float
+        Fraction of the training cases whose B is deliberately wrong (:func:`misspecify`).
+    climatology_days : str
+        Averaging windows of the climatological backgrounds, days, comma-separated;
+        ``"all"`` the training split's mean (e.g. ``"all,30,10"``).
 
     Returns
     -------
@@ -278,7 +382,8 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     torch.manual_seed(seed)
     dev = device_for(device)
     stats = variable_stats(data)
-    banks = _banks(data, stats, cases, seed, bank)
+    regime = dict(misspecified=float(misspecified), windows=_windows(climatology_days))
+    banks = _banks(data, stats, cases, seed, bank, regime)
     model = anchored_denoiser(channels, n_variables=len(VARIABLES))
     if init is not None:
         from safetensors.torch import load_file
@@ -301,9 +406,12 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     settings = dict(minutes=minutes, batch=batch, processes=world, lr=lr, seed=seed, ema=0.999, steps=step,
                     final_train_loss=float(np.mean(losses[-100:])), wall_seconds=round(time.perf_counter() - t0),
                     validation=_validate(ema, banks["validation"], dev, seed),
-                    initialised_from=None if init is None else Path(init).name,
+                    initialised_from=None if init is None else Path(init).name, misspecified=float(misspecified),
+                    climatology_days=str(climatology_days),
                     command=f"python -m xda.training {' '.join(p.name for p in _paths(data))} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed} --lr {lr}"
-                            + ("" if init is None else f" --init {Path(init).name}"))
+                            + ("" if init is None else f" --init {Path(init).name}")
+                            + (f" --misspecified {misspecified}" if misspecified else "")
+                            + (f" --climatology-days {climatology_days}" if climatology_days != "all" else ""))
     out_file = Path(out) / f"{name}.safetensors"
     if rank == 0:
         log.info(f"done: {step} steps, validation {settings['validation']}")
@@ -313,14 +421,20 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     return out_file
 
 
-def _banks(data, stats, cases: int, seed: int, cache) -> dict:
+def _windows(days: str) -> tuple:
+    """``"all,30,10"`` -> (inf, 30.0, 10.0): the climatologies' averaging windows in days."""
+    return tuple(np.inf if w.strip().lower() == "all" else float(w) for w in str(days).split(","))
+
+
+def _banks(data, stats, cases: int, seed: int, cache, regime: dict | None = None) -> dict:
     """Training and validation banks, from the ``.npz`` cache when it exists."""
     if cache is not None and Path(cache).expanduser().exists():
         z = np.load(Path(cache).expanduser())
         return {s: {k[len(s) + 1:]: z[k] for k in z.files if k.startswith(s + "_")} for s in ("train", "validation")}
     t0 = time.perf_counter()
-    banks = {"train": make_bank(data, "train", cases, stats, seed),
-             "validation": make_bank(data, "validation", max(cases // 10, 16), stats, seed + 1)}
+    regime = regime or {}
+    banks = {"train": make_bank(data, "train", cases, stats, seed, **regime),
+             "validation": make_bank(data, "validation", max(cases // 10, 16), stats, seed + 1, **regime)}
     log.info(f"banks of {cases} + {len(banks['validation']['u'])} cases: {time.perf_counter() - t0:.0f} s")
     if cache is not None:
         np.savez(Path(cache).expanduser(), **{f"{s}_{k}": v for s, b in banks.items() for k, v in b.items()})

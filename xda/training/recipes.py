@@ -74,7 +74,11 @@ RECIPES = {
         "xda.training.assimilation:train", "hs-t42-v2",
         "the anchored assimilation model (torchrun --nproc_per_node N for several processes)",
         _with(_COMMON, minutes=40.0, batch=16, cases=2400)
-        + (Option("lr", float, 3e-4, "learning rate (AdamW)"), Option("init", str, None, "continue from this .safetensors file")),
+        + (Option("lr", float, 3e-4, "learning rate (AdamW)"), Option("init", str, None, "continue from this .safetensors file"),
+           Option("misspecified", float, 0.0, "fraction of the cases whose B is deliberately wrong (L, s_b x 0.5-2, "
+                  "the other family half the time)"),
+           Option("climatology_days", str, "all", "averaging windows of the climatological backgrounds, days, "
+                  "comma-separated ('all': the training split's mean)")),
         {"smoke": _SMOKE}),
     "joint": Recipe(
         "xda.training.joint:train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
