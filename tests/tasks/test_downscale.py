@@ -402,6 +402,18 @@ def test_far_outside_the_trained_range_the_default_is_the_lapse_rate_method(monk
     assert np.isfinite(default["tasmax_standard_error"].values).all()
 
 
+def test_a_target_a_third_finer_than_trained_is_not_vouched_for_one_level_up():
+    """The real blizzard at x2: its 1.25-degree rows are finer than the model was trained for (1.85 deg), and the
+    check one level up (2.5 deg) cannot vouch for them: the default is the lapse-rate method, with the warning."""
+    t = xda.datasets.open_dataset("storm1996_t")["t"].isel(time=slice(0, 64, 16), lat=slice(4, 32), lon=slice(6, 30))
+    coarse = xda.coarsen(t, 2)
+    with pytest.warns(xda.errors.XdaWarning, match=r"'t' \(1.25-2.5 deg\) is outside the spacings"):
+        default = coarse.phyda.downscale(2, like=t)
+    lapse = coarse.phyda.downscale(2, method="lapse_rate", like=t)
+    np.testing.assert_allclose(default.values, lapse.values, atol=1e-6)
+    assert default.attrs["xda_correction_weight"] == 0.0
+
+
 def test_regional_grid_works(esm):
     _, coarse = esm
     region = coarse.isel(lat=slice(14, 20), lon=slice(30, 40))  # North America
