@@ -20,7 +20,6 @@ Writes benchmarks/results/misspecified.md (``--out`` to change).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 import warnings
@@ -29,28 +28,16 @@ from pathlib import Path
 import numpy as np
 
 import xda
+from xda.training.assimilation import altered
 
 sys.path.insert(0, str(Path(__file__).parent))
 import evaluate_oi as E  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
-#: The deliberately wrong Bs, as changes of the archive's.
-WRONG = {"archive B": {}, "L x 0.5": {"length_scale": 0.5}, "L x 2": {"length_scale": 2.0}, "s_b x 2": {"sigma": 2.0},
-         "other family": {"correlation": None}}
-
-
-def wrong(be, change: dict):
-    """``be`` with ``change`` applied (factors on ``length_scale`` / ``sigma``; ``correlation`` swapped)."""
-    kw = {}
-    if "length_scale" in change:
-        kw["length_scale"] = be.length_scale * change["length_scale"]
-    if "sigma" in change:
-        kw.update(sigma=np.asarray(be.sigma) * change["sigma"],
-                  field=None if be.field is None else be.field * change["sigma"])
-    if "correlation" in change:
-        kw["correlation"] = "gaussian" if be.correlation == "soar" else "soar"
-    return dataclasses.replace(be, **kw)
+#: The deliberately wrong Bs, as :func:`xda.training.assimilation.altered` of the archive's.
+WRONG = {"archive B": {}, "L x 0.5": {"length": 0.5}, "L x 2": {"length": 2.0}, "s_b x 2": {"sigma": 2.0},
+         "other family": {"other_family": True}}
 
 
 def run_case(truth, bg, arch_bg, arch_truth, density, so, rng, models: dict) -> dict:
@@ -66,7 +53,7 @@ def run_case(truth, bg, arch_bg, arch_truth, density, so, rng, models: dict) -> 
     score = lambda a: float(np.sqrt(np.sum(w * (a.values - tv)[~mask] ** 2) / w.sum()))  # noqa: E731
     out = {}
     for label, change in WRONG.items():
-        be = wrong(arch, change)
+        be = altered(arch, **change)
         out[f"{label}: OI"] = score(xda.assimilate(bg, obs, method="oi", obs_error=so, background_error=be))
         for m_label, model in models.items():
             out[f"{label}: {m_label}, full weight"] = score(

@@ -205,10 +205,10 @@ def test_misspecified_b_is_wrong_by_the_stated_factors_and_family():
 
 
 def test_windowed_climatology_leaves_the_case_time_out():
-    from xda.training.assimilation import _climatology, _days
+    from xda.training.assimilation import _climatology
 
     truth = np.arange(20, dtype=float)[:, None, None] * np.ones((20, 2, 3))
-    days = _days(np.arange(20) * 6.0)  # hours, as xda.simulate writes them
+    days = np.arange(20) * 0.25  # 6-hourly
     whole = truth.mean(axis=0)
     assert _climatology(truth, days, 10, np.inf, whole) is whole
     clim = _climatology(truth, days, 10, 4.0, whole)  # +-2 days, less +-1 day: times 2 and 6..8 steps away

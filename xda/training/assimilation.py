@@ -18,7 +18,8 @@ error); background-error statistics estimated from those observations alone
 analysis ``x_a`` with its error std ``s_a``. The network learns ``u = (x_t - x_a) / s_a``.
 With ``misspecified > 0``, that fraction of the cases gets a deliberately wrong B
 (:func:`misspecify`: ``L`` and ``s_b`` scaled by 0.5-2, the other correlation family half
-the time), so that the correction learns to repair the B users actually have; with
+the time), meant to teach the correction to repair the B users actually have (it did not
+transfer to real fields: ``benchmarks/results/misspecified.md``); with
 ``climatology_days``, the climatological backgrounds are means over windows of those
 lengths around the case's time (its own +-1 day left out) instead of the whole split's.
 Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
@@ -51,6 +52,7 @@ from ..numerics import threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
 from ..errors import GridError
+from ..labeled.times import elapsed_seconds
 from .loop import device_for, fit
 
 log = logging.getLogger(__name__)
@@ -64,21 +66,27 @@ VARIABLES = {
 MISSPECIFY_RANGE = (0.5, 2.0)
 
 
+def altered(be: BackgroundError, length: float = 1.0, sigma: float = 1.0, other_family: bool = False) -> BackgroundError:
+    """``be`` with ``L`` x ``length``, ``s_b`` x ``sigma`` and, with ``other_family``, the other correlation
+    family (SOAR <-> Gaussian); its ``source`` says so."""
+    family = ("gaussian" if be.correlation == "soar" else "soar") if other_family else be.correlation
+    return replace(be, sigma=np.asarray(be.sigma) * sigma, length_scale=float(be.length_scale * length),
+                   correlation=family, field=None if be.field is None else be.field * sigma,
+                   source=f"{be.source}; altered (L x {length:.2f}, s_b x {sigma:.2f}, {family})")
+
+
 def misspecify(be: BackgroundError, rng) -> BackgroundError:
-    """``be`` made deliberately wrong: ``L`` and ``s_b`` scaled by log-uniform factors in
-    :data:`MISSPECIFY_RANGE`, and the correlation family swapped (SOAR <-> Gaussian) half the time.
+    """``be`` made deliberately wrong (:func:`altered`): ``L`` and ``s_b`` scaled by log-uniform factors in
+    :data:`MISSPECIFY_RANGE`, and the correlation family swapped half the time.
 
     The B a user hands ``assimilate`` is estimated from another archive, another season or
-    too few observations; training on such B teaches the correction to repair it (issue 27).
+    too few observations; training on such B is meant to teach the correction to repair it
+    (issue 27). Measured: in one Held-Suarez world it does not transfer to real fields
+    (``benchmarks/results/misspecified.md``).
     """
     lo, hi = np.log(MISSPECIFY_RANGE)
     k_l, k_s = np.exp(rng.uniform(lo, hi, 2))
-    family = be.correlation
-    if rng.random() < 0.5:
-        family = "gaussian" if family == "soar" else "soar"
-    field = None if be.field is None else be.field * k_s
-    return replace(be, sigma=np.asarray(be.sigma) * k_s, length_scale=float(be.length_scale * k_l), correlation=family,
-                   field=field, source=f"{be.source}; misspecified (L x {k_l:.2f}, s_b x {k_s:.2f}, {family})")
+    return altered(be, k_l, k_s, rng.random() < 0.5)
 
 
 def make_case(truth, background, lat, lon, density: float, error: float, rng, *, periodic: bool = True,
@@ -162,7 +170,7 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     threads.set_num_threads(1)  # one worker per core
     ds = open_split(paths, split)
     lat, lon = ds["lat"].values, ds["lon"].values
-    days = _days(ds["time"].values)
+    days = elapsed_seconds(ds["time"].values, {"units": "hours", **ds["time"].attrs}, "time") / 86400.0
     data = {v: (ds[f"{v}_truth"].values.astype(np.float64), ds[f"{v}_background"].values.astype(np.float64))
             for v in VARIABLES}
     wg = WorkingGrid(lat, lon, True, float(360.0 / lon.size))  # native: the simulation's own grid
@@ -180,16 +188,6 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         us.append(u)
         vs.append(d.variable)
     return np.asarray(xs, np.float32), np.asarray(us, np.float32), np.asarray(vs, np.int64)
-
-
-def _days(time: np.ndarray) -> np.ndarray:
-    """Days since the first of ``time``: datetime64, cftime objects, or numbers in hours (:mod:`xda.simulate`)."""
-    t = np.asarray(time)
-    if np.issubdtype(t.dtype, np.datetime64):
-        return (t - t[0]) / np.timedelta64(1, "D")
-    if t.dtype == object:
-        return np.array([(x - t[0]).total_seconds() / 86400.0 for x in t])
-    return (t - t[0]) / 24.0
 
 
 #: Days either side of a case's time left out of its windowed climatology.
