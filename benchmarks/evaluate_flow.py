@@ -118,15 +118,12 @@ def score(rows: dict, truth: xr.Dataset, masks: dict) -> dict:
 
 def summarise(scores: list[dict], variable: str, n_boot: int = 2000) -> list[str]:
     """Table rows of one variable: mean RMSE, x ref and x arch with 90 % paired-bootstrap intervals."""
-    rng = np.random.default_rng(0)
     rows = [r for (v, r) in scores[0] if v == variable]
     x = {r: np.array([s[(variable, r)] for s in scores]) for r in rows}
-    idx = rng.integers(0, len(scores), (n_boot, len(scores)))
 
     def ratio(r, ref):
-        boot = x[r][idx].mean(1) / x[ref][idx].mean(1)
-        lo, hi = np.percentile(boot, [5, 95])
-        return f"{x[r].mean() / x[ref].mean():.3f} [{lo:.3f}, {hi:.3f}]"
+        value, lo, hi = eo.bootstrap_ratio(x[r], x[ref], (5, 95), n_boot)
+        return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
 
     return [f"| {variable} | {r} | {x[r].mean():.3g} | {ratio(r, 'reference archive OI')} | {ratio(r, 'OI, archive B')} |"
             for r in rows]
@@ -211,12 +208,10 @@ def run_stations(folds: int = 3) -> tuple[list[str], int]:
     for f in range(folds):
         cases += station_cycle(bg0, hours, {s for s in stations if fold[s] == f}, rows)
     x = {r: np.array([c[r] for c in cases]) for r in cases[0]}
-    idx = np.random.default_rng(0).integers(0, len(cases), (2000, len(cases)))
     lines = ["| variable | method | mean RMSE | x OI [90 %] |", "|---|---|---|---|"]
     for r in x:
-        boot = x[r][idx].mean(1) / x["OI, default B"][idx].mean(1)
-        lo, hi = np.percentile(boot, [5, 95])
-        lines.append(f"| tas | {r} | {x[r].mean():.3g} | {x[r].mean() / x['OI, default B'].mean():.3f} [{lo:.3f}, {hi:.3f}] |")
+        value, lo, hi = eo.bootstrap_ratio(x[r], x["OI, default B"], (5, 95))
+        lines.append(f"| tas | {r} | {x[r].mean():.3g} | {value:.3f} [{lo:.3f}, {hi:.3f}] |")
     return lines, len(cases)
 
 

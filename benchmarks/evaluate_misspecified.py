@@ -64,12 +64,10 @@ def run_case(truth, bg, arch_bg, arch_truth, density, so, rng, models: dict) -> 
 def summarise(rows: list[dict], ref: str = "archive B: OI", n_boot: int = 2000) -> list[str]:
     """Mean RMSE and its ratio to ``ref`` with a 90 % paired-bootstrap interval, per row."""
     r = {k: np.array([row[k] for row in rows]) for k in rows[0]}
-    idx = np.random.default_rng(0).integers(0, len(rows), (n_boot, len(rows)))
     lines = []
     for k, v in r.items():
-        boot = v[idx].mean(1) / r[ref][idx].mean(1)
-        lo, hi = np.percentile(boot, [5, 95])
-        lines.append(f"| {k} | {v.mean():.3g} | {v.mean() / r[ref].mean():.3f} [{lo:.3f}, {hi:.3f}] |")
+        ratio, lo, hi = E.bootstrap_ratio(v, r[ref], (5, 95), n_boot)
+        lines.append(f"| {k} | {v.mean():.3g} | {ratio:.3f} [{lo:.3f}, {hi:.3f}] |")
     return lines
 
 

@@ -162,18 +162,22 @@ def run_case(truth, bg, arch_bg, arch_truth, density, so, rng, learned: bool) ->
     return {k: float(np.sqrt(np.sum(w * (v - tv)[~mask] ** 2) / w.sum())) for k, v in out.items()}
 
 
+def bootstrap_ratio(x: np.ndarray, ref: np.ndarray, percentiles=(2.5, 97.5), n_boot: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """``mean(x) / mean(ref)`` over paired cases, and the ``percentiles`` of that ratio over ``n_boot``
+    resamples of the cases (the paired bootstrap; Efron & Tibshirani 1993, ch. 6)."""
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    lo, hi = np.percentile(x[idx].mean(1) / ref[idx].mean(1), percentiles)
+    return float(x.mean() / ref.mean()), float(lo), float(hi)
+
+
 def summarise(rows: list[dict], ref: str = "reference archive OI", n_boot: int = 2000) -> list[str]:
-    rng = np.random.default_rng(0)
-    names = list(rows[0])
+    r = {k: np.array([row[k] for row in rows]) for k in rows[0]}
     lines = []
-    r = {k: np.array([row[k] for row in rows]) for k in names}
-    idx = rng.integers(0, len(rows), (n_boot, len(rows)))
-    for k in names:
-        ratio = r[k].mean() / r[ref].mean()
-        boot = r[k][idx].mean(1) / r[ref][idx].mean(1)
-        lo, hi = np.percentile(boot, [2.5, 97.5])
-        p95 = np.percentile(r[k] / r[ref], 95)
-        lines.append(f"| {k} | {r[k].mean():.3g} | {ratio:.3f} [{lo:.3f}, {hi:.3f}] | {p95:.3f} |")
+    for k, v in r.items():
+        ratio, lo, hi = bootstrap_ratio(v, r[ref], n_boot=n_boot)
+        p95 = np.percentile(v / r[ref], 95)
+        lines.append(f"| {k} | {v.mean():.3g} | {ratio:.3f} [{lo:.3f}, {hi:.3f}] | {p95:.3f} |")
     return lines
 
 
