@@ -137,7 +137,7 @@ class Verification(NamedTuple):
     recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
 
 
-def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
+def cross_validate(run, xb, ob: PointObservations, be, grid, anchor: Callable | None = None) -> Verification:
     """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
 
     The weight: :func:`xda.assimilation.verify.correction_weight` of the withheld OI residuals
@@ -146,12 +146,13 @@ def cross_validate(run, xb, ob: PointObservations, be, grid) -> Verification:
     with its error std: ``k^2 = (mean (r - w c)^2 - mean sigma_o^2) / mean (H s_a)^2``,
     clipped to :data:`SPREAD_RANGE` (Desroziers et al. 2005, for withheld rather than
     assimilated observations). With fewer than :data:`xda.assimilation.verify.MIN_VERIFY`
-    observations: ``w = 0`` (the verification cannot tell), ``k = 1``.
+    observations: ``w = 0`` (the verification cannot tell), ``k = 1``. ``anchor``:
+    :func:`xda.assimilation.anchor.oi_analyser` of ``ob`` where the caller made it already.
     """
     if ob.n < MIN_VERIFY:
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
 
-    anchor = oi_analyser(xb, ob, be, grid)
+    anchor = anchor or oi_analyser(xb, ob, be, grid)
 
     def analyse(trains):
         anchors = [anchor(train["x"]) for train in trains]

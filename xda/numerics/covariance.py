@@ -214,7 +214,8 @@ def fit_loo(innovations, obs_xyz, s_obs, obs_error, length_scale: float, kinds=(
     observations the leave-one-out scores are noise, while every observation still
     informs the variance (on the real cases of ``benchmarks/evaluate_oi.py`` the marginal
     term lowered the default's error at 0.5-2 % observed in 4 rows of 5). A coarse
-    grid about the start, then L-BFGS-B with the analytic gradient
+    grid about the start (5 L x 3 a; for each family after the first, 3 L about the best
+    family's point, where the families' optima lie on one ridge), then L-BFGS-B with the analytic gradient
     (:func:`nll_and_gradient`), within :data:`LENGTH_BOUNDS` and
     :data:`INFLATION_BOUNDS`; the distances are computed once. The data term is a sum over observations, so the prior
     dominates at small ``n`` and the observations at large ``n`` (empirical Bayes:
@@ -251,9 +252,12 @@ def fit_loo(innovations, obs_xyz, s_obs, obs_error, length_scale: float, kinds=(
     best = None
     for kind in kinds:
         start = np.log([length_scale, 1.0 if inflation is None else inflation])
-        first = start if inflation is not None else min(
-            (start + [dl, da] for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])),
-            key=lambda p: objective(p, kind, False))
+        if inflation is None and best is not None:  # from the best family so far, L x 0.6-1.6
+            start, stencil = np.log([best.length_scale, best.inflation]), [(dl, 0.0) for dl in np.log([0.6, 1.0, 1.6])]
+        else:
+            stencil = [(dl, da) for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]
+        first = start if inflation is not None else min((start + p for p in np.array(stencil)),
+                                                        key=lambda p: objective(p, kind, False))
         sol = scipy.optimize.minimize(objective, np.clip(first, lo, hi), args=(kind,), jac=True, method="L-BFGS-B",
                                       bounds=list(zip(lo, hi)), options=dict(ftol=1e-9, gtol=1e-3, maxiter=60))
         fit = Fit(float(np.exp(sol.x[1])), float(np.exp(sol.x[0])), kind, float(sol.fun))

@@ -115,14 +115,12 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, priors, grid, card) -> tuple[dict, dict, int]:
+def _weights(run, xb, obs, bes, priors, grid, card, analysers: dict) -> tuple[dict, dict, int]:
     """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction and scale of the error
     std (:func:`xda.assimilation.verify.spread_scale`; 1 where unverified) per state key (see the module
-    docstring), evaluations spent."""
+    docstring), evaluations spent; ``analysers`` as :func:`_anchor`'s."""
     keys = [k for k in card["variables"] if k in xb]
     state = list(card["variables"])
-
-    analysers = {k: oi_analyser(xb[k], ob, bes[k], grid) for k, ob in obs.items()}
 
     def analyse(train):
         anchor = _anchor(xb, train, bes, priors, grid, card, analysers)
@@ -175,13 +173,16 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
 
     if req.latent_optimization is not None:
         return _latent(req, xb, obs, priors, grid)
-    anchor = _anchor(xb, obs, bes, priors, grid, card)
+    # the verification's analysers (its folds') give the anchor too, from the same factorisations
+    analysers = ({k: oi_analyser(xb[k], ob, bes[k], grid) for k, ob in obs.items()} if req.verify and not anchor_only
+                 else None)
+    anchor = _anchor(xb, obs, bes, priors, grid, card, analysers)
     if anchor_only:
         analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, req.seed) if members > 1
                         else anchor[k][0][None]) for k in xb}
         return (analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0,
                 {k: 1.0 for k in xb})
-    weights, spreads, nfe = (_weights(run, xb, obs, bes, priors, grid, card) if req.verify
+    weights, spreads, nfe = (_weights(run, xb, obs, bes, priors, grid, card, analysers) if req.verify
                              else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, {k: 1.0 for k in xb}, 0))
     mean, n1 = run(anchor, obs, 0)
     nfe += n1
