@@ -3,7 +3,7 @@ import pytest
 
 from xda.assimilation.covariance import BackgroundError
 from xda.assimilation.qc import background_check
-from xda.numerics import oi
+from xda.numerics import correlations, oi
 
 
 def test_single_observation_gain():
@@ -261,11 +261,28 @@ def test_correlation_and_its_log_length_derivative_match_their_formulas(kind):
     x = r / 9e5
     formula = {"soar": (1 + x) * np.exp(-x), "gaussian": np.exp(-0.5 * x * x),
                "matern52": (1 + np.sqrt(5) * x + 5 * x * x / 3) * np.exp(-np.sqrt(5) * x)}[kind]
-    np.testing.assert_allclose(oi.correlation(r, 9e5, kind), formula, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(correlations.correlation(r, 9e5, kind), formula, rtol=1e-13, atol=1e-300)
     h = 1e-6
-    np.testing.assert_allclose(oi.correlation_dlogl(r, 9e5, kind),
+    np.testing.assert_allclose(correlations.correlation_dlogl(r, 9e5, kind),
                                (oi.correlation(r, 9e5 * np.exp(h), kind) - oi.correlation(r, 9e5 * np.exp(-h), kind)) / (2 * h),
                                rtol=1e-6, atol=1e-9)
     r0 = r.copy()
-    oi.correlation(r, 9e5, kind), oi.correlation_dlogl(r, 9e5, kind)
+    correlations.correlation(r, 9e5, kind), correlations.correlation_dlogl(r, 9e5, kind)
     np.testing.assert_array_equal(r, r0)  # the distances are the caller's: never overwritten
+    assert correlations.correlation(r.reshape(1, 101, 1), 9e5, kind).shape == (1, 101, 1)
+    assert correlations.correlation(3e5, 9e5, kind).shape == ()
+
+
+@pytest.mark.parametrize("kind", ["soar", "gaussian", "matern52"])
+def test_the_one_pass_covariance_is_s_rho_s_plus_r(kind):
+    """``covariance_matrix`` (one fused pass) equals ``S rho S + R`` and ``S (d rho / d log L) S`` written out."""
+    rng = np.random.default_rng(4)
+    xyz = oi.unit_vectors(rng.uniform(-80, 80, 60), rng.uniform(0, 360, 60))
+    dist, s, e = oi.chordal_distance(xyz, xyz), rng.uniform(1, 3, 60), rng.uniform(0.1, 1, 60)
+    rho, drho = correlations.correlation(dist, 7e5, kind), correlations.correlation_dlogl(dist, 7e5, kind)
+    np.testing.assert_allclose(correlations.covariance_matrix(dist, 7e5, kind, s, e),
+                               s[:, None] * rho * s[None, :] + np.diag(e**2), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(correlations.covariance_matrix(dist, 7e5, kind, s, e, derivative=True),
+                               s[:, None] * drho * s[None, :], rtol=1e-13, atol=1e-14)
+    with pytest.raises(ValueError, match="unknown correlation 'cauchy'"):
+        correlations.correlation(dist, 7e5, "cauchy")

@@ -24,8 +24,8 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from .oi import (chordal_distance, correlation, correlation_dlogl, covariance_of, innovation_covariance,
-                 inverse_from_factor)
+from .correlations import correlation, covariance_matrix
+from .oi import chordal_distance, innovation_covariance, inverse_from_factor
 
 #: Bounds of the length scale (m) and of the inflation searched by :func:`fit_loo`.
 LENGTH_BOUNDS = (5e4, 5e6)
@@ -145,7 +145,7 @@ def nll_and_gradient(d: np.ndarray, dist: np.ndarray, s_obs, obs_error, length_s
     derivatives follow Rasmussen & Williams (2006, eq. 5.9 and 5.13) with ``Z_j = K^-1 dK/d theta_j``:
     ``dK/d log a = 2 (K - R)`` costs ``O(n^2)``, ``dK/d log L`` one ``n^3`` product.
     """
-    k = covariance_of(correlation(dist, length_scale, kind), s_obs, obs_error)  # few (n, n) temporaries: each costs page faults
+    k = covariance_matrix(dist, length_scale, kind, s_obs, obs_error)
     cf = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
     alpha = scipy.linalg.cho_solve(cf, d.T, check_finite=False)  # (n, T)
     t = d.shape[0]
@@ -159,9 +159,7 @@ def nll_and_gradient(d: np.ndarray, dist: np.ndarray, s_obs, obs_error, length_s
     if not gradient:
         return value, None
     e2 = np.asarray(obs_error, np.float64) ** 2
-    d_l = correlation_dlogl(dist, length_scale, kind)
-    d_l *= s_obs[:, None]
-    d_l *= s_obs[None, :]
+    d_l = covariance_matrix(dist, length_scale, kind, s_obs, derivative=True)
     if not loo:  # 0.5 T tr(K^-1 D) - 0.5 sum_t alpha_t^T D alpha_t
         g_a = t * (k.shape[0] - np.sum(diag * e2)) - np.sum(alpha * d.T) + np.sum(e2[:, None] * alpha**2)
         g_l = 0.5 * t * np.sum(kinv * d_l) - 0.5 * np.sum(alpha * (d_l @ alpha))
