@@ -286,3 +286,17 @@ def test_the_one_pass_covariance_is_s_rho_s_plus_r(kind):
                                s[:, None] * drho * s[None, :], rtol=1e-13, atol=1e-14)
     with pytest.raises(ValueError, match="unknown correlation 'cauchy'"):
         correlations.correlation(dist, 7e5, "cauchy")
+
+def _child_correlation(_):
+    return float(correlations.covariance_matrix(np.array([[0.0, 1e6], [1e6, 0.0]]), 5e5, "soar", np.ones(2), 0.5)[0, 1])
+
+
+def test_the_kernels_work_in_a_forked_worker_after_the_parent_used_them():
+    """An OI in a forked process (a training bank's workers, a user's pool) after one in the parent: the kernels
+    start no thread pool that a fork would leave broken."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    here = _child_correlation(0)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert list(pool.map(_child_correlation, [0])) == [here]

@@ -241,3 +241,39 @@ def test_train_with_misspecified_b_and_windowed_climatologies(tmp_path):
     card = json.loads(wfile.with_suffix(".json").read_text())
     assert "misspecified in 50 %" in card["training_data"]["cases_built"]
     assert card["training"]["climatology_days"] == "all,2" and "--misspecified 0.5" in card["training"]["command"]
+
+
+def test_train_with_the_consistency_penalty(tmp_path):
+    """``consistency_weight`` adds the sampler-mean penalty to every step and the card says so."""
+    _fake_simulation(tmp_path / "sim.nc")
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8),
+                      cases=8, consistency_weight=3.0)
+    import json
+
+    card = json.loads(wfile.with_suffix(".json").read_text())
+    assert card["training"]["consistency_weight"] == 3.0 and "--consistency-weight 3.0" in card["training"]["command"]
+
+
+def test_the_consistency_penalty_is_unbiased_for_the_oi_posterior():
+    """For the zero network (the denoiser of N(0, I): the OI posterior) the sampler is exact and its mean is the
+    head's 0, so the penalty's U-statistic averages to 0 (its plain square would not); the sampler's state at
+    the last level is a posterior sample."""
+    import torch
+
+    from xda.models.anchored import ConsistencyPenalty, anchored_denoiser, posterior_samples, sampler_state
+
+    torch.manual_seed(0)
+    net = anchored_denoiser((8, 8, 8, 8), n_variables=2)
+    for p in net.parameters():
+        torch.nn.init.zeros_(p)
+    cond = torch.randn(2, net.config["cond_channels"], 16, 32)
+    var = torch.zeros(2, dtype=torch.long)
+    pen = ConsistencyPenalty(members=4, steps=6, seed=1)
+    values = torch.stack([pen(net, cond, var, True) for _ in range(60)])
+    assert abs(float(values.mean())) < 3 * float(values.std()) / np.sqrt(60)
+    x, sigma = sampler_state(net, cond, var, True, steps=6, stop=6, generator=torch.Generator().manual_seed(5))
+    y, _ = posterior_samples(net, cond, var, True, steps=6, generator=torch.Generator().manual_seed(5))
+    assert float(sigma) == 0.0
+    torch.testing.assert_close(x, y)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        ConsistencyPenalty(members=1)

@@ -188,20 +188,73 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
     b, _, ny, nx = cond.shape
     sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
 
-    def in_y(y, s, **extra):  # the denoiser seen by y = x / sqrt(1 + sigma^2): (y - D_y) / sigma is y's slope
-        scale = torch.sqrt(1 + s**2)
-        x = y * scale
-        slope = ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
-        return y - s * slope
-
     from tqdm.auto import tqdm
 
     y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
     # a bar over the noise levels for ensembles (off when not a terminal, or with TQDM_DISABLE=1)
     with tqdm(total=len(sigmas) - 1, desc=f"sampling {b} members", leave=False, disable=None if b > 1 else True) as bar:
-        y = sample_heun(in_y, y, sigmas, dict(cond=cond, variable=variable, periodic=periodic),
+        y = sample_heun(_in_y(denoiser), y, sigmas, dict(cond=cond, variable=variable, periodic=periodic),
                         callback=lambda _: bar.update())
     return y, 2 * steps - 1
+
+
+def _in_y(denoiser):
+    """The denoiser seen by ``y = x / sqrt(1 + sigma^2)`` (:func:`posterior_samples`): ``(y - D_y) / sigma`` is
+    ``y``'s slope."""
+    def in_y(y, s, **extra):
+        scale = torch.sqrt(1 + s**2)
+        x = y * scale
+        slope = ((x - denoiser(x, s.reshape(1), **extra)) / s - x * s / (1 + s**2)) / scale
+        return y - s * slope
+
+    return in_y
+
+
+@torch.no_grad()
+def sampler_state(denoiser: Denoiser, cond, variable, periodic: bool, *, steps: int, stop: int,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, sigma)``: the state of :func:`posterior_samples` (``steps`` Heun steps) when it reaches its noise
+    level number ``stop`` (0 = ``sigma_max``, the initial draw; ``steps - 1`` = the last before 0), in ``x``
+    (B, 1, ny, nx)."""
+    b, _, ny, nx = cond.shape
+    sigmas = sigma_schedule(steps, device=cond.device, dtype=cond.dtype)
+    y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
+    y = sample_heun(_in_y(denoiser), y, sigmas[: stop + 1], dict(cond=cond, variable=variable, periodic=periodic))
+    return y * torch.sqrt(1 + sigmas[stop] ** 2), sigmas[stop]
+
+
+class ConsistencyPenalty:
+    """The squared members' mean of ``D(x_sigma; sigma) - D(0; SIGMA_HEAD)`` at states of the model's own sampler.
+
+    Over the sampler's marginal at ``sigma``, ``E[D(x_sigma; sigma)] = E[u | cond]`` (the
+    tower property), which the posterior-mean head estimates; a sampler whose members'
+    raw mean drifts from the head (measured: 1.46x its sampling noise on real cases,
+    ``benchmarks/evaluate_consistency.py``) has a denoiser biased along its own path. At
+    a random one of the sampler's ``steps`` noise levels, ``members`` states per case are
+    drawn (:func:`sampler_state`), and the U-statistic
+    ``(|sum_k e_k|^2 - sum_k |e_k|^2) / (K (K - 1))`` of ``e_k = D(x_k; sigma) - head``
+    (head held fixed) estimates the square of their mean without the bias of its sampling
+    noise, so the penalty does not shrink the members' spread. The same penalty as the
+    downscaling model's ``consistency`` stage (:mod:`xda.training.downscaling`), whose
+    target is 0 rather than the head.
+    """
+
+    def __init__(self, members: int = 4, steps: int = 6, seed: int = 0):
+        if members < 2:
+            raise ValueError(f"members={members}: the penalty needs at least 2 members per case")
+        self.members, self.steps, self.rng = int(members), int(steps), np.random.default_rng(seed)
+
+    def __call__(self, denoiser, cond, variable, periodic: bool) -> torch.Tensor:
+        """The penalty (a scalar) on cases ``cond`` (B, C, ny, nx) of variables ``variable`` (B,)."""
+        k = self.members
+        cond_k, var_k = cond.repeat(k, 1, 1, 1), variable.repeat(k)
+        x, sigma = sampler_state(denoiser, cond_k, var_k, periodic, steps=self.steps,
+                                 stop=int(self.rng.integers(self.steps)))
+        with torch.no_grad():
+            head = posterior_mean(denoiser, cond, variable, periodic).repeat(k, 1, 1, 1)
+        e = (denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head).reshape(k, -1)
+        total = e.sum(0)
+        return ((total * total).sum() - (e * e).sum()) / (k * (k - 1) * total.numel())
 
 
 class AnchoredLoss:

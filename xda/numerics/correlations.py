@@ -1,12 +1,13 @@
 """Isotropic correlation functions of distance and the covariance matrices built from them (numba kernels).
 
 ``rho(r / L)`` for the three families of :func:`correlation`, its derivative in ``log L``
-(:func:`correlation_dlogl`), and ``K = S rho S + R`` in one pass (:func:`covariance_matrix`). These
-are the inner loop of the OI (a grid's correlations with every observation) and of the
-search for ``B`` (one ``K`` per likelihood evaluation): each element is computed once, in
-parallel over rows, where the whole-array form makes five to seven passes over arrays of
-tens of MB on one core. :mod:`xda.numerics.reference` keeps the whole-array form; the tests
-check these against it.
+(:func:`correlation_dlogl`), and ``K = S rho S + R`` in one pass (:func:`covariance_matrix`).
+These are the inner loop of the OI (a grid's correlations with every observation) and of the
+search for ``B`` (one ``K`` per likelihood evaluation): each element is computed once in a
+fused loop, where the whole-array form makes five to seven passes over arrays of tens of MB.
+The kernels are serial on purpose: numba's OpenMP pool does not survive a ``fork``, and an OI
+runs in the forked workers of training banks and of users' process pools.
+:mod:`xda.numerics.reference` keeps the whole-array form; the tests check these against it.
 """
 
 from __future__ import annotations
@@ -51,17 +52,17 @@ def _drho(x, kind):
     return x * x * math.exp(-0.5 * x * x)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _map(r, inv_scale, kind, derivative, out):
-    for i in numba.prange(r.size):
+    for i in range(r.size):
         x = r[i] * inv_scale
         out[i] = _drho(x, kind) if derivative else _rho(x, kind)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def _scaled(dist, inv_scale, kind, derivative, s, e2, out):
     n = dist.shape[0]
-    for i in numba.prange(n):
+    for i in range(n):
         si = s[i]
         for j in range(n):
             x = dist[i, j] * inv_scale

@@ -1,4 +1,5 @@
-"""Plain-numpy references for the stencils of :mod:`xda.numerics.stencils`.
+"""Plain-numpy references for the stencils of :mod:`xda.numerics.stencils` and the correlation kernels of
+:mod:`xda.numerics.correlations`.
 
 The same discretisation written with whole-array operations on an ascending global
 grid (periodic longitude, pole faces closed). Slow and memory-hungry by design: tests
@@ -61,3 +62,56 @@ def tendency(c, t):
 def advection_diffusion_residual(c, u, v, kappa, t, lat, lon):
     """``dc/dt + u.grad(c) - kappa lap(c)`` for (nt, ny, nx)."""
     return tendency(c, t) + advection(c, u, v, lat, lon) - kappa * laplacian(c, lat, lon)
+
+
+# ----------------------------------------------------------------------------- correlations (xda.numerics.correlations)
+
+def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
+    """Isotropic correlation of distance ``r`` (m) for length scale ``L`` (m), whole-array passes in place
+    (:func:`xda.numerics.correlations.correlation` is the kernel).
+
+    ``soar``: second-order auto-regressive ``(1 + r/L) exp(-r/L)`` (Daley 1991, eq. 4.3.19;
+    the Matern function of smoothness 3/2 with ``L`` scaled by ``sqrt 3``);
+    ``matern52``: Matern of smoothness 5/2, ``(1 + x + x^2/3) exp(-x)``, ``x = sqrt(5) r/L``
+    (Rasmussen & Williams 2006, eq. 4.17), between SOAR and the Gaussian in smoothness;
+    ``gaussian``: ``exp(-r^2 / 2L^2)``. All three are positive definite in R^3, hence on
+    the sphere for chordal ``r``.
+    """
+    if kind not in ("soar", "gaussian", "matern52"):
+        raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+    # one array of our own and one exponential, worked in place: a grid's correlations with a thousand
+    # observations are tens of MB, and each further temporary costs its page faults
+    x = np.asarray(r) / (length_scale / (np.sqrt(5.0) if kind == "matern52" else 1.0))
+    if kind == "gaussian":
+        x *= x
+        x *= -0.5
+        return np.exp(x, out=x)
+    ex = np.negative(x)
+    np.exp(ex, out=ex)
+    if kind == "matern52":
+        poly = x * x
+        poly /= 3.0
+        poly += x
+        poly += 1.0
+        ex *= poly
+        return ex
+    x += 1.0
+    x *= ex
+    return x
+
+
+def correlation_dlogl(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
+    """``d rho / d log L`` of :func:`correlation` at distance ``r`` (m): the derivative the gradient of a
+    likelihood in ``L`` needs (``-x rho'(x)`` with ``x = r / L``); one array of its own, worked in place."""
+    if kind not in ("soar", "gaussian", "matern52"):
+        raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
+    x = np.asarray(r) / (length_scale / (np.sqrt(5.0) if kind == "matern52" else 1.0))
+    ex = np.multiply(x, x if kind == "gaussian" else 1.0)
+    ex *= -0.5 if kind == "gaussian" else -1.0
+    np.exp(ex, out=ex)  # exp(-x^2 / 2) or exp(-x)
+    if kind == "matern52":
+        ex *= 1.0 + x
+        ex /= 3.0
+    x *= x
+    x *= ex
+    return x

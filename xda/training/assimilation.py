@@ -46,12 +46,14 @@ import xarray as xr
 
 from ..assimilation.anchor import oi_anchor, std_grid
 from ..assimilation.covariance import MIN_OBS_TUNED_DEFAULT, BackgroundError, estimate
-from ..models.anchored import AnchoredLoss, anchored_condition, anchored_denoiser, network_fields, posterior_mean
+from ..models.anchored import (AnchoredLoss, ConsistencyPenalty, anchored_condition, anchored_denoiser, network_fields,
+                               posterior_mean)
+from ..models.cards import DEFAULT_STEPS
 from ..models.registry import save_model
 from ..numerics import threads
 from ..numerics.interp import apply, bilinear_weights
 from ..numerics.regrid import WorkingGrid
-from ..errors import GridError
+from ..errors import GridError, ParameterError
 from ..labeled.times import elapsed_seconds
 from .loop import device_for, fit
 
@@ -345,7 +347,7 @@ def _cases_built(settings: dict) -> str:
 def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
           lr: float = 3e-4, channels=(16, 32, 64, 128), cases: int = 2400, seed: int = 0, bank: str | Path | None = None,
           device: str | None = None, init: str | Path | None = None, misspecified: float = 0.0,
-          climatology_days: str = "all") -> Path:
+          climatology_days: str = "all", consistency_weight: float = 0.0) -> Path:
     """Train the anchored assimilation model on a simulation file from :mod:`xda.simulate`.
 
     Parameters
@@ -371,12 +373,19 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     climatology_days : str
         Averaging windows of the climatological backgrounds, days, comma-separated;
         ``"all"`` the training split's mean (e.g. ``"all,30,10"``).
+    consistency_weight : float
+        Weight of :class:`xda.models.anchored.ConsistencyPenalty` (0: none): the sampler's
+        members' raw mean pulled towards the posterior-mean head (issue 27, item 3), on
+        2 cases x 4 members of the default 6-step sampler per step. One process only.
 
     Returns
     -------
     Path of the weight file (written by rank 0 only; other ranks return it too).
     """
     rank, world = _distributed()
+    if consistency_weight and world > 1:
+        raise ParameterError("consistency_weight runs the network twice per step, which DDP does not allow: "
+                             "train it in one process")
     torch.manual_seed(seed)
     dev = device_for(device)
     stats = variable_stats(data)
@@ -394,22 +403,29 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     ny, nx = banks["train"]["u"].shape[-2:]
     t0 = time.perf_counter()
 
+    penalty = ConsistencyPenalty(4, DEFAULT_STEPS["anchored"], seed + 11) if consistency_weight else None
+
     def loss_fn(step):
         regional = torch.rand(1, generator=gcrop) < 0.5 and ny > 32 and nx > 64  # half the batches (and cheaper)
         crop = (32, 64) if regional else None
         u, cond, var, periodic = batches(batch, crop)
-        return loss(net, u.to(dev), cond.to(dev), var.to(dev), periodic)[0]
+        total = loss(net, u.to(dev), cond.to(dev), var.to(dev), periodic)[0]
+        if penalty is None:
+            return total
+        _, cond, var, periodic = batches(2, crop)
+        return total + consistency_weight * penalty(net, cond.to(dev), var.to(dev), periodic)
 
     ema, step, losses = fit(net, loss_fn, minutes=minutes, max_steps=max_steps, lr=lr, label=f"[{rank}]")
     settings = dict(minutes=minutes, batch=batch, processes=world, lr=lr, seed=seed, ema=0.999, steps=step,
                     final_train_loss=float(np.mean(losses[-100:])), wall_seconds=round(time.perf_counter() - t0),
                     validation=_validate(ema, banks["validation"], dev, seed),
                     initialised_from=None if init is None else Path(init).name, misspecified=float(misspecified),
-                    climatology_days=str(climatology_days),
+                    climatology_days=str(climatology_days), consistency_weight=float(consistency_weight),
                     command=f"python -m xda.training {' '.join(p.name for p in _paths(data))} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed} --lr {lr}"
                             + ("" if init is None else f" --init {Path(init).name}")
                             + (f" --misspecified {misspecified}" if misspecified else "")
-                            + (f" --climatology-days {climatology_days}" if climatology_days != "all" else ""))
+                            + (f" --climatology-days {climatology_days}" if climatology_days != "all" else "")
+                            + (f" --consistency-weight {consistency_weight}" if consistency_weight else ""))
     out_file = Path(out) / f"{name}.safetensors"
     if rank == 0:
         log.info(f"done: {step} steps, validation {settings['validation']}")

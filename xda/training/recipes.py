@@ -78,7 +78,9 @@ RECIPES = {
            Option("misspecified", float, 0.0, "fraction of the cases whose B is deliberately wrong (L, s_b x 0.5-2, "
                   "the other family half the time)"),
            Option("climatology_days", str, "all", "averaging windows of the climatological backgrounds, days, "
-                  "comma-separated ('all': the training split's mean)")),
+                  "comma-separated ('all': the training split's mean)"),
+           Option("consistency_weight", float, 0.0, "weight of the penalty on the sampler's raw mean minus the "
+                  "posterior-mean head (0: none)")),
         {"smoke": _SMOKE}),
     "joint": Recipe(
         "xda.training.joint:train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
