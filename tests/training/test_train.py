@@ -269,7 +269,7 @@ def test_the_consistency_penalty_is_unbiased_for_the_oi_posterior():
     cond = torch.randn(2, net.config["cond_channels"], 16, 32)
     var = torch.zeros(2, dtype=torch.long)
     pen = ConsistencyPenalty(members=4, steps=6, seed=1)
-    values = torch.stack([pen(net, cond, var, True) for _ in range(60)])
+    values = torch.stack([pen(net, cond, var, True).detach() for _ in range(60)])
     assert abs(float(values.mean())) < 3 * float(values.std()) / np.sqrt(60)
     x, sigma = sampler_state(net, cond, var, True, steps=6, stop=6, generator=torch.Generator().manual_seed(5))
     y, _ = posterior_samples(net, cond, var, True, steps=6, generator=torch.Generator().manual_seed(5))
