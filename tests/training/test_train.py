@@ -277,3 +277,9 @@ def test_the_consistency_penalty_is_unbiased_for_the_oi_posterior():
     torch.testing.assert_close(x, y)
     with pytest.raises(ValueError, match="at least 2 members"):
         ConsistencyPenalty(members=1)
+    from xda.models.diffusion import squared_mean
+
+    c = torch.linspace(-1, 2, 10)
+    torch.testing.assert_close(squared_mean(c.expand(3, 10)), (c * c).mean())  # identical draws: the mean's square
+    e = torch.randn(2, 10)
+    torch.testing.assert_close(squared_mean(torch.stack([e[0], -e[0]])), -(e[0] * e[0]).mean())  # no bias term

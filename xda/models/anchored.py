@@ -46,7 +46,8 @@ import torch
 from ..errors import GridError
 from ..numerics.interp import bilinear_weights, to_cells
 from ..numerics.regrid import WorkingGrid
-from .diffusion import ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sample_heun, sigma_schedule
+from .diffusion import (ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sample_heun, sigma_schedule,
+                        squared_mean)
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
 N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
@@ -252,9 +253,7 @@ class ConsistencyPenalty:
                                  stop=int(self.rng.integers(self.steps)))
         with torch.no_grad():
             head = posterior_mean(denoiser, cond, variable, periodic).repeat(k, 1, 1, 1)
-        e = (denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head).reshape(k, -1)
-        total = e.sum(0)
-        return ((total * total).sum() - (e * e).sum()) / (k * (k - 1) * total.numel())
+        return squared_mean((denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head).reshape(k, -1))
 
 
 class AnchoredLoss:

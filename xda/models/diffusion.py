@@ -182,6 +182,17 @@ def sigma_schedule(steps: int, sigma_min=0.02, sigma_max=10.0, rho=7.0, device=N
     return torch.cat([s, torch.zeros(1, dtype=torch.float64, device=device)]).to(dtype)
 
 
+def squared_mean(e: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of ``|E[e]|^2 / n`` from ``K`` draws ``e`` (K, ...) of ``n`` elements each: the U-statistic
+    ``(|sum_k e_k|^2 - sum_k |e_k|^2) / (K (K - 1) n)``, which, unlike ``|mean_k e_k|^2``, has no term of the draws'
+    sampling noise, so a penalty on it does not shrink their spread (the consistency penalties of the anchored
+    and downscaling models)."""
+    k = e.shape[0]
+    e = e.reshape(k, -1)
+    total = e.sum(0)
+    return ((total * total).sum() - (e * e).sum()) / (k * (k - 1) * total.numel())
+
+
 @torch.no_grad()
 def sample_heun(model, x: torch.Tensor, sigmas: torch.Tensor, extra_args: dict | None = None, callback=None) -> torch.Tensor:
     """Deterministic Heun sampler of the EDM probability-flow ODE (Karras et al. 2022, Algorithm 1).

@@ -67,16 +67,8 @@ def advection_diffusion_residual(c, u, v, kappa, t, lat, lon):
 # ----------------------------------------------------------------------------- correlations (xda.numerics.correlations)
 
 def correlation(r: np.ndarray, length_scale: float, kind: str = "soar") -> np.ndarray:
-    """Isotropic correlation of distance ``r`` (m) for length scale ``L`` (m), whole-array passes in place
-    (:func:`xda.numerics.correlations.correlation` is the kernel).
-
-    ``soar``: second-order auto-regressive ``(1 + r/L) exp(-r/L)`` (Daley 1991, eq. 4.3.19;
-    the Matern function of smoothness 3/2 with ``L`` scaled by ``sqrt 3``);
-    ``matern52``: Matern of smoothness 5/2, ``(1 + x + x^2/3) exp(-x)``, ``x = sqrt(5) r/L``
-    (Rasmussen & Williams 2006, eq. 4.17), between SOAR and the Gaussian in smoothness;
-    ``gaussian``: ``exp(-r^2 / 2L^2)``. All three are positive definite in R^3, hence on
-    the sphere for chordal ``r``.
-    """
+    """:func:`xda.numerics.correlations.correlation` (the families and their sources are there) in whole-array
+    passes, worked in place."""
     if kind not in ("soar", "gaussian", "matern52"):
         raise ValueError(f"unknown correlation {kind!r}; use 'soar', 'matern52' or 'gaussian'")
     # one array of our own and one exponential, worked in place: a grid's correlations with a thousand

@@ -356,7 +356,7 @@ class _Stages:
         over ``K = members`` estimates that mean's square without the bias of its sampling noise, so the penalty
         does not shrink the members' spread.
         """
-        from ..models.diffusion import sample_heun, sigma_schedule
+        from ..models.diffusion import sample_heun, sigma_schedule, squared_mean
 
         m, dev = self.model, self.dev
         base = self._denoiser_loss(pde_weight)
@@ -374,9 +374,7 @@ class _Stages:
                 if i:
                     z = sample_heun(m.denoiser, z, sigmas[: i + 1], dict(cond=cond, variable=var0, periodic=b["periodic"]))
             d = m.denoiser(z, sigmas[i].expand(cond.shape[0]), cond, var0, b["periodic"]).reshape(members, -1)
-            total = d.sum(0)
-            u = ((total * total).sum() - (d * d).sum()) / (members * (members - 1) * total.numel())
-            return base(step, 1.0) + weight * u
+            return base(step, 1.0) + weight * squared_mean(d)
 
         entry = self._fit(m.denoiser, loss, minutes, "consistency", warmup=20)
         entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps)
