@@ -6,7 +6,8 @@ These are the inner loop of the OI (a grid's correlations with every observation
 search for ``B`` (one ``K`` per likelihood evaluation): each element is computed once in a
 fused loop, where the whole-array form makes five to seven passes over arrays of tens of MB.
 The kernels are serial on purpose: numba's OpenMP pool does not survive a ``fork``, and an OI
-runs in the forked workers of training banks and of users' process pools.
+runs in the forked workers of training banks and of users' process pools. They release the GIL,
+so that threads (dask's threaded scheduler) analyse several times at once.
 :mod:`xda.numerics.reference` keeps the whole-array form; the tests check these against it.
 """
 
@@ -52,14 +53,14 @@ def _drho(x, kind):
     return x * x * math.exp(-0.5 * x * x)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _map(r, inv_scale, kind, derivative, out):
     for i in range(r.size):
         x = r[i] * inv_scale
         out[i] = _drho(x, kind) if derivative else _rho(x, kind)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _scaled(dist, inv_scale, kind, derivative, s, e2, out):
     n = dist.shape[0]
     for i in range(n):
