@@ -44,8 +44,7 @@ def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
     be, used, report = _checked(req, p)
     # the learned analysis verifies itself on folds of the observations: their analyser gives the OI of all of
     # them too, from the same factorisation (a second dense solve would cost as much again at 10 % observed)
-    why = _outside_range(req.card, p.name, p.grid) if req.method == "xda" else None
-    verified = req.method == "xda" and req.verify and why is None
+    verified = req.method == "xda" and req.verify and _outside_range(req.card, p.name, p.grid) is None
     analyser = oi_analyser(xb, used, be, p.grid) if verified else None
     (xa, sa), nfe = (analyser(used) if verified
                      else oi_analysis(xb, used.value - apply(used.operator, xb), used, be, p.grid)), 0
@@ -53,7 +52,7 @@ def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
     attrs = dict(_analysis_attrs(req.method, report["n_obs"], report["rejected"], be, p.units),
                  xda_oi_solver=oi.solver(report["n_obs"]), **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
     if req.method == "xda":
-        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how, why, analyser)
+        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how, analyser)
         attrs.update(_weight_attrs(v))
         if req.members > 1 and v.recentred:
             attrs[RECENTRED_ATTR] = RECENTRED_NOTE
@@ -184,13 +183,13 @@ def _outside_range(card: dict, name: str, grid) -> str | None:
     return None
 
 
-def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, why: str | None, analyser=None):
+def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, analyser=None):
     """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
-    analyse this grid (``why``, from :func:`_outside_range`: its spacing or size is outside the card's range): a
-    valid input always gets an answer.
+    analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
 
     Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
     """
+    why = _outside_range(req.card, p.name, p.grid)
     if why is not None:
         warnings.warn(XdaWarning(f"{why}: the analysis of {p.name!r} is the OI analysis "
                                  "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
