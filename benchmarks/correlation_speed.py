@@ -5,7 +5,8 @@
 The two places the OI and the search for ``B`` evaluate correlation functions:
 
 * a grid's correlations with every observation (64 x 128 points, 10 % observed: 8192 x 828),
-  once per analysis;
+  once per analysis: from the distances, and from the positions (:func:`correlation_between`, which
+  computes the distances in the same pass, against ``chordal_distance`` then the correlations);
 * ``K = S rho S + R`` of 800 observations and its derivative in ``log L``, once per
   likelihood evaluation of the B search (81 of them in a 10 % analysis).
 
@@ -57,6 +58,10 @@ def rows(a) -> list[tuple[str, float, float]]:
         out.append((f"grid x obs correlations ({d_go.shape[0]} x {d_go.shape[1]}), {kind}",
                     best(lambda: correlations.correlation(d_go, 1e6, kind), a.repeat),
                     best(lambda: reference.correlation(d_go, 1e6, kind), a.repeat)))
+    for kind in correlations.KINDS:
+        out.append((f"the same from positions (+ distances), {kind}",
+                    best(lambda: correlations.correlation_between(gxyz, oxyz, 1e6, kind), a.repeat),
+                    best(lambda: reference.correlation(oi.chordal_distance(gxyz, oxyz), 1e6, kind), a.repeat)))
     for kind in correlations.KINDS:
         out.append((f"K = S rho S + R ({len(d_oo)}), {kind}",
                     best(lambda: correlations.covariance_matrix(d_oo, 1e6, kind, s, e), a.repeat),

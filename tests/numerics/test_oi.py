@@ -287,6 +287,26 @@ def test_the_one_pass_covariance_is_s_rho_s_plus_r(kind):
     with pytest.raises(ValueError, match="unknown correlation 'cauchy'"):
         correlations.correlation(dist, 7e5, "cauchy")
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 40), m=st.integers(1, 40),
+       length=st.floats(5e4, 5e6), kind=st.sampled_from(["soar", "gaussian", "matern52"]))
+def test_correlations_between_points_are_those_of_their_chordal_distances(seed, n, m, length, kind):
+    """``correlation_between`` (distances and correlations in one pass) equals the numpy reference of the
+    chordal distances' correlations, for any points, coinciding ones included (correlation 1)."""
+    from xda.numerics import reference
+
+    rng = np.random.default_rng(seed)
+    p = oi.unit_vectors(rng.uniform(-90, 90, n), rng.uniform(-180, 360, n))
+    q = np.vstack([oi.unit_vectors(rng.uniform(-90, 90, m), rng.uniform(0, 360, m)), p[:1]])
+    chord = 6.371e6 * np.linalg.norm(p[:, None, :] - q[None, :, :], axis=-1)
+    got = correlations.correlation_between(p, q, length, kind)
+    assert got.shape == (n, m + 1)
+    np.testing.assert_allclose(got, reference.correlation(chord, length, kind), rtol=1e-9, atol=1e-12)
+    assert got[0, m] == pytest.approx(1.0, abs=1e-12)
+    with pytest.raises(ValueError, match="unknown correlation 'cauchy'"):
+        correlations.correlation_between(p, q, length, "cauchy")
+
+
 def _child_correlation(_):
     return float(correlations.covariance_matrix(np.array([[0.0, 1e6], [1e6, 0.0]]), 5e5, "soar", np.ones(2), 0.5)[0, 1])
 

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from .correlations import correlation, covariance_matrix
+from .correlations import correlation, correlation_between, covariance_matrix
 from .oi import chordal_distance, innovation_covariance, inverse_from_factor
 
 #: Bounds of the length scale (m) and of the inflation searched by :func:`fit_loo`.
@@ -101,7 +101,7 @@ def archive_cv_error(err_obs, err_grid, obs_xyz, grid_xyz, s_obs, s_grid, obs_er
     """
     k = innovation_covariance(obs_xyz, s_obs, obs_error, length_scale, kind)
     gain = s_obs[:, None] * scipy.linalg.cho_solve(scipy.linalg.cho_factor(k, lower=True), (err_obs + noise).T)
-    est = s_grid[:, None] * (correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind) @ gain)
+    est = s_grid[:, None] * (correlation_between(grid_xyz, obs_xyz, length_scale, kind) @ gain)
     return float(np.mean(weights[:, None] * (est - err_grid.T) ** 2))
 
 

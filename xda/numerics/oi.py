@@ -21,7 +21,7 @@ import scipy.optimize
 
 from . import memory
 from .constants import EARTH_RADIUS
-from .correlations import correlation, covariance_matrix
+from .correlations import correlation, correlation_between, covariance_matrix
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -145,7 +145,7 @@ def dense_oi_analysis(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, ob
     inc, var = np.empty(n), (np.empty(n) if variance else None)
     for s in range(0, n, block):  # bound memory on large grids
         sg = sigma_grid[s : s + block]
-        c_go = (correlation(chordal_distance(grid_xyz[s : s + block], obs_xyz), length_scale, kind)
+        c_go = (correlation_between(grid_xyz[s : s + block], obs_xyz, length_scale, kind)
                 if correlations is None else correlations[0][s : s + block])
         inc[s : s + block] = sg * (c_go @ weights)
         if variance:
@@ -166,8 +166,8 @@ def _require_dense(n: int, n_obs: int, kept: int = 0) -> int:
 
 def _variance(factor, c_go: np.ndarray, sigma_obs_b, sg) -> np.ndarray:
     """``s_i^2 - |L^-1 (H B)_i|^2`` of grid points with correlations ``c_go`` and stds ``sg``, floored at 0."""
-    v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :] * sg[:, None]).T, lower=True)
-    return np.maximum(sg**2 - np.einsum("ij,ij->j", v, v), 0.0)
+    v = scipy.linalg.solve_triangular(factor[0], (c_go * sigma_obs_b[None, :]).T, lower=True, overwrite_b=True)
+    return np.maximum(sg**2 * (1.0 - np.einsum("ij,ij->j", v, v)), 0.0)
 
 
 #: Most bytes of one network's factorisation and grid-observation correlations kept between calls
@@ -215,7 +215,7 @@ def grid_obs_correlation(grid_xyz, obs_xyz, length_scale: float, kind: str = "so
     key = _digest(grid_xyz, obs_xyz, length_scale, kind)
     rho = _kept(_CORRELATIONS, key)
     if rho is None:
-        rho = correlation(chordal_distance(grid_xyz, obs_xyz), length_scale, kind)
+        rho = correlation_between(grid_xyz, obs_xyz, length_scale, kind)
         _keep(_CORRELATIONS, key, rho, rho.nbytes)
     return rho
 
@@ -255,7 +255,7 @@ class Network:
         self.grid_xyz, self.obs_xyz = grid_xyz, obs_xyz
         self.length_scale, self.kind = length_scale, kind
         self.rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
-        self.rho_oo = correlation(chordal_distance(obs_xyz, obs_xyz), length_scale, kind)
+        self.rho_oo = correlation_between(obs_xyz, obs_xyz, length_scale, kind)
 
     @staticmethod
     def fits(n_grid: int, n_obs: int) -> bool:
@@ -283,19 +283,19 @@ class Withholding:
     variance is ``s_i^2 (1 - q_i + |L_W^-1 U_W|_i^2)`` (``L_W L_W^T = P_WW``) and its increment
     ``s_i rho_io s_o z_o`` with ``z_R = (P d)_R - P_RW P_WW^-1 (P d)_W`` (``d`` zero on ``W``).
     The same numbers as :meth:`Network.analysis` of the retained observations (tested), for
-    ``|W|^2 n`` work instead of ``|R|^2 n``. Memory: two (n, n_obs) arrays besides the network's.
+    ``|W|^2 n`` work instead of ``|R|^2 n``. Memory: one (n, n_obs) array besides the network's
+    (``U^T = rho_go (P S_o)^T``: the scaled correlations are never formed).
     """
 
     def __init__(self, net: Network, sigma_grid, sigma_obs_b, obs_error):
         n, n_obs = net.rho_go.shape
-        memory.require(8.0 * (2 * n * n_obs + 3 * n_obs**2), f"the cross-validation of {n_obs} observations",
+        memory.require(8.0 * (n * n_obs + 3 * n_obs**2), f"the cross-validation of {n_obs} observations",
                        "thin the observations or pass verify=False")
         k = covariance_of(net.rho_oo.copy(), sigma_obs_b, obs_error)
         self.p = inverse_from_factor(scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)[0])
         self.rho_go, self.sigma_grid, self.sigma_obs_b = net.rho_go, np.asarray(sigma_grid), np.asarray(sigma_obs_b)
-        scaled = net.rho_go * self.sigma_obs_b[None, :]  # (n, n_obs): rho S_o
-        self.u = self.p @ scaled.T
-        self.q = np.einsum("io,oi->i", scaled, self.u)
+        self.ut = net.rho_go @ (self.p * self.sigma_obs_b[None, :]).T  # U^T (n, n_obs): a fold's rows are columns
+        self.q = np.einsum("io,io,o->i", net.rho_go, self.ut, self.sigma_obs_b)
 
     def analysis(self, keep: np.ndarray, innovation) -> tuple[np.ndarray, np.ndarray]:
         """Increment and analysis-error variance (n,) from the observations ``keep`` (bool (n_obs,)) alone, with
@@ -308,7 +308,7 @@ class Withholding:
             lw = scipy.linalg.cholesky(self.p[np.ix_(w, w)], lower=True)
             y[keep] -= self.p[np.ix_(np.flatnonzero(keep), w)] @ scipy.linalg.cho_solve((lw, True), y[w])
             y[w] = 0.0
-            t = scipy.linalg.solve_triangular(lw, self.u[w], lower=True)
+            t = scipy.linalg.solve_triangular(lw, self.ut[:, w].T, lower=True, overwrite_b=True)  # Fortran order: no copy
             q = q - np.einsum("ij,ij->j", t, t)
         inc = self.sigma_grid * (self.rho_go @ (self.sigma_obs_b * y))
         return inc, np.maximum(self.sigma_grid**2 * (1.0 - q), 0.0)
