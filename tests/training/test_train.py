@@ -252,6 +252,46 @@ def test_train_with_the_consistency_penalty(tmp_path):
 
     card = json.loads(wfile.with_suffix(".json").read_text())
     assert card["training"]["consistency_weight"] == 3.0 and "--consistency-weight 3.0" in card["training"]["command"]
+    tuned = xda.train(tmp_path / "sim.nc", tmp_path / "w2", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8),
+                      cases=8, consistency_weight=3.0, keep_head=5.0, init=wfile)
+    card = json.loads(tuned.with_suffix(".json").read_text())
+    assert card["training"]["keep_head"] == 5.0 and "--keep-head 5.0" in card["training"]["command"]
+    with pytest.raises(xda.errors.ParameterError, match="pass init="):
+        xda.train(tmp_path / "sim.nc", tmp_path / "w3", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8),
+                  cases=8, consistency_weight=3.0, keep_head=5.0)
+
+
+def test_the_consistency_penalty_with_a_teacher_targets_its_head_and_holds_the_head_there():
+    """With a teacher, the penalty's target is the teacher's head, and ``keep_head`` adds the squared distance of
+    the heads with its gradient: 0 for the teacher itself, and the gradient reaches the student's weights."""
+    import copy
+
+    import torch
+
+    from xda.models.anchored import ConsistencyPenalty, anchored_denoiser, posterior_mean
+
+    torch.manual_seed(0)
+    net = anchored_denoiser((8, 8, 8, 8), n_variables=2)
+    teacher = copy.deepcopy(net).requires_grad_(False)
+    cond, var = torch.randn(2, net.config["cond_channels"], 16, 32), torch.zeros(2, dtype=torch.long)
+    plain, taught = ConsistencyPenalty(4, 6, seed=3), ConsistencyPenalty(4, 6, seed=3, teacher=teacher, keep_head=7.0)
+    torch.manual_seed(1)
+    a = plain(net, cond, var, True)
+    torch.manual_seed(1)
+    torch.testing.assert_close(taught(net, cond, var, True), a)  # the student is the teacher: the same penalty
+    with torch.no_grad():
+        net.net.out.bias.add_(0.5)  # the student's head moves away from the teacher's
+    head_gap = torch.mean((posterior_mean(net, cond, var, True) - posterior_mean(teacher, cond, var, True)) ** 2)
+    assert float(head_gap) > 0
+    torch.manual_seed(1)
+    b_plain = ConsistencyPenalty(4, 6, seed=3, teacher=teacher)(net, cond, var, True)
+    torch.manual_seed(1)
+    b = ConsistencyPenalty(4, 6, seed=3, teacher=teacher, keep_head=7.0)(net, cond, var, True)  # the same draws
+    torch.testing.assert_close(b, b_plain + 7.0 * head_gap)
+    b.backward()
+    assert net.net.out.bias.grad is not None and float(net.net.out.bias.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="pass teacher="):
+        ConsistencyPenalty(keep_head=1.0)
 
 
 def test_the_consistency_penalty_is_unbiased_for_the_oi_posterior():

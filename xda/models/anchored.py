@@ -238,12 +238,22 @@ class ConsistencyPenalty:
     noise, so the penalty does not shrink the members' spread. The same penalty as the
     downscaling model's ``consistency`` stage (:mod:`xda.training.downscaling`), whose
     target is 0 rather than the head.
+
+    With a ``teacher`` (a frozen copy of the model being fine-tuned) the target is the
+    teacher's head, and ``keep_head`` adds ``keep_head * mean |head - teacher's head|^2``
+    (the student's head, with its gradient): the sampler is distilled onto the head the
+    model had, and the head is held where it was (a sampler made consistent by moving the
+    head instead would cost the estimate its skill).
     """
 
-    def __init__(self, members: int = 4, steps: int = 6, seed: int = 0):
+    def __init__(self, members: int = 4, steps: int = 6, seed: int = 0, teacher: Denoiser | None = None,
+                 keep_head: float = 0.0):
         if members < 2:
             raise ValueError(f"members={members}: the penalty needs at least 2 members per case")
+        if keep_head and teacher is None:
+            raise ValueError("keep_head holds the head at a teacher's: pass teacher= (a frozen copy of the model)")
         self.members, self.steps, self.rng = int(members), int(steps), np.random.default_rng(seed)
+        self.teacher, self.keep_head = teacher, float(keep_head)
 
     def __call__(self, denoiser, cond, variable, periodic: bool) -> torch.Tensor:
         """The penalty (a scalar) on cases ``cond`` (B, C, ny, nx) of variables ``variable`` (B,)."""
@@ -252,8 +262,12 @@ class ConsistencyPenalty:
         x, sigma = sampler_state(denoiser, cond_k, var_k, periodic, steps=self.steps,
                                  stop=int(self.rng.integers(self.steps)))
         with torch.no_grad():
-            head = posterior_mean(denoiser, cond, variable, periodic).repeat(k, 1, 1, 1)
-        return squared_mean((denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head).reshape(k, -1))
+            head = posterior_mean(self.teacher or denoiser, cond, variable, periodic)
+        out = squared_mean((denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head.repeat(k, 1, 1, 1))
+                           .reshape(k, -1))
+        if self.keep_head:
+            out = out + self.keep_head * torch.mean((posterior_mean(denoiser, cond, variable, periodic) - head) ** 2)
+        return out
 
 
 class AnchoredLoss:

@@ -32,6 +32,7 @@ batches and gradients are averaged by torch DDP (gloo on CPU, NCCL on GPUs).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -347,7 +348,7 @@ def _cases_built(settings: dict) -> str:
 def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_steps: int = 1_000_000, batch: int = 16,
           lr: float = 3e-4, channels=(16, 32, 64, 128), cases: int = 2400, seed: int = 0, bank: str | Path | None = None,
           device: str | None = None, init: str | Path | None = None, misspecified: float = 0.0,
-          climatology_days: str = "all", consistency_weight: float = 0.0) -> Path:
+          climatology_days: str = "all", consistency_weight: float = 0.0, keep_head: float = 0.0) -> Path:
     """Train the anchored assimilation model on a simulation file from :mod:`xda.simulate`.
 
     Parameters
@@ -377,6 +378,10 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
         Weight of :class:`xda.models.anchored.ConsistencyPenalty` (0: none): the sampler's
         members' raw mean pulled towards the posterior-mean head (issue 27, item 3), on
         2 cases x 4 members of the default 6-step sampler per step. One process only.
+    keep_head : float
+        With ``init`` and ``consistency_weight``: the penalty's target is the initial model's
+        head (a frozen copy, the teacher), and ``keep_head * mean |head - teacher's head|^2``
+        is added to the loss, so the sampler is distilled onto the head without moving it.
 
     Returns
     -------
@@ -386,6 +391,9 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     if consistency_weight and world > 1:
         raise ParameterError("consistency_weight runs the network twice per step, which DDP does not allow: "
                              "train it in one process")
+    if keep_head and not (consistency_weight and init is not None):
+        raise ParameterError(f"keep_head={keep_head} holds the head of the initial model while the consistency penalty "
+                             "distils the sampler onto it: pass init= (the model to fine-tune) and consistency_weight > 0")
     torch.manual_seed(seed)
     dev = device_for(device)
     stats = variable_stats(data)
@@ -403,7 +411,9 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
     ny, nx = banks["train"]["u"].shape[-2:]
     t0 = time.perf_counter()
 
-    penalty = ConsistencyPenalty(4, DEFAULT_STEPS["anchored"], seed + 11) if consistency_weight else None
+    teacher = copy.deepcopy(model).eval().requires_grad_(False) if keep_head else None
+    penalty = (ConsistencyPenalty(4, DEFAULT_STEPS["anchored"], seed + 11, teacher, keep_head / consistency_weight)
+               if consistency_weight else None)
 
     def loss_fn(step):
         regional = torch.rand(1, generator=gcrop) < 0.5 and ny > 32 and nx > 64  # half the batches (and cheaper)
@@ -421,11 +431,13 @@ def train(data, out, *, name: str = "hs-t42-v2", minutes: float = 40.0, max_step
                     validation=_validate(ema, banks["validation"], dev, seed),
                     initialised_from=None if init is None else Path(init).name, misspecified=float(misspecified),
                     climatology_days=str(climatology_days), consistency_weight=float(consistency_weight),
+                    keep_head=float(keep_head),
                     command=f"python -m xda.training {' '.join(p.name for p in _paths(data))} --minutes {minutes} --cases {cases} --batch {batch} --seed {seed} --lr {lr}"
                             + ("" if init is None else f" --init {Path(init).name}")
                             + (f" --misspecified {misspecified}" if misspecified else "")
                             + (f" --climatology-days {climatology_days}" if climatology_days != "all" else "")
-                            + (f" --consistency-weight {consistency_weight}" if consistency_weight else ""))
+                            + (f" --consistency-weight {consistency_weight}" if consistency_weight else "")
+                            + (f" --keep-head {keep_head}" if keep_head else ""))
     out_file = Path(out) / f"{name}.safetensors"
     if rank == 0:
         log.info(f"done: {step} steps, validation {settings['validation']}")

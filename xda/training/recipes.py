@@ -80,7 +80,9 @@ RECIPES = {
            Option("climatology_days", str, "all", "averaging windows of the climatological backgrounds, days, "
                   "comma-separated ('all': the training split's mean)"),
            Option("consistency_weight", float, 0.0, "weight of the penalty on the sampler's raw mean minus the "
-                  "posterior-mean head (0: none)")),
+                  "posterior-mean head (0: none)"),
+           Option("keep_head", float, 0.0, "with init and consistency_weight: the penalty's target is the initial "
+                  "model's head, and this weight holds the head there (0: none)")),
         {"smoke": _SMOKE}),
     "joint": Recipe(
         "xda.training.joint:train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
