@@ -262,7 +262,7 @@ class ConsistencyPenalty:
         x, sigma = sampler_state(denoiser, cond_k, var_k, periodic, steps=self.steps,
                                  stop=int(self.rng.integers(self.steps)))
         with torch.no_grad():
-            head = posterior_mean(self.teacher or denoiser, cond, variable, periodic)
+            head = posterior_mean(denoiser if self.teacher is None else self.teacher, cond, variable, periodic)
         out = squared_mean((denoiser(x, sigma.expand(x.shape[0]), cond_k, var_k, periodic) - head.repeat(k, 1, 1, 1))
                            .reshape(k, -1))
         if self.keep_head:
