@@ -40,8 +40,8 @@ def recorded(bg, obs, members: int, seed: int, steps: int = 16) -> dict:
     """{members: u} of every call of the learned departure during one analysis of ``t``."""
     seen, original = {}, analysis._learned_departure
 
-    def spy(req, p, xb, sb, cases, m):
-        u, nfe = original(req, p, xb, sb, cases, m)
+    def spy(req, p, cases, m):
+        u, nfe = original(req, p, cases, m)
         seen[m] = u
         return u, nfe
 

@@ -12,7 +12,11 @@ Reports, on the device it finds (CUDA when there is one):
   ``xda.models.registry``), for the OI with a given B plus the learned correction without
   verification (the network path) and for the default; the same for ``downscale``;
 * **downscaled fields per second** through ``downscale(method="regression")`` of a batch of 32
-  real MPI-ESM fields, x2.
+  real MPI-ESM fields, x2;
+* **analyses per second** through ``assimilate`` of a series of 32 times at 64 x 128 on one
+  observation network (5 %, a given B: one OI factorisation for all), the learned correction with
+  and without its verification: the times' network evaluations share batches
+  (:func:`xda.tasks.analysis.by_time`).
 
 The OI and the verification run on the CPU whatever the device (scipy). Writes
 benchmarks/results/gpu.md with the date and the device.
@@ -115,6 +119,24 @@ def fields_per_second(device: str, repeat: int) -> float:
     return 32 / timed(lambda: xda.downscale(coarse, 2, method="regression", device=device), device, max(1, repeat // 2))
 
 
+def analyses_per_second(device: str, repeat: int) -> list:
+    """(call, analyses/s) of a 32-time series through ``assimilate`` (see the module docstring)."""
+    z = xda.datasets.open_dataset("ncep_z500_global")["z500"]
+    grid = dict(lat=np.linspace(-87.2, 87.2, 64), lon=np.arange(128) * 2.8125)
+    truth = xr.concat([z] * 2, "time").isel(time=slice(0, 32)).assign_coords(
+        time=np.datetime64("1958-01-01") + np.arange(32) * np.timedelta64(1, "D"))
+    truth = truth.interp(**grid, kwargs={"fill_value": None}).assign_attrs(z.attrs)
+    bg = (truth.isel(time=slice(1, None)).mean("time") + 0.0 * truth).assign_attrs(z.attrs)
+    obs = truth.where(np.random.default_rng(0).random(truth.shape[1:]) < 0.05)
+    be = xda.BackgroundError.constant(40.0, 1.5e6)
+    rows = []
+    for name, verify in (("learned correction, no verification", False), ("learned correction, verified", True)):
+        rows.append((name, 32 / timed(lambda v=verify: xda.assimilate(bg, obs, background_error=be, verify=v, device=device),
+                                      device, max(1, repeat // 2))))
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -125,6 +147,7 @@ def main() -> int:
     net = network_rows(a.device, a.batches, a.repeat)
     api = api_rows(a.device, a.repeat)
     fps = fields_per_second(a.device, a.repeat)
+    aps = analyses_per_second(a.device, a.repeat)
     lines = [f"# On the device: {name}", "", f"`python benchmarks/gpu.py --device {a.device}` ({time.strftime('%Y-%m-%d')}, "
              f"torch {torch.__version__})", "", "## The network in batches (posterior-mean evaluations)", "",
              "| model | grid | batch | evaluations/s | peak device memory (MB) |", "|---|---|---|---|---|"]
@@ -132,6 +155,8 @@ def main() -> int:
     lines += ["", "## Latency through the API", "", "| call | first call (s) | warm (s) |", "|---|---|---|"]
     lines += [f"| {c} | {f:.3f} | {w:.3f} |" for c, f, w in api]
     lines += ["", f"Downscaled fields per second (regression, x2 to 96 x 192, a batch of 32 real fields): {fps:.1f}"]
+    lines += ["", "## Analyses per second (a series of 32 times, 64 x 128, 5 % on one network, given B)", "",
+              "| call | analyses/s |", "|---|---|"] + [f"| {c} | {r:.1f} |" for c, r in aps]
     text = "\n".join(lines) + "\n"
     (Path(__file__).parent / "results" / "gpu.md").write_text(text)
     print(text)

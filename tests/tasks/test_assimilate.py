@@ -156,6 +156,43 @@ def test_several_background_times_each_take_their_own_observations(z500):
         assert one["z500"].attrs["xda_n_obs"] == int(mask.sum())
 
 
+def test_several_times_share_the_networks_batches_and_equal_their_own_analyses(z500, monkeypatch):
+    """The learned analyses of three times: their folds' and heads' evaluations go through the network in one
+    call (27 fields, 9 a time), and each equals that time analysed alone."""
+    from xda.tasks import analysis
+
+    bg = (z500.isel(time=slice(0, 3)) + 30.0).assign_attrs(z500.attrs)
+    bg["z500"].attrs = z500["z500"].attrs
+    mask = np.random.default_rng(1).random(z500["z500"].shape) < 0.03
+    obs = z500["z500"].isel(time=slice(0, 3)).where(mask[:3])
+    calls, original = [], analysis._learned_departure
+
+    def counted(req, p, cases, members):
+        calls.append(len(cases))
+        return original(req, p, cases, members)
+
+    monkeypatch.setattr(analysis, "_learned_departure", counted)
+    got = xda.assimilate(bg, obs, seed=0)
+    assert calls == [27]
+    calls.clear()
+    for i in range(3):
+        one = xda.assimilate(bg.isel(time=i), obs.isel(time=i), seed=0)
+        xr.testing.assert_allclose(got["z500"].isel(time=i), one["z500"], rtol=1e-6)
+        xr.testing.assert_allclose(got["z500_standard_error"].isel(time=i), one["z500_standard_error"], rtol=1e-6)
+        assert one["z500"].attrs["xda_n_obs"] >= 40 and one["z500"].attrs["xda_correction_weight_stderr"] != "unverified"
+    assert calls == [9, 9, 9]
+
+
+def test_times_solved_together_hold_a_bounded_memory():
+    from xda.tasks.assimilate import TIMES_PER_BATCH, _times_per_batch
+
+    small = xr.DataArray(np.zeros((30, 64, 128)), dims=("time", "lat", "lon"))
+    large = xr.DataArray(np.zeros((3, 721, 1440)), dims=("time", "lat", "lon"))
+    assert _times_per_batch(small, "time") == TIMES_PER_BATCH
+    assert _times_per_batch(large, "time") == 1
+    assert _times_per_batch(xr.Dataset({"a": small, "b": small.isel(time=0)}), "time") == TIMES_PER_BATCH
+
+
 def test_observations_of_another_time_are_refused(z500):
     with pytest.raises(ObservationError, match=r"window of 0 days 06:00:00 around the background's time 1958-02"):
         xda.assimilate(z500.isel(time=1), z500["z500"].isel(time=0), method="oi")

@@ -16,7 +16,7 @@ consistency check of the observation errors (:func:`desroziers`).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, Generator, NamedTuple
 
 import numpy as np
 
@@ -72,16 +72,28 @@ def withheld(obs: dict, analyse: Callable[[list], list]) -> tuple[dict, int]:
     int
         Analyses computed.
     """
+    tests, trains = _splits(obs)
+    return _averaged(obs, tests, analyse(trains)), REPEATS * FOLDS
+
+
+def _splits(obs: dict) -> tuple[list, list]:
+    """The withheld observations of each fold and repeat (``[{key: mask}]``, verified keys only) and the
+    observations each fold's analysis takes (``[{key: PointObservations}]``, every key)."""
     check = {k for k, ob in obs.items() if ob.n >= MIN_VERIFY}
-    sums = {k: np.zeros((3, obs[k].n)) for k in check}
     tests = [{k: folds(obs[k], rep) == f for k in check} for rep in range(REPEATS) for f in range(FOLDS)]
-    outs = analyse([{k: (ob.subset(~test[k]) if k in check else ob) for k, ob in obs.items()} for test in tests])
+    return tests, [{k: (ob.subset(~test[k]) if k in test else ob) for k, ob in obs.items()} for test in tests]
+
+
+def _averaged(obs: dict, tests: list, outs: list) -> dict:
+    """``{key: (r, c, s, e)}`` of :func:`withheld` from the folds' analyses ``outs``."""
+    check = set(tests[0]) if tests else set()
+    sums = {k: np.zeros((3, obs[k].n)) for k in check}
     for test, out in zip(tests, outs):
         for k in check & set(out):
             (xa, corr, sa), held = out[k], obs[k].subset(test[k])
             sums[k][:, test[k]] += np.stack([held.value - apply(held.operator, xa), apply(held.operator, corr),
                                              apply(held.operator, sa)])
-    return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}, REPEATS * FOLDS
+    return {k: (*(v / REPEATS), obs[k].error) for k, v in sums.items()}
 
 
 def weight_attrs(w: Weight) -> dict:
@@ -137,7 +149,8 @@ class Verification(NamedTuple):
     recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
 
 
-def cross_validate(run, xb, ob: PointObservations, be, grid, anchor: Callable | None = None) -> Verification:
+def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | None = None
+                     ) -> Generator[list, np.ndarray, Verification]:
     """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
 
     The weight: :func:`xda.assimilation.verify.correction_weight` of the withheld OI residuals
@@ -148,21 +161,33 @@ def cross_validate(run, xb, ob: PointObservations, be, grid, anchor: Callable | 
     assimilated observations). With fewer than :data:`xda.assimilation.verify.MIN_VERIFY`
     observations: ``w = 0`` (the verification cannot tell), ``k = 1``. ``anchor``:
     :func:`xda.assimilation.anchor.oi_analyser` of ``ob`` where the caller made it already.
+
+    A generator, so that the folds of many analyses can go through the network together:
+    it yields the folds' cases ``[(x_a (ny, nx), s_a (ny, nx), observations), ...]`` once
+    (none below ``MIN_VERIFY``), is sent the network's departures ``u`` of those cases
+    (len(cases), ny, nx), in units of ``s_a``, and returns the :class:`Verification`.
+    :func:`cross_validate` drives it with a function.
     """
     if ob.n < MIN_VERIFY:
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
-
-    anchor = anchor or oi_analyser(xb, ob, be, grid)
-
-    def analyse(trains):
-        anchors = [anchor(train["x"]) for train in trains]
-        u, _ = run([(xa[0], sa, train["x"]) for (xa, sa), train in zip(anchors, trains)], 0)
-        return [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)]
-
-    res, n = withheld({"x": ob}, analyse)
-    r, c, s, e = res["x"]
+    anchor, obs = anchor or oi_analyser(xb, ob, be, grid), {"x": ob}
+    tests, trains = _splits(obs)
+    anchors = [anchor(train["x"]) for train in trains]
+    u = yield [(xa[0], sa, train["x"]) for (xa, sa), train in zip(anchors, trains)]
+    r, c, s, e = _averaged(obs, tests, [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)])["x"]
     w = correction_weight(r, c)
-    return Verification(w, spread_scale(r, c, s, e, w.weight), n)
+    return Verification(w, spread_scale(r, c, s, e, w.weight), REPEATS * FOLDS)
+
+
+def cross_validate(run, xb, ob: PointObservations, be, grid, anchor: Callable | None = None) -> Verification:
+    """:func:`cross_validation` with the network's departures from ``run(cases, 0) -> (u, evaluations)``."""
+    steps = cross_validation(xb, ob, be, grid, anchor)
+    try:
+        cases = next(steps)
+        while True:
+            cases = steps.send(run(cases, 0)[0])
+    except StopIteration as done:
+        return done.value
 
 
 def spread_scale(r, c, s, e, weight: float) -> float:

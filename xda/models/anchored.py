@@ -165,8 +165,20 @@ def posterior_mean(denoiser: Denoiser, cond: torch.Tensor, variable: torch.Tenso
     return denoiser(x, sigma, cond, variable, periodic)
 
 
-#: Members sampled together through the network by the tasks (memory bounded whatever the ensemble size).
-MEMBER_BATCH = 32
+#: Fields per network call on a CPU, heads and members alike. Measured (``hs-t42-v2`` at 64 x 128, one
+#: thread, 2026-12-02): the head 12-14 ms a field in batches of 1-2, 15-16 in 4-8, 20 in 32, 42 in 72 (a larger
+#: batch's activations outgrow the caches and the allocator's reused memory); 8 members of 6 steps of one analysis
+#: 1.41 s in batches of 2, 1.76 s in 4, 2.0 s in 8 (identical members: the noise is drawn in order).
+CPU_BATCH = 2
+#: Fields per network call on an accelerator; memory stays bounded whatever the ensemble (not measured on a GPU).
+DEVICE_BATCH = 32
+
+
+def batch_size(device) -> int:
+    """Fields per network call on ``device`` (:data:`CPU_BATCH` on a CPU, else :data:`DEVICE_BATCH`): the tasks'
+    members, and the posterior-mean heads of a verification's folds and of several times, go through in batches
+    of this size."""
+    return CPU_BATCH if torch.device(device).type == "cpu" else DEVICE_BATCH
 
 
 @torch.no_grad()

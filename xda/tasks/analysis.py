@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from ..assimilation.anchor import oi_analyser, oi_analysis, std_grid
 from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate
 from ..assimilation.qc import quality_control, robust_prescreen
-from ..assimilation.verify import Verification, Weight, cross_validate, weight_attrs
+from ..assimilation.verify import Verification, Weight, cross_validation, weight_attrs
 from ..errors import GridError, ModelError, ObservationError, XdaWarning, check_choice
 from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..numerics import oi
@@ -28,16 +29,65 @@ BACKGROUND_ERRORS = ("tuned", "innovations", "model")
 def _by_variable(problems: dict, req: Request) -> tuple[dict, int]:
     """OI, or the anchored learned analysis, one variable at a time (a variable the model does not know has
     ``Problem.method == "oi"``). Returns ({name: :class:`Analysis`}, network evaluations)."""
-    results, nfe_total = {}, 0
-    for name, p in problems.items():
-        r = req if p.method == req.method else replace(req, method=p.method, members=1)
-        results[name], nfe = _solve_variable(p, r)
-        nfe_total += nfe
-    return results, nfe_total
+    return by_time([problems], req)[0]
 
 
-def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
-    """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction."""
+def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
+    """:func:`_by_variable` of several analysis times at once: each variable's network evaluations of every time
+    (the verification's folds and the posterior-mean head) go through the network together
+    (:func:`_together`). Returns ({name: :class:`Analysis`}, network evaluations) per time."""
+    solvers, where = [], []
+    for t, problems in enumerate(problem_sets):
+        for name, p in problems.items():
+            r = req if p.method == req.method else replace(req, method=p.method, members=1)
+            solvers.append(_solving(p, r))
+            where.append((t, name))
+    out = [({}, 0) for _ in problem_sets]
+    for (t, name), (analysis, nfe) in zip(where, _together(solvers, req)):
+        out[t][0][name] = analysis
+        out[t] = (out[t][0], out[t][1] + nfe)
+    return out
+
+
+class Evaluation(NamedTuple):
+    """What an analysis asks of the network (:func:`_learned_departure`): the posterior-mean head of each case
+    (``members=0``) or ``members`` samples of its one case; a case is ``(x_b, s_b, x_a, s_a, observations)``."""
+
+    problem: Problem
+    cases: list
+    members: int = 0
+
+
+def _together(solvers: list, req: Request) -> list:
+    """Run generators that yield :class:`Evaluation` and are sent ``(u, evaluations per field)``, side by side:
+    in each round the heads asked for one variable by all of them are evaluated as one batch (members, drawn
+    from a seed, each on their own). Returns each generator's return value."""
+    results, pending = [None] * len(solvers), {}
+
+    def advance(i: int, value) -> None:
+        try:
+            pending[i] = solvers[i].send(value)
+        except StopIteration as done:
+            results[i] = done.value
+            pending.pop(i, None)
+
+    for i in range(len(solvers)):
+        advance(i, None)
+    while pending:
+        groups: dict = {}
+        for i, ev in pending.items():
+            groups.setdefault((ev.problem.name, ev.problem.key, ev.members, i if ev.members else -1), []).append(i)
+        for (_, _, members, _), ids in groups.items():
+            asks = [pending[i] for i in ids]
+            u, nfe = _learned_departure(req, asks[0].problem, [c for ev in asks for c in ev.cases], members)
+            for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) for ev in asks])[:-1])):
+                advance(i, (part, nfe))
+    return results
+
+
+def _solving(p: Problem, req: Request):
+    """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction. A generator of
+    :class:`Evaluation` (see :func:`_together`) returning (:class:`Analysis`, network evaluations)."""
     ob, xb = p.ob, p.xb
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {p.name!r} ({ob.dropped}); nothing to assimilate")
@@ -52,7 +102,7 @@ def _solve_variable(p: Problem, req: Request) -> tuple[Analysis, int]:
     attrs = dict(_analysis_attrs(req.method, report["n_obs"], report["rejected"], be, p.units),
                  xda_oi_solver=oi.solver(report["n_obs"]), **{f"xda_n_obs_{k}": v for k, v in ob.dropped.items()})
     if req.method == "xda":
-        xa, sa, nfe, v, how = _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how, analyser)
+        xa, sa, nfe, v, how = yield from _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how, analyser)
         attrs.update(_weight_attrs(v))
         if req.members > 1 and v.recentred:
             attrs[RECENTRED_ATTR] = RECENTRED_NOTE
@@ -109,14 +159,24 @@ def _checked(req: Request, p: Problem):
 METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
 
 
-def _learned_departure(req: Request, p: Problem, xb, sb, cases: list, members: int):
+def solve(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
+    """The analyses of several times by ``METHODS[req.solver]``, ({name: Analysis}, network evaluations) per time;
+    the anchored model's evaluations of all of them share batches (:func:`by_time`)."""
+    if METHODS[req.solver] is _by_variable:
+        return by_time(problem_sets, req)
+    return [METHODS[req.solver](problems, req) for problems in problem_sets]
+
+
+def _learned_departure(req: Request, p: Problem, cases: list, members: int):
     """The anchored model's ``u`` on the input grid and its evaluations per field.
 
-    ``cases``: ``(x_a, s_a, observations)`` of one or more OI analyses (the verification's folds).
-    ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx), in batches of
-    :data:`xda.models.anchored.MEMBER_BATCH` (the folds of a verification go through the network
-    together); else ``members`` posterior samples of the one case, (members, ny, nx). Computed on
-    a grid of the card's training spacing over the same domain
+    ``cases``: ``(x_b, s_b, x_a, s_a, observations)`` of one or more OI analyses of the
+    variable ``p`` on its grid (the verification's folds, the analysis itself, and those of
+    other times). ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx),
+    in batches of :func:`xda.models.anchored.batch_size` (the folds of a verification, and of
+    several times, go through the network together); else ``members`` posterior samples of
+    the one case, (members, ny, nx), in batches of the same size.
+    Computed on a grid of the card's training spacing over the same domain
     (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
     import torch
@@ -128,19 +188,27 @@ def _learned_departure(req: Request, p: Problem, xb, sb, cases: list, members: i
     entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
     wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
-    fields = np.stack([anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon,
-                                               ob.value - apply(ob.operator, xa), ob.error) for xa, sa, ob in cases])
-    cond = anchored.anchored_condition(t(fields), t(np.sin(np.deg2rad(wg.wlat))), grid.periodic)
-    if members:
-        cond = cond.expand(members, -1, -1, -1)
-    var = torch.full((cond.shape[0],), int(entry["index"]), dtype=torch.long, device=device)
-    gen = generator(req.seed, device) if members else None  # seed=None: fresh entropy, torch's global one untouched
+    sin_lat = t(np.sin(np.deg2rad(wg.wlat)))
+
+    def condition(part):  # the network's input fields of some cases, on the working grid
+        fields = np.stack([anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon,
+                                                   ob.value - apply(ob.operator, xa), ob.error)
+                           for xb, sb, xa, sa, ob in part])
+        return anchored.anchored_condition(t(fields), sin_lat, grid.periodic)
+
+    if members:  # one case, its members drawn in batches from one generator (seed=None: fresh entropy)
+        cond, gen = condition(cases).expand(members, -1, -1, -1), generator(req.seed, device)
+    else:  # the conditions are built batch by batch: memory does not grow with the number of cases
+        cond, gen = None, None
+    size = anchored.batch_size(device)
+    n = members or len(cases)
+    var = torch.full((min(n, size),), int(entry["index"]), dtype=torch.long, device=device)
     parts, nfe = [], 1
-    for start in range(0, cond.shape[0], anchored.MEMBER_BATCH):  # the network's memory does not grow with the batch
-        b = slice(start, start + anchored.MEMBER_BATCH)
+    for start in range(0, n, size):  # the network's memory does not grow with the batch
+        c = cond[start : start + size] if members else condition(cases[start : start + size])
         with torch.no_grad():
-            u, nfe = ((anchored.posterior_samples(net, cond[b], var[b], grid.periodic, steps=req.steps, generator=gen))
-                      if members else (anchored.posterior_mean(net, cond[b], var[b], grid.periodic), 1))
+            u, nfe = ((anchored.posterior_samples(net, c, var[: c.shape[0]], grid.periodic, steps=req.steps, generator=gen))
+                      if members else (anchored.posterior_mean(net, c, var[: c.shape[0]], grid.periodic), 1))
         parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
     return np.concatenate(parts), nfe
 
@@ -148,28 +216,46 @@ def _learned_departure(req: Request, p: Problem, xb, sb, cases: list, members: i
 def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
     weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
-    scaled by ``k`` (:func:`xda.assimilation.verify.cross_validate`): the members are recentred on the head's estimate.
+    scaled by ``k`` (:func:`xda.assimilation.verify.cross_validation`): the members are recentred on the head's
+    estimate. The verification's folds and the head go through the network in one :class:`Evaluation`.
 
     ``analyser``: :func:`xda.assimilation.anchor.oi_analyser` of ``p.ob`` where it was made already.
 
-    Returns (analysis (members, ny, nx), network evaluations in all, :class:`Verification`).
+    A generator (see :func:`_together`) returning (analysis (members, ny, nx), network evaluations in all,
+    :class:`Verification`).
     """
     sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
-
-    def run(cases, m):
-        return _learned_departure(req, p, xb, sb, cases, m)
-
-    v = (cross_validate(run, xb, p.ob, be, p.grid, analyser) if req.verify
-         else Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0))
-    mean, nfe = run([(xa, sa, p.ob)], 0)
-    u = v.weight.weight * mean
+    v = Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0)
+    verification = cross_validation(xb, p.ob, be, p.grid, analyser) if req.verify else None
+    folds, v = _first(verification) if req.verify else (None, v)
+    u, nfe = yield Evaluation(p, [(xb, sb, *case) for case in folds or []] + [(xb, sb, xa, sa, p.ob)])
+    if folds:
+        v = _last(verification, u[:-1])
+    u = v.weight.weight * u[-1]
     if members > 1:
-        samples, nfe_s = run([(xa, sa, p.ob)], members)
+        samples, nfe_s = yield Evaluation(p, [(xb, sb, xa, sa, p.ob)], members)
         # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
         # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
         spread = recentred_spread(samples)
         u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
+
+
+def _first(steps):
+    """(what a generator yields first, None), or (None, what it returns) when it returns without yielding."""
+    try:
+        return next(steps), None
+    except StopIteration as done:
+        return None, done.value
+
+
+def _last(steps, value):
+    """What a generator returns once sent ``value`` (it must not yield again)."""
+    try:
+        steps.send(value)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("the generator yielded again")  # pragma: no cover (a bug in the caller's protocol)
 
 
 def _outside_range(card: dict, name: str, grid) -> str | None:
@@ -187,7 +273,8 @@ def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, analy
     """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
     analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
 
-    Returns (analysis (members, ny, nx), error std, evaluations, :class:`Verification` or None, how the std was had).
+    A generator (see :func:`_together`) returning (analysis (members, ny, nx), error std, evaluations,
+    :class:`Verification` or None, how the std was had).
     """
     why = _outside_range(req.card, p.name, p.grid)
     if why is not None:
@@ -197,7 +284,7 @@ def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, analy
                       stacklevel=4)
         v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
         return (oi.pointwise_members(xa, sa, req.members, req.seed) if req.members > 1 else xa[None]), sa, 0, v, how
-    xa, nfe, v = _learned_analysis(req, p, xb, be, xa, sa, analyser)
+    xa, nfe, v = yield from _learned_analysis(req, p, xb, be, xa, sa, analyser)
     if v.spread != 1.0:
         how = f"OI's times {v.spread:.3g}, to fit withheld observations"
     return xa, sa * v.spread, nfe, v, how

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import replace
+from typing import NamedTuple
 from datetime import datetime, timezone
 
 import numpy as np
@@ -21,10 +22,10 @@ from ..labeled.observations import collect, on_model_terrain
 from ..models.cards import DEFAULT_MODEL, DEFAULT_STEPS, architecture, load_card, require_kind
 from ..numerics import memory, threads
 from . import lazy
-from .analysis import METHODS
+from .analysis import solve
 from .request import Problem, Request
 
-#: The values of ``method=`` (:data:`METHODS` holds what each does).
+#: The values of ``method=`` (:data:`xda.tasks.analysis.METHODS` holds what each does).
 CHOICES = ("xda", "oi")
 
 
@@ -236,47 +237,82 @@ def assimilate(
     Daley (1991), Atmospheric Data Analysis, ch. 4-5 (OI); Karras et al. (2022), EDM;
     Qu et al. (2025), PhyDA (arXiv 2505.12882).
     """
+    options = dict(method=method, model=model, variables=variables, obs_error=obs_error,
+                   background_error=background_error, qc=qc, members=members, seed=seed, steps=steps, verify=verify,
+                   latent_optimization=latent_optimization, window=window, orography=orography, device=device,
+                   lat=lat, lon=lon, obs_space=obs_space)
     tdim = times.time_dim(background)
     if tdim is not None:
-        return _per_time(background, tdim, obs, obs_space=obs_space, method=method, model=model, variables=variables,
-                         obs_error=obs_error, background_error=background_error, qc=qc, members=members, seed=seed,
-                         steps=steps, verify=verify, latent_optimization=latent_optimization, window=window,
-                         orography=orography, device=device, lat=lat, lon=lon)
+        return _per_time(background, tdim, obs, **options)
+    call = _setup(background, obs, options)
+    (results, nfe_total), = _solve([call])
+    return _finish(call, results, nfe_total)
+
+
+class _Call(NamedTuple):
+    """One analysis time between its preparation (:func:`_setup`) and its write-back (:func:`_finish`)."""
+
+    background: object  #: the caller's background (one time)
+    bg: xr.Dataset  #: as a Dataset
+    grid: object
+    problems: dict  #: {name: :class:`Problem`}
+    layouts: dict
+    terrain: dict  #: the observation operator's height term per variable
+    req: Request
+    options: dict  #: the keyword arguments of :func:`assimilate`
+    t_start: float
+
+
+def _setup(background, obs, options: dict) -> _Call:
+    """Checks, the model, the observations of one analysis time and its :class:`Problem` per variable."""
     t_start = time.perf_counter()
-    _validate(method, members, steps, qc, seed)
-    was_da = isinstance(background, xr.DataArray)
-    if was_da and background.name is None:
+    o = options
+    method, members, steps, model = o["method"], o["members"], o["steps"], o["model"]
+    _validate(method, members, steps, o["qc"], o["seed"])
+    if isinstance(background, xr.DataArray) and background.name is None:
         background = background.rename("variable")
-    bg = background.to_dataset() if was_da else background
-    _check_options(bg, variables, background_error, verify, obs_space)
-    grid = grid_of(bg, lat=lat, lon=lon)
+    bg = background.to_dataset() if isinstance(background, xr.DataArray) else background
+    _check_options(bg, o["variables"], o["background_error"], o["verify"], o["obs_space"])
+    grid = grid_of(bg, lat=o["lat"], lon=o["lon"])
     memory.require(8.0 * 6 * int(members) * grid.shape[0] * grid.shape[1] * len(bg.data_vars),
                    f"{members} members of {len(bg.data_vars)} variables on a {grid.shape[0]} x {grid.shape[1]} grid",
                    "ask for fewer members per call and concatenate calls with different seeds along 'member'")
-    net, card, dev = _load(method, model, device)
+    net, card, dev = _load(method, model, o["device"])
     steps = DEFAULT_STEPS[architecture(card)] if steps is None and method != "oi" else steps
-    keys, work_units = _working_units(bg, grid, card, variables, obs)
+    keys, work_units = _working_units(bg, grid, card, o["variables"], obs)
     std = {n: card["variables"][k]["standard_name"] for n, k in keys.items() if k}
-    obs_by_var = collect(obs, bg, grid, work_units, obs_error, std, window=window)
-    obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, orography, std)
+    obs_by_var = collect(obs, bg, grid, work_units, o["obs_error"], std, window=o["window"])
+    obs_by_var, terrain = on_model_terrain(obs_by_var, bg, grid, work_units, o["orography"], std)
 
-    req = Request(method, net, card, dev, background_error, qc, int(members), seed, steps, verify, model=str(model),
-                  solver="oi" if method == "oi" else architecture(card))
-    if latent_optimization is not False and not req.joint:
+    req = Request(method, net, card, dev, o["background_error"], o["qc"], int(members), o["seed"], steps, o["verify"],
+                  model=str(model), solver="oi" if method == "oi" else architecture(card))
+    if o["latent_optimization"] is not False and not req.joint:
         raise ModelError(f"latent_optimization needs a latent joint model (card 'latent': true); {model!r} is not one")
-    req = replace(req, latent_optimization=_latent_optimization(latent_optimization) if req.joint else None)
+    req = replace(req, latent_optimization=_latent_optimization(o["latent_optimization"]) if req.joint else None)
     problems, layouts = _prepare(bg, obs_by_var, keys, work_units, grid, req)  # labeled -> arrays, once
+    return _Call(background, bg, grid, problems, layouts, terrain, req, options, t_start)
+
+
+def _solve(calls: list) -> list:
+    """The analyses of the times ``calls`` (one request: the same model and settings), plain arrays only:
+    ({name: Analysis}, network evaluations) per time (:func:`xda.tasks.analysis.solve`)."""
+    grid = calls[0].grid
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        results, nfe_total = METHODS[req.solver](problems, req)  # plain arrays only
-    out = bg.copy()  # shallow: never touches the caller's arrays
-    report = _write_analyses(out, bg, problems, results, layouts, grid)  # arrays -> labeled, once
-    for name, note in terrain.items():
+        return solve([c.problems for c in calls], calls[0].req)
+
+
+def _finish(call: _Call, results: dict, nfe_total: int):
+    """Arrays -> labeled, once: the analysis of one time as the caller's type, with its provenance."""
+    out = call.bg.copy()  # shallow: never touches the caller's arrays
+    report = _write_analyses(out, call.bg, call.problems, results, call.layouts, call.grid)
+    for name, note in call.terrain.items():
         out[name].attrs["xda_obs_height_adjustment"] = note
-    what = (f"model {model!r} anchored on optimal interpolation, members={members}, steps={steps}, seed={seed}" if method == "xda"
-            else "optimal interpolation")
-    _provenance(out, bg, method, what, report, nfe_total, t_start)
-    res = _as_input(out, background, was_da)
-    return (res, _table(report)) if obs_space else res
+    o = call.options
+    what = (f"model {o['model']!r} anchored on optimal interpolation, members={o['members']}, steps={call.req.steps}, "
+            f"seed={o['seed']}" if o["method"] == "xda" else "optimal interpolation")
+    _provenance(out, call.bg, o["method"], what, report, nfe_total, call.t_start)
+    res = _as_input(out, call.background, isinstance(call.background, xr.DataArray))
+    return (res, _table(report)) if o["obs_space"] else res
 
 
 def _table(report: dict):
@@ -292,13 +328,17 @@ def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
     background gives a dask-backed result, one task per chunk (:mod:`xda.tasks.lazy`)."""
     if lazy.is_lazy(background):
         return _lazily(background, tdim, obs, obs_space, kwargs)
-    analyses, tables = [], []
-    for i in range(background.sizes[tdim]):
-        res = assimilate(background.isel({tdim: i}), obs, obs_space=obs_space, **kwargs)
-        if obs_space:
-            res, table = res
-            tables.append(table.assign(analysis_time=background[tdim].values[i]))
-        analyses.append(res)
+    analyses, tables, n = [], [], background.sizes[tdim]
+    group = _times_per_batch(background, tdim)
+    for lo in range(0, n, group):  # prepared and written back one at a time, solved together (analysis.by_time)
+        calls = [_setup(background.isel({tdim: i}), obs, dict(kwargs, obs_space=obs_space))
+                 for i in range(lo, min(n, lo + group))]
+        for i, call, (results, nfe) in zip(range(lo, n), calls, _solve(calls)):
+            res = _finish(call, results, nfe)
+            if obs_space:
+                res, table = res
+                tables.append(table.assign(analysis_time=background[tdim].values[i]))
+            analyses.append(res)
     out = xr.concat(analyses, dim=tdim, combine_attrs="drop_conflicts", data_vars="all", coords="different",
                     compat="equals")
     out = _in_dims_order_of(out, background)
@@ -310,6 +350,20 @@ def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
 
         return out, pd.concat(tables, ignore_index=True)
     return out
+
+
+#: Analysis times solved together, so that their network evaluations share batches (:func:`xda.tasks.analysis.by_time`).
+TIMES_PER_BATCH = 8
+#: Memory the times solved together may hold: each keeps its folds' OI analyses until the network has run.
+BATCH_BYTES = 256 * 2**20
+
+
+def _times_per_batch(background, tdim: str) -> int:
+    """Times solved together: :data:`TIMES_PER_BATCH`, fewer where a time's fold analyses (about 20 fields of the
+    grid per variable) would pass :data:`BATCH_BYTES`."""
+    variables = [background] if isinstance(background, xr.DataArray) else list(background.data_vars.values())
+    points = sum(v.size // v.sizes.get(tdim, 1) for v in variables)
+    return int(np.clip(BATCH_BYTES // max(1, 20 * 8 * points), 1, TIMES_PER_BATCH))
 
 
 def _lazily(background, tdim: str, obs, obs_space: bool, kwargs: dict):

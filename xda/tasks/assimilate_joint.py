@@ -105,8 +105,9 @@ def _departure(req: Request, xb, anchor, obs, grid, members: int):
             if members == 0:
                 u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
             else:  # in batches: the network's memory does not grow with the ensemble
-                parts = [anchored.posterior_samples(net, cond[i : i + anchored.MEMBER_BATCH], var[i : i + anchored.MEMBER_BATCH],
-                                                    grid.periodic, steps=steps, generator=gen) for i in range(0, n, anchored.MEMBER_BATCH)]
+                size = anchored.batch_size(device)
+                parts = [anchored.posterior_samples(net, cond[i : i + size], var[i : i + size], grid.periodic, steps=steps,
+                                                    generator=gen) for i in range(0, n, size)]
                 u, nfe = torch.cat([p[0] for p in parts]), parts[0][1]
     if architecture(req.card) == "latent":  # back to the pixels
         with torch.no_grad():
