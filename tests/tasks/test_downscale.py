@@ -281,6 +281,10 @@ def test_a_model_that_learned_nothing_returns_the_lapse_rate_baseline(esm, facto
         np.testing.assert_allclose(regrid.coarsen(out, factor, lat_f), np.broadcast_to(t_c, out.shape[:1] + t_c.shape),
                                    rtol=0, atol=1e-4)
         outs[method] = out
+    # the fields per network call (chunk_size of the device: 1 on a CPU; here 2) do not change the answer
+    assert t_c.shape[0] == 2
+    other, _, _ = downscale_arrays(*args, model=net, card=card, method="regression", chunk=2)
+    np.testing.assert_allclose(other, outs["regression"], rtol=0, atol=1e-4)
     # members are recentred on the regression: their mean is the regression, their spread is not zero
     np.testing.assert_allclose(outs["xda"].mean(axis=0), outs["regression"][0], rtol=0, atol=1e-4)
     assert np.std(outs["xda"][0] - outs["xda"][1]) > 0.1
