@@ -183,6 +183,34 @@ def test_several_times_share_the_networks_batches_and_equal_their_own_analyses(z
     assert calls == [9, 9, 9]
 
 
+def test_a_verified_series_on_one_network_with_a_given_b_factorises_once(z500, monkeypatch):
+    """Three times observed at the same points with one B: the verification's factorisation (Withholding) is
+    made once and kept; the analyses equal those made without the kept one."""
+    from xda.numerics import oi
+
+    bg = (z500.isel(time=slice(0, 3)) + 30.0).assign_attrs(z500.attrs)
+    bg["z500"].attrs = z500["z500"].attrs
+    obs = z500["z500"].isel(time=slice(0, 3)).where(np.random.default_rng(2).random(z500["z500"].shape[1:]) < 0.03)
+    be = xda.BackgroundError.constant(40.0, 1.2e6)
+    made, original = [], oi.Withholding.__init__
+
+    def counted(self, *args):
+        made.append(1)
+        original(self, *args)
+
+    monkeypatch.setattr(oi.Withholding, "__init__", counted)
+    oi.clear_cache()
+    got = xda.assimilate(bg, obs, background_error=be, seed=0)
+    assert len(made) == 1
+    for i in range(3):
+        oi.clear_cache()
+        one = xda.assimilate(bg.isel(time=i), obs.isel(time=i), background_error=be, seed=0)
+        xr.testing.assert_allclose(got["z500"].isel(time=i), one["z500"], rtol=1e-6)
+        xr.testing.assert_allclose(got["z500_standard_error"].isel(time=i), one["z500_standard_error"], rtol=1e-6)
+    assert len(made) == 4
+    oi.clear_cache()
+
+
 def test_times_solved_together_hold_a_bounded_memory():
     from xda.tasks.assimilate import TIMES_PER_BATCH, _times_per_batch
 

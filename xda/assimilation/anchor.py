@@ -44,8 +44,9 @@ def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callabl
     """``analyse(sub, background=xb) -> (x_a (1, ny, nx), s_a (ny, nx))``: :func:`oi_analysis` of any subset
     ``sub`` of the observations ``ob``, with the grid-observation correlations computed once
     (:class:`xda.numerics.oi.Network`) where they fit. Where the observations' positions are distinct, every
-    subset is had from the factorisation of all of them (:class:`xda.numerics.oi.Withholding`), for work of
-    the size of what it leaves out (the folds of a cross-validation); elsewhere each subset costs its own solve."""
+    subset is had from the factorisation of all of them (:class:`xda.numerics.oi.Withholding`, kept for the next
+    time on the same network with the same ``B``: :func:`xda.numerics.oi.cached_withholding`), for work of the
+    size of what it leaves out (the folds of a cross-validation); elsewhere each subset costs its own solve."""
     xb = np.asarray(xb).reshape(grid.shape)
     glat, glon = np.meshgrid(grid.lat, grid.lon, indexing="ij")
     if not oi.Network.fits(glat.size, ob.n):
@@ -64,7 +65,7 @@ def oi_analyser(xb, ob: PointObservations, be: BackgroundError, grid) -> Callabl
         keep[idx] = True
         if len(index) == ob.n and keep.sum() == sub.n and np.array_equal(sub.error, ob.error[idx]):
             if not kept:
-                kept.append(oi.Withholding(net, sg, so, ob.error))
+                kept.append(oi.cached_withholding(net, sg, so, ob.error))
             inc, var = kept[0].analysis(keep, d[np.argsort(idx)])
         else:  # repeated positions, or errors other than ob's: the subset's own solve
             inc, var = net.analysis(idx, d, sg, so[idx], sub.error)

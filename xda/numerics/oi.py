@@ -175,6 +175,7 @@ def _variance(factor, c_go: np.ndarray, sigma_obs_b, sg) -> np.ndarray:
 CACHE_BYTES = 256 * 2**20
 _CORRELATIONS: dict = {}
 _SOLVES: dict = {}
+_WITHHOLDINGS: dict = {}
 
 
 def _kept(cache: dict, key: str):
@@ -195,9 +196,10 @@ def _keep(cache: dict, key: str, value, nbytes: int) -> None:
 
 
 def clear_cache() -> None:
-    """Forget the kept factorisation and correlations (:func:`cached_dense_oi`)."""
+    """Forget the kept factorisations and correlations (:func:`cached_dense_oi`, :func:`cached_withholding`)."""
     _CORRELATIONS.clear()
     _SOLVES.clear()
+    _WITHHOLDINGS.clear()
 
 
 def _digest(*items) -> str:
@@ -312,6 +314,19 @@ class Withholding:
             q = q - np.einsum("ij,ij->j", t, t)
         inc = self.sigma_grid * (self.rho_go @ (self.sigma_obs_b * y))
         return inc, np.maximum(self.sigma_grid**2 * (1.0 - q), 0.0)
+
+
+def cached_withholding(net: Network, sigma_grid, sigma_obs_b, obs_error) -> Withholding:
+    """:class:`Withholding` of ``net`` for these stds and errors, kept like :func:`cached_dense_oi`'s factors: the
+    verifications of many times on one observation network with one ``B`` (a station network, a fixed mask, a
+    given ``B``) factorise it once. Keyed by a digest of the positions, ``L``, the family and the stds; the least
+    recently used forgotten first (:data:`CACHE_BYTES`)."""
+    key = _digest(net.grid_xyz, net.obs_xyz, net.length_scale, net.kind, sigma_grid, sigma_obs_b, obs_error)
+    kept = _kept(_WITHHOLDINGS, key)
+    if kept is None:
+        kept = Withholding(net, sigma_grid, sigma_obs_b, obs_error)
+        _keep(_WITHHOLDINGS, key, kept, kept.ut.nbytes + kept.p.nbytes + kept.q.nbytes)
+    return kept
 
 
 def tiles(grid_xyz: np.ndarray, degrees: float = TILE_DEGREES) -> list[np.ndarray]:
