@@ -3,6 +3,8 @@ import shutil
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xda
 from xda.errors import ModelError
@@ -101,3 +103,23 @@ def test_architectures_registry_builds_every_shipped_card():
         assert isinstance(net, getattr(importlib.import_module(module), cls)), name
     with pytest.raises(ParameterError, match="architecture='unet3d' is not one of"):
         cards.architecture({"architecture": "unet3d"})
+
+
+@settings(max_examples=30, deadline=None)
+@given(b=st.integers(1, 3), c=st.integers(1, 4), ny=st.integers(1, 9), nx=st.integers(1, 11), periodic=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_the_convolutions_padding_wraps_longitude_and_replicates_latitude(b, c, ny, nx, periodic, seed):
+    """One padded copy equals a circular (or replicate) pad in longitude followed by a replicate pad in latitude,
+    values and gradients."""
+    import torch.nn.functional as F
+
+    from xda.models.network import _pad
+
+    x = torch.randn(b, c, ny, nx, generator=torch.Generator().manual_seed(seed), dtype=torch.float64, requires_grad=True)
+    ref = F.pad(F.pad(x, (1, 1, 0, 0), mode="circular" if periodic else "replicate"), (0, 0, 1, 1), mode="replicate")
+    got = _pad(x, periodic)
+    assert torch.equal(got, ref)
+    w = torch.randn(got.shape, dtype=torch.float64)
+    g_ref, = torch.autograd.grad((ref * w).sum(), x)
+    g_got, = torch.autograd.grad((got * w).sum(), x)
+    torch.testing.assert_close(g_got, g_ref)
