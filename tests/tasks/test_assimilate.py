@@ -183,6 +183,29 @@ def test_several_times_share_the_networks_batches_and_equal_their_own_analyses(z
     assert calls == [9, 9, 9]
 
 
+def test_the_members_of_several_times_are_sampled_together_and_equal_their_own(z500, monkeypatch):
+    """Members of three times go through the sampler in one call, each time's noise from its own generator of
+    the seed: the same members as each time analysed alone."""
+    from xda.tasks import analysis
+
+    bg = (z500.isel(time=slice(0, 3)) + 30.0).assign_attrs(z500.attrs)
+    bg["z500"].attrs = z500["z500"].attrs
+    obs = z500["z500"].isel(time=slice(0, 3)).where(np.random.default_rng(3).random(z500["z500"].shape[1:]) < 0.03)
+    calls, original = [], analysis._learned_departure
+
+    def counted(req, p, cases, members):
+        calls.append((len(cases), members))
+        return original(req, p, cases, members)
+
+    monkeypatch.setattr(analysis, "_learned_departure", counted)
+    got = xda.assimilate(bg, obs, members=2, seed=4, steps=2, verify=False)
+    assert calls == [(3, 0), (3, 2)]
+    for i in range(3):
+        one = xda.assimilate(bg.isel(time=i), obs.isel(time=i), members=2, seed=4, steps=2, verify=False)
+        xr.testing.assert_allclose(got["z500"].isel(time=i), one["z500"], rtol=1e-6)
+    assert float(abs(got["z500"].isel(member=0) - got["z500"].isel(member=1)).max()) > 1.0
+
+
 def test_a_verified_series_on_one_network_with_a_given_b_factorises_once(z500, monkeypatch):
     """Three times observed at the same points with one B: the verification's factorisation (Withholding) is
     made once and kept; the analyses equal those made without the kept one."""

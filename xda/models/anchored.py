@@ -183,7 +183,8 @@ def batch_size(device) -> int:
 
 @torch.no_grad()
 def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, steps: int = 8,
-                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+                      generator: torch.Generator | None = None, noise: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, int]:
     """Samples of ``u`` by the EDM probability-flow ODE, integrated exactly for its Gaussian part.
 
     The ODE ``dx/dsigma = (x - D(x; sigma)) / sigma`` (Karras et al. 2022, eq. 4) is
@@ -194,6 +195,10 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
     -- the OI posterior. The initial ``y`` is standard normal, the exact marginal at
     ``sigma_max``. No guidance: the observations are already in the condition.
 
+    ``noise``: that initial ``y`` (B, 1, ny, nx), drawn by the caller (then ``generator`` is
+    not used): the ODE is deterministic, so samples drawn in any batches from the same
+    noise are the same.
+
     Returns
     -------
     (Tensor (B, 1, ny, nx), number of denoiser evaluations per sample)
@@ -203,7 +208,8 @@ def posterior_samples(denoiser: Denoiser, cond, variable, periodic: bool, *, ste
 
     from tqdm.auto import tqdm
 
-    y = torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
+    y = (torch.randn((b, denoiser.x_channels, ny, nx), generator=generator, device=cond.device, dtype=cond.dtype)
+         if noise is None else noise)
     # a bar over the noise levels for ensembles (off when not a terminal, or with TQDM_DISABLE=1)
     with tqdm(total=len(sigmas) - 1, desc=f"sampling {b} members", leave=False, disable=None if b > 1 else True) as bar:
         y = sample_heun(_in_y(denoiser), y, sigmas, dict(cond=cond, variable=variable, periodic=periodic),

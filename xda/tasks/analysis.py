@@ -60,8 +60,8 @@ class Evaluation(NamedTuple):
 
 def _together(solvers: list, req: Request) -> list:
     """Run generators that yield :class:`Evaluation` and are sent ``(u, evaluations per field)``, side by side:
-    in each round the heads asked for one variable by all of them are evaluated as one batch (members, drawn
-    from a seed, each on their own). Returns each generator's return value."""
+    in each round what they ask of one variable's network (the heads, or as many members) is evaluated together
+    (:func:`_learned_departure`). Returns each generator's return value."""
     results, pending = [None] * len(solvers), {}
 
     def advance(i: int, value) -> None:
@@ -76,11 +76,11 @@ def _together(solvers: list, req: Request) -> list:
     while pending:
         groups: dict = {}
         for i, ev in pending.items():
-            groups.setdefault((ev.problem.name, ev.problem.key, ev.members, i if ev.members else -1), []).append(i)
-        for (_, _, members, _), ids in groups.items():
+            groups.setdefault((ev.problem.name, ev.problem.key, ev.members), []).append(i)
+        for (_, _, members, ), ids in groups.items():
             asks = [pending[i] for i in ids]
             u, nfe = _learned_departure(req, asks[0].problem, [c for ev in asks for c in ev.cases], members)
-            for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) for ev in asks])[:-1])):
+            for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) * max(members, 1) for ev in asks])[:-1])):
                 advance(i, (part, nfe))
     return results
 
@@ -175,7 +175,8 @@ def _learned_departure(req: Request, p: Problem, cases: list, members: int):
     other times). ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx),
     in batches of :func:`xda.models.anchored.batch_size` (the folds of a verification, and of
     several times, go through the network together); else ``members`` posterior samples of
-    the one case, (members, ny, nx), in batches of the same size.
+    each case, (len(cases) * members, ny, nx), case by case, in batches of the same size, each
+    case's noise drawn from its own generator of ``req.seed`` (the same members as alone).
     Computed on a grid of the card's training spacing over the same domain
     (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
@@ -196,19 +197,24 @@ def _learned_departure(req: Request, p: Problem, cases: list, members: int):
                            for xb, sb, xa, sa, ob in part])
         return anchored.anchored_condition(t(fields), sin_lat, grid.periodic)
 
-    if members:  # one case, its members drawn in batches from one generator (seed=None: fresh entropy)
-        cond, gen = condition(cases).expand(members, -1, -1, -1), generator(req.seed, device)
-    else:  # the conditions are built batch by batch: memory does not grow with the number of cases
-        cond, gen = None, None
+    if members:  # each case's members from its own generator, as alone: the ODE is deterministic given the noise
+        conds = [condition([case]) for case in cases]
+        shape = (members, net.x_channels, *conds[0].shape[-2:])
+        noise = torch.cat([torch.randn(shape, generator=generator(req.seed, device), dtype=dtype, device=device)
+                           for _ in cases])
     size = anchored.batch_size(device)
-    n = members or len(cases)
+    n = members * len(cases) or len(cases)
     var = torch.full((min(n, size),), int(entry["index"]), dtype=torch.long, device=device)
     parts, nfe = [], 1
     for start in range(0, n, size):  # the network's memory does not grow with the batch
-        c = cond[start : start + size] if members else condition(cases[start : start + size])
+        stop = min(n, start + size)
         with torch.no_grad():
-            u, nfe = ((anchored.posterior_samples(net, c, var[: c.shape[0]], grid.periodic, steps=req.steps, generator=gen))
-                      if members else (anchored.posterior_mean(net, c, var[: c.shape[0]], grid.periodic), 1))
+            if members:  # member k is of case k // members
+                c = torch.cat([conds[k // members] for k in range(start, stop)])
+                u, nfe = anchored.posterior_samples(net, c, var[: stop - start], grid.periodic, steps=req.steps,
+                                                    noise=noise[start:stop])
+            else:
+                u = anchored.posterior_mean(net, condition(cases[start:stop]), var[: stop - start], grid.periodic)
         parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
     return np.concatenate(parts), nfe
 
