@@ -136,7 +136,7 @@ def correction_weight(r: np.ndarray, c: np.ndarray, clusters: np.ndarray | None 
 
 
 #: Range of the cross-validated scale of the analysis-error std (outside it, the OI std is off by more than
-#: the cross-validation can tell; see :func:`cross_validate`).
+#: the cross-validation can tell; see :func:`cross_validation`).
 SPREAD_RANGE = (0.5, 2.0)
 
 
@@ -166,7 +166,6 @@ def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | Non
     it yields the folds' cases ``[(x_a (ny, nx), s_a (ny, nx), observations), ...]`` once
     (none below ``MIN_VERIFY``), is sent the network's departures ``u`` of those cases
     (len(cases), ny, nx), in units of ``s_a``, and returns the :class:`Verification`.
-    :func:`cross_validate` drives it with a function.
     """
     if ob.n < MIN_VERIFY:
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
@@ -177,17 +176,6 @@ def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | Non
     r, c, s, e = _averaged(obs, tests, [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)])["x"]
     w = correction_weight(r, c)
     return Verification(w, spread_scale(r, c, s, e, w.weight), REPEATS * FOLDS)
-
-
-def cross_validate(run, xb, ob: PointObservations, be, grid, anchor: Callable | None = None) -> Verification:
-    """:func:`cross_validation` with the network's departures from ``run(cases, 0) -> (u, evaluations)``."""
-    steps = cross_validation(xb, ob, be, grid, anchor)
-    try:
-        cases = next(steps)
-        while True:
-            cases = steps.send(run(cases, 0)[0])
-    except StopIteration as done:
-        return done.value
 
 
 def spread_scale(r, c, s, e, weight: float) -> float:

@@ -42,11 +42,11 @@ def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
             r = req if p.method == req.method else replace(req, method=p.method, members=1)
             solvers.append(_solving(p, r))
             where.append((t, name))
-    out = [({}, 0) for _ in problem_sets]
+    results, nfes = [{} for _ in problem_sets], [0] * len(problem_sets)
     for (t, name), (analysis, nfe) in zip(where, _together(solvers, req)):
-        out[t][0][name] = analysis
-        out[t] = (out[t][0], out[t][1] + nfe)
-    return out
+        results[t][name] = analysis
+        nfes[t] += nfe
+    return list(zip(results, nfes))
 
 
 class Evaluation(NamedTuple):
@@ -77,7 +77,7 @@ def _together(solvers: list, req: Request) -> list:
         groups: dict = {}
         for i, ev in pending.items():
             groups.setdefault((ev.problem.name, ev.problem.key, ev.members), []).append(i)
-        for (_, _, members, ), ids in groups.items():
+        for (_, _, members), ids in groups.items():
             asks = [pending[i] for i in ids]
             u, nfe = _learned_departure(req, asks[0].problem, [c for ev in asks for c in ev.cases], members)
             for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) * max(members, 1) for ev in asks])[:-1])):
@@ -231,9 +231,11 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     :class:`Verification`).
     """
     sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
-    v = Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0)
-    verification = cross_validation(xb, p.ob, be, p.grid, analyser) if req.verify else None
-    folds, v = _first(verification) if req.verify else (None, v)
+    if req.verify:
+        verification = cross_validation(xb, p.ob, be, p.grid, analyser)
+        folds, v = _first(verification)  # no folds (and the weight 0) below MIN_VERIFY observations
+    else:
+        folds, v = None, Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0)
     u, nfe = yield Evaluation(p, [(xb, sb, *case) for case in folds or []] + [(xb, sb, xa, sa, p.ob)])
     if folds:
         v = _last(verification, u[:-1])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import replace
-from typing import NamedTuple
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
