@@ -375,11 +375,6 @@ def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsy
     # the resolved options go into the card (training_options): recipe, preset and every option
     assert recorded[-1]["recipe"] == "downscaling" and recorded[-1]["preset"] == "default"
     assert recorded[-1]["minutes_denoiser"] == 3.0 and recorded[-1]["pde_weight"] == 1.0
-    assert kw["through_sampler"] is False  # a switch: off unless asked for, --no-... turns it off again
-    seen.pop("downscaling")
-    for flags, want in ((["--through-sampler"], True), (["--through-sampler", "--no-through-sampler"], False)):
-        assert cli.main(["train", "downscaling", "s.nc", "--stages", "consistency", *flags]) == 0
-        assert seen.pop("downscaling")[2]["through_sampler"] is want
     assert cli.main(["train", "latent", "s.nc", "--preset", "smoke", "--batch", "4"]) == 0
     kw = seen["latent"][2]
     assert kw["batch"] == 4 and kw["max_steps"] == 3 and kw["ae_minutes"] == 0.2 and recorded[-1]["preset"] == "smoke"

@@ -616,12 +616,8 @@ def _add_train(sub) -> None:
                             "the flags below override them")
         for o in recipe.options:  # None: the preset's value (shown: the default preset's)
             extra = {"choices": ["analytic", "vre"]} if o.name == "encoder" else {}
-            if o.type is bool:  # a switch: --name / --no-name
-                extra, kind = {"action": argparse.BooleanOptionalAction}, {}
-            else:
-                kind = {"type": o.type}
-            t.add_argument("--" + o.name.replace("_", "-"), default=None, help=f"{o.help} (default: {o.default})",
-                           **kind, **extra)
+            t.add_argument("--" + o.name.replace("_", "-"), type=o.type, default=None,
+                           help=f"{o.help} (default: {o.default})", **extra)
     s.set_defaults(run=_train)
 
 

@@ -163,7 +163,6 @@ def train_downscaler(
     minutes: dict | None = None,
     pde_weight: float = 1.0,
     consistency_weight: float = 10.0,
-    through_sampler: bool = False,
     batch: int = 8,
     lr: float = 3e-4,
     seed: int = 0,
@@ -192,9 +191,6 @@ def train_downscaler(
         Final weight ``lambda`` of the physics loss (0: the ablation without it).
     consistency_weight : float
         Weight of the consistency stage's penalty on the sampler's mean.
-    through_sampler : bool
-        The consistency stage penalises the mean of the sampler's output, the sampler differentiated
-        (:meth:`_Stages.consistency`).
     batch, lr, seed : int, float, int
     init : path, optional
         A ``.safetensors`` model to start from (and its ``.json`` card).
@@ -226,7 +222,7 @@ def train_downscaler(
     if "denoiser" in stages:
         run.denoiser(budget["denoiser"], pde_weight)
     if "consistency" in stages:
-        run.consistency(budget["consistency"], pde_weight, consistency_weight, through_sampler=through_sampler)
+        run.consistency(budget["consistency"], pde_weight, consistency_weight)
     run.validate(Examples(va, seed + 1, wind_dropout=0.0))
     _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps)
     return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
@@ -293,9 +289,7 @@ def _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps) -
         f"python -m xda.training.downscaling {' '.join(Path(p).name for p in paths)} --name {name} "
         f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
         + (f" --minutes-consistency {card['training']['stages']['consistency']['minutes']} --consistency-weight "
-           f"{card['training']['stages']['consistency']['consistency_weight']}"
-           + (" --through-sampler" if card['training']['stages']['consistency'].get("through_sampler") else "")
-           if "consistency" in stages else "")
+           f"{card['training']['stages']['consistency']['consistency_weight']}" if "consistency" in stages else "")
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
@@ -352,7 +346,7 @@ class _Stages:
         entry = self._fit(self.model.denoiser, self._denoiser_loss(pde_weight), minutes, "denoiser", pass_fraction=True)
         entry.update(pde_weight=pde_weight, pde_schedule="linear ramp 0 -> pde_weight over the first half, w(sigma)=1/(1+sigma^2)")
 
-    def consistency(self, minutes, pde_weight, weight, members: int = 4, steps: int = 6, through_sampler: bool = False):
+    def consistency(self, minutes, pde_weight, weight, members: int = 4, steps: int = 6):
         """Fine-tune the denoiser so that its sampler's mean is the regression's: the denoising loss (with the
         physics term at full weight) plus ``weight`` times the squared members' mean of ``D(z_sigma; sigma)`` at
         states ``z_sigma`` of its own sampler, stopped at a random one of its ``steps`` noise levels.
@@ -361,13 +355,7 @@ class _Stages:
         the departure from the regression). The U-statistic ``(|sum_k D_k|^2 - sum_k |D_k|^2) / (K (K - 1))``
         over ``K = members`` estimates that mean's square without the bias of its sampling noise, so the penalty
         does not shrink the members' spread.
-
-        ``through_sampler``: the penalty is on the members' mean of the sampler's *output* instead, the whole
-        ``steps``-step sampler differentiated (each evaluation recomputed in the backward pass, so memory stays
-        that of one): the quantity the consistency check measures, at ``2 steps - 1`` evaluations a step.
         """
-        from torch.utils.checkpoint import checkpoint
-
         from ..models.diffusion import sample_heun, sigma_schedule, squared_mean
 
         m, dev = self.model, self.dev
@@ -375,28 +363,21 @@ class _Stages:
         rng = np.random.default_rng(self.card["training"]["seed"] + 3)
         sigmas = sigma_schedule(steps, device=dev)
 
-        def recomputed(z, s, **kw):
-            return checkpoint(m.denoiser, z, s, kw["cond"], kw["variable"], kw["periodic"], use_reentrant=False)
-
         def loss(step):
             b = self.examples(max(1, self.batch // members))
             x, reg, _ = self._denoiser_batch(b)
             cond = torch.cat([x, reg], dim=1).repeat(members, 1, 1, 1)
             var0 = torch.zeros(cond.shape[0], dtype=torch.long, device=dev)
-            z = torch.randn((cond.shape[0], 1, *cond.shape[-2:]), device=dev) * sigmas[0]
-            extra = dict(cond=cond, variable=var0, periodic=b["periodic"])
-            if through_sampler:
-                return base(step, 1.0) + weight * squared_mean(sample_heun(recomputed, z, sigmas, extra).reshape(members, -1))
             i = int(rng.integers(steps))
             with torch.no_grad():
+                z = torch.randn((cond.shape[0], 1, *cond.shape[-2:]), device=dev) * sigmas[0]
                 if i:
-                    z = sample_heun(m.denoiser, z, sigmas[: i + 1], extra)
+                    z = sample_heun(m.denoiser, z, sigmas[: i + 1], dict(cond=cond, variable=var0, periodic=b["periodic"]))
             d = m.denoiser(z, sigmas[i].expand(cond.shape[0]), cond, var0, b["periodic"]).reshape(members, -1)
             return base(step, 1.0) + weight * squared_mean(d)
 
         entry = self._fit(m.denoiser, loss, minutes, "consistency", warmup=20)
-        entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps,
-                     through_sampler=through_sampler)
+        entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps)
 
     def _denoiser_loss(self, pde_weight):
         """``loss(step, elapsed_fraction)`` of the denoiser stage (see :meth:`denoiser`)."""

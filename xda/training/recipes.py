@@ -100,8 +100,6 @@ RECIPES = {
          Option("minutes_denoiser", float, 14.0, "minutes for the denoiser stage"),
          Option("minutes_consistency", float, 20.0, "minutes for the consistency stage (fine-tunes the denoiser)"),
          Option("consistency_weight", float, 10.0, "weight of the sampler-mean penalty of the consistency stage"),
-         Option("through_sampler", bool, False, "consistency stage: penalise the mean of the sampler's output, the "
-                                                "whole sampler differentiated (default: of the denoiser at its states)"),
          Option("pde_weight", float, 1.0, "weight of the advection-diffusion loss"),
          Option("batch", int, 8, "cases per optimiser step"), Option("lr", float, 3e-4, "learning rate (AdamW)"),
          Option("init", str, None, "start from this model (its stages not trained are kept)"),
