@@ -113,9 +113,9 @@ def test_the_trace_catches_labeled_code_in_the_solve(z500, monkeypatch):
     bg, obs = _case(z500)
     oi = analysis.METHODS["oi"]
 
-    def leaky(problems, req):
+    def leaky(problem_sets, req):
         xr.DataArray(np.zeros(3)).mean()
-        return oi(problems, req)
+        return oi(problem_sets, req)
 
     monkeypatch.setitem(analysis.METHODS, "oi", leaky)
     trace = _traced(monkeypatch, analysis.METHODS, xda.assimilate, bg, obs, method="oi")

@@ -1,7 +1,8 @@
 """The solve of :func:`xda.assimilate`: plain arrays in working units on a grid with latitudes ascending,
 prepared once by the task (:mod:`xda.labeled.io`) and written back once. Nothing here touches a labeled
-array: each method of :data:`METHODS` takes the :class:`~xda.tasks.request.Problem` of each variable and the
-call's :class:`~xda.tasks.request.Request` and returns an :class:`~xda.tasks.request.Analysis` per variable."""
+array: each method of :data:`METHODS` takes the :class:`~xda.tasks.request.Problem` of each variable at each of
+one or more analysis times and the call's :class:`~xda.tasks.request.Request`, and returns an
+:class:`~xda.tasks.request.Analysis` per variable and time."""
 
 from __future__ import annotations
 
@@ -26,16 +27,11 @@ from .request import Analysis, Problem, Request
 BACKGROUND_ERRORS = ("tuned", "innovations", "model")
 
 
-def _by_variable(problems: dict, req: Request) -> tuple[dict, int]:
-    """OI, or the anchored learned analysis, one variable at a time (a variable the model does not know has
-    ``Problem.method == "oi"``). Returns ({name: :class:`Analysis`}, network evaluations)."""
-    return by_time([problems], req)[0]
-
-
 def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
-    """:func:`_by_variable` of several analysis times at once: each variable's network evaluations of every time
-    (the verification's folds and the posterior-mean head) go through the network together
-    (:func:`_together`). Returns ({name: :class:`Analysis`}, network evaluations) per time."""
+    """OI, or the anchored learned analysis, of each variable (a variable the model does not know has
+    ``Problem.method == "oi"``) of several analysis times at once: each variable's network evaluations of every
+    time (the verification's folds and the posterior-mean heads, then the members) go through the network
+    together (:func:`_together`). Returns ({name: :class:`Analysis`}, network evaluations) per time."""
     solvers, where = [], []
     for t, problems in enumerate(problem_sets):
         for name, p in problems.items():
@@ -153,18 +149,15 @@ def _checked(req: Request, p: Problem):
     return be, ob.subset(ok), dict(n_obs=int(ok.sum()), rejected=int((~ok).sum()), dropped=ob.dropped, checks=(ob, pre, ok))
 
 
-#: The analysis methods, one protocol: ``solve(problems, request) -> ({name: Analysis}, network evaluations)``, on
-#: plain arrays (``problems``: {background variable: :class:`Problem`}). Keyed by ``method="oi"`` or, for
-#: ``method="xda"``, the model's architecture (:data:`xda.models.cards.ARCHITECTURES`).
-METHODS = {"oi": _by_variable, "anchored": _by_variable, "joint": _analyse_joint, "latent": _analyse_joint}
+def _joint_by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
+    """:func:`_analyse_joint` of each analysis time in turn (its folds go through the network one at a time)."""
+    return [_analyse_joint(problems, req) for problems in problem_sets]
 
 
-def solve(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
-    """The analyses of several times by ``METHODS[req.solver]``, ({name: Analysis}, network evaluations) per time;
-    the anchored model's evaluations of all of them share batches (:func:`by_time`)."""
-    if METHODS[req.solver] is _by_variable:
-        return by_time(problem_sets, req)
-    return [METHODS[req.solver](problems, req) for problems in problem_sets]
+#: The analysis methods, one protocol: ``solve(problem_sets, request) -> [({name: Analysis}, network evaluations),
+#: ...]``, one per analysis time, on plain arrays (each of ``problem_sets``: {background variable: :class:`Problem`}).
+#: Keyed by ``method="oi"`` or, for ``method="xda"``, the model's architecture (:data:`xda.models.cards.ARCHITECTURES`).
+METHODS = {"oi": by_time, "anchored": by_time, "joint": _joint_by_time, "latent": _joint_by_time}
 
 
 def _learned_departure(req: Request, p: Problem, cases: list, members: int):

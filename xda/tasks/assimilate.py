@@ -22,10 +22,10 @@ from ..labeled.observations import collect, on_model_terrain
 from ..models.cards import DEFAULT_MODEL, DEFAULT_STEPS, architecture, load_card, require_kind
 from ..numerics import memory, threads
 from . import lazy
-from .analysis import solve
+from .analysis import METHODS
 from .request import Problem, Request
 
-#: The values of ``method=`` (:data:`xda.tasks.analysis.METHODS` holds what each does).
+#: The values of ``method=`` (:data:`METHODS` holds what each does).
 CHOICES = ("xda", "oi")
 
 
@@ -295,10 +295,10 @@ def _setup(background, obs, options: dict) -> _Call:
 
 def _solve(calls: list) -> list:
     """The analyses of the times ``calls`` (one request: the same model and settings), plain arrays only:
-    ({name: Analysis}, network evaluations) per time (:func:`xda.tasks.analysis.solve`)."""
-    grid = calls[0].grid
+    ({name: Analysis}, network evaluations) per time (:data:`METHODS`)."""
+    grid, req = calls[0].grid, calls[0].req
     with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        return solve([c.problems for c in calls], calls[0].req)
+        return METHODS[req.solver]([c.problems for c in calls], req)
 
 
 def _finish(call: _Call, results: dict, nfe_total: int):
