@@ -179,6 +179,23 @@ def test_the_fitted_statistics_are_the_best_of_a_fine_grid():
     assert 0.7e6 < fit.length_scale < 2.0e6 and 1.2 < fit.inflation < 1.9  # truth: L = 1200 km, a = 1.5
 
 
+def test_a_warm_started_search_ends_within_its_tolerance_of_the_full_one():
+    """From a close start (a subset's fit), fit_loo stops early but its score is within SCORE_TOL of the cold
+    search's, and its answer stays within WARM_RANGE of the start even when the start is far off."""
+    from xda.numerics import covariance as ncov
+
+    rng = np.random.default_rng(4)
+    n = 200
+    xyz = oi.unit_vectors(rng.uniform(-70, 70, n), rng.uniform(0, 360, n))
+    k = oi.innovation_covariance(xyz, np.full(n, 30.0), np.full(n, 10.0), 1.2e6, "soar")
+    d, s, e = np.linalg.cholesky(k) @ rng.standard_normal(n), np.full(n, 20.0), np.full(n, 10.0)
+    cold = ncov.fit_loo(d, xyz, s, e, 8e5)
+    warm = ncov.fit_loo(d, xyz, s, e, 1.1 * cold.length_scale, inflation=0.95 * cold.inflation)
+    assert cold.score - 1e-9 <= warm.score <= cold.score + ncov.SCORE_TOL
+    far = ncov.fit_loo(d, xyz, s, e, 2e5, inflation=cold.inflation)  # the truth is 6x the start's L
+    assert far.length_scale == pytest.approx(2e5 * ncov.WARM_RANGE, rel=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["soar", "gaussian"])
 def test_a_network_analyses_any_subset_as_the_dense_solve_does(kind):
     """The correlations computed once for all observations: the analysis of a subset (a fold) is the dense

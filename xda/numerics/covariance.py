@@ -30,6 +30,11 @@ from .oi import chordal_distance, innovation_covariance, inverse_from_factor
 #: Bounds of the length scale (m) and of the inflation searched by :func:`fit_loo`.
 LENGTH_BOUNDS = (5e4, 5e6)
 INFLATION_BOUNDS = (0.2, 5.0)
+#: The B search stops once an iteration improves its score by less than this (nats of the summed
+#: log-likelihood), far below what the data can tell apart (a likelihood-ratio test needs about 2).
+SCORE_TOL = 0.05
+#: A search that starts from a close answer (a fit on a subset) stays within this factor of its L and inflation.
+WARM_RANGE = 3.0
 
 
 def fit_correlation(centers: np.ndarray, corr: np.ndarray, count: np.ndarray, kind: str = "soar") -> float:
@@ -215,7 +220,9 @@ def fit_loo(innovations, obs_xyz, s_obs, obs_error, length_scale: float, kinds=(
     grid about the start (5 L x 3 a; for each family after the first, 3 L about the best
     family's point, where the families' optima lie on one ridge), then L-BFGS-B with the analytic gradient
     (:func:`nll_and_gradient`), within :data:`LENGTH_BOUNDS` and
-    :data:`INFLATION_BOUNDS`; the distances are computed once. The data term is a sum over observations, so the prior
+    :data:`INFLATION_BOUNDS`; the distances are computed once. From a given ``inflation`` (a close start) the search
+    stays within :data:`WARM_RANGE` of it and stops once an iteration gains less than :data:`SCORE_TOL`. The data
+    term is a sum over observations, so the prior
     dominates at small ``n`` and the observations at large ``n`` (empirical Bayes:
     Carlin & Louis 2000, ch. 3). Without a prior this is the leave-one-out
     cross-validation of Rasmussen & Williams (2006, sec. 5.4.2).
@@ -256,12 +263,28 @@ def fit_loo(innovations, obs_xyz, s_obs, obs_error, length_scale: float, kinds=(
             stencil = [(dl, da) for dl in np.log([0.35, 0.6, 1.0, 1.6, 2.5]) for da in np.log([0.5, 1.0, 2.0])]
         first = start if inflation is not None else min((start + p for p in np.array(stencil)),
                                                         key=lambda p: objective(p, kind, False))
-        sol = scipy.optimize.minimize(objective, np.clip(first, lo, hi), args=(kind,), jac=True, method="L-BFGS-B",
-                                      bounds=list(zip(lo, hi)), options=dict(ftol=1e-9, gtol=1e-3, maxiter=60))
+        near = (lo, hi) if inflation is None else (np.maximum(lo, first - np.log(WARM_RANGE)),
+                                                   np.minimum(hi, first + np.log(WARM_RANGE)))
+        sol = _minimise(objective, np.clip(first, lo, hi), kind, *near, tol=-np.inf if inflation is None else SCORE_TOL)
         fit = Fit(float(np.exp(sol.x[1])), float(np.exp(sol.x[0])), kind, float(sol.fun))
         if best is None or fit.score < best.score:
             best = fit
     return best
+
+
+def _minimise(objective, x0, kind: str, lo, hi, tol: float):
+    """L-BFGS-B on ``objective(p, kind) -> (value, gradient)`` within ``[lo, hi]``, stopped once an iteration
+    improves the value by less than ``tol``."""
+    last = [np.inf]
+
+    def stop(intermediate_result):
+        if last[0] - intermediate_result.fun < tol:
+            raise StopIteration
+        last[0] = intermediate_result.fun
+
+    return scipy.optimize.minimize(objective, np.clip(x0, lo, hi), args=(kind,), jac=True, method="L-BFGS-B",
+                                   bounds=list(zip(lo, hi)), callback=stop,
+                                   options=dict(ftol=1e-9, gtol=1e-3, maxiter=60))
 
 
 def _log_prior(prior: Prior | None, s_rms: float):

@@ -285,8 +285,9 @@ class Withholding:
     variance is ``s_i^2 (1 - q_i + |L_W^-1 U_W|_i^2)`` (``L_W L_W^T = P_WW``) and its increment
     ``s_i rho_io s_o z_o`` with ``z_R = (P d)_R - P_RW P_WW^-1 (P d)_W`` (``d`` zero on ``W``).
     The same numbers as :meth:`Network.analysis` of the retained observations (tested), for
-    ``|W|^2 n`` work instead of ``|R|^2 n``. Memory: one (n, n_obs) array besides the network's
-    (``U^T = rho_go (P S_o)^T``: the scaled correlations are never formed).
+    ``|W|^2 n`` work instead of ``|R|^2 n``. Memory: one (n_obs, n) array besides the network's
+    (``U = (P S_o) rho_go^T``: the scaled correlations are never formed), kept by rows so that a fold's
+    rows are read contiguously and solved from the right (BLAS ``dtrsm``) without a copy.
     """
 
     def __init__(self, net: Network, sigma_grid, sigma_obs_b, obs_error):
@@ -296,8 +297,8 @@ class Withholding:
         k = covariance_of(net.rho_oo.copy(), sigma_obs_b, obs_error)
         self.p = inverse_from_factor(scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)[0])
         self.rho_go, self.sigma_grid, self.sigma_obs_b = net.rho_go, np.asarray(sigma_grid), np.asarray(sigma_obs_b)
-        self.ut = net.rho_go @ (self.p * self.sigma_obs_b[None, :]).T  # U^T (n, n_obs): a fold's rows are columns
-        self.q = np.einsum("io,io,o->i", net.rho_go, self.ut, self.sigma_obs_b)
+        self.u = (self.p * self.sigma_obs_b[None, :]) @ net.rho_go.T  # U (n_obs, n)
+        self.q = np.einsum("io,oi,o->i", net.rho_go, self.u, self.sigma_obs_b)
 
     def analysis(self, keep: np.ndarray, innovation) -> tuple[np.ndarray, np.ndarray]:
         """Increment and analysis-error variance (n,) from the observations ``keep`` (bool (n_obs,)) alone, with
@@ -310,8 +311,8 @@ class Withholding:
             lw = scipy.linalg.cholesky(self.p[np.ix_(w, w)], lower=True)
             y[keep] -= self.p[np.ix_(np.flatnonzero(keep), w)] @ scipy.linalg.cho_solve((lw, True), y[w])
             y[w] = 0.0
-            t = scipy.linalg.solve_triangular(lw, self.ut[:, w].T, lower=True, overwrite_b=True)  # Fortran order: no copy
-            q = q - np.einsum("ij,ij->j", t, t)
+            t = scipy.linalg.blas.dtrsm(1.0, lw, self.u[w].T, side=1, lower=1, trans_a=1, overwrite_b=1)  # U_W^T L_W^-T
+            q = q - np.einsum("ij,ij->i", t, t)
         inc = self.sigma_grid * (self.rho_go @ (self.sigma_obs_b * y))
         return inc, np.maximum(self.sigma_grid**2 * (1.0 - q), 0.0)
 
@@ -325,7 +326,7 @@ def cached_withholding(net: Network, sigma_grid, sigma_obs_b, obs_error) -> With
     kept = _kept(_WITHHOLDINGS, key)
     if kept is None:
         kept = Withholding(net, sigma_grid, sigma_obs_b, obs_error)
-        _keep(_WITHHOLDINGS, key, kept, kept.ut.nbytes + kept.p.nbytes + kept.q.nbytes)
+        _keep(_WITHHOLDINGS, key, kept, kept.u.nbytes + kept.p.nbytes + kept.q.nbytes)
     return kept
 
 
