@@ -232,3 +232,41 @@ def test_joint_error_std_is_scaled_to_fit_withheld_observations_as_the_univariat
     assert 0.5 <= k <= 2.0 and k != 1.0 and a["tas"].attrs["xda_spread_scale"] == 1.0  # tas unobserved: unverified
     np.testing.assert_allclose(a["z500_standard_error"].values, k * plain["z500_standard_error"].values, rtol=1e-3)
     assert "to fit withheld observations" in a["z500_standard_error"].attrs["long_name"]
+
+
+def _series(n: int = 3):
+    """``n`` times of the joint test state: backgrounds shifted by 10 m, z500 observed at 8 % of the points."""
+    truth, bg, obs, _ = _state()
+    times = np.arange(n) * np.timedelta64(6, "h") + np.datetime64("2000-01-01")
+    bgs = xr.concat([bg.assign({"z500": bg["z500"] + 10.0 * i}) for i in range(n)], "time").assign_coords(time=times)
+    obss = xr.concat([obs] * n, "time").assign_coords(time=times)
+    for v in bg.data_vars:
+        bgs[v].attrs = bg[v].attrs
+    obss["z500"].attrs = obs["z500"].attrs
+    return bgs, obss
+
+
+def test_several_times_of_the_joint_model_share_the_networks_batches_and_equal_their_own(monkeypatch):
+    """The joint analyses of three times: their folds and heads go through the network in one call (27 states),
+    their members in another, each time's noise from its own generator of the seed; each time equals itself alone."""
+    from xda.tasks import assimilate_joint
+
+    bgs, obss = _series()
+    calls, original = [], assimilate_joint.departures
+
+    def counted(req, cases, grid, members):
+        calls.append((len(cases), members))
+        return original(req, cases, grid, members)
+
+    monkeypatch.setattr(assimilate_joint, "departures", counted)
+    kw = dict(model="hs-t42-mv-v1", seed=3, members=2, steps=2, obs_error={"z500": 3.0})
+    got = xda.assimilate(bgs, obss, **kw)
+    assert calls == [(27, 0), (3, 2)]
+    calls.clear()
+    for i in range(3):
+        one = xda.assimilate(bgs.isel(time=i), obss.isel(time=i), **kw)
+        for v in ("z500", "u500", "tas"):
+            xr.testing.assert_allclose(got[v].isel(time=i), one[v], rtol=1e-6)
+        assert one["z500"].attrs["xda_correction_weight_stderr"] != "unverified"
+    assert calls == [(9, 0), (1, 2)] * 3
+    assert float(abs(got["u500"].isel(member=0) - got["u500"].isel(member=1)).max()) > 0.01

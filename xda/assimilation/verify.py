@@ -51,18 +51,20 @@ def folds(ob: PointObservations, repeat: int = 0, k: int = FOLDS) -> np.ndarray:
     return fold
 
 
-def withheld(obs: dict, analyse: Callable[[list], list]) -> tuple[dict, int]:
+def withheld(obs: dict) -> Generator[list, list, tuple[dict, int]]:
     """Residuals and corrections at withheld observations, averaged over the repeats.
+
+    A generator, like :func:`cross_validation`: it yields the observations each fold's
+    analysis takes, ``[train, ...]`` (``{key: PointObservations}``, every key; all
+    ``FOLDS x REPEATS`` folds at once, so that they can share the network's batches), is
+    sent their analyses ``[{key: (x_a, s_a u, s_a)}, ...]`` (grids, working units) for the
+    keys to verify, and returns what follows. Keys with fewer than :data:`MIN_VERIFY`
+    observations are never withheld (they always inform the analyses).
 
     Parameters
     ----------
     obs : dict
-        ``{key: PointObservations}``. Keys with fewer than :data:`MIN_VERIFY`
-        observations are never withheld (they always inform the analyses).
-    analyse : callable
-        ``analyse([train, ...]) -> [{key: (x_a, s_a u, s_a)}, ...]`` (grids, working units)
-        from each set of observations ``train`` (same keys), for the keys to verify: all
-        ``FOLDS x REPEATS`` folds in one call, so that they can share the network's batches.
+        ``{key: PointObservations}``.
 
     Returns
     -------
@@ -73,7 +75,8 @@ def withheld(obs: dict, analyse: Callable[[list], list]) -> tuple[dict, int]:
         Analyses computed.
     """
     tests, trains = _splits(obs)
-    return _averaged(obs, tests, analyse(trains)), REPEATS * FOLDS
+    outs = yield trains
+    return _averaged(obs, tests, outs), REPEATS * FOLDS
 
 
 def _splits(obs: dict) -> tuple[list, list]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
-from typing import NamedTuple
-
 import numpy as np
 
 from ..assimilation.anchor import oi_analyser, oi_analysis, std_grid
@@ -21,6 +19,7 @@ from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..numerics import oi
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
+from .batching import Evaluation, first, last, together
 from .request import Analysis, Problem, Request
 
 #: The values of ``background_error=`` besides a :class:`~xda.assimilation.covariance.BackgroundError`.
@@ -31,7 +30,7 @@ def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
     """OI, or the anchored learned analysis, of each variable (a variable the model does not know has
     ``Problem.method == "oi"``) of several analysis times at once: each variable's network evaluations of every
     time (the verification's folds and the posterior-mean heads, then the members) go through the network
-    together (:func:`_together`). Returns ({name: :class:`Analysis`}, network evaluations) per time."""
+    together (:func:`together`). Returns ({name: :class:`Analysis`}, network evaluations) per time."""
     solvers, where = [], []
     for t, problems in enumerate(problem_sets):
         for name, p in problems.items():
@@ -39,51 +38,16 @@ def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
             solvers.append(_solving(p, r))
             where.append((t, name))
     results, nfes = [{} for _ in problem_sets], [0] * len(problem_sets)
-    for (t, name), (analysis, nfe) in zip(where, _together(solvers, req)):
+    evaluate = lambda p, cases, members: _learned_departure(req, p, cases, members)  # noqa: E731
+    for (t, name), (analysis, nfe) in zip(where, together(solvers, evaluate)):
         results[t][name] = analysis
         nfes[t] += nfe
     return list(zip(results, nfes))
 
 
-class Evaluation(NamedTuple):
-    """What an analysis asks of the network (:func:`_learned_departure`): the posterior-mean head of each case
-    (``members=0``) or ``members`` samples of its one case; a case is ``(x_b, s_b, x_a, s_a, observations)``."""
-
-    problem: Problem
-    cases: list
-    members: int = 0
-
-
-def _together(solvers: list, req: Request) -> list:
-    """Run generators that yield :class:`Evaluation` and are sent ``(u, evaluations per field)``, side by side:
-    in each round what they ask of one variable's network (the heads, or as many members) is evaluated together
-    (:func:`_learned_departure`). Returns each generator's return value."""
-    results, pending = [None] * len(solvers), {}
-
-    def advance(i: int, value) -> None:
-        try:
-            pending[i] = solvers[i].send(value)
-        except StopIteration as done:
-            results[i] = done.value
-            pending.pop(i, None)
-
-    for i in range(len(solvers)):
-        advance(i, None)
-    while pending:
-        groups: dict = {}
-        for i, ev in pending.items():
-            groups.setdefault((ev.problem.name, ev.problem.key, ev.members), []).append(i)
-        for (_, _, members), ids in groups.items():
-            asks = [pending[i] for i in ids]
-            u, nfe = _learned_departure(req, asks[0].problem, [c for ev in asks for c in ev.cases], members)
-            for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) * max(members, 1) for ev in asks])[:-1])):
-                advance(i, (part, nfe))
-    return results
-
-
 def _solving(p: Problem, req: Request):
     """One variable: background check, ``B``, OI and (method ``"xda"``) the learned correction. A generator of
-    :class:`Evaluation` (see :func:`_together`) returning (:class:`Analysis`, network evaluations)."""
+    :class:`Evaluation` (see :func:`together`) returning (:class:`Analysis`, network evaluations)."""
     ob, xb = p.ob, p.xb
     if ob.n == 0:
         raise ObservationError(f"no usable observations of {p.name!r} ({ob.dropped}); nothing to assimilate")
@@ -105,8 +69,9 @@ def _solving(p: Problem, req: Request):
     return Analysis(xa, sa, how, attrs, report), nfe
 
 
-def _analyse_joint(problems: dict, req: Request) -> tuple[dict, int]:
-    """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`)."""
+def _analyse_joint(problems: dict, req: Request):
+    """All variables of a joint model's state at once (:mod:`xda.tasks.assimilate_joint`). A generator (see
+    :func:`together`) returning ({name: :class:`Analysis`}, network evaluations)."""
     from .assimilate_joint import analyse_joint
 
     card = req.card
@@ -121,7 +86,7 @@ def _analyse_joint(problems: dict, req: Request) -> tuple[dict, int]:
         warnings.warn(XdaWarning(f"{why}: the analysis is the classical multivariate anchor "
                                  "(xda_correction_weight = 0)"), stacklevel=4)
     priors = {k: BackgroundError.from_prior(p.prior) for k, p in by_key.items()}
-    analysis, sa, weights, nfe, spreads = analyse_joint(req, xb, obs, bes, priors, grid, anchor_only=why is not None)
+    analysis, sa, weights, nfe, spreads = yield from analyse_joint(req, xb, obs, bes, priors, grid, anchor_only=why is not None)
     recentred = req.members > 1 and why is None and req.latent_optimization is None
     results = {}
     for key, p in by_key.items():
@@ -150,8 +115,14 @@ def _checked(req: Request, p: Problem):
 
 
 def _joint_by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
-    """:func:`_analyse_joint` of each analysis time in turn (its folds go through the network one at a time)."""
-    return [_analyse_joint(problems, req) for problems in problem_sets]
+    """:func:`_analyse_joint` of several analysis times at once: the folds and heads of every time go through the
+    network together, then the members (:func:`together`). Returns ({name: :class:`Analysis`}, network
+    evaluations) per time."""
+    from .assimilate_joint import departures
+
+    grid = next(iter(problem_sets[0].values())).grid  # every time of one call is on the background's grid
+    return together([_analyse_joint(problems, req) for problems in problem_sets],
+                    lambda _, cases, members: departures(req, cases, grid, members))
 
 
 #: The analysis methods, one protocol: ``solve(problem_sets, request) -> [({name: Analysis}, network evaluations),
@@ -220,18 +191,18 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
 
     ``analyser``: :func:`xda.assimilation.anchor.oi_analyser` of ``p.ob`` where it was made already.
 
-    A generator (see :func:`_together`) returning (analysis (members, ny, nx), network evaluations in all,
+    A generator (see :func:`together`) returning (analysis (members, ny, nx), network evaluations in all,
     :class:`Verification`).
     """
     sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
     if req.verify:
         verification = cross_validation(xb, p.ob, be, p.grid, analyser)
-        folds, v = _first(verification)  # no folds (and the weight 0) below MIN_VERIFY observations
+        folds, v = first(verification)  # no folds (and the weight 0) below MIN_VERIFY observations
     else:
         folds, v = None, Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0)
     u, nfe = yield Evaluation(p, [(xb, sb, *case) for case in folds or []] + [(xb, sb, xa, sa, p.ob)])
     if folds:
-        v = _last(verification, u[:-1])
+        v = last(verification, u[:-1])
     u = v.weight.weight * u[-1]
     if members > 1:
         samples, nfe_s = yield Evaluation(p, [(xb, sb, xa, sa, p.ob)], members)
@@ -240,23 +211,6 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
         spread = recentred_spread(samples)
         u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
-
-
-def _first(steps):
-    """(what a generator yields first, None), or (None, what it returns) when it returns without yielding."""
-    try:
-        return next(steps), None
-    except StopIteration as done:
-        return None, done.value
-
-
-def _last(steps, value):
-    """What a generator returns once sent ``value`` (it must not yield again)."""
-    try:
-        steps.send(value)
-    except StopIteration as done:
-        return done.value
-    raise RuntimeError("the generator yielded again")  # pragma: no cover (a bug in the caller's protocol)
 
 
 def _outside_range(card: dict, name: str, grid) -> str | None:
@@ -274,7 +228,7 @@ def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, analy
     """The learned analysis, or the OI anchor with an :class:`~xda.errors.XdaWarning` where the model cannot
     analyse this grid (its spacing or size is outside the card's range): a valid input always gets an answer.
 
-    A generator (see :func:`_together`) returning (analysis (members, ny, nx), error std, evaluations,
+    A generator (see :func:`together`) returning (analysis (members, ny, nx), error std, evaluations,
     :class:`Verification` or None, how the std was had).
     """
     why = _outside_range(req.card, p.name, p.grid)

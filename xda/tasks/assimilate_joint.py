@@ -28,6 +28,7 @@ from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
 from ..assimilation.verify import Weight, correction_weight, spread_scale, withheld
 from ..models.cards import architecture
+from .batching import Evaluation, last
 from .request import Request
 
 
@@ -74,61 +75,83 @@ def _fields(req: Request, xb: dict, anchor: dict, obs: dict, grid):
     return fields, (t(wg.wlat), t(wg.wlon)), wg
 
 
-def _departure(req: Request, xb, anchor, obs, grid, members: int):
-    """The joint ``u`` (members or 1, V, ny, nx) on the input grid and the evaluations per member.
+def departures(req: Request, cases: list, grid, members: int):
+    """The joint ``u`` of each case on the input grid, (len(cases) * max(members, 1), V, ny, nx), and the
+    evaluations per field.
 
-    ``req.latent_optimization``: LO-SDA's latent optimisation
-    (:func:`xda.models.latent.latent_optimization_samples`, keyword arguments): the network
-    sees the background alone and the observations in ``obs`` enter through the optimisation.
+    ``cases``: ``(x_b, anchor, observations)`` of one state each (the verification's folds, the analysis,
+    and those of other times), on ``grid``. ``members=0``: the posterior-mean head of each case; else
+    ``members`` samples of each, each case's noise drawn from its own generator of ``req.seed`` (the same
+    members as alone: the ODE is deterministic given the noise). In batches of
+    :func:`xda.models.anchored.batch_size`, so that the network's memory does not grow with the cases.
     """
     import torch
 
     from ..models import anchored
     from ..models.diffusion import generator
 
-    net, seed, steps, device, lo = req.net, req.seed, req.steps, req.device, req.latent_optimization
-    fields, (wlat, wlon), wg = _fields(req, xb, anchor, obs, grid)
-    n = max(members, 1)
-    seen = fields.clone()
-    if lo is not None:
-        seen[:, :, 4:] = 0.0  # the condition without the observations
-    cond = net.condition(seen, wlat, wlon, grid.periodic).expand(n, -1, -1, -1)
-    var = torch.zeros(n, dtype=torch.long, device=device)
-    gen = generator(seed, device)  # seed=None: fresh entropy, torch's global generator untouched
-    if lo is not None:
-        from ..models.latent import latent_optimization_samples
+    net, device = req.net, req.device
+    prepared = [_fields(req, xb, anchor, ob, grid) for xb, anchor, ob in cases]
+    (wlat, wlon), wg = prepared[0][1:]
+    n_each, size, parts, nfe = max(members, 1), anchored.batch_size(device), [], 1
+    with torch.no_grad():
+        conds = [net.condition(fields, wlat, wlon, grid.periodic) for fields, _, _ in prepared]
+        if members:
+            shape = (members, net.x_channels, *conds[0].shape[-2:])
+            noise = torch.cat([torch.randn(shape, generator=generator(req.seed, device), dtype=conds[0].dtype,
+                                           device=device) for _ in cases])
+        for start in range(0, len(cases) * n_each, size):
+            which = range(start, min(len(cases) * n_each, start + size))  # field k is of case k // n_each
+            cond = torch.cat([conds[k // n_each] for k in which])
+            var = torch.zeros(len(which), dtype=torch.long, device=device)
+            if members:
+                u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=req.steps,
+                                                    noise=noise[which.start : which.stop])
+            else:
+                u = anchored.posterior_mean(net, cond, var, grid.periodic)
+            if architecture(req.card) == "latent":  # back to the pixels
+                u = net.pixel_departure(u, cond, torch.cat([prepared[k // n_each][0] for k in which]), grid.periodic)
+            parts.append(u.double().cpu().numpy())
+    u = np.concatenate(parts)
+    return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
-        u, nfe = latent_optimization_samples(net, cond, seen.expand(n, -1, -1, -1, -1), fields[:, :, 4:].expand(n, -1, -1, -1, -1),
-                                             grid.periodic, steps=steps, generator=gen, **lo)
-    else:
-        with torch.no_grad():
-            if members == 0:
-                u, nfe = anchored.posterior_mean(net, cond, var, grid.periodic), 1
-            else:  # in batches: the network's memory does not grow with the ensemble
-                size = anchored.batch_size(device)
-                parts = [anchored.posterior_samples(net, cond[i : i + size], var[i : i + size], grid.periodic, steps=steps,
-                                                    generator=gen) for i in range(0, n, size)]
-                u, nfe = torch.cat([p[0] for p in parts]), parts[0][1]
-    if architecture(req.card) == "latent":  # back to the pixels
-        with torch.no_grad():
-            u = net.pixel_departure(u, cond, seen.expand(n, -1, -1, -1, -1), grid.periodic)
+
+def _optimised(req: Request, xb, anchor, obs, grid, members: int):
+    """LO-SDA's samples (members, V, ny, nx) on the input grid and the evaluations per member: the network sees the
+    background alone and the observations in ``obs`` enter through the latent optimisation
+    (:func:`xda.models.latent.latent_optimization_samples`, keyword arguments ``req.latent_optimization``)."""
+    import torch
+
+    from ..models.diffusion import generator
+    from ..models.latent import latent_optimization_samples
+
+    net = req.net
+    fields, (wlat, wlon), wg = _fields(req, xb, anchor, obs, grid)
+    seen = fields.clone()
+    seen[:, :, 4:] = 0.0  # the condition without the observations
+    cond = net.condition(seen, wlat, wlon, grid.periodic).expand(members, -1, -1, -1)
+    u, nfe = latent_optimization_samples(net, cond, seen.expand(members, -1, -1, -1, -1),
+                                         fields[:, :, 4:].expand(members, -1, -1, -1, -1), grid.periodic,
+                                         steps=req.steps, generator=generator(req.seed, req.device),
+                                         **req.latent_optimization)
+    with torch.no_grad():
+        u = net.pixel_departure(u, cond, seen.expand(members, -1, -1, -1, -1), grid.periodic)
     u = u.double().cpu().numpy()
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
-def _weights(run, xb, obs, bes, priors, grid, card, analysers: dict) -> tuple[dict, dict, int]:
+def _weights(xb, obs, bes, priors, grid, card, analysers: dict):
     """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction and scale of the error
     std (:func:`xda.assimilation.verify.spread_scale`; 1 where unverified) per state key (see the module
-    docstring), evaluations spent; ``analysers`` as :func:`_anchor`'s."""
-    keys = [k for k in card["variables"] if k in xb]
-    state = list(card["variables"])
-
-    def analyse(train):
-        anchor = _anchor(xb, train, bes, priors, grid, card, analysers)
-        u, _ = run(anchor, train, 0)
-        return {k: (anchor[k][0], anchor[k][1] * u[0, state.index(k)], anchor[k][1]) for k in train}
-
-    res, n = withheld(obs, lambda trains: [analyse(train) for train in trains])
+    docstring), and evaluations spent; ``analysers`` as :func:`_anchor`'s. A generator: it yields the folds'
+    cases ``[(x_b, anchor, train), ...]`` and is sent their heads' ``u`` (folds, V, ny, nx)."""
+    keys, state = [k for k in card["variables"] if k in xb], list(card["variables"])
+    verification = withheld(obs)
+    trains = next(verification)
+    anchors = [_anchor(xb, train, bes, priors, grid, card, analysers) for train in trains]
+    u = yield [(xb, anchor, train) for anchor, train in zip(anchors, trains)]
+    res, n = last(verification, [{k: (a[k][0], a[k][1] * u_f[state.index(k)], a[k][1]) for k in train}
+                                  for a, train, u_f in zip(anchors, trains, u)])
     w = {k: correction_weight(r, c) for k, (r, c, _, _) in res.items()}
     spread = {k: spread_scale(r, c, s, e, w[k].weight) for k, (r, c, s, e) in res.items()}
     unverified = correction_weight(np.zeros(0), np.zeros(0))
@@ -136,9 +159,12 @@ def _weights(run, xb, obs, bes, priors, grid, card, analysers: dict) -> tuple[di
     return {k: w.get(k, unverified if k in obs else floor) for k in keys}, {k: spread.get(k, 1.0) for k in keys}, n
 
 
-def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, grid, anchor_only: bool = False
-                  ) -> tuple[dict, dict, dict, int]:
+def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, grid, anchor_only: bool = False):
     """The joint analysis of the state keys in ``xb``.
+
+    A generator of :class:`~xda.tasks.batching.Evaluation` (``problem`` None, cases of :func:`departures`), sent
+    ``(u, evaluations per field)``, so that the network evaluations of several times go together
+    (:func:`xda.tasks.batching.together`): the verification's folds and the head in one, then the members.
 
     Parameters
     ----------
@@ -168,10 +194,6 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
     if not obs:
         raise ObservationError("no usable observations of any variable of the state; nothing to assimilate")
     keys, members, card = list(req.card["variables"]), req.members, req.card  # the network's channels
-
-    def run(anchor, ob, m):
-        return _departure(req, xb, anchor, ob, grid, m)
-
     if req.latent_optimization is not None:
         return _latent(req, xb, obs, priors, grid)
     # the verification's analysers (its folds') give the anchor too, from the same factorisations
@@ -183,13 +205,14 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
                         else anchor[k][0][None]) for k in xb}
         return (analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0,
                 {k: 1.0 for k in xb})
-    weights, spreads, nfe = (_weights(run, xb, obs, bes, priors, grid, card, analysers) if req.verify
-                             else ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, {k: 1.0 for k in xb}, 0))
-    mean, n1 = run(anchor, obs, 0)
-    nfe += n1
-    u = {k: weights[k].weight * mean[:, keys.index(k)] for k in xb}
+    verification = _weights(xb, obs, bes, priors, grid, card, analysers) if req.verify else None
+    folds = next(verification) if verification else []
+    u, nfe = yield Evaluation(None, folds + [(xb, anchor, obs)])
+    weights, spreads, n_folds = (last(verification, u[:-1]) if verification else
+                                 ({k: Weight(1.0, np.nan, 1.0, np.nan) for k in xb}, {k: 1.0 for k in xb}, 0))
+    u, nfe = {k: weights[k].weight * u[-1:, keys.index(k)] for k in xb}, nfe * (n_folds + 1)
     if members > 1:
-        samples, ns = run(anchor, obs, members)
+        samples, ns = yield Evaluation(None, [(xb, anchor, obs)], members)
         spread = recentred_spread(samples)
         u = {k: u[k] + spreads[k] * spread[:, keys.index(k)] for k in xb}
         nfe += members * ns
@@ -202,7 +225,7 @@ def _latent(req: Request, xb: dict, obs: dict, priors: dict, grid) -> tuple[dict
     standard names' priors)."""
     keys, members = list(req.card["variables"]), req.members
     anchor = _anchor(xb, {}, {}, priors, grid, req.card)
-    u_all, nfe = _departure(req, xb, anchor, obs, grid, max(members, 1))
+    u_all, nfe = _optimised(req, xb, anchor, obs, grid, max(members, 1))
     u = {k: u_all[:, keys.index(k)] for k in xb}
     if members <= 1:
         u = {k: v[:1] for k, v in u.items()}
