@@ -25,6 +25,7 @@ def zero_model(tmp_path, monkeypatch):
                         sigma_b={"lat": [0.0], "values": [1.5]}, length_scale_m=4e5, correlation="soar"),
         },
         "grid": {"shape": [64, 128], "global": True, "spacing_deg": 2.8125, "valid_spacing_deg": [0.25, 6.0]},
+        "training": {"validation": {"z500": {"rmse_ratio": 1.0}}},  # nested, as the shipped cards' are
     }
     torch.manual_seed(0)
     registry.save_model(anchored_denoiser((8, 8, 8, 8)), card, tmp_path, "zero")
@@ -139,6 +140,7 @@ def test_fine_tune_on_an_archive_of_pairs(z500, zero_model, tmp_path):
     wfile = xda.train(pairs, init=zero_model, minutes=0.2, cases=6, batch=2, out=tmp_path / "ft", name="ft")
     card = __import__("json").loads(wfile.with_suffix(".json").read_text())
     assert card["training"]["fine_tuned"]["init"] == "zero" and card["training"]["fine_tuned"]["steps"] > 0
+    assert card["training"]["validation"] == {"z500": {"rmse_ratio": 1.0}}  # the init's record, kept
     before = registry.load_card("zero")["variables"]
     assert card["anchor"] == "oi" and card["variables"]["tas"] == before["tas"]
     # the archive's own B replaces the card's for z500: s_b close to the archive's rms background error by latitude

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+
 import numpy as np
 
 from ..assimilation.anchor import oi_analyser, oi_analysis, std_grid

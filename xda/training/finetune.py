@@ -136,7 +136,7 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
 
     ema, steps, losses = fit(model, loss_fn, minutes=max(minutes - built / 60, 0.1), lr=lr, warmup=20, ema_decay=0.99,
                              label="fine-tune")
-    new["training"] = dict(card.get("training", {}), fine_tuned=dict(
+    new["training"] = dict(new.get("training", {}), fine_tuned=dict(
         init=str(init), variable=key, archive_samples=int(truth.shape[0]), cases=int(len(bank["u"])), steps=steps,
         minutes=minutes, seconds=round(time.perf_counter() - t0), lr=lr, batch=batch, seed=seed,
         final_loss=float(np.mean(losses[-20:])) if losses else None,
