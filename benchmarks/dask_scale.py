@@ -31,8 +31,8 @@ import xda
 warnings.filterwarnings("ignore")
 
 
-#: The workers' environment: one BLAS thread each, glibc's allocator left to adapt.
-WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+#: The workers' environment: one BLAS (and xda) thread each, glibc's allocator left to adapt.
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, "XDA_NUM_THREADS": 1}
 
 
 def archive(n: int):

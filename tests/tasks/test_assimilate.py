@@ -305,3 +305,34 @@ def test_observation_space_table_with_qc_and_desroziers():
     assert 0 < an["tas"].attrs["xda_desroziers_obs_error_std"] < 10
     plain = xda.assimilate(bg, df, method="oi", obs_error={"tas": 1.5})
     xr.testing.assert_identical(plain["tas"].drop_attrs(), an["tas"].drop_attrs())
+
+
+def test_times_analysed_on_several_threads_equal_those_on_one(z500, monkeypatch):
+    """The independent parts of three times (B, OI, folds) on two threads: the same analyses as on one thread."""
+    from xda.numerics import oi, threads
+
+    bg = (z500.isel(time=slice(0, 3)) + 30.0).assign_attrs(z500.attrs)
+    bg["z500"].attrs = z500["z500"].attrs
+    obs = z500["z500"].isel(time=slice(0, 3)).where(np.random.default_rng(5).random(z500["z500"].shape[1:]) < 0.04)
+    got = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(threads, "workers_for_analysis", lambda n, w=workers: w)
+        oi.clear_cache()
+        got[workers] = xda.assimilate(bg, obs, seed=0)
+    xr.testing.assert_allclose(got[1], got[2], rtol=1e-9)
+    one = xda.assimilate(bg.isel(time=0), obs.isel(time=0), seed=0)  # the learned correction is verified
+    assert one["z500"].attrs["xda_correction_weight_stderr"] != "unverified"
+
+
+def test_map_in_threads_keeps_the_order_and_raises_the_first_error():
+    from xda.numerics.threads import map_in_threads
+
+    assert map_in_threads(lambda x: x * x, range(7), 3) == [x * x for x in range(7)]
+
+    def fails_at_three(x):
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    with pytest.raises(ValueError, match="three"):
+        map_in_threads(fails_at_three, range(6), 2)

@@ -14,6 +14,7 @@ function, so the baseline is "OI / 3D-Var" at once.
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numpy as np
 import scipy.linalg
@@ -195,6 +196,22 @@ def _keep(cache: dict, key: str, value, nbytes: int) -> None:
     cache[key] = (value, nbytes)
 
 
+#: Locks of the caches' keys, striped: threads that need the same factorisation wait for the first to make it.
+_STRIPES = tuple(threading.Lock() for _ in range(64))
+
+
+def _kept_or_made(cache: dict, key: str, make, size) -> object:
+    """What ``cache`` keeps under ``key``, else ``make()``, then kept (``size(value)`` bytes). Threads analysing
+    several times on one network (:func:`xda.numerics.threads.map_in_threads`) make each thing once: a second
+    thread that needs the same key waits for the first (one lock per stripe of keys; ``make`` takes no lock)."""
+    with _STRIPES[int(key[:8], 16) % len(_STRIPES)]:
+        value = _kept(cache, key)
+        if value is None:
+            value = make()
+            _keep(cache, key, value, size(value))
+    return value
+
+
 def clear_cache() -> None:
     """Forget the kept factorisations and correlations (:func:`cached_dense_oi`, :func:`cached_withholding`)."""
     _CORRELATIONS.clear()
@@ -214,12 +231,8 @@ def _digest(*items) -> str:
 def grid_obs_correlation(grid_xyz, obs_xyz, length_scale: float, kind: str = "soar") -> np.ndarray:
     """``rho(r_io / L)`` (n, n_obs) of grid points and observations; the most recent ones are kept (up to
     :data:`CACHE_BYTES`), so the analyses and the cross-validation folds of a network share them."""
-    key = _digest(grid_xyz, obs_xyz, length_scale, kind)
-    rho = _kept(_CORRELATIONS, key)
-    if rho is None:
-        rho = correlation_between(grid_xyz, obs_xyz, length_scale, kind)
-        _keep(_CORRELATIONS, key, rho, rho.nbytes)
-    return rho
+    return _kept_or_made(_CORRELATIONS, _digest(grid_xyz, obs_xyz, length_scale, kind),
+                         lambda: correlation_between(grid_xyz, obs_xyz, length_scale, kind), lambda rho: rho.nbytes)
 
 
 def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind="soar",
@@ -231,11 +244,9 @@ def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_
     much of factors, the least recently used forgotten first."""
     block = _require_dense(grid_xyz.shape[0], obs_xyz.shape[0], grid_xyz.shape[0] * obs_xyz.shape[0])
     key = _digest(grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_error, length_scale, kind)
-    solve = _kept(_SOLVES, key)
-    if solve is None:
-        k = innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind)
-        solve = [scipy.linalg.cho_factor(k, lower=True, overwrite_a=True), None]
-        _keep(_SOLVES, key, solve, k.nbytes + 8 * grid_xyz.shape[0])
+    factor = lambda: [scipy.linalg.cho_factor(innovation_covariance(obs_xyz, sigma_obs_b, obs_error, length_scale, kind),  # noqa: E731
+                                              lower=True, overwrite_a=True), None]
+    solve = _kept_or_made(_SOLVES, key, factor, lambda s: s[0][0].nbytes + 8 * grid_xyz.shape[0])
     rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
     inc = sigma_grid * (rho_go @ (sigma_obs_b * scipy.linalg.cho_solve(solve[0], innovation)))
     if variance and solve[1] is None:
@@ -323,11 +334,8 @@ def cached_withholding(net: Network, sigma_grid, sigma_obs_b, obs_error) -> With
     given ``B``) factorise it once. Keyed by a digest of the positions, ``L``, the family and the stds; the least
     recently used forgotten first (:data:`CACHE_BYTES`)."""
     key = _digest(net.grid_xyz, net.obs_xyz, net.length_scale, net.kind, sigma_grid, sigma_obs_b, obs_error)
-    kept = _kept(_WITHHOLDINGS, key)
-    if kept is None:
-        kept = Withholding(net, sigma_grid, sigma_obs_b, obs_error)
-        _keep(_WITHHOLDINGS, key, kept, kept.u.nbytes + kept.p.nbytes + kept.q.nbytes)
-    return kept
+    return _kept_or_made(_WITHHOLDINGS, key, lambda: Withholding(net, sigma_grid, sigma_obs_b, obs_error),
+                         lambda w: w.u.nbytes + w.p.nbytes + w.q.nbytes)
 
 
 def tiles(grid_xyz: np.ndarray, degrees: float = TILE_DEGREES) -> list[np.ndarray]:

@@ -136,6 +136,26 @@ def for_analysis(n_points: int) -> int:
     return 1 if n_points <= SMALL_ANALYSIS else num_threads()
 
 
+def workers_for_analysis(n_points: int) -> int:
+    """Python threads for the independent parts of analyses of ``n_points`` grid points (their variables, their
+    times): the cores that :func:`for_analysis`'s BLAS threads leave, each thread on one core. Threads on
+    separate analyses never wait for each other, so, unlike BLAS threads sharing one product, a busy machine
+    slows them without the barriers' collapse measured there."""
+    return max(1, num_threads() // for_analysis(n_points))
+
+
+def map_in_threads(fn, items, workers: int) -> list:
+    """``[fn(x) for x in items]`` on up to ``workers`` threads where there is more than one item: the results in
+    order, the first exception raised."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="xda") as pool:
+        return list(pool.map(fn, items))
+
+
 @contextlib.contextmanager
 def limited(n: int):
     """Run a block with ``n`` BLAS/LAPACK and torch threads, restoring both afterwards."""

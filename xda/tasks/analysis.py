@@ -18,6 +18,7 @@ from ..assimilation.verify import Verification, Weight, cross_validation, weight
 from ..errors import GridError, ModelError, ObservationError, XdaWarning, check_choice
 from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
 from ..numerics import oi
+from ..numerics.threads import map_in_threads
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
 from .batching import Evaluation, first, last, together
@@ -40,7 +41,7 @@ def by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, int]]:
             where.append((t, name))
     results, nfes = [{} for _ in problem_sets], [0] * len(problem_sets)
     evaluate = lambda p, cases, members: _learned_departure(req, p, cases, members)  # noqa: E731
-    for (t, name), (analysis, nfe) in zip(where, together(solvers, evaluate)):
+    for (t, name), (analysis, nfe) in zip(where, together(solvers, evaluate, req.workers)):
         results[t][name] = analysis
         nfes[t] += nfe
     return list(zip(results, nfes))
@@ -78,9 +79,9 @@ def _analyse_joint(problems: dict, req: Request):
     card = req.card
     by_key = {p.key: p for p in problems.values()}
     xb, obs, bes, reports = {k: p.xb for k, p in by_key.items()}, {}, {}, {}
-    for key, p in by_key.items():
-        if p.ob is not None and p.ob.n > 0:
-            bes[key], obs[key], reports[key] = _checked(req, p)
+    observed = [key for key, p in by_key.items() if p.ob is not None and p.ob.n > 0]
+    for key, (be, ob, report) in zip(observed, map_in_threads(lambda k: _checked(req, by_key[k]), observed, req.workers)):
+        bes[key], obs[key], reports[key] = be, ob, report
     grid = next(iter(problems.values())).grid
     why = _outside_range(card, ", ".join(repr(p.name) for p in problems.values()), grid)
     if why is not None:
@@ -123,7 +124,7 @@ def _joint_by_time(problem_sets: list[dict], req: Request) -> list[tuple[dict, i
 
     grid = next(iter(problem_sets[0].values())).grid  # every time of one call is on the background's grid
     return together([_analyse_joint(problems, req) for problems in problem_sets],
-                    lambda _, cases, members: departures(req, cases, grid, members))
+                    lambda _, cases, members: departures(req, cases, grid, members), req.workers)
 
 
 #: The analysis methods, one protocol: ``solve(problem_sets, request) -> [({name: Analysis}, network evaluations),

@@ -297,8 +297,9 @@ def _solve(calls: list) -> list:
     """The analyses of the times ``calls`` (one request: the same model and settings), plain arrays only:
     ({name: Analysis}, network evaluations) per time (:data:`METHODS`)."""
     grid, req = calls[0].grid, calls[0].req
-    with threads.limited(threads.for_analysis(grid.shape[0] * grid.shape[1])):  # see threads.for_analysis
-        return METHODS[req.solver]([c.problems for c in calls], req)
+    points = grid.shape[0] * grid.shape[1]
+    with threads.limited(threads.for_analysis(points)):  # see threads.for_analysis
+        return METHODS[req.solver]([c.problems for c in calls], replace(req, workers=threads.workers_for_analysis(points)))
 
 
 def _finish(call: _Call, results: dict, nfe_total: int):

@@ -26,6 +26,7 @@ from ..assimilation.anchor import balanced_anchor, oi_analyser, oi_analysis, std
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
+from ..numerics.threads import map_in_threads
 from ..assimilation.verify import Weight, correction_weight, spread_scale, withheld
 from ..models.cards import architecture
 from .batching import Evaluation, last
@@ -140,6 +141,13 @@ def _optimised(req: Request, xb, anchor, obs, grid, members: int):
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
+def _warmed(analyse, ob):
+    """``analyse`` (:func:`xda.assimilation.anchor.oi_analyser`) once it has analysed all of ``ob``: its kept
+    factorisation made."""
+    analyse(ob)
+    return analyse
+
+
 def _weights(xb, obs, bes, priors, grid, card, analysers: dict):
     """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction and scale of the error
     std (:func:`xda.assimilation.verify.spread_scale`; 1 where unverified) per state key (see the module
@@ -196,9 +204,12 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
     keys, members, card = list(req.card["variables"]), req.members, req.card  # the network's channels
     if req.latent_optimization is not None:
         return _latent(req, xb, obs, priors, grid)
-    # the verification's analysers (its folds') give the anchor too, from the same factorisations
-    analysers = ({k: oi_analyser(xb[k], ob, bes[k], grid) for k, ob in obs.items()} if req.verify and not anchor_only
-                 else None)
+    # the verification's analysers (its folds') give the anchor too, from the same factorisations, made (and
+    # their factorisations warmed by the analysis of all observations) variable by variable on req.workers threads
+    analysers = None
+    if req.verify and not anchor_only:
+        made = map_in_threads(lambda k: _warmed(oi_analyser(xb[k], obs[k], bes[k], grid), obs[k]), list(obs), req.workers)
+        analysers = dict(zip(obs, made))
     anchor = _anchor(xb, obs, bes, priors, grid, card, analysers)
     if anchor_only:
         analysis = {k: (oi.pointwise_members(anchor[k][0], anchor[k][1], members, req.seed) if members > 1

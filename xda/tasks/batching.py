@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..numerics.threads import map_in_threads
 from .request import Problem
 
 
@@ -22,22 +23,33 @@ class Evaluation(NamedTuple):
     members: int = 0
 
 
-def together(solvers: list, evaluate) -> list:
+def together(solvers: list, evaluate, workers: int = 1) -> list:
     """Run generators that yield :class:`Evaluation` and are sent ``(u, evaluations per field)``,
     side by side: in each round, what they ask of one variable's network (the heads, or as many members) is
     evaluated together by ``evaluate(problem, cases, members) -> (u, evaluations per field)``, ``u`` stacked
-    along its first axis case by case (members of a case in a row). Returns each generator's return value."""
+    along its first axis case by case (members of a case in a row). Returns each generator's return value.
+
+    The generators' first steps (each analysis's classical part: B, quality control, OI, the verification's
+    folds) are independent, and run on ``workers`` threads (:func:`xda.numerics.threads.map_in_threads`).
+    """
     results, pending = [None] * len(solvers), {}
 
-    def advance(i: int, value) -> None:
+    def step(i: int, value):
         try:
-            pending[i] = solvers[i].send(value)
+            return solvers[i].send(value), None
         except StopIteration as done:
+            return None, done
+
+    def advance(i: int, outcome) -> None:
+        ask, done = outcome
+        if done is None:
+            pending[i] = ask
+        else:
             results[i] = done.value
             pending.pop(i, None)
 
-    for i in range(len(solvers)):
-        advance(i, None)
+    for i, outcome in enumerate(map_in_threads(lambda i: step(i, None), range(len(solvers)), workers)):
+        advance(i, outcome)
     while pending:
         groups: dict = {}
         for i, ev in pending.items():
@@ -46,7 +58,7 @@ def together(solvers: list, evaluate) -> list:
             asks = [pending[i] for i in ids]
             u, nfe = evaluate(asks[0].problem, [c for ev in asks for c in ev.cases], members)
             for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) * max(members, 1) for ev in asks])[:-1])):
-                advance(i, (part, nfe))
+                advance(i, step(i, (part, nfe)))
     return results
 
 

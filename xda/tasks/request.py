@@ -28,6 +28,7 @@ class Request:
     latent_optimization: dict | None = None
     model: str = ""  #: the model as the caller named it (for messages)
     solver: str = "oi"  #: the key of ``METHODS``: "oi", or the model's architecture for method "xda"
+    workers: int = 1  #: threads for the independent parts of the analyses (:func:`xda.numerics.threads.workers_for_analysis`)
 
     @property
     def joint(self) -> bool:
