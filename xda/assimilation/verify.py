@@ -21,6 +21,7 @@ from typing import Callable, Generator, NamedTuple
 import numpy as np
 
 from ..labeled.observations import PointObservations
+from ..numerics import threads
 from ..numerics.interp import apply
 from .anchor import oi_analyser
 
@@ -174,7 +175,8 @@ def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | Non
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
     anchor, obs = anchor or oi_analyser(xb, ob, be, grid), {"x": ob}
     tests, trains = _splits(obs)
-    anchors = [anchor(train["x"]) for train in trains]
+    workers = threads.workers_for_analysis(grid.shape[0] * grid.shape[1])
+    anchors = threads.map_in_threads(lambda train: anchor(train["x"]), trains, workers)  # the folds on the cores
     u = yield [(xa[0], sa, train["x"]) for (xa, sa), train in zip(anchors, trains)]
     r, c, s, e = _averaged(obs, tests, [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)])["x"]
     w = correction_weight(r, c)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from . import memory
+from . import memory, threads
 from .constants import EARTH_RADIUS
 from .correlations import correlation, correlation_between, covariance_matrix
 
@@ -249,9 +249,12 @@ def cached_dense_oi(innovation, grid_xyz, obs_xyz, sigma_grid, sigma_obs_b, obs_
     solve = _kept_or_made(_SOLVES, key, factor, lambda s: s[0][0].nbytes + 8 * grid_xyz.shape[0])
     rho_go = grid_obs_correlation(grid_xyz, obs_xyz, length_scale, kind)
     inc = sigma_grid * (rho_go @ (sigma_obs_b * scipy.linalg.cho_solve(solve[0], innovation)))
-    if variance and solve[1] is None:
-        solve[1] = np.concatenate([_variance(solve[0], rho_go[s : s + block], sigma_obs_b, sigma_grid[s : s + block])
-                                   for s in range(0, grid_xyz.shape[0], block)])
+    if variance and solve[1] is None:  # blocks of grid points, on the cores BLAS leaves (threads.workers_for_analysis)
+        n, workers = grid_xyz.shape[0], threads.workers_for_analysis(grid_xyz.shape[0])
+        size = min(block, -(-n // workers))
+        solve[1] = np.concatenate(threads.map_in_threads(
+            lambda s: _variance(solve[0], rho_go[s : s + size], sigma_obs_b, sigma_grid[s : s + size]),
+            range(0, n, size), workers))
     return inc, (solve[1].copy() if variance else None)
 
 
@@ -308,8 +311,14 @@ class Withholding:
         k = covariance_of(net.rho_oo.copy(), sigma_obs_b, obs_error)
         self.p = inverse_from_factor(scipy.linalg.cho_factor(k, lower=True, overwrite_a=True)[0])
         self.rho_go, self.sigma_grid, self.sigma_obs_b = net.rho_go, np.asarray(sigma_grid), np.asarray(sigma_obs_b)
-        self.u = (self.p * self.sigma_obs_b[None, :]) @ net.rho_go.T  # U (n_obs, n)
-        self.q = np.einsum("io,oi,o->i", net.rho_go, self.u, self.sigma_obs_b)
+        self.u, self.q = np.empty((n_obs, n)), np.empty(n)  # U (n_obs, n), by blocks of grid points on the cores
+        ps = self.p * self.sigma_obs_b[None, :]
+
+        def block(rows: slice) -> None:
+            self.u[:, rows] = ps @ net.rho_go[rows].T
+            self.q[rows] = np.einsum("io,oi,o->i", net.rho_go[rows], self.u[:, rows], self.sigma_obs_b)
+
+        threads.map_in_threads(block, threads.split(n, threads.workers_for_analysis(n)), threads.workers_for_analysis(n))
 
     def analysis(self, keep: np.ndarray, innovation) -> tuple[np.ndarray, np.ndarray]:
         """Increment and analysis-error variance (n,) from the observations ``keep`` (bool (n_obs,)) alone, with

@@ -23,6 +23,8 @@ import contextlib
 import os
 import sys
 
+import numpy as np
+
 from ..errors import check_number
 
 ENV = "XDA_NUM_THREADS"
@@ -144,16 +146,29 @@ def workers_for_analysis(n_points: int) -> int:
     return max(1, num_threads() // for_analysis(n_points))
 
 
+#: The name of xda's worker threads; a map inside one of them runs in it (the cores are taken already).
+WORKER_PREFIX = "xda-worker"
+
+
 def map_in_threads(fn, items, workers: int) -> list:
     """``[fn(x) for x in items]`` on up to ``workers`` threads where there is more than one item: the results in
-    order, the first exception raised."""
+    order, the first exception raised. Called from one of these threads (a time of a series whose parts would
+    be split again), it runs in that thread."""
+    import threading
+
     items = list(items)
-    if workers <= 1 or len(items) <= 1:
+    if workers <= 1 or len(items) <= 1 or threading.current_thread().name.startswith(WORKER_PREFIX):
         return [fn(x) for x in items]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix="xda") as pool:
+    with ThreadPoolExecutor(min(workers, len(items)), thread_name_prefix=WORKER_PREFIX) as pool:
         return list(pool.map(fn, items))
+
+
+def split(n: int, workers: int) -> list[slice]:
+    """``range(n)`` in ``workers`` contiguous slices of nearly equal length (fewer where ``n`` is smaller)."""
+    edges = np.linspace(0, n, max(1, min(workers, n)) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from ..assimilation.anchor import balanced_anchor, oi_analyser, oi_analysis, std
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
-from ..numerics.threads import map_in_threads
+from ..numerics.threads import map_in_threads, workers_for_analysis
 from ..assimilation.verify import Weight, correction_weight, spread_scale, withheld
 from ..models.cards import architecture
 from .batching import Evaluation, last
@@ -156,7 +156,8 @@ def _weights(xb, obs, bes, priors, grid, card, analysers: dict):
     keys, state = [k for k in card["variables"] if k in xb], list(card["variables"])
     verification = withheld(obs)
     trains = next(verification)
-    anchors = [_anchor(xb, train, bes, priors, grid, card, analysers) for train in trains]
+    anchors = map_in_threads(lambda train: _anchor(xb, train, bes, priors, grid, card, analysers), trains,
+                             workers_for_analysis(grid.shape[0] * grid.shape[1]))  # the folds on the cores
     u = yield [(xb, anchor, train) for anchor, train in zip(anchors, trains)]
     res, n = last(verification, [{k: (a[k][0], a[k][1] * u_f[state.index(k)], a[k][1]) for k in train}
                                   for a, train, u_f in zip(anchors, trains, u)])
