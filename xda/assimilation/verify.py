@@ -21,7 +21,7 @@ from typing import Callable, Generator, NamedTuple
 import numpy as np
 
 from ..labeled.observations import PointObservations
-from ..numerics import threads
+from ..numerics.threads import map_in_threads
 from ..numerics.interp import apply
 from .anchor import oi_analyser
 
@@ -153,7 +153,7 @@ class Verification(NamedTuple):
     recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
 
 
-def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | None = None
+def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | None = None, workers: int = 1
                      ) -> Generator[list, np.ndarray, Verification]:
     """Weight of the learned correction and scale of the error std, by repeated K-fold cross-validation.
 
@@ -164,7 +164,8 @@ def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | Non
     clipped to :data:`SPREAD_RANGE` (Desroziers et al. 2005, for withheld rather than
     assimilated observations). With fewer than :data:`xda.assimilation.verify.MIN_VERIFY`
     observations: ``w = 0`` (the verification cannot tell), ``k = 1``. ``anchor``:
-    :func:`xda.assimilation.anchor.oi_analyser` of ``ob`` where the caller made it already.
+    :func:`xda.assimilation.anchor.oi_analyser` of ``ob`` where the caller made it already. The folds' OI
+    analyses run on ``workers`` threads (:func:`xda.numerics.threads.map_in_threads`).
 
     A generator, so that the folds of many analyses can go through the network together:
     it yields the folds' cases ``[(x_a (ny, nx), s_a (ny, nx), observations), ...]`` once
@@ -175,8 +176,7 @@ def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | Non
         return Verification(correction_weight(np.zeros(0), np.zeros(0)), 1.0, 0)
     anchor, obs = anchor or oi_analyser(xb, ob, be, grid), {"x": ob}
     tests, trains = _splits(obs)
-    workers = threads.workers_for_analysis(grid.shape[0] * grid.shape[1])
-    anchors = threads.map_in_threads(lambda train: anchor(train["x"]), trains, workers)  # the folds on the cores
+    anchors = map_in_threads(lambda train: anchor(train["x"]), trains, workers)
     u = yield [(xa[0], sa, train["x"]) for (xa, sa), train in zip(anchors, trains)]
     r, c, s, e = _averaged(obs, tests, [{"x": (xa[0], sa * u_k, sa)} for (xa, sa), u_k in zip(anchors, u)])["x"]
     w = correction_weight(r, c)

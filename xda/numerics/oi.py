@@ -318,7 +318,8 @@ class Withholding:
             self.u[:, rows] = ps @ net.rho_go[rows].T
             self.q[rows] = np.einsum("io,oi,o->i", net.rho_go[rows], self.u[:, rows], self.sigma_obs_b)
 
-        threads.map_in_threads(block, threads.split(n, threads.workers_for_analysis(n)), threads.workers_for_analysis(n))
+        workers = threads.workers_for_analysis(n)
+        threads.map_in_threads(block, threads.split(n, workers), workers)
 
     def analysis(self, keep: np.ndarray, innovation) -> tuple[np.ndarray, np.ndarray]:
         """Increment and analysis-error variance (n,) from the observations ``keep`` (bool (n_obs,)) alone, with

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -154,8 +155,6 @@ def map_in_threads(fn, items, workers: int) -> list:
     """``[fn(x) for x in items]`` on up to ``workers`` threads where there is more than one item: the results in
     order, the first exception raised. Called from one of these threads (a time of a series whose parts would
     be split again), it runs in that thread."""
-    import threading
-
     items = list(items)
     if workers <= 1 or len(items) <= 1 or threading.current_thread().name.startswith(WORKER_PREFIX):
         return [fn(x) for x in items]

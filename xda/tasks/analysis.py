@@ -21,7 +21,7 @@ from ..numerics import oi
 from ..numerics.threads import map_in_threads
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
-from .batching import Evaluation, first, last, together
+from .batching import Evaluation, last, send, together
 from .request import Analysis, Problem, Request
 
 #: The values of ``background_error=`` besides a :class:`~xda.assimilation.covariance.BackgroundError`.
@@ -198,8 +198,8 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     """
     sb, members = std_grid(be, p.grid.lat, p.grid.lon), req.members
     if req.verify:
-        verification = cross_validation(xb, p.ob, be, p.grid, analyser)
-        folds, v = first(verification)  # no folds (and the weight 0) below MIN_VERIFY observations
+        verification = cross_validation(xb, p.ob, be, p.grid, analyser, req.workers)
+        folds, v = send(verification)  # no folds (and the weight 0) below MIN_VERIFY observations
     else:
         folds, v = None, Verification(Weight(1.0, np.nan, 1.0, np.nan), 1.0, 0)
     u, nfe = yield Evaluation(p, [(xb, sb, *case) for case in folds or []] + [(xb, sb, xa, sa, p.ob)])

@@ -26,7 +26,7 @@ from ..assimilation.anchor import balanced_anchor, oi_analyser, oi_analysis, std
 from ..numerics import oi, stencils
 from ..numerics.ensemble import recentred_spread
 from ..numerics.interp import apply
-from ..numerics.threads import map_in_threads, workers_for_analysis
+from ..numerics.threads import map_in_threads
 from ..assimilation.verify import Weight, correction_weight, spread_scale, withheld
 from ..models.cards import architecture
 from .batching import Evaluation, last
@@ -148,16 +148,16 @@ def _warmed(analyse, ob):
     return analyse
 
 
-def _weights(xb, obs, bes, priors, grid, card, analysers: dict):
+def _weights(xb, obs, bes, priors, grid, card, analysers: dict, workers: int):
     """Cross-validated weight (:class:`xda.assimilation.verify.Weight`) of the correction and scale of the error
     std (:func:`xda.assimilation.verify.spread_scale`; 1 where unverified) per state key (see the module
-    docstring), and evaluations spent; ``analysers`` as :func:`_anchor`'s. A generator: it yields the folds'
-    cases ``[(x_b, anchor, train), ...]`` and is sent their heads' ``u`` (folds, V, ny, nx)."""
+    docstring), and evaluations spent; ``analysers`` as :func:`_anchor`'s; the folds' anchors on ``workers``
+    threads. A generator: it yields the folds' cases ``[(x_b, anchor, train), ...]`` and is sent their heads' ``u``
+    (folds, V, ny, nx)."""
     keys, state = [k for k in card["variables"] if k in xb], list(card["variables"])
     verification = withheld(obs)
     trains = next(verification)
-    anchors = map_in_threads(lambda train: _anchor(xb, train, bes, priors, grid, card, analysers), trains,
-                             workers_for_analysis(grid.shape[0] * grid.shape[1]))  # the folds on the cores
+    anchors = map_in_threads(lambda train: _anchor(xb, train, bes, priors, grid, card, analysers), trains, workers)
     u = yield [(xb, anchor, train) for anchor, train in zip(anchors, trains)]
     res, n = last(verification, [{k: (a[k][0], a[k][1] * u_f[state.index(k)], a[k][1]) for k in train}
                                   for a, train, u_f in zip(anchors, trains, u)])
@@ -217,7 +217,7 @@ def analyse_joint(req: Request, xb: dict, obs: dict, bes: dict, priors: dict, gr
                         else anchor[k][0][None]) for k in xb}
         return (analysis, {k: anchor[k][1] for k in xb}, {k: correction_weight(np.zeros(0), np.zeros(0)) for k in xb}, 0,
                 {k: 1.0 for k in xb})
-    verification = _weights(xb, obs, bes, priors, grid, card, analysers) if req.verify else None
+    verification = _weights(xb, obs, bes, priors, grid, card, analysers, req.workers) if req.verify else None
     folds = next(verification) if verification else []
     u, nfe = yield Evaluation(None, folds + [(xb, anchor, obs)])
     weights, spreads, n_folds = (last(verification, u[:-1]) if verification else

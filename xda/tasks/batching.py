@@ -34,21 +34,15 @@ def together(solvers: list, evaluate, workers: int = 1) -> list:
     """
     results, pending = [None] * len(solvers), {}
 
-    def step(i: int, value):
-        try:
-            return solvers[i].send(value), None
-        except StopIteration as done:
-            return None, done
-
     def advance(i: int, outcome) -> None:
-        ask, done = outcome
-        if done is None:
+        ask, result = outcome
+        if ask is not None:
             pending[i] = ask
         else:
-            results[i] = done.value
+            results[i] = result
             pending.pop(i, None)
 
-    for i, outcome in enumerate(map_in_threads(lambda i: step(i, None), range(len(solvers)), workers)):
+    for i, outcome in enumerate(map_in_threads(send, solvers, workers)):
         advance(i, outcome)
     while pending:
         groups: dict = {}
@@ -58,14 +52,15 @@ def together(solvers: list, evaluate, workers: int = 1) -> list:
             asks = [pending[i] for i in ids]
             u, nfe = evaluate(asks[0].problem, [c for ev in asks for c in ev.cases], members)
             for i, part in zip(ids, np.split(u, np.cumsum([len(ev.cases) * max(members, 1) for ev in asks])[:-1])):
-                advance(i, step(i, (part, nfe)))
+                advance(i, send(solvers[i], (part, nfe)))
     return results
 
 
-def first(steps):
-    """(what a generator yields first, None), or (None, what it returns) when it returns without yielding."""
+def send(steps, value=None):
+    """(what a generator yields next, sent ``value``, None), or (None, what it returns) when it returns instead; a
+    fresh generator is sent None (its first step)."""
     try:
-        return next(steps), None
+        return steps.send(value), None
     except StopIteration as done:
         return None, done.value
 
