@@ -16,7 +16,7 @@ Reports, on the device it finds (CUDA when there is one):
 * **analyses per second** through ``assimilate`` of a series of 32 times at 64 x 128 on one
   observation network (5 %, a given B: one OI factorisation for all), the learned correction with
   and without its verification: the times' network evaluations share batches
-  (:func:`xda.tasks.analysis.by_time`).
+  (:func:`xda.tasks.batching.together`).
 
 The OI and the verification run on the CPU whatever the device (scipy). Writes
 benchmarks/results/gpu.md with the date and the device.
