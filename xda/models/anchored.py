@@ -230,6 +230,46 @@ def _in_y(denoiser):
 
 
 @torch.no_grad()
+def in_batches(denoiser: Denoiser, conds: list, variable: int, periodic: bool, members: int = 0, *, steps: int = 8,
+               seed: int | None = None, finish=None) -> tuple[np.ndarray, int]:
+    """The departures of several cases, in batches of :func:`batch_size` fields whatever their number.
+
+    ``conds``: each case's condition (1, C, ny, nx), on one device. ``members=0``: the
+    posterior-mean head of each case (:func:`posterior_mean`); else ``members`` samples of
+    each (:func:`posterior_samples`), each case's initial noise drawn from its own generator
+    of ``seed``, so that a case's members are those it has alone, in any batch. ``finish(u,
+    cond, cases)``: applied to each batch's output (e.g. back from a latent space), ``cases``
+    the index of each field's case.
+
+    Returns
+    -------
+    (ndarray (len(conds) * max(members, 1), channels, ny, nx) float64, members of a case in a row;
+    denoiser evaluations per field)
+    """
+    from .diffusion import generator
+
+    device, dtype = conds[0].device, conds[0].dtype
+    n_each = max(members, 1)
+    n = len(conds) * n_each
+    if members:
+        shape = (members, denoiser.x_channels, *conds[0].shape[-2:])
+        noise = torch.cat([torch.randn(shape, generator=generator(seed, device), dtype=dtype, device=device)
+                           for _ in conds])
+    parts, nfe = [], 1
+    for start in range(0, n, batch_size(device)):  # the network's memory does not grow with the cases
+        which = [k // n_each for k in range(start, min(n, start + batch_size(device)))]  # each field's case
+        cond = torch.cat([conds[k] for k in which])
+        var = torch.full((len(which),), int(variable), dtype=torch.long, device=device)
+        if members:
+            u, nfe = posterior_samples(denoiser, cond, var, periodic, steps=steps,
+                                       noise=noise[start : start + len(which)])
+        else:
+            u = posterior_mean(denoiser, cond, var, periodic)
+        parts.append((u if finish is None else finish(u, cond, which)).double().cpu().numpy())
+    return np.concatenate(parts), nfe
+
+
+@torch.no_grad()
 def sampler_state(denoiser: Denoiser, cond, variable, periodic: bool, *, steps: int, stop: int,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, sigma)``: the state of :func:`posterior_samples` (``steps`` Heun steps) when it reaches its noise

@@ -138,51 +138,27 @@ def _learned_departure(req: Request, p: Problem, cases: list, members: int):
 
     ``cases``: ``(x_b, s_b, x_a, s_a, observations)`` of one or more OI analyses of the
     variable ``p`` on its grid (the verification's folds, the analysis itself, and those of
-    other times). ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx),
-    in batches of :func:`xda.models.anchored.batch_size` (the folds of a verification, and of
-    several times, go through the network together); else ``members`` posterior samples of
-    each case, (len(cases) * members, ny, nx), case by case, in batches of the same size, each
-    case's noise drawn from its own generator of ``req.seed`` (the same members as alone).
+    other times). ``members=0``: the posterior-mean head of every case, (len(cases), ny, nx);
+    else ``members`` posterior samples of each case, (len(cases) * members, ny, nx), each case's
+    noise drawn from its own generator of ``req.seed`` (the same members as alone); in batches
+    (:func:`xda.models.anchored.in_batches`).
     Computed on a grid of the card's training spacing over the same domain
     (:func:`xda.models.anchored.working_grid`) and interpolated back.
     """
     import torch
 
     from ..models import anchored
-    from ..models.diffusion import generator
 
     net, grid, device = req.net, p.grid, req.device
     entry, dtype = req.card["variables"][p.key], next(net.parameters()).dtype
     wg = anchored.working_grid(req.card, grid.lat, grid.lon, grid.periodic, p.name)
     t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)  # noqa: E731
     sin_lat = t(np.sin(np.deg2rad(wg.wlat)))
-
-    def condition(part):  # the network's input fields of some cases, on the working grid
-        fields = np.stack([anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon,
-                                                   ob.value - apply(ob.operator, xa), ob.error)
-                           for xb, sb, xa, sa, ob in part])
-        return anchored.anchored_condition(t(fields), sin_lat, grid.periodic)
-
-    if members:  # each case's members from its own generator, as alone: the ODE is deterministic given the noise
-        conds = [condition([case]) for case in cases]
-        shape = (members, net.x_channels, *conds[0].shape[-2:])
-        noise = torch.cat([torch.randn(shape, generator=generator(req.seed, device), dtype=dtype, device=device)
-                           for _ in cases])
-    size = anchored.batch_size(device)
-    n = members * len(cases) or len(cases)
-    var = torch.full((min(n, size),), int(entry["index"]), dtype=torch.long, device=device)
-    parts, nfe = [], 1
-    for start in range(0, n, size):  # the network's memory does not grow with the batch
-        stop = min(n, start + size)
-        with torch.no_grad():
-            if members:  # member k is of case k // members
-                c = torch.cat([conds[k // members] for k in range(start, stop)])
-                u, nfe = anchored.posterior_samples(net, c, var[: stop - start], grid.periodic, steps=req.steps,
-                                                    noise=noise[start:stop])
-            else:
-                u = anchored.posterior_mean(net, condition(cases[start:stop]), var[: stop - start], grid.periodic)
-        parts.append(wg.from_work(u[:, 0].double().cpu().numpy()))
-    return np.concatenate(parts), nfe
+    conds = [anchored.anchored_condition(t(anchored.network_fields(entry, wg, xb, xa, sa, sb, ob.lat, ob.lon,
+                                                                   ob.value - apply(ob.operator, xa), ob.error)[None]),
+                                         sin_lat, grid.periodic) for xb, sb, xa, sa, ob in cases]
+    u, nfe = anchored.in_batches(net, conds, entry["index"], grid.periodic, members, steps=req.steps, seed=req.seed)
+    return wg.from_work(u[:, 0]), nfe
 
 
 def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):

@@ -83,37 +83,21 @@ def departures(req: Request, cases: list, grid, members: int):
     ``cases``: ``(x_b, anchor, observations)`` of one state each (the verification's folds, the analysis,
     and those of other times), on ``grid``. ``members=0``: the posterior-mean head of each case; else
     ``members`` samples of each, each case's noise drawn from its own generator of ``req.seed`` (the same
-    members as alone: the ODE is deterministic given the noise). In batches of
-    :func:`xda.models.anchored.batch_size`, so that the network's memory does not grow with the cases.
+    members as alone: the ODE is deterministic given the noise), latent models' back in the pixels
+    (:func:`xda.models.anchored.in_batches`).
     """
     import torch
 
     from ..models import anchored
-    from ..models.diffusion import generator
 
-    net, device = req.net, req.device
+    net = req.net
     prepared = [_fields(req, xb, anchor, ob, grid) for xb, anchor, ob in cases]
     (wlat, wlon), wg = prepared[0][1:]
-    n_each, size, parts, nfe = max(members, 1), anchored.batch_size(device), [], 1
     with torch.no_grad():
         conds = [net.condition(fields, wlat, wlon, grid.periodic) for fields, _, _ in prepared]
-        if members:
-            shape = (members, net.x_channels, *conds[0].shape[-2:])
-            noise = torch.cat([torch.randn(shape, generator=generator(req.seed, device), dtype=conds[0].dtype,
-                                           device=device) for _ in cases])
-        for start in range(0, len(cases) * n_each, size):
-            which = range(start, min(len(cases) * n_each, start + size))  # field k is of case k // n_each
-            cond = torch.cat([conds[k // n_each] for k in which])
-            var = torch.zeros(len(which), dtype=torch.long, device=device)
-            if members:
-                u, nfe = anchored.posterior_samples(net, cond, var, grid.periodic, steps=req.steps,
-                                                    noise=noise[which.start : which.stop])
-            else:
-                u = anchored.posterior_mean(net, cond, var, grid.periodic)
-            if architecture(req.card) == "latent":  # back to the pixels
-                u = net.pixel_departure(u, cond, torch.cat([prepared[k // n_each][0] for k in which]), grid.periodic)
-            parts.append(u.double().cpu().numpy())
-    u = np.concatenate(parts)
+    pixels = (lambda u, cond, which: net.pixel_departure(u, cond, torch.cat([prepared[k][0] for k in which]),  # noqa: E731
+                                                         grid.periodic)) if architecture(req.card) == "latent" else None
+    u, nfe = anchored.in_batches(net, conds, 0, grid.periodic, members, steps=req.steps, seed=req.seed, finish=pixels)
     return np.stack([wg.from_work(u[:, v]) for v in range(u.shape[1])], axis=1), nfe
 
 
