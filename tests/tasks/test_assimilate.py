@@ -336,3 +336,14 @@ def test_map_in_threads_keeps_the_order_and_raises_the_first_error():
 
     with pytest.raises(ValueError, match="three"):
         map_in_threads(fails_at_three, range(6), 2)
+
+
+def test_members_of_a_time_series_given_as_a_dataarray(z500):
+    """A DataArray background with a time dimension and members: the members per time, and the standard error per
+    time without a member dimension (the write-back put it in the analysis's order, members included: a crash)."""
+    bg = (z500["z500"].isel(time=slice(0, 2)) + 30.0).assign_attrs(z500["z500"].attrs)
+    obs = z500["z500"].isel(time=slice(0, 2)).where(np.random.default_rng(6).random(z500["z500"].shape[1:]) < 0.03)
+    got = xda.assimilate(bg, obs, members=2, steps=2, seed=0)
+    assert got.dims == ("time", "member", "lat", "lon") and got["z500_standard_error"].dims == bg.dims  # as a Dataset's
+    one = xda.assimilate(bg.isel(time=1), obs.isel(time=1), members=2, steps=2, seed=0)
+    xr.testing.assert_allclose(got.isel(time=1), one, rtol=1e-6)

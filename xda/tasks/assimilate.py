@@ -345,7 +345,8 @@ def _per_time(background, tdim: str, obs, *, obs_space: bool, **kwargs):
     out = _in_dims_order_of(out, background)
     if isinstance(out, xr.DataArray):  # its standard error is per time, even where two times' are equal
         for se in [c for c in out.coords if str(c).endswith("_standard_error") and tdim not in out[c].dims]:
-            out = out.assign_coords({se: out[se].expand_dims({tdim: out[tdim]}).transpose(*out.dims)})
+            per_time = out[se].expand_dims({tdim: out[tdim]})  # in the analysis's order, without its member dimension
+            out = out.assign_coords({se: per_time.transpose(*[d for d in out.dims if d in per_time.dims])})
     if obs_space:
         import pandas as pd
 
