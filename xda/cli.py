@@ -439,8 +439,8 @@ def _add_task_options(s, model_default: str) -> None:
     s.add_argument("--model", default=None, metavar="NAME",
                    help=f"model name or path (xda.available_models()); default {model_default}")
     s.add_argument("--members", type=int, default=1, metavar="N",
-                   help="N > 1: N samples along a new 'member' dimension, recentred on the best estimate (method xda "
-                        "only; default 1)")
+                   help="N > 1: N samples along a new 'member' dimension about the best estimate (recentred on it, "
+                        "or a model with a mean head's raw draws; method xda only; default 1)")
     s.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the sampler's noise, for reproducible members")
     s.add_argument("--steps", type=int, default=None, metavar="N",
                    help="Heun steps of the sampler per member (default per model: 6 for the anchored and downscaling "

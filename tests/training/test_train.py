@@ -58,6 +58,7 @@ def test_train_writes_a_loadable_model(tmp_path, monkeypatch):
     opts = card["training_options"]
     assert opts["recipe"] == "assimilation" and opts["preset"] == "default" and opts["max_steps"] == 3
     assert opts["channels"] == [8, 8, 8, 8] and opts["lr"] == 3e-4 and opts["name"] == "tiny"
+    assert list(card)[-2:] == ["sha256", "manifest_sha256"]  # sealed last, as the shipped cards
     registry.clear_cache()
 
 

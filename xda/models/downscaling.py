@@ -16,11 +16,16 @@ network that outputs zero returns the baseline exactly.
 Two networks work on the *fine* grid, fully convolutional, so neither the grid size
 nor the factor is built in:
 
-* a deterministic **regression** U-Net: the mean departure (the ``"regression"``
-  method, and the centre of the ensemble);
+* a deterministic **regression** U-Net: the mean departure;
 * an EDM **denoiser** that generates the departure from the regression, for members
   (the ``"xda"`` method; Karras et al. 2022), residual on a regression as CorrDiff
-  (Mardani et al. 2025).
+  (Mardani et al. 2025);
+* optionally a **mean head**, a third U-Net that sees the features and the regression
+  and is trained on the sampler's own mean (distilled): the model's estimate (the
+  ``"regression"`` method, and the centre of the ensemble), so that the members need no
+  recentring. The denoiser conditions on the regression, and its samples' mean differs
+  from it by more than sampling noise (and is the better estimate at x2):
+  ``benchmarks/results/downscaling_consistency.md``.
 
 Both see the same :func:`features` (:data:`FEATURES`): the baseline, the coarse blocks,
 the fine orography and its detail, the land fraction (ETOPO) and its detail, the
@@ -71,18 +76,39 @@ class AnchoredDownscaler(nn.Module):
         U-Net widths per level (both networks).
     """
 
-    def __init__(self, channels=(32, 64, 128)):
+    def __init__(self, channels=(32, 64, 128), mean_head: bool = False):
         super().__init__()
-        self.config = dict(channels=list(channels))
+        self.channels = list(channels)
         nf = len(FEATURES)
         self.regressor = UNet(nf, 1, tuple(channels), n_variables=1)
         self.denoiser = Denoiser(channels, n_variables=1, x_channels=1, cond_channels=nf + 1)
+        self.mean_head = None
+        if mean_head:
+            self.mean_head = UNet(nf + 1, 1, tuple(channels), n_variables=1)
+            nn.init.zeros_(self.mean_head.out.weight)  # starts as the regression
+            nn.init.zeros_(self.mean_head.out.bias)
+
+    @property
+    def config(self) -> dict:
+        """The constructor's arguments (a card's ``network``), with the mean head if one is attached."""
+        return dict(channels=self.channels, **({"mean_head": True} if self.mean_head is not None else {}))
 
     def regress(self, x: torch.Tensor, periodic: bool) -> torch.Tensor:
-        """Normalised mean departure (B, 1, fy, fx) from the features (B, len(FEATURES), fy, fx)."""
+        """Normalised mean departure (B, 1, fy, fx) from the features (B, len(FEATURES), fy, fx): the
+        regression U-Net, on which the denoiser is conditioned."""
         zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
         var = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         return self.regressor(x, zero, var, periodic)
+
+    def estimate(self, x: torch.Tensor, reg: torch.Tensor, periodic: bool) -> torch.Tensor:
+        """The model's mean departure (B, 1, fy, fx), normalised: ``reg`` plus the mean head's correction, the
+        sampler's own mean distilled (:meth:`xda.training.downscaling._Stages.mean_head`), so that the members
+        (:meth:`sample`) are centred on it; ``reg`` itself for a model without one."""
+        if self.mean_head is None:
+            return reg
+        zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+        var = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        return reg + self.mean_head(torch.cat([x, reg], dim=1), zero, var, periodic)
 
     def sample(self, x: torch.Tensor, reg: torch.Tensor, periodic: bool, steps: int = 16,
                generator=None) -> tuple[torch.Tensor, int]:
@@ -219,10 +245,13 @@ def downscale_arrays(
     model, card : the network and its card (``departure_std``, ``residual2_std``).
     u_c, v_c : ndarray (B, y, x), m s-1, optional
     method : {"xda", "regression"}
-        ``"regression"``: the mean departure; ``"xda"``: ``members`` samples. Two or
-        more are recentred on the regression, ``u_k = Reg + sqrt(n/(n-1)) (z_k - mean z)``
-        (as an ensemble of variational analyses is recentred on its control): their mean
-        is the regression, the sampler gives the spread. One member is the sample itself.
+        ``"regression"``: the model's mean departure (:meth:`AnchoredDownscaler.estimate`:
+        the regression, plus the sampler's mean distilled when the model has a mean head);
+        ``"xda"``: ``members`` samples. With a mean head they are the sampler's raw draws,
+        centred on that estimate within sampling noise. Without one, two or more are
+        recentred on the regression, ``u_k = Reg + sqrt(n/(n-1)) (z_k - mean z)`` (as an
+        ensemble of variational analyses is recentred on its control). One member is the
+        sample itself.
     members, steps : int
         Samples per field and Heun steps (``2 * steps - 1`` denoiser evaluations each).
     seed : int, optional
@@ -256,11 +285,14 @@ def downscale_arrays(
         for s in range(0, base.shape[0], chunk):
             xb = torch.tensor(x[s : s + chunk], dtype=dt, device=dev)
             reg = model.regress(xb, periodic)
-            z = torch.zeros((n, *reg.shape), dtype=dt, device=dev)
-            if method == "xda":
+            if method == "regression":
+                dep = model.estimate(xb, reg, periodic)[None]
+            else:
+                z = torch.zeros((n, *reg.shape), dtype=dt, device=dev)
                 for k in range(n):
                     z[k], nfe = model.sample(xb, reg, periodic, steps=steps, generator=gen)
-                if n > 1:  # recentred on the regression: the sampler gives the spread, unbiased for n
+                if n > 1 and model.mean_head is None:  # recentred on the regression, unbiased for n
                     z = recentred_spread(z)
-            out[:, s : s + chunk] = base[s : s + chunk] + s_d * (reg + s_2 * z)[:, :, 0].double().cpu().numpy()
+                dep = reg + s_2 * z
+            out[:, s : s + chunk] = base[s : s + chunk] + s_d * dep[:, :, 0].double().cpu().numpy()
     return regrid.conserve(out, t_c[None], lat_f, f), gamma, nfe

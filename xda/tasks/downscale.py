@@ -544,8 +544,12 @@ def _verified(problem, net, card, labels, sampling: Sampling, gamma):
         samples, _, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
                                                        model=net, card=card, u_c=c.u, v_c=c.v, method="xda",
                                                        members=members, steps=steps, seed=seed, gamma=learned.gamma)
-        fine = learned.estimate[None] + (samples - samples.mean(axis=0))  # the sampler's spread about the estimate
-        info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
+        if getattr(net, "mean_head", None) is not None:  # its raw draws are centred on its estimate (a mean head)
+            fine = learned.estimate[None] + (samples - learned.regression[None])
+            info[names.MEMBERS_ATTR] = names.MEMBERS_SHIFTED_NOTE
+        else:  # the sampler's spread about the estimate
+            fine = learned.estimate[None] + (samples - samples.mean(axis=0))
+            info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
     elif members > 1:  # outside the model's range: independent draws from the anchor's verified error, point by point
         z = np.random.default_rng(seed).standard_normal((members, *learned.estimate.shape))
         fine = learned.estimate[None] + np.nan_to_num(learned.standard_error)[None] * z

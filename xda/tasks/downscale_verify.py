@@ -66,6 +66,7 @@ class Learned(NamedTuple):
     gamma: np.ndarray  #: (B,), K m-1
     weight: Weight
     standard_error: np.ndarray  #: (B, fy, fx), K
+    regression: np.ndarray | None = None  #: (B, fy, fx), K: the model's own estimate, None out of its range
 
 
 def regression(c: Coarse, f: Fine, net, card, gamma=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,7 +111,7 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
         (base, gamma), reg = anchor(c, f, gamma), None
     up = one_level_up(c, f)
     if up is None:  # too small to verify: the anchor, and no standard error
-        return Learned(base, base, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(base.shape, np.nan))
+        return Learned(base, base, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(base.shape, np.nan), reg)
     c2, f2 = up
     given = None if gamma is None or np.ndim(gamma) else gamma
     if in_range:
@@ -123,7 +124,8 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
     w = correction_weight((truth - a2).ravel(), (r2 - a2).ravel(), clusters) if in_range else Weight(0.0, np.inf, 0.0, np.inf)
     est = base if reg is None else base + w.weight * (reg - base)
     err = truth - (a2 + w.weight * (r2 - a2))
-    return Learned(base, est, gamma, w, _on_fine(err, c, f, f2) * _per_level(c2, f2, truth - a2, given)[:, None, None])
+    return Learned(base, est, gamma, w, _on_fine(err, c, f, f2) * _per_level(c2, f2, truth - a2, given)[:, None, None],
+                   reg)
 
 
 #: The least factor by which an error is taken to shrink from one level up to the target's level.

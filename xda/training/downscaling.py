@@ -45,12 +45,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 
+from ..models.cards import DEFAULT_STEPS
 from ..models.diffusion import edm_loss
 from ..models.downscaling import FEATURES, WIND_SCALE, AnchoredDownscaler, features, pde_residual
 from ..models.registry import save_model
@@ -163,6 +165,7 @@ def train_downscaler(
     minutes: dict | None = None,
     pde_weight: float = 1.0,
     consistency_weight: float = 10.0,
+    mean_head_members: int = 4,
     batch: int = 8,
     lr: float = 3e-4,
     seed: int = 0,
@@ -181,16 +184,22 @@ def train_downscaler(
     out : path
         Directory for ``<name>.safetensors`` and the card ``<name>.json``.
     name : str
-    stages : sequence of {"regressor", "denoiser", "consistency"}
+    stages : sequence of {"regressor", "denoiser", "consistency", "mean_head"}
         Stages to run (in this order); the others are taken from ``init``. ``"consistency"``
         fine-tunes the denoiser (from ``init``'s, or the one just trained) so that the
-        sampler's mean is the regression's (:meth:`_Stages.consistency`).
+        sampler's mean is the regression's (:meth:`_Stages.consistency`); ``"mean_head"``
+        distils the sampler's mean into a head of its own, the model's estimate
+        (:meth:`_Stages.mean_head`). A model whose regressor or denoiser is retrained
+        loses its mean head unless ``"mean_head"`` is run too.
     minutes : dict, optional
-        Wall-clock budget per stage (defaults: regressor 12, denoiser 14, consistency 20).
+        Wall-clock budget per stage (defaults: regressor 12, denoiser 14, consistency 20,
+        mean_head 40: those of hs-t63-ds-v2).
     pde_weight : float
         Final weight ``lambda`` of the physics loss (0: the ablation without it).
     consistency_weight : float
         Weight of the consistency stage's penalty on the sampler's mean.
+    mean_head_members : int
+        Members whose mean is each training target of the mean-head stage.
     batch, lr, seed : int, float, int
     init : path, optional
         A ``.safetensors`` model to start from (and its ``.json`` card).
@@ -208,13 +217,16 @@ def train_downscaler(
     torch.manual_seed(seed)
     paths = [data] if isinstance(data, (str, Path)) else list(data)
     dev = device_for(device)
-    budget = {"regressor": 12.0, "denoiser": 14.0, "consistency": 20.0, **(minutes or {})}
+    budget = {"regressor": 12.0, "denoiser": 14.0, "consistency": 20.0, "mean_head": 40.0, **(minutes or {})}
     tr, va = load_simulation(paths, "train"), load_simulation(paths, "validation")
     log.info(f"train: {tr[0]['tas'].shape[0]} times, validation {va[0]['tas'].shape[0]}")
     if init is not None:
         model, card = _from_init(init, [s for s in stages if s != "consistency"], seed)
+        if model.mean_head is not None and "mean_head" not in stages:
+            log.info("the mean head of the init model is dropped: the networks it distils are retrained")
+            model.mean_head, card["network"] = None, {k: v for k, v in card["network"].items() if k != "mean_head"}
     else:
-        model, card = AnchoredDownscaler(channels), _new_card(paths, tr, seed, batch, lr)
+        model, card = AnchoredDownscaler(channels, "mean_head" in stages), _new_card(paths, tr, seed, batch, lr)
     run = _Stages(model.to(dev), card, Examples(tr, seed), batch, dev, max_steps, lr)
     if "regressor" in stages:
         run.regressor(budget["regressor"])
@@ -223,7 +235,10 @@ def train_downscaler(
         run.denoiser(budget["denoiser"], pde_weight)
     if "consistency" in stages:
         run.consistency(budget["consistency"], pde_weight, consistency_weight)
+    if "mean_head" in stages:
+        run.mean_head(budget["mean_head"], mean_head_members)
     run.validate(Examples(va, seed + 1, wind_dropout=0.0))
+    card["network"] = model.config
     _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps)
     return save_model(model.cpu(), card, Path(out), name, dtype=torch.float16)
 
@@ -239,7 +254,10 @@ def _from_init(init, stages, seed) -> tuple[AnchoredDownscaler, dict]:
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     torch.manual_seed(seed)
+    card["network"] = dict(card["network"], **({"mean_head": True} if "mean_head" in stages else {}))
     fresh = AnchoredDownscaler(**card["network"])
+    if model.mean_head is None and fresh.mean_head is not None:
+        model.mean_head = fresh.mean_head
     for stage in stages:
         getattr(model, stage).load_state_dict(getattr(fresh, stage).state_dict())
     card["training"] = dict(card["training"], initialised_from=Path(init).name)
@@ -284,12 +302,16 @@ def _finish_card(card, paths, name, stages, pde_weight, seed, init, max_steps) -
     card["description"] = ("downscaling of near-surface temperature anchored on lapse-rate downscaling: a regression "
                            "U-Net of the departure from the baseline and an EDM denoiser of the departure from the "
                            "regression, on the fine grid, projected onto conservative fields; physics loss: steady "
-                           "advection-diffusion residual")
+                           "advection-diffusion residual"
+                           + ("; a mean head (the sampler's mean, distilled) gives the estimate the members are centred on"
+                              if card["network"].get("mean_head") else ""))
     card["training"]["commands"] = list(card["training"].get("commands", [])) + [
         f"python -m xda.training.downscaling {' '.join(Path(p).name for p in paths)} --name {name} "
         f"--stages {','.join(stages)} --pde-weight {pde_weight} --seed {seed}"
         + (f" --minutes-consistency {card['training']['stages']['consistency']['minutes']} --consistency-weight "
            f"{card['training']['stages']['consistency']['consistency_weight']}" if "consistency" in stages else "")
+        + (f" --minutes-mean-head {card['training']['stages']['mean_head']['minutes']} --mean-head-members "
+           f"{card['training']['stages']['mean_head']['members']}" if "mean_head" in stages else "")
         + (f" --init {Path(init).name}" if init else "")
         + (f" --max-steps {max_steps}" if max_steps < 1_000_000 else "")
     ]
@@ -379,6 +401,39 @@ class _Stages:
         entry = self._fit(m.denoiser, loss, minutes, "consistency", warmup=20)
         entry.update(pde_weight=pde_weight, consistency_weight=weight, members=members, sampler_steps=steps)
 
+    def mean_head(self, minutes, members: int = 4, steps: int = DEFAULT_STEPS["downscaling"], share: float = 0.5):
+        """Distil the sampler's mean into the mean head (:meth:`AnchoredDownscaler.estimate`).
+
+        The departure's estimate and the members must agree: the members' raw mean should be
+        the estimate within sampling noise, with no recentring. The regression and the
+        sampler's mean disagree by more than that (the denoiser, which sees the regression,
+        corrects it), and on the simulation's test split and on real climate-model fields at
+        x2 the sampler's mean is the better estimate (``benchmarks/results/downscaling_consistency.md``).
+        So the estimate is taken from the samples, distilled: ``share`` of the budget draws
+        training batches and runs the sampler (``members`` members of ``steps`` Heun steps
+        each, the default call's) for their raw mean; the rest fits the head, whose input is
+        the features and the regression, to those means (MSE; their sampling noise averages
+        out over the batches), cycling through them. The regressor and the denoiser are kept.
+        """
+        m, dev, s_2 = self.model, self.dev, self.card["residual2_std"]
+        if m.mean_head is None:
+            raise RuntimeError("the model has no mean head: build it with AnchoredDownscaler(..., mean_head=True)")
+        gen, drawn, t0 = torch.Generator(device=dev).manual_seed(self.card["training"]["seed"] + 5), [], time.perf_counter()
+        with torch.no_grad():
+            while time.perf_counter() - t0 < 60 * minutes * share and len(drawn) < self.max_steps:
+                b = self.examples(self.batch)
+                x, reg, _ = self._denoiser_batch(b)
+                z = torch.stack([m.sample(x, reg, b["periodic"], steps=steps, generator=gen)[0] for _ in range(members)])
+                drawn.append((x, reg, s_2 * z.mean(0), b["periodic"]))
+        log.info(f"mean head: the sampler's mean of {len(drawn)} batches, {time.perf_counter() - t0:.0f} s")
+
+        def loss(step):
+            x, reg, target, periodic = drawn[step % len(drawn)]
+            return ((m.estimate(x, reg, periodic) - reg - target) ** 2).mean()
+
+        entry = self._fit(m.mean_head, loss, minutes * (1 - share), "mean_head")
+        entry.update(minutes=minutes, batches=len(drawn), members=members, sampler_steps=steps, share_sampling=share)
+
     def _denoiser_loss(self, pde_weight):
         """``loss(step, elapsed_fraction)`` of the denoiser stage (see :meth:`denoiser`)."""
         m, dev, card = self.model, self.dev, self.card
@@ -410,18 +465,21 @@ class _Stages:
     def validate(self, examples, n: int = 12):
         """RMSE of the baseline and of the regression, and the denoising loss, on validation examples."""
         torch.manual_seed(self.card["training"]["seed"] + 2)
-        base_ms, reg_ms, dn = [], [], []
+        base_ms, reg_ms, est_ms, dn = [], [], [], []
         with torch.no_grad():
             for _ in range(n):
                 b = examples(self.batch)
                 x, reg, z = self._denoiser_batch(b)
-                s_d = self.card["departure_std"]
+                s_d, s_2 = self.card["departure_std"], self.card["residual2_std"]
                 base_ms.append(float(((b["tas"] - b["base"]) ** 2).mean()))
-                reg_ms.append(float((s_d * self.card["residual2_std"] * z).pow(2).mean()))
+                reg_ms.append(float((s_d * s_2 * z).pow(2).mean()))
+                est_ms.append(float((s_d * (s_2 * z + reg - self.model.estimate(x, reg, b["periodic"]))).pow(2).mean()))
                 var0 = torch.zeros(x.shape[0], dtype=torch.long, device=self.dev)
                 dn.append(float(edm_loss(self.model.denoiser, z, torch.cat([x, reg], 1), var0, b["periodic"])))
         v = dict(rmse_baseline_K=float(np.sqrt(np.mean(base_ms))), rmse_regression_K=float(np.sqrt(np.mean(reg_ms))),
                  denoiser_loss=float(np.mean(dn)))
+        if self.model.mean_head is not None:
+            v["rmse_estimate_K"] = float(np.sqrt(np.mean(est_ms)))
         self.card["validation"] = v
         log.info(f"validation: {v}")
 

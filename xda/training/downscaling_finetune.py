@@ -8,7 +8,9 @@ examples are built as in :mod:`xda.training.downscaling` (random factors 2-4, re
 that never wrap across a regional grid's edges, whole globes only on a global grid, the same
 :func:`~xda.models.downscaling.features` as inference) from the user's fields, and the
 regression stage of ``init`` is trained further (the denoiser and the normalisation are
-kept; the spread of the regression's error is re-estimated). On the held-out times each
+kept; the spread of the regression's error is re-estimated; a mean head, which distils the
+sampler about ``init``'s regression, is dropped, and the members are recentred on the
+fine-tuned regression). On the held-out times each
 factor is scored by the lapse-rate method, ``init``'s regression and the fine-tuned one
 (coarsened by block means and downscaled back); the card records the data, the settings and
 these RMSEs, and the default call verifies the weight on the user's input as ever.
@@ -146,6 +148,8 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     before = _scores(net, card, test)
+    if model.mean_head is not None:  # it distils the sampler about init's regression, which is retrained here
+        model.mean_head, card["network"] = None, {k: v for k, v in card["network"].items() if k != "mean_head"}
     t0 = time.perf_counter()
     run = _Stages(model.to(dev), card, _UserExamples(train, seed, 0.0 if train["winds"] else 1.0), batch, dev, max_steps, lr)
     run.regressor(minutes)

@@ -99,12 +99,16 @@ RECIPES = {
          Option("minutes_regressor", float, 12.0, "minutes for the regression stage"),
          Option("minutes_denoiser", float, 14.0, "minutes for the denoiser stage"),
          Option("minutes_consistency", float, 20.0, "minutes for the consistency stage (fine-tunes the denoiser)"),
+         Option("minutes_mean_head", float, 40.0, "minutes for the mean-head stage (distils the sampler's mean; half "
+                "of them sampling)"),
          Option("consistency_weight", float, 10.0, "weight of the sampler-mean penalty of the consistency stage"),
+         Option("mean_head_members", int, 4, "members whose mean is each target of the mean-head stage"),
          Option("pde_weight", float, 1.0, "weight of the advection-diffusion loss"),
          Option("batch", int, 8, "cases per optimiser step"), Option("lr", float, 3e-4, "learning rate (AdamW)"),
          Option("init", str, None, "start from this model (its stages not trained are kept)"),
          Option("max_steps", int, 1_000_000, "step limit per stage")),
-        {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "minutes_consistency": 0.2, "max_steps": 3,
+        {"smoke": {"minutes_regressor": 0.2, "minutes_denoiser": 0.2, "minutes_consistency": 0.2,
+                   "minutes_mean_head": 0.2, "max_steps": 3,
                    "batch": 2}}),
     "assimilation-finetune": Recipe(
         "xda.training.finetune:finetune", None,
@@ -129,7 +133,8 @@ def _keywords(task: str, options: dict) -> dict:
     if task == "downscaling":  # two stages, each with its own budget (a ``minutes`` dict given overrides them)
         if isinstance(kw["stages"], str):
             kw["stages"] = tuple(kw["stages"].split(","))
-        budget = {stage: kw.pop(f"minutes_{stage}") for stage in ("regressor", "denoiser", "consistency")}
+        budget = {stage: kw.pop(f"minutes_{stage}") for stage in ("regressor", "denoiser", "consistency",
+                                                                              "mean_head")}
         kw["minutes"] = {**budget, **(kw.get("minutes") or {})}
     return kw
 
@@ -206,6 +211,8 @@ def _record(weights: Path, options: dict) -> None:
         return
     card_path = weights.with_suffix(".json")
     card = json.loads(card_path.read_text(encoding="utf-8"))
+    for key in ("sha256", "manifest_sha256"):  # re-sealed below, last, as every card ends
+        card.pop(key, None)
     card["training_options"] = json.loads(json.dumps(options, default=str))
     card_path.write_text(json.dumps(card, indent=1), encoding="utf-8")
     seal_card(card_path)
