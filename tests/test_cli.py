@@ -371,7 +371,8 @@ def test_train_and_simulate_parsers_live_in_the_cli(monkeypatch, tmp_path, capsy
     assert kw["physics_weight"] == 0.5 and kw["encoder"] == "vre" and kw["name"] == "hs-t42-mv-v1" and kw["cases"] == 1600
     assert cli.main(["train", "downscaling", "s.nc", "--minutes-denoiser", "3", "--stages", "denoiser"]) == 0
     kw = seen["downscaling"][2]
-    assert kw["stages"] == ("denoiser",) and kw["minutes"] == {"regressor": 12.0, "denoiser": 3.0, "consistency": 20.0}
+    assert kw["stages"] == ("denoiser",) and kw["minutes"] == {"regressor": 12.0, "denoiser": 3.0, "consistency": 20.0,
+                                                                          "mean_head": 40.0}
     # the resolved options go into the card (training_options): recipe, preset and every option
     assert recorded[-1]["recipe"] == "downscaling" and recorded[-1]["preset"] == "default"
     assert recorded[-1]["minutes_denoiser"] == 3.0 and recorded[-1]["pde_weight"] == 1.0

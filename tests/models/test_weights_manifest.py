@@ -207,7 +207,7 @@ def test_require_kind():
                                          r"model: one of \[.*'hs-t42-v2'"):
         cards.require_kind(ds, "assimilation", "hs-t63-ds-v1")
     with pytest.raises(ModelError, match=r"is a joint assimilation model; downscale needs a downscaling model: one of "
-                                         r"\['hs-t63-ds-v1'\]"):
+                                         r"\['hs-t63-ds-v1', 'hs-t63-ds-v2'\]"):
         cards.require_kind(cards.load_card("hs-t42-mv-v1"), "downscaling", "hs-t42-mv-v1")
     cards.require_kind(ds, "downscaling", "hs-t63-ds-v1")
     cards.require_kind({"network": {}}, "assimilation", "old", anchor=None)  # no kind: assimilation

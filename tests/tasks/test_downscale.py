@@ -246,11 +246,12 @@ def test_shipped_downscaling_model_loads_offline():
 
 
 def _zero_regression(net):
-    """The shipped network with its regression replaced by zeros: a model that learned nothing."""
+    """The shipped network with its regression and its mean head replaced by zeros: a model that learned nothing."""
     import copy
 
     blank = copy.deepcopy(net)
     blank.regress = lambda x, periodic: torch.zeros(x.shape[0], 1, *x.shape[-2:], dtype=x.dtype)
+    blank.estimate = lambda x, reg, periodic: reg
     return blank
 
 
@@ -285,9 +286,11 @@ def test_a_model_that_learned_nothing_returns_the_lapse_rate_baseline(esm, facto
     assert t_c.shape[0] == 2
     other, _, _ = downscale_arrays(*args, model=net, card=card, method="regression", chunk=2)
     np.testing.assert_allclose(other, outs["regression"], rtol=0, atol=1e-4)
-    # members are recentred on the regression: their mean is the regression, their spread is not zero
-    np.testing.assert_allclose(outs["xda"].mean(axis=0), outs["regression"][0], rtol=0, atol=1e-4)
+    # the shipped model's members are its sampler's raw draws (a mean head centres them): their spread is not zero,
+    # and their mean is not forced onto the estimate (a model without a head recentres them: the test below)
+    assert net.mean_head is not None
     assert np.std(outs["xda"][0] - outs["xda"][1]) > 0.1
+    assert np.abs(outs["xda"].mean(axis=0) - outs["regression"][0]).max() > 1e-3
 
 
 @settings(max_examples=5, deadline=None)
@@ -383,9 +386,11 @@ def test_default_is_the_verified_estimate(esm):
     assert se.attrs["units"] == "K" and float(se.min()) > 0
     err = float(np.sqrt(((default - fine_truth["tas"].isel(time=0).values) ** 2).mean()))
     assert float(np.sqrt((se**2).mean())) > err  # one level up: an upper estimate
-    ens = t.phyda.downscale(4, members=3, seed=0, steps=4)
-    np.testing.assert_allclose(ens.mean("member").values, default.values, atol=1e-4)
-    assert ens.attrs["xda_members_recentred"]
+    ens = t.phyda.downscale(4, members=8, seed=0, steps=4)  # the shipped model's raw draws, centred by its mean head
+    assert "xda_members_recentred" not in ens.attrs and "not recentred" in ens.attrs["xda_members"]
+    gap = float(np.sqrt(((ens.mean("member") - default) ** 2).mean()))
+    noise = float(np.sqrt((ens.var("member", ddof=1) / 8).mean()))
+    assert 0 < gap < 1.5 * noise, (gap, noise)  # the members' mean is the estimate within sampling noise
 
 
 def test_far_outside_the_trained_range_the_default_is_the_lapse_rate_method(monkeypatch):
@@ -509,6 +514,53 @@ def test_train_downscaler_writes_a_loadable_model(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(net.regressor.parameters(), net3.regressor.parameters()))
     changed = [not torch.equal(a, b) for a, b in zip(net.denoiser.parameters(), net3.denoiser.parameters())]
     assert any(changed)
+    # the mean-head stage distils the sampler's mean into a head of its own and keeps the other two networks
+    fourth = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds-4", max_steps=3, batch=2,
+                       lr=0.1, init=wfile, stages=("mean_head",), minutes_mean_head=0.5)
+    net4, card4 = registry.load_model(fourth, device="cpu")
+    assert card4["network"]["mean_head"] and card4["training"]["stages"]["mean_head"]["batches"] == 3
+    assert "--stages mean_head" in card4["training"]["commands"][-1]
+    for part in ("regressor", "denoiser"):
+        assert all(torch.equal(a, b) for a, b in zip(getattr(net, part).parameters(), getattr(net4, part).parameters()))
+    assert any(p.abs().sum() > 0 for p in net4.mean_head.out.parameters())  # trained away from the zero start
+    # retraining a network the head distils drops it (stale otherwise)
+    fifth = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="downscaling", name="tiny-ds-5", max_steps=1, batch=2,
+                      init=fourth, stages=("denoiser",))
+    net5, card5 = registry.load_model(fifth, device="cpu")
+    assert net5.mean_head is None and "mean_head" not in card5["network"]
+
+
+def test_a_mean_head_centres_the_members_without_recentring():
+    """With a mean head, ``method="regression"`` is the regression plus the head's correction, and the members are the
+    sampler's raw draws (their mean not forced onto anything); a zero head gives the plain regression."""
+    from xda.models.downscaling import AnchoredDownscaler, downscale_arrays
+
+    torch.manual_seed(0)
+    plain = AnchoredDownscaler((8, 8, 8))
+    headed = AnchoredDownscaler((8, 8, 8), mean_head=True)
+    headed.regressor.load_state_dict(plain.regressor.state_dict())
+    headed.denoiser.load_state_dict(plain.denoiser.state_dict())
+    rng = np.random.default_rng(1)
+    lat_c, lon_c = np.linspace(-80, 80, 9), np.arange(16) * 22.5
+    lat_f, lon_f = np.linspace(-85, 85, 18), np.arange(32) * 11.25
+    args = (250 + rng.normal(size=(2, 9, 16)), lat_c, lon_c, lat_f, lon_f, np.abs(rng.normal(size=(18, 32))) * 500,
+            np.ones((18, 32)), True)
+    card = {"departure_std": 2.0, "residual2_std": 0.7}
+    run = lambda net, **kw: downscale_arrays(*args, model=net.eval(), card=card, **kw)[0]  # noqa: E731
+    np.testing.assert_allclose(run(headed, method="regression"), run(plain, method="regression"), atol=1e-10)
+    with torch.no_grad():
+        headed.mean_head.out.bias.fill_(0.5)  # a constant correction of 0.5 departure stds
+    moved = run(headed, method="regression") - run(plain, method="regression")
+    assert abs(moved.mean() - 0.0) < 1e-6  # the projection keeps the block means: a constant shift is removed ...
+    headed.mean_head.out.bias.data.zero_()
+    with torch.no_grad():
+        headed.mean_head.out.weight[0, 0, 1, 1] = 1.0  # ... a field-dependent one is not
+    assert np.abs(run(headed, method="regression") - run(plain, method="regression")).max() > 1e-3
+    raw = run(headed, method="xda", members=3, steps=2, seed=0)
+    recentred = run(plain, method="xda", members=3, steps=2, seed=0)
+    reg = run(plain, method="regression")[0]
+    np.testing.assert_allclose(recentred.mean(0), reg, atol=1e-8)  # without a head: recentred on the regression
+    assert np.abs(raw.mean(0) - reg).max() > 1e-3  # with one: the raw draws, same noise, not recentred
 
 
 def test_downscale_onto_a_target_grid(esm):

@@ -41,7 +41,7 @@ from typing import NamedTuple
 from ..errors import ModelError, WeightsError, check_choice
 
 DEFAULT_MODEL = "hs-t42-v2"
-DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v1"
+DEFAULT_DOWNSCALING_MODEL = "hs-t63-ds-v2"
 ENV = "XDA_WEIGHTS_DIR"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "weights"
 CARD_SUFFIX, WEIGHTS_SUFFIX = ".json", ".safetensors"
