@@ -544,7 +544,7 @@ def _verified(problem, net, card, labels, sampling: Sampling, gamma):
         samples, _, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
                                                        model=net, card=card, u_c=c.u, v_c=c.v, method="xda",
                                                        members=members, steps=steps, seed=seed, gamma=learned.gamma)
-        if getattr(net, "mean_head", None) is not None:  # its raw draws are centred on its estimate (a mean head)
+        if net.mean_head is not None:  # its raw draws are centred on its estimate (a mean head)
             fine = learned.estimate[None] + (samples - learned.regression[None])
             info[names.MEMBERS_ATTR] = names.MEMBERS_SHIFTED_NOTE
         else:  # the sampler's spread about the estimate

@@ -224,7 +224,7 @@ def train_downscaler(
         model, card = _from_init(init, [s for s in stages if s != "consistency"], seed)
         if model.mean_head is not None and "mean_head" not in stages:
             log.info("the mean head of the init model is dropped: the networks it distils are retrained")
-            model.mean_head, card["network"] = None, {k: v for k, v in card["network"].items() if k != "mean_head"}
+            model.mean_head = None  # the card's network is the model's config when saved
     else:
         model, card = AnchoredDownscaler(channels, "mean_head" in stages), _new_card(paths, tr, seed, batch, lr)
     run = _Stages(model.to(dev), card, Examples(tr, seed), batch, dev, max_steps, lr)
@@ -254,8 +254,7 @@ def _from_init(init, stages, seed) -> tuple[AnchoredDownscaler, dict]:
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     torch.manual_seed(seed)
-    card["network"] = dict(card["network"], **({"mean_head": True} if "mean_head" in stages else {}))
-    fresh = AnchoredDownscaler(**card["network"])
+    fresh = AnchoredDownscaler(**dict(card["network"], **({"mean_head": True} if "mean_head" in stages else {})))
     if model.mean_head is None and fresh.mean_head is not None:
         model.mean_head = fresh.mean_head
     for stage in stages:

@@ -148,8 +148,7 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
     before = _scores(net, card, test)
-    if model.mean_head is not None:  # it distils the sampler about init's regression, which is retrained here
-        model.mean_head, card["network"] = None, {k: v for k, v in card["network"].items() if k != "mean_head"}
+    model.mean_head = None  # a mean head distils the sampler about init's regression, which is retrained here
     t0 = time.perf_counter()
     run = _Stages(model.to(dev), card, _UserExamples(train, seed, 0.0 if train["winds"] else 1.0), batch, dev, max_steps, lr)
     run.regressor(minutes)
