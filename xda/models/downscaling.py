@@ -67,6 +67,12 @@ FEATURES = ("baseline", "blocks", "orography", "orography_detail", "land", "land
             "u", "v", "wind_flag", "sin_lat", "dx", "dy", "factor")
 
 
+def _noiseless(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (noise level 0, variable 0) labels, one per field, under which the deterministic U-Nets run."""
+    return (torch.zeros(x.shape[0], device=x.device, dtype=x.dtype),
+            torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
+
+
 class AnchoredDownscaler(nn.Module):
     """Regression U-Net and EDM denoiser of the departure from the lapse-rate baseline.
 
@@ -96,9 +102,7 @@ class AnchoredDownscaler(nn.Module):
     def regress(self, x: torch.Tensor, periodic: bool) -> torch.Tensor:
         """Normalised mean departure (B, 1, fy, fx) from the features (B, len(FEATURES), fy, fx): the
         regression U-Net, on which the denoiser is conditioned."""
-        zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        var = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return self.regressor(x, zero, var, periodic)
+        return self.regressor(x, *_noiseless(x), periodic)
 
     def estimate(self, x: torch.Tensor, reg: torch.Tensor, periodic: bool) -> torch.Tensor:
         """The model's mean departure (B, 1, fy, fx), normalised: ``reg`` plus the mean head's correction, the
@@ -106,9 +110,7 @@ class AnchoredDownscaler(nn.Module):
         (:meth:`sample`) are centred on it; ``reg`` itself for a model without one."""
         if self.mean_head is None:
             return reg
-        zero = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        var = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-        return reg + self.mean_head(torch.cat([x, reg], dim=1), zero, var, periodic)
+        return reg + self.mean_head(torch.cat([x, reg], dim=1), *_noiseless(x), periodic)
 
     def sample(self, x: torch.Tensor, reg: torch.Tensor, periodic: bool, steps: int = 16,
                generator=None) -> tuple[torch.Tensor, int]:

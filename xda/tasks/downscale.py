@@ -544,11 +544,11 @@ def _verified(problem, net, card, labels, sampling: Sampling, gamma):
         samples, _, info["xda_nfe"] = downscale_arrays(c.t, c.lat, c.lon, f.lat, f.lon, f.orog, f.land, c.periodic,
                                                        model=net, card=card, u_c=c.u, v_c=c.v, method="xda",
                                                        members=members, steps=steps, seed=seed, gamma=learned.gamma)
-        if net.mean_head is not None:  # its raw draws are centred on its estimate (a mean head)
-            fine = learned.estimate[None] + (samples - learned.regression[None])
+        # centred on the model's own estimate (raw draws with a mean head, recentred without): moved with it
+        fine = learned.estimate[None] + (samples - learned.regression[None])
+        if net.mean_head is not None:
             info[names.MEMBERS_ATTR] = names.MEMBERS_SHIFTED_NOTE
-        else:  # the sampler's spread about the estimate
-            fine = learned.estimate[None] + (samples - samples.mean(axis=0))
+        else:
             info[names.RECENTRED_ATTR] = names.RECENTRED_NOTE
     elif members > 1:  # outside the model's range: independent draws from the anchor's verified error, point by point
         z = np.random.default_rng(seed).standard_normal((members, *learned.estimate.shape))
