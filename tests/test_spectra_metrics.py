@@ -270,3 +270,39 @@ def test_metrics_speak_xskillscore_and_check_units(z500):
     assert metrics.rmse(t, c, keep_attrs=True).attrs["long_name"] == "analysis"
     with pytest.raises(UnitsError, match="units m which cannot be converted to K"):
         metrics.rmse(t, c.assign_attrs(units="m"))
+
+
+class TestRankHistogram:
+    """Hamill (2001)'s rank histogram: flat for exchangeable draws, U-shaped when too narrow, ties split evenly."""
+
+    @staticmethod
+    def _draws(scale: float, m: int = 6, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        ens = xr.DataArray(scale * rng.standard_normal((m, 40, 50)), dims=("member", "lat", "lon"), attrs={"units": "K"})
+        return ens, xr.DataArray(rng.standard_normal((40, 50)), dims=("lat", "lon"), attrs={"units": "K"})
+
+    def test_flat_for_exchangeable_draws_and_u_shaped_when_too_narrow(self):
+        ens, truth = self._draws(1.0)
+        h = xda.metrics.rank_histogram(ens, truth)
+        assert h.sizes["rank"] == 7 and h.attrs["count"] == 2000
+        np.testing.assert_allclose(h.values, 1 / 7, atol=0.03)  # binomial sd of a bin: 0.008
+        narrow = xda.metrics.rank_histogram(*self._draws(0.3))
+        assert float(narrow[0]) > 0.3 and float(narrow[-1]) > 0.3 and float(narrow[3]) < 0.05
+        xr.testing.assert_equal(xda.metrics.rank_histogram(truth, ens), h)  # xskillscore's argument order
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.integers(0, 10_000), st.sampled_from([np.exp, np.arctan, lambda a: a**3 + 2 * a]))
+    def test_invariant_under_increasing_transforms(self, seed, f):
+        ens, truth = self._draws(0.7, m=5, seed=seed)
+        h = xda.metrics.rank_histogram(ens, truth)
+        xr.testing.assert_equal(xda.metrics.rank_histogram(ens.copy(data=f(ens.values)), truth.copy(data=f(truth.values))), h)
+        assert abs(float(h.sum("rank")) - 1) < 1e-12
+
+    def test_ties_are_split_evenly_and_nans_skipped_and_dims_kept(self):
+        truth = xr.DataArray(np.zeros((4, 3000)), dims=("time", "x"))
+        ens = xr.DataArray(np.zeros((3, 4, 3000)), dims=("member", "time", "x"))
+        np.testing.assert_allclose(xda.metrics.rank_histogram(ens, truth).values, 0.25, atol=0.02)
+        per_time = xda.metrics.rank_histogram(ens, truth.where(truth.x > 999), dim="x")
+        assert per_time.dims == ("time", "rank") and per_time.attrs["count"] == 4 * 2000
+        with pytest.raises(xda.errors.ParameterError, match="at least 2 members"):
+            xda.metrics.rank_histogram(ens.isel(member=[0]), truth)

@@ -52,7 +52,8 @@ def train(data, out=None, *, task: str = "assimilation", init: str | None = None
       fine-tune the downscaling model ``init`` on it (coarsened internally, the last times
       held out), :func:`xda.training.downscaling_finetune.finetune_downscaler`.
     * ``data`` a path to a simulation file from :mod:`xda.simulate`: the recipe ``task``
-      (``"assimilation"``, ``"joint"``, ``"latent"`` or ``"downscaling"``) of the one
+      (``"assimilation"``, ``"joint"``, ``"latent"``, ``"downscaling"``, or
+      ``"assimilation-mean-head"``: the model ``init`` given its sampler's mean) of the one
       training driver, :func:`xda.training.recipes.run` (``preset="default"`` or
       ``"smoke"``).
 

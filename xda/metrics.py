@@ -242,6 +242,62 @@ def spread_skill_ratio(a: xr.DataArray, b: xr.DataArray, member_dim: str = "memb
     return _finish(out, ensemble, keep_attrs, "1")
 
 
+def rank_histogram(a: xr.DataArray, b: xr.DataArray, member_dim: str = "member", dim=None, seed: int = 0) -> xr.DataArray:
+    """Rank histogram (Talagrand diagram): how often the truth falls at each rank among the members.
+
+    At every point the truth's rank is the number of members below it, 0..M, ties broken
+    at random (Hamill 2001, section 2; ``seed``). For members and truth exchangeable draws
+    of one distribution every rank is equally likely, ``1 / (M + 1)``: a U shape says too
+    little spread (or a bias, then lopsided), a dome too much. Counted over ``dim`` (default:
+    every dimension but ``member_dim``); points where the truth or a member is NaN are
+    skipped. Recentred members (``xda_members_recentred``) are not exchangeable with the
+    truth (their mean is the estimate itself), so their histogram is not flat even when
+    calibrated; score them with :func:`crps` and :func:`spread_skill_ratio`.
+
+    Parameters
+    ----------
+    a, b : DataArray
+        The ensemble (with ``member_dim``) and the truth, in either order.
+    member_dim : str
+    dim : str or list of str, optional
+        Dimensions counted over (the others are kept, e.g. ``time`` for one histogram per time).
+    seed : int
+        Seed of the random tie-breaking.
+
+    Returns
+    -------
+    DataArray of the fraction of points at each ``rank`` (0..M), summing to 1 over ``rank``; its
+    ``count`` attribute is the number of points.
+
+    Raises
+    ------
+    CoordinateError
+        Neither (or both) of the arguments has ``member_dim``.
+    ParameterError
+        Fewer than 2 members.
+    UnitsError
+        Incompatible units.
+    """
+    ensemble, truth = _ensemble_and_truth(a, b, member_dim)
+    _not_over_members(dim, member_dim, "rank_histogram")
+    m = _members(ensemble, member_dim, "the rank histogram")
+    ensemble, truth = xr.broadcast(ensemble, truth, exclude=[member_dim])
+    keep = [d for d in truth.dims if dim is not None and d not in ([dim] if isinstance(dim, str) else list(dim))]
+    e = ensemble.transpose(*keep, ..., member_dim).values.reshape(*[truth.sizes[d] for d in keep], -1, m)
+    t = truth.transpose(*keep, ...).values.reshape(*[truth.sizes[d] for d in keep], -1)
+    rng = np.random.default_rng(seed)
+    below, ties = (e < t[..., None]).sum(-1), (e == t[..., None]).sum(-1)
+    rank = below + np.floor(rng.random(ties.shape) * (ties + 1)).astype(int)
+    ok = np.isfinite(t) & np.isfinite(e).all(-1)
+    counts = np.stack([((rank == r) & ok).sum(-1) for r in range(m + 1)], axis=-1)
+    n = ok.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = counts / n[..., None]
+    coords = {d: truth[d] for d in keep if d in truth.coords}
+    return xr.DataArray(frac, dims=(*keep, "rank"), coords=dict(coords, rank=np.arange(m + 1)), name="rank_histogram",
+                        attrs={"units": "1", "count": int(n.sum()), "long_name": "fraction of points at each rank"})
+
+
 def _data_range(a: xr.DataArray, b: xr.DataArray, data_range) -> float:
     """SSIM's ``L``: ``data_range``, else the range of ``b``, else of ``a`` and ``b`` together (1 if both are one constant)."""
     if data_range is not None:

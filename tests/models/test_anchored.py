@@ -205,3 +205,41 @@ def test_small_analyses_run_on_one_thread_and_restore_the_setting(monkeypatch):
     with threads.limited(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+@pytest.fixture
+def mean_head_model(tmp_path, zero_model):
+    """The zero model with a mean head whose output is +0.5: it takes its sampler's mean for 0.5 (the zero
+    network's draws have mean 0), so its members sit 0.5 analysis-error stds below their raw draws."""
+    net, card = registry.load_model(zero_model, device="cpu")
+    net = __import__("copy").deepcopy(net)
+    net.attach_mean_head()
+    with torch.no_grad():
+        net.mean_head.out.bias.fill_(0.5)
+    registry.save_model(net, card, tmp_path, "centred")
+    registry.clear_cache()
+    return "centred"
+
+
+def test_with_a_mean_head_members_are_raw_draws_about_the_models_mean(global_case, zero_model, mean_head_model):
+    from xda.models.anchored import has_mean_head, sampler_mean
+
+    bg, obs, _ = global_case
+    kw = dict(verify=False, members=4, seed=3, steps=2)
+    plain = xda.assimilate(bg, obs, model=zero_model, **kw)
+    centred = xda.assimilate(bg, obs, model=mean_head_model, **kw)
+    z, zc, sa = plain["z500"], centred["z500"], centred["z500_standard_error"]
+    assert "xda_members_recentred" in z.attrs and "xda_members_recentred" not in zc.attrs
+    assert "raw draws" in zc.attrs["xda_members"]
+    # the same raw draws, less the model's mean (0.5 s_a); not recentred: their mean is not the estimate
+    estimate = xda.assimilate(bg, obs, model=mean_head_model, verify=False)["z500"]
+    xr.testing.assert_allclose(estimate, xda.assimilate(bg, obs, model=zero_model, verify=False)["z500"])
+    shift = (zc.mean("member") - estimate) / sa
+    assert abs(float(shift.mean()) + 0.5) < 0.1 and float(np.abs(shift + 0.5).max()) > 0.05
+    assert float(np.abs(z.mean("member") - estimate).max()) < 0.01  # recentred on the estimate, exactly
+    net, _ = registry.load_model(mean_head_model, device="cpu")
+    assert has_mean_head(net) and not has_mean_head(registry.load_model(zero_model, device="cpu")[0])
+    cond, var = torch.zeros((1, N_COND_ANCHORED, 8, 16)), torch.zeros(1, dtype=torch.long)
+    torch.testing.assert_close(sampler_mean(net, cond, var, True), posterior_mean(net, cond, var, True) + 0.5)
+    with pytest.raises(ValueError, match="no mean head"):
+        sampler_mean(anchored_denoiser((8, 8, 8, 8)), cond, var, True)

@@ -324,3 +324,32 @@ def test_the_consistency_penalty_is_unbiased_for_the_oi_posterior():
     torch.testing.assert_close(squared_mean(c.expand(3, 10)), (c * c).mean())  # identical draws: the mean's square
     e = torch.randn(2, 10)
     torch.testing.assert_close(squared_mean(torch.stack([e[0], -e[0]])), -(e[0] * e[0]).mean())  # no bias term
+
+
+def test_a_mean_head_is_trained_on_the_models_own_sampler(tmp_path, monkeypatch):
+    """``xda train assimilation-mean-head`` gives a model a mean head fitted to its sampler's raw means; the
+    denoiser is the initial model's, the card records the stage, and the model loads with its head."""
+    import json
+
+    import torch
+
+    _fake_simulation(tmp_path / "sim.nc")
+    init = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8), cases=8)
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="assimilation-mean-head", init=str(init), name="tiny-mh",
+                      max_steps=2, batch=2, cases=8, members=2, channels="4,4,8,8")
+    card = json.loads(wfile.with_suffix(".json").read_text())
+    assert card["network"]["mean_head"] == [4, 4, 8, 8] and card["mean_head"]["members"] == 2
+    assert "--channels 4,4,8,8" in card["mean_head"]["command"]
+    assert card["mean_head"]["batches"] == 2 and card["training_options"]["recipe"] == "assimilation-mean-head"
+    assert {"gap_head_over_noise", "gap_sampler_mean_over_noise"} <= set(card["mean_head"]["validation"]["z500"])
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path / "w"))
+    registry.clear_cache()
+    (before, _), (after, _) = registry.load_model("tiny", device="cpu"), registry.load_model("tiny-mh", device="cpu")
+    assert after.mean_head is not None and before.mean_head is None
+    mine = {k: v for k, v in after.state_dict().items() if not k.startswith("mean_head.")}
+    assert all(torch.equal(v, before.state_dict()[k]) for k, v in mine.items())  # the sampler is the initial model's
+    assert any(v.abs().sum() > 0 for k, v in after.state_dict().items() if k.startswith("mean_head.out"))  # it learned
+    registry.clear_cache()
+    with pytest.raises(ValueError, match="members=0"):
+        xda.train(tmp_path / "sim.nc", tmp_path / "w", task="assimilation-mean-head", init=str(init), max_steps=1,
+                  cases=8, batch=2, members=0)

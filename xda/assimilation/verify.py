@@ -150,7 +150,7 @@ class Verification(NamedTuple):
     weight: Weight  #: weight in [0, 1] of the learned correction, with its standard error
     spread: float  #: scale of the analysis-error std (and members' spread) that fits the withheld innovations
     evaluations: int  #: network evaluations spent
-    recentred: bool = True  #: members recentred on the estimate (False: independent pointwise draws)
+    members: str = "recentred"  #: how members are made: "recentred" on the estimate, "raw" (about a mean head), "pointwise"
 
 
 def cross_validation(xb, ob: PointObservations, be, grid, anchor: Callable | None = None, workers: int = 1

@@ -48,6 +48,7 @@ from ..numerics.interp import bilinear_weights, to_cells
 from ..numerics.regrid import WorkingGrid
 from .diffusion import (ENCODER_SCALES, Denoiser, EDMLoss, encode_observations, sample_heun, sigma_schedule,
                         squared_mean)
+from .network import UNet
 
 #: Condition channels: background, increment, s_a/s_b, s_b/clim, sin(lat), + the residual encoding.
 N_COND_ANCHORED = 5 + 3 + 2 * len(ENCODER_SCALES)
@@ -147,9 +148,53 @@ def network_fields(entry: dict, wg: WorkingGrid, xb, xa, sa, sb, obs_lat, obs_lo
     return condition_fields(*(wg.to_work(a) for a in (xb, xa, sa, sb)), res, mask, err, entry["clim_mean"], entry["clim_std"])
 
 
-def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2) -> Denoiser:
+class AnchoredDenoiser(Denoiser):
+    """The anchored denoiser (:class:`~xda.models.diffusion.Denoiser` of ``u``), with an optional mean head.
+
+    The posterior-mean head ``D(0; SIGMA_HEAD)`` (:func:`posterior_mean`, the estimate) and the
+    sampler (:func:`posterior_samples`) are two readings of one network, and the members' raw
+    mean misses the head by more than sampling noise (``benchmarks/results/consistency.md``).
+    The mean head is a U-Net of the condition and the head whose output, added to the head,
+    is the model's estimate of its own sampler's mean (:func:`sampler_mean`), trained on that
+    sampler (:mod:`xda.training.assimilation_mean_head`). Members are then the raw draws about
+    it, ``u_k - sampler_mean``, moved to the estimate: no recentring on the ensemble's own mean
+    (issue 27, item 3). Its output layer starts at zero (the sampler's mean taken as the head).
+
+    Parameters
+    ----------
+    channels, n_variables, x_channels, cond_channels
+        As :class:`~xda.models.diffusion.Denoiser`'s.
+    mean_head : bool or sequence of int
+        Attach an (untrained) mean head: True with the denoiser's ``channels``, else with these.
+    """
+
+    def __init__(self, channels=(16, 32, 64, 128), n_variables: int = 2, x_channels: int = 1,
+                 cond_channels: int = N_COND_ANCHORED, mean_head: bool | list = False):
+        super().__init__(channels, n_variables=n_variables, x_channels=x_channels, cond_channels=cond_channels)
+        self.mean_head = None
+        if mean_head:
+            self.attach_mean_head(None if mean_head is True else mean_head)
+
+    def attach_mean_head(self, channels=None) -> None:
+        """A fresh mean head whose output is zero (the sampler's mean taken as the head ``D(0; SIGMA_HEAD)``), of
+        U-Net widths ``channels`` (default: the denoiser's)."""
+        c = self.config
+        widths = tuple(c["channels"] if channels is None else channels)
+        self.mean_head = UNet(c["cond_channels"] + c["x_channels"], c["x_channels"], widths,
+                              c["n_variables"]).to(next(self.parameters()))
+        torch.nn.init.zeros_(self.mean_head.out.weight)
+        torch.nn.init.zeros_(self.mean_head.out.bias)
+        self.config["mean_head"] = True if channels is None else [int(w) for w in widths]
+
+    def drop_mean_head(self) -> None:
+        """No mean head (a denoiser retrained without it samples about another mean)."""
+        self.mean_head = None
+        self.config.pop("mean_head", None)
+
+
+def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2, mean_head: bool = False) -> AnchoredDenoiser:
     """An untrained anchored denoiser (output layer zero: exactly the OI posterior)."""
-    return Denoiser(channels, n_variables=n_variables, cond_channels=N_COND_ANCHORED)
+    return AnchoredDenoiser(channels, n_variables=n_variables, mean_head=mean_head)
 
 
 def posterior_mean(denoiser: Denoiser, cond: torch.Tensor, variable: torch.Tensor, periodic: bool) -> torch.Tensor:
@@ -163,6 +208,30 @@ def posterior_mean(denoiser: Denoiser, cond: torch.Tensor, variable: torch.Tenso
     x = torch.zeros((b, denoiser.x_channels, ny, nx), dtype=cond.dtype, device=cond.device)
     sigma = torch.full((b,), SIGMA_HEAD, dtype=cond.dtype, device=cond.device)
     return denoiser(x, sigma, cond, variable, periodic)
+
+
+def has_mean_head(denoiser) -> bool:
+    """Whether ``denoiser`` (or the module a DDP wrapper holds) has a mean head (:class:`AnchoredDenoiser`)."""
+    return getattr(getattr(denoiser, "module", denoiser), "mean_head", None) is not None
+
+
+def sampler_mean(denoiser: AnchoredDenoiser, cond: torch.Tensor, variable: torch.Tensor, periodic: bool) -> torch.Tensor:
+    """The model's estimate of its sampler's mean: the head plus the mean head's correction, two evaluations.
+
+    Returns
+    -------
+    Tensor (B, 1, ny, nx)
+
+    Raises
+    ------
+    ValueError
+        Where the model has no mean head.
+    """
+    if not has_mean_head(denoiser):
+        raise ValueError("the model has no mean head: give it one with xda train assimilation-mean-head")
+    head = posterior_mean(denoiser, cond, variable, periodic)
+    zero = torch.zeros(cond.shape[0], dtype=cond.dtype, device=cond.device)
+    return head + getattr(denoiser, "module", denoiser).mean_head(torch.cat([cond, head], dim=1), zero, variable, periodic)
 
 
 #: Fields per network call on a CPU, heads and members alike. Measured (``hs-t42-v2`` at 64 x 128, one
@@ -237,7 +306,9 @@ def in_batches(denoiser: Denoiser, conds: list, variable: int, periodic: bool, m
     ``conds``: each case's condition (1, C, ny, nx), on one device. ``members=0``: the
     posterior-mean head of each case (:func:`posterior_mean`); else ``members`` samples of
     each (:func:`posterior_samples`), each case's initial noise drawn from its own generator
-    of ``seed``, so that a case's members are those it has alone, in any batch. ``finish(u,
+    of ``seed``, so that a case's members are those it has alone, in any batch; with a mean head
+    (:class:`AnchoredDenoiser`), the draws about the model's estimate of their mean, ``u_k -``
+    :func:`sampler_mean` (its two evaluations per case are not in the count returned). ``finish(u,
     cond, cases)``: applied to each batch's output (e.g. back from a latent space), ``cases``
     the index of each field's case.
 
@@ -255,6 +326,7 @@ def in_batches(denoiser: Denoiser, conds: list, variable: int, periodic: bool, m
         shape = (members, denoiser.x_channels, *conds[0].shape[-2:])
         noise = torch.cat([torch.randn(shape, generator=generator(seed, device), dtype=dtype, device=device)
                            for _ in conds])
+        centre = _sampler_means(denoiser, conds, variable, periodic) if has_mean_head(denoiser) else None
     parts, nfe = [], 1
     for start in range(0, n, batch_size(device)):  # the network's memory does not grow with the cases
         which = [k // n_each for k in range(start, min(n, start + batch_size(device)))]  # each field's case
@@ -263,10 +335,20 @@ def in_batches(denoiser: Denoiser, conds: list, variable: int, periodic: bool, m
         if members:
             u, nfe = posterior_samples(denoiser, cond, var, periodic, steps=steps,
                                        noise=noise[start : start + len(which)])
+            if centre is not None:
+                u = u - centre[which]
         else:
             u = posterior_mean(denoiser, cond, var, periodic)
         parts.append((u if finish is None else finish(u, cond, which)).double().cpu().numpy())
     return np.concatenate(parts), nfe
+
+
+def _sampler_means(denoiser, conds: list, variable: int, periodic: bool) -> torch.Tensor:
+    """:func:`sampler_mean` of each case (len(conds), 1, ny, nx), in batches of :func:`batch_size`."""
+    k, device = batch_size(conds[0].device), conds[0].device
+    var = torch.full((len(conds),), int(variable), dtype=torch.long, device=device)
+    return torch.cat([sampler_mean(denoiser, torch.cat(conds[i : i + k]), var[i : i + k], periodic)
+                      for i in range(0, len(conds), k)])
 
 
 @torch.no_grad()

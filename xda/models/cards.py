@@ -562,7 +562,7 @@ def _implied_architecture(card: Mapping) -> str:
 #: The network architectures a card can name (``card["architecture"]``): ``module:class`` built with the card's
 #: ``network`` keywords (:func:`xda.models.registry.load_model`). A new architecture is one line here.
 ARCHITECTURES = {
-    "anchored": "xda.models.diffusion:Denoiser",
+    "anchored": "xda.models.anchored:AnchoredDenoiser",
     "joint": "xda.models.joint:JointDenoiser",
     "latent": "xda.models.latent:LatentJointDenoiser",
     "downscaling": "xda.models.downscaling:AnchoredDownscaler",

@@ -16,7 +16,7 @@ from ..assimilation.covariance import MIN_TUNE, BackgroundError, estimate
 from ..assimilation.qc import quality_control, robust_prescreen
 from ..assimilation.verify import Verification, Weight, cross_validation, weight_attrs
 from ..errors import GridError, ModelError, ObservationError, XdaWarning, check_choice
-from ..labeled.names import RECENTRED_ATTR, RECENTRED_NOTE
+from ..labeled.names import MEMBERS_ATTR, MEMBERS_DISTILLED_NOTE, RECENTRED_ATTR, RECENTRED_NOTE
 from ..numerics import oi
 from ..numerics.threads import map_in_threads
 from ..numerics.ensemble import recentred_spread
@@ -66,8 +66,8 @@ def _solving(p: Problem, req: Request):
     if req.method == "xda":
         xa, sa, nfe, v, how = yield from _learned_or_anchor(req, p._replace(ob=used), xb, be, xa[0], sa, how, analyser)
         attrs.update(_weight_attrs(v))
-        if req.members > 1 and v.recentred:
-            attrs[RECENTRED_ATTR] = RECENTRED_NOTE
+        if req.members > 1 and v.members != "pointwise":
+            attrs.update({RECENTRED_ATTR: RECENTRED_NOTE} if v.members == "recentred" else {MEMBERS_ATTR: MEMBERS_DISTILLED_NOTE})
     return Analysis(xa, sa, how, attrs, report), nfe
 
 
@@ -165,7 +165,9 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     """``x_a + s_a (w m + k c (u_k - u_bar))``: OI plus the learned correction ``m`` (the posterior-mean head)
     weighted by ``w``, and for members the sampler's spread about its own mean, ``c = sqrt(N / (N - 1))``,
     scaled by ``k`` (:func:`xda.assimilation.verify.cross_validation`): the members are recentred on the head's
-    estimate. The verification's folds and the head go through the network in one :class:`Evaluation`.
+    estimate. With a mean head (:class:`xda.models.anchored.AnchoredDenoiser`), ``x_a + s_a (w m + k (u_k -
+    u_m))``: the raw draws about the model's estimate ``u_m`` of their mean, not recentred. The verification's
+    folds and the head go through the network in one :class:`Evaluation`.
 
     ``analyser``: :func:`xda.assimilation.anchor.oi_analyser` of ``p.ob`` where it was made already.
 
@@ -184,11 +186,14 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     u = v.weight.weight * u[-1]
     if members > 1:
         samples, nfe_s = yield Evaluation(p, [(xb, sb, xa, sa, p.ob)], members)
-        # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the sampler
-        # gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
-        spread = recentred_spread(samples)
+        if getattr(req.net, "mean_head", None) is not None:  # the raw draws about the model's own estimate of their mean (its mean head)
+            spread, v = samples, v._replace(members="raw")
+        else:  # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the
+            # sampler gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))
+            spread = recentred_spread(samples)
         u, nfe = u + v.spread * spread, nfe + members * nfe_s
     return xa[None] + sa[None] * u, nfe + v.evaluations, v
+
 
 
 def _outside_range(card: dict, name: str, grid) -> str | None:
@@ -215,7 +220,7 @@ def _learned_or_anchor(req: Request, p: Problem, xb, be, xa, sa, how: str, analy
                                  "(xda_correction_weight = 0)" + ("; its members are OI's posterior point by point "
                                                                   "(x_a + s_a z, no spatial correlation)" if req.members > 1 else "")),
                       stacklevel=4)
-        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, recentred=False)
+        v = Verification(Weight(0.0, np.inf, 0.0, np.inf), 1.0, 0, members="pointwise")
         return (oi.pointwise_members(xa, sa, req.members, req.seed) if req.members > 1 else xa[None]), sa, 0, v, how
     xa, nfe, v = yield from _learned_analysis(req, p, xb, be, xa, sa, analyser)
     if v.spread != 1.0:

@@ -84,6 +84,18 @@ RECIPES = {
            Option("keep_head", float, 0.0, "with init and consistency_weight: the penalty's target is the initial "
                   "model's head, and this weight holds the head there (0: none)")),
         {"smoke": _SMOKE}),
+    "assimilation-mean-head": Recipe(
+        "xda.training.assimilation_mean_head:train_mean_head", "hs-t42-v3",
+        "an anchored assimilation model given a mean head: its own sampler's mean, distilled",
+        _with(_COMMON, minutes=40.0, batch=16, cases=1600)
+        + (Option("init", str, "hs-t42-v2", "the anchored model whose sampler is distilled"),
+           Option("members", int, 4, "members whose raw mean is each target"),
+           Option("share", float, 0.5, "fraction of the budget spent drawing the sampler's means"),
+           Option("channels", str, None, "U-Net widths of the mean head, comma-separated (default: the denoiser's)"),
+           Option("misspecified", float, 0.0, "fraction of the cases whose B is deliberately wrong"),
+           Option("climatology_days", str, "all", "averaging windows of the climatological backgrounds, days"),
+           Option("lr", float, 3e-4, "learning rate (AdamW)")),
+        {"smoke": dict(_SMOKE, members=2)}),
     "joint": Recipe(
         "xda.training.joint:train", "hs-t42-mv-v1", "the multivariate anchored assimilation model",
         _COMMON + (Option("encoder", str, "analytic", "observation encoder: analytic or vre (PhyDA's)"),
