@@ -88,6 +88,7 @@ def test_a_chunked_coarse_field_downscales_lazily_block_by_block():
     second = xda.downscale(c["tas"].isel(time=slice(3, 5)), 2, members=2, seed=lazy.block_seed(5, 3), steps=2)
     np.testing.assert_allclose(members.isel(time=slice(3, 5)).values, second.values)
     assert not np.allclose(members.isel(time=slice(0, 2)).values, second.values)  # each block its own noise
+    assert members.attrs["xda_members"] == second.attrs["xda_members"]  # how they were made, kept on the lazy result
 
 
 def test_a_lazy_analysis_runs_on_a_local_cluster_of_processes(series):

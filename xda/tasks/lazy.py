@@ -34,7 +34,7 @@ from ..labeled import times
 
 #: Attributes that describe the call (the same for every chunk) and are kept on a lazy result.
 CALL_ATTRS = ("xda_method", "xda_model", "xda_version", "xda_factor", "xda_orography", "xda_relief", "xda_winds",
-              "xda_members_recentred", "units", "standard_name", "long_name", "ancillary_variables", "cell_methods")
+              "xda_members_recentred", "xda_members", "units", "standard_name", "long_name", "ancillary_variables", "cell_methods")
 
 
 def is_lazy(obj) -> bool:
