@@ -243,3 +243,14 @@ def test_with_a_mean_head_members_are_raw_draws_about_the_models_mean(global_cas
     torch.testing.assert_close(sampler_mean(net, cond, var, True), posterior_mean(net, cond, var, True) + 0.5)
     with pytest.raises(ValueError, match="no mean head"):
         sampler_mean(anchored_denoiser((8, 8, 8, 8)), cond, var, True)
+
+
+def test_fine_tuning_drops_a_mean_head(z500, mean_head_model, tmp_path):
+    """A mean head learned the initial model's sampler; fine-tuning retrains it, so the head goes (members are
+    recentred again) and the card's network says so."""
+    z = z500["z500"].sel(lat=slice(20, 80), lon=slice(280, 357.5))
+    bg = ((z.sum("time") - z) / (z.sizes["time"] - 1)).assign_attrs(z.attrs)
+    wfile = xda.train(xr.Dataset({"background": bg, "truth": z}), init=mean_head_model, minutes=0.05, cases=4, batch=2,
+                      out=tmp_path / "ft", name="ft")
+    card = __import__("json").loads(wfile.with_suffix(".json").read_text())
+    assert "mean_head" not in card["network"] and registry.load_model(wfile, device="cpu")[0].mean_head is None

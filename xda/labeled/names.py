@@ -28,7 +28,8 @@ MEMBERS_ATTR = "xda_members"
 MEMBERS_SHIFTED_NOTE = ("the sampler's raw draws u_k, centred on the model's estimate m (its mean head), moved with it to "
                         "the verified estimate: x_hat + (u_k - m); not recentred")
 MEMBERS_DISTILLED_NOTE = ("the sampler's raw draws u_k about the model's estimate m of their mean (its mean head), "
-                          "x_a + s_a (w m + k (u_k - m)); not recentred")
+                          "moved to the verified estimate: x_a + s_a (w h + k (u_k - m)), h the posterior-mean head; "
+                          "not recentred")
 
 #: Units each standard name's values must be convertible to.
 _DIMENSION = {"air_temperature": "K", "geopotential_height": "m", "eastward_wind": "m s-1", "northward_wind": "m s-1"}

@@ -192,7 +192,7 @@ class AnchoredDenoiser(Denoiser):
         self.config.pop("mean_head", None)
 
 
-def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2, mean_head: bool = False) -> AnchoredDenoiser:
+def anchored_denoiser(channels=(16, 32, 64, 128), n_variables: int = 2, mean_head: bool | list = False) -> AnchoredDenoiser:
     """An untrained anchored denoiser (output layer zero: exactly the OI posterior)."""
     return AnchoredDenoiser(channels, n_variables=n_variables, mean_head=mean_head)
 

@@ -128,6 +128,8 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
     bank = _bank(key, new, truth, background, grid, cases, seed)
     built = time.perf_counter() - t0
     model = copy.deepcopy(load_model(init, device="cpu")[0]).requires_grad_(True).train()
+    if getattr(model, "mean_head", None) is not None:  # it learned init's sampler, which this retrains: members recentred
+        model.drop_mean_head()
     batches, loss = _Batches(bank, seed), AnchoredLoss()
 
     def loss_fn(step):
