@@ -108,19 +108,20 @@ def train_mean_head(data, out, *, name: str = "hs-t42-v3", init: str = "hs-t42-v
                     batches=len(drawn), batch=batch, lr=lr, seed=seed, steps=step,
                     final_train_loss=float(np.mean(losses[-100:])), wall_seconds=round(time.perf_counter() - t0),
                     validation=_validate(ema, banks["validation"], dev, seed, members),
-                    command=_command(data, init, minutes, members, cases, batch, seed, channels, misspecified,
-                                     climatology_days))
+                    command=_command(data, dict(init=init, minutes=minutes, members=members, cases=cases, batch=batch,
+                                                seed=seed, channels=channels, misspecified=misspecified,
+                                                climatology_days=climatology_days)))
     log.info(f"done: {step} steps, validation {settings['validation']}")
     return save_model(ema.cpu(), _card(card, data, settings), Path(out), name)
 
 
-def _command(data, init, minutes, members, cases, batch, seed, channels, misspecified, climatology_days) -> str:
-    """The ``xda train`` command that trains this mean head again (the card)."""
-    return (f"xda train assimilation-mean-head {' '.join(Path(p).name for p in _list(data))} --init {init} "
-            f"--minutes {minutes} --members {members} --cases {cases} --batch {batch} --seed {seed}"
-            + ("" if channels is None else f" --channels {','.join(str(c) for c in channels)}")
-            + (f" --misspecified {misspecified}" if misspecified else "")
-            + (f" --climatology-days {climatology_days}" if climatology_days != "all" else ""))
+def _command(data, o: dict) -> str:
+    """The ``xda train`` command that trains this mean head again (the card), from the options ``o``."""
+    return (f"xda train assimilation-mean-head {' '.join(Path(p).name for p in _list(data))} --init {o['init']} "
+            f"--minutes {o['minutes']} --members {o['members']} --cases {o['cases']} --batch {o['batch']} --seed {o['seed']}"
+            + ("" if o["channels"] is None else f" --channels {','.join(str(c) for c in o['channels'])}")
+            + (f" --misspecified {o['misspecified']}" if o["misspecified"] else "")
+            + (f" --climatology-days {o['climatology_days']}" if o["climatology_days"] != "all" else ""))
 
 
 def _list(data) -> list:
