@@ -1,4 +1,4 @@
-"""The default members of anchored models on OSSE and real cases: calibration and consistency (issue 27, item 3).
+"""The default members of anchored models on OSSE and real cases: their calibration (issue 27, item 3).
 
     python benchmarks/evaluate_members.py --sim ~/.cache/xda/hs_t42_leads_s4.nc --models hs-t42-v2 CARD [--members 8]
 
@@ -46,14 +46,13 @@ def osse(sim: Path, var: str, times: int, density: float):
 
 
 def blizzard(n: int, density: float):
-    """The same for the blizzard's t with 6 h persistence backgrounds."""
+    """The same for the blizzard's t with 6 h persistence backgrounds (``evaluate_flow.py``'s observations)."""
     cases = list(ef.cases(ef.blizzard(), 1))
     rng = np.random.default_rng(0)
     for i in np.linspace(0, len(cases) - 1, min(n, len(cases))).round().astype(int):
-        truth, bg = cases[i][0]["t"], cases[i][1]["t"]
-        mask = rng.random(truth.shape) < density
-        obs = (truth + xr.DataArray(rng.normal(0, 1.0, truth.shape), dims=truth.dims)).where(mask)
-        yield truth, bg, obs.assign_attrs(truth.attrs), 1.0
+        truth, bg = cases[i][0], cases[i][1]
+        obs, _ = ef.observe(truth, density, rng)
+        yield truth["t"], bg["t"], obs["t"].assign_attrs(truth["t"].attrs), ef.VARIABLES["t"]
 
 
 def scores(cases, model: str, members: int) -> dict:

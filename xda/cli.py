@@ -609,7 +609,8 @@ def _add_train(sub) -> None:
                                     f"--name my-model\n  xda train {task} ~/.cache/xda/sim_s0.nc --preset smoke --out /tmp/w\n")
         t.add_argument("data", nargs="+", help="simulation file(s) from `xda simulate`; several (seeds) are pooled")
         t.add_argument("--out", default=str(WEIGHTS_DIR), help="folder of <name>.safetensors and its card <name>.json")
-        t.add_argument("--name", default=recipe.model, help=f"model name (default {recipe.model})")
+        t.add_argument("--name", default=recipe.model,
+                       help=f"model name (default {recipe.model or 'the --init model with a suffix'})")
         t.add_argument("--seed", type=int, default=0, help="seed of the training cases and the weights")
         t.add_argument("--preset", default="default", choices=["default", *recipe.presets],
                        help="the recipe's settings: default (those of the shipped weights) or smoke (a few steps); "

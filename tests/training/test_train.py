@@ -335,8 +335,9 @@ def test_a_mean_head_is_trained_on_the_models_own_sampler(tmp_path, monkeypatch)
 
     _fake_simulation(tmp_path / "sim.nc")
     init = xda.train(tmp_path / "sim.nc", tmp_path / "w", name="tiny", max_steps=2, batch=2, channels=(8, 8, 8, 8), cases=8)
-    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="assimilation-mean-head", init=str(init), name="tiny-mh",
+    wfile = xda.train(tmp_path / "sim.nc", tmp_path / "w", task="assimilation-mean-head", init=str(init),
                       max_steps=2, batch=2, cases=8, members=2, channels="4,4,8,8")
+    assert wfile.stem == "tiny-mh"  # named after its init
     card = json.loads(wfile.with_suffix(".json").read_text())
     assert card["network"]["mean_head"] == [4, 4, 8, 8] and card["mean_head"]["members"] == 2
     assert "--channels 4,4,8,8" in card["mean_head"]["command"]

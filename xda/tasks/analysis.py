@@ -186,7 +186,9 @@ def _learned_analysis(req: Request, p: Problem, xb, be, xa, sa, analyser=None):
     u = v.weight.weight * u[-1]
     if members > 1:
         samples, nfe_s = yield Evaluation(p, [(xb, sb, xa, sa, p.ob)], members)
-        if getattr(req.net, "mean_head", None) is not None:  # raw draws less the model's estimate of their mean
+        from ..models.anchored import has_mean_head  # torch is loaded: the network ran
+
+        if has_mean_head(req.net):  # raw draws less the model's estimate of their mean
             spread, v = samples, v._replace(members="raw")
         else:  # recentred on the posterior mean (as EnVar recentres an ensemble on its control analysis): the
             # sampler gives the spread, whose variance is kept unbiased by sqrt(N / (N - 1))

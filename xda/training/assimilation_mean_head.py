@@ -40,7 +40,7 @@ from .loop import device_for, fit
 log = logging.getLogger(__name__)
 
 
-def train_mean_head(data, out, *, name: str = "hs-t42-v3", init: str = "hs-t42-v2", minutes: float = 40.0,
+def train_mean_head(data, out, *, name: str | None = None, init: str = "hs-t42-v2", minutes: float = 40.0,
                     members: int = 4, cases: int = 1600, batch: int = 16, lr: float = 3e-4, seed: int = 0,
                     share: float = 0.5, channels=None, misspecified: float = 0.0, climatology_days: str = "all",
                     bank: str | Path | None = None, device: str | None = None, max_steps: int = 1_000_000) -> Path:
@@ -52,6 +52,8 @@ def train_mean_head(data, out, *, name: str = "hs-t42-v3", init: str = "hs-t42-v
         Simulation files of :mod:`xda.simulate` (``--kind osse``); their train split gives the cases.
     out : path
         Directory for ``<name>.safetensors`` and its card.
+    name : str, optional
+        The new model's name (default ``<init>-mh``).
     init : str
         The anchored model (a name of the registry or a card's path) whose sampler is distilled.
     minutes : float
@@ -84,8 +86,7 @@ def train_mean_head(data, out, *, name: str = "hs-t42-v3", init: str = "hs-t42-v
     dev = device_for(device)
     initial, card = load_model(init, device="cpu")
     model = copy.deepcopy(initial).float()
-    model.drop_mean_head()
-    model.attach_mean_head(channels)
+    model.attach_mean_head(channels)  # a fresh one, whatever init had
     model = model.to(dev)
     stats = variable_stats(data)
     for v in stats:  # condition as the model does at inference: with its card's climatology
@@ -112,7 +113,7 @@ def train_mean_head(data, out, *, name: str = "hs-t42-v3", init: str = "hs-t42-v
                                                 seed=seed, channels=channels, misspecified=misspecified,
                                                 climatology_days=climatology_days)))
     log.info(f"done: {step} steps, validation {settings['validation']}")
-    return save_model(ema.cpu(), _card(card, data, settings), Path(out), name)
+    return save_model(ema.cpu(), _card(card, data, settings), Path(out), name or f"{card['name'] or Path(str(init)).stem}-mh")
 
 
 def _command(data, o: dict) -> str:

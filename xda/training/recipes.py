@@ -85,7 +85,7 @@ RECIPES = {
                   "model's head, and this weight holds the head there (0: none)")),
         {"smoke": _SMOKE}),
     "assimilation-mean-head": Recipe(
-        "xda.training.assimilation_mean_head:train_mean_head", "hs-t42-v3",
+        "xda.training.assimilation_mean_head:train_mean_head", None,
         "an anchored assimilation model given a mean head: its own sampler's mean, distilled",
         _with(_COMMON, minutes=40.0, batch=16, cases=1600)
         + (Option("init", str, "hs-t42-v2", "the anchored model whose sampler is distilled"),
