@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import xda
+from xda.models.anchored import has_mean_head
 from xda.models.registry import load_model
 from xda.tasks import analysis
 
@@ -66,7 +67,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=16, help="Heun steps of the sampler")
     p.add_argument("--model", default="hs-t42-v2", help="the anchored model (a name or a card's path)")
     a = p.parse_args()
-    centred = getattr(load_model(a.model, device="cpu")[0], "mean_head", None) is not None
+    centred = has_mean_head(load_model(a.model, device="cpu")[0])
     eo.use_prior_without(eo.prior_fits(), "storm1996")
     all_cases = list(ef.cases(ef.blizzard(), 1))
     pick = np.linspace(0, len(all_cases) - 1, min(a.cases, len(all_cases))).round().astype(int)

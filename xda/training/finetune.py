@@ -30,7 +30,7 @@ from ..labeled.grid import grid_of
 from ..models import anchored
 from ..models.cards import DEFAULT_MODEL, load_card, output_dir
 from ..models.registry import load_model, save_model
-from ..models.anchored import AnchoredLoss
+from ..models.anchored import AnchoredLoss, has_mean_head
 from .assimilation import _Batches, case_fields, make_case
 from .loop import fit
 
@@ -128,7 +128,7 @@ def finetune(pairs: xr.Dataset, *, init: str = DEFAULT_MODEL, minutes: float = 1
     bank = _bank(key, new, truth, background, grid, cases, seed)
     built = time.perf_counter() - t0
     model = copy.deepcopy(load_model(init, device="cpu")[0]).requires_grad_(True).train()
-    if getattr(model, "mean_head", None) is not None:  # it learned init's sampler, which this retrains: members recentred
+    if has_mean_head(model):  # it learned init's sampler, which this retrains: members recentred
         model.drop_mean_head()
     batches, loss = _Batches(bank, seed), AnchoredLoss()
 
