@@ -80,7 +80,7 @@ FLAGS = {
                    "background_error": ("--background-error", "tuned|innovations|model")},
     "downscale": {**_TASK, "variable": ("--variable", "NAME"), "factor": ("--factor", "N"), "like": ("--like", "FILE"),
                   "orography": ("--orography", "FILE"), "lapse_rate": ("--lapse-rate", "K/km"), "u": ("--u", "NAME"),
-                  "v": ("--v", "NAME"), "relief": ("--relief", "full|model")},
+                  "v": ("--v", "NAME"), "relief": ("--relief", "auto|full|model")},
     "residual": {"kappa": ("--kappa", "VALUE"), "time": ("--time-dim", "NAME"), "lat": ("--lat", "NAME"),
                  "lon": ("--lon", "NAME")},
     "evaluate": {"variables": ("--variables", "NAME"), "member_dim": ("--member-dim", "NAME")},
@@ -336,7 +336,7 @@ def _downscale(a) -> None:
             raise ParameterError(f"--lapse-rate is for --method lapse_rate, xda or regression; --method {a.method} "
                                  "has no height term")
         kwargs["lapse_rate"] = _number_or_text(a.lapse_rate)
-    if a.relief != "full":
+    if a.relief != "auto":
         kwargs["relief"] = a.relief
     a.stage("downscaling", f"(method {a.method})")
     fine = downscale(coarse, a.factor, **kwargs)
@@ -524,9 +524,10 @@ def _add_downscale(sub) -> None:
     s.add_argument("--lapse-rate", default=None, metavar="K/km",
                    help="a fixed lapse rate dT/dz for lapse_rate (and the learned methods' anchor), e.g. -6.5 or "
                         "'-6.5 K/km' (default: estimated from each coarse field)")
-    s.add_argument("--relief", default="full", choices=["full", "model"],
-                   help="the relief the lapse-rate correction follows: full (default), the cell means, as observations "
-                        "see it; model, smoothed at the grid scale as a climate model resolves it on the fine grid")
+    s.add_argument("--relief", default="auto", choices=["auto", "full", "model"],
+                   help="the relief the lapse-rate correction follows: full, the cell means, as observations see it; "
+                        "model, smoothed at the grid scale as a climate model resolves it on the fine grid; auto "
+                        "(default): full with --orography (the relief as given), else model")
     s.add_argument("--u", default=None, metavar="NAME", help="eastward near-surface wind variable (default: found by "
                                                              "standard name, e.g. uas)")
     s.add_argument("--v", default=None, metavar="NAME", help="northward near-surface wind variable (e.g. vas)")

@@ -185,10 +185,35 @@ def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
     assert all({"lapse_rate", "regression", "regression_init"} <= set(v) for v in ft["held_out_rmse_K"].values())
     out = xda.coarsen(ds["tas"].isel(time=0), 2).phyda.downscale(2, model="crop-ft", method="regression")
     assert out.shape == (24, 32) and np.isfinite(out.values).all()
+    # the relief the fields follow, fitted on the training times, is the fine-tuned model's anchor's (and the
+    # lapse-rate method's with that model) under relief="auto"
+    assert card["relief"] == ft["relief"] in ("full", "model") and set(ft["train_lapse_rate_rmse_K"]) == {"full", "model"}
+    lapse = xda.coarsen(ds["tas"].isel(time=0), 2).phyda.downscale(2, model="crop-ft", method="lapse_rate")
+    assert lapse.attrs["xda_relief"].endswith("(relief='auto': what model 'crop-ft''s fine-tuning fields follow)")
     ex = _UserExamples(_level(ds, np.arange(3)), seed=0, wind_dropout=1.0)
     for _ in range(20):
         rows, cols = ex._domain(24, 32, 2, False)
         assert np.all(np.diff(cols) == 1) and cols.min() >= 0 and cols.max() < 32
+
+
+@pytest.mark.parametrize("follows", ["full", "model"])
+def test_fit_relief_finds_the_relief_a_field_follows(follows):
+    """Fields that follow the real ETOPO relief of the Rockies at -6.5 K/km, either its cell means or the model's
+    smoothed relief, plus a large-scale gradient and weather of 0.3 K: ``fit_relief`` names the one they follow."""
+    import numpy as np
+
+    from xda.numerics.lapse_rate import model_relief
+    from xda.training.downscaling_finetune import fit_relief
+
+    lat, lon = np.arange(30.0, 54.0, 1.0) + 0.5, np.arange(240.0, 272.0, 1.0) + 0.5
+    z = xda.static.surface_altitude(lat, lon)
+    relief = z if follows == "full" else model_relief(z, False)
+    rng = np.random.default_rng(0)
+    tas = 300.0 - 0.5 * (lat[:, None] - 30) - 6.5e-3 * relief + 0.3 * rng.standard_normal((6, lat.size, lon.size))
+    level = dict(tas=tas, uas=np.zeros_like(tas), vas=np.zeros_like(tas), lat=lat, lon=lon, orog=z,
+                 land=np.ones_like(z), level=0, winds=False)
+    chosen, rmse = fit_relief(level)
+    assert chosen == follows and rmse[follows] < rmse["model" if follows == "full" else "full"]
 
 
 def test_misspecified_b_is_wrong_by_the_stated_factors_and_family():

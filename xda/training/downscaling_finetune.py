@@ -13,7 +13,10 @@ sampler about ``init``'s regression, is dropped, and the members are recentred o
 fine-tuned regression). On the held-out times each
 factor is scored by the lapse-rate method, ``init``'s regression and the fine-tuned one
 (coarsened by block means and downscaled back); the card records the data, the settings and
-these RMSEs, and the default call verifies the weight on the user's input as ever.
+these RMSEs, and the default call verifies the weight on the user's input as ever. The relief the
+user's fields follow (the cell means, or smoothed as a model's) is chosen on the training times
+by the lapse-rate method's error (:func:`fit_relief`); the card records it and the fine-tuned
+model's anchor follows it under ``relief="auto"``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import copy
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -69,30 +73,70 @@ def _level(fields: xr.Dataset, times) -> dict:
                 winds=winds)
 
 
-def _scores(net, card, level: dict) -> dict:
-    """RMSE (K) of the lapse-rate method and the regression on ``level``'s fields, per factor (block means back)."""
-    from ..models.downscaling import downscale_arrays
-    from ..numerics.lapse_rate import lapse_rate_downscale
+class _Coarse(NamedTuple):
+    """Coarse fields (B, ny, nx) and their grid, of one factor."""
 
-    out = {}
+    t: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    periodic: bool
+    u: np.ndarray | None
+    v: np.ndarray | None
+
+
+def _problems(level: dict):
+    """Per factor that fits ``level``'s grid: (factor, :class:`_Coarse` fields with their winds, fine grid
+    (lat, lon, orography, land), truth (B, fy, fx) K, cell-area weights (fy, fx)), coarsened by block means."""
     periodic = level["level"] == 1
     for f in FACTORS:
         ny, nx = (level["lat"].size // f) * f, (level["lon"].size // f) * f
         if ny < 4 * f or nx < 4 * f:
             continue
         lat, lon, tas = level["lat"][:ny], level["lon"][:nx], level["tas"][:, :ny, :nx].astype(np.float64)
-        p = periodic and nx == level["lon"].size
-        lat_c, lon_c = regrid.coarse_coords(lat, lon, f)
-        t_c = regrid.coarsen(tas, f, lat)
-        orog, land = level["orog"][:ny, :nx], level["land"][:ny, :nx]
         uv = [regrid.coarsen(level[k][:, :ny, :nx].astype(np.float64), f, lat) for k in ("uas", "vas")] \
             if level["winds"] else [None, None]
-        reg, _, _ = downscale_arrays(t_c, lat_c, lon_c, lat, lon, orog, land, p, model=net, card=card, u_c=uv[0],
-                                     v_c=uv[1], method="regression")
-        lr, _ = lapse_rate_downscale(t_c, orog, lat_c, lon_c, lat, lon, f, p)
-        w = np.cos(np.deg2rad(lat))[:, None] * np.ones(nx)
-        rmse = lambda a: float(np.sqrt(np.sum(w * (a - tas) ** 2) / (w.sum() * tas.shape[0])))  # noqa: E731
-        out[f"x{f}"] = dict(lapse_rate=round(rmse(lr), 4), regression=round(rmse(reg[0]), 4))
+        c = _Coarse(regrid.coarsen(tas, f, lat), *regrid.coarse_coords(lat, lon, f), periodic and nx == level["lon"].size,
+                   *uv)
+        yield f, c, (lat, lon, level["orog"][:ny, :nx], level["land"][:ny, :nx]), tas, \
+            np.cos(np.deg2rad(lat))[:, None] * np.ones(nx)
+
+
+def _rmse(a: np.ndarray, tas: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(w * (a - tas) ** 2) / (w.sum() * tas.shape[0])))
+
+
+def _lapse_rate(c, fine, relief: str) -> np.ndarray:
+    """The lapse-rate method on one problem of :func:`_problems`, following ``relief`` ("full" or "model")."""
+    from ..numerics.lapse_rate import lapse_rate_downscale, model_relief
+
+    lat, lon, orog, _ = fine
+    z = model_relief(orog, c.periodic) if relief == "model" else orog
+    return lapse_rate_downscale(c.t, z, c.lat, c.lon, lat, lon, lat.size // c.lat.size, c.periodic)[0]
+
+
+def fit_relief(level: dict) -> tuple[str, dict]:
+    """The relief the user's fine fields follow: ``"full"`` (the cell means) or ``"model"``, whichever gives the
+    lapse-rate method the smaller squared error over the factors, and those RMSEs (K) per relief. Fitted on the
+    training times only; recorded in the card (``relief``), where ``relief="auto"`` finds it."""
+    sq = {"full": 0.0, "model": 0.0}
+    for _, c, fine, tas, w in _problems(level):
+        for relief in sq:
+            sq[relief] += _rmse(_lapse_rate(c, fine, relief), tas, w) ** 2
+    rmse = {k: round(float(np.sqrt(v / max(len(FACTORS), 1))), 4) for k, v in sq.items()}
+    return min(sq, key=sq.get), rmse
+
+
+def _scores(net, card, level: dict, relief: str) -> dict:
+    """RMSE (K) of the lapse-rate method (following ``relief``) and the regression on ``level``'s fields, per
+    factor (block means back)."""
+    from ..models.downscaling import downscale_arrays
+
+    out = {}
+    for f, c, (lat, lon, orog, land), tas, w in _problems(level):
+        reg, _, _ = downscale_arrays(c.t, c.lat, c.lon, lat, lon, orog, land, c.periodic, model=net, card=card, u_c=c.u,
+                                     v_c=c.v, method="regression")
+        out[f"x{f}"] = dict(lapse_rate=round(_rmse(_lapse_rate(c, (lat, lon, orog, land), relief), tas, w), 4),
+                            regression=round(_rmse(reg[0], tas, w), 4))
     return out
 
 
@@ -147,19 +191,22 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     net, card = load_model(init, device="cpu")
     require_kind(card, "downscaling", init)
     model, card = copy.deepcopy(net).float().requires_grad_(True).train(), card.to_dict()
-    before = _scores(net, card, test)
+    relief, relief_rmse = fit_relief(train)
+    before = _scores(net, card, test, relief)
     model.mean_head = None  # a mean head distils the sampler about init's regression, which is retrained here
     t0 = time.perf_counter()
     run = _Stages(model.to(dev), card, _UserExamples(train, seed, 0.0 if train["winds"] else 1.0), batch, dev, max_steps, lr)
     run.regressor(minutes)
     run.departure_scale()
     model = model.cpu().eval()
-    after = _scores(model, card, test)
+    after = _scores(model, card, test, relief)
     name = name or f"{Path(init).stem}-ft"
     card["finetune"] = dict(init=Path(init).name, times_train=int(nt - n_test), times_held_out=int(n_test),
                             grid=list(grid_of(ds["tas"]).shape), winds=bool(train["winds"]), minutes=minutes,
-                            seconds=round(time.perf_counter() - t0, 1), lr=lr, seed=seed,
+                            seconds=round(time.perf_counter() - t0, 1), lr=lr, seed=seed, relief=relief,
+                            train_lapse_rate_rmse_K=relief_rmse,
                             held_out_rmse_K={k: dict(v, regression_init=before[k]["regression"],
                                                       regression=after[k]["regression"]) for k, v in after.items()})
     card["training"] = dict(card["training"], finetuned_from=Path(init).name)
+    card["relief"] = relief
     return save_model(model, card, out, name, dtype=torch.float16)
