@@ -430,6 +430,17 @@ def test_a_target_a_third_finer_than_trained_is_not_vouched_for_one_level_up():
     assert default.attrs["xda_correction_weight"] == 0.0
 
 
+def test_members_without_an_error_estimate_say_they_are_identical():
+    """The blizzard at x4 on a 7 x 6 coarse grid: outside the model's range and too small to verify one level up,
+    so there is no error to draw members from: they are the lapse-rate method, identical, and a warning says so."""
+    t = xda.datasets.open_dataset("storm1996_t")["t"].isel(time=slice(0, 64, 16), lat=slice(4, 32), lon=slice(6, 30))
+    coarse = xda.coarsen(t, 4)
+    with pytest.warns(xda.errors.XdaWarning, match=r"3 members of 't' are identical.*\(7 x 6 coarse cells\)"):
+        out = coarse.phyda.downscale(4, members=3, seed=0)
+    lapse = coarse.phyda.downscale(4, method="lapse_rate")
+    np.testing.assert_allclose(out.values, np.broadcast_to(lapse.values, out.shape), atol=1e-5)
+
+
 def test_regional_grid_works(esm):
     _, coarse = esm
     region = coarse.isel(lat=slice(14, 20), lon=slice(30, 40))  # North America

@@ -579,6 +579,12 @@ def _verified(problem, net, card, labels, sampling: Sampling, gamma):
     elif members > 1:  # outside the model's range: independent draws from the anchor's verified error, point by point
         z = np.random.default_rng(seed).standard_normal((members, *learned.estimate.shape))
         fine = learned.estimate[None] + np.nan_to_num(learned.standard_error)[None] * z
+        if not np.isfinite(learned.standard_error).any():
+            warnings.warn(XdaWarning(
+                f"{members} members of {name!r} are identical: the grid is outside model {model!r}'s range and too "
+                f"small ({c.lat.size} x {c.lon.size} coarse cells) to verify an error one level up, so there is no "
+                "spread to draw from; the estimate is the lapse-rate method without an error estimate (pass a larger "
+                "domain for members)"), stacklevel=5)
     return fine, learned.gamma, learned.standard_error, info
 
 
