@@ -697,8 +697,9 @@ def test_one_level_up_takes_blocks_enough_to_verify_a_weight(shape, factor, leve
 
 def test_standard_error_is_extrapolated_from_two_levels_up_on_a_real_global_field(esm):
     """On the real MPI-ESM globe at x2 (two levels up fit), the standard error is the error one level up shrunk
-    by the anchor's error ratio between one and two levels up: smaller than the unshrunk one-level-up error and
-    within 0.7-1.6x the actual error (unshrunk it was 2.1x)."""
+    by the anchor's error ratio between one and two levels up and scaled by the training world's actual / stated
+    ratio: smaller than the unshrunk one-level-up error and within 0.45-1.2x the actual error (measured 0.6x on
+    this month; unshrunk and unscaled it was 2.1x)."""
     from xda.tasks import downscale_verify
 
     fine_truth, _ = esm
@@ -710,4 +711,4 @@ def test_standard_error_is_extrapolated_from_two_levels_up_on_a_real_global_fiel
         mp.setattr(downscale_verify, "_per_level", ones)
         se_up = coarse.phyda.downscale(2)["tas_standard_error"]
     assert float((se / se_up).max()) < 0.95 and float((se / se_up).min()) >= downscale_verify.MIN_SHRINK - 1e-9
-    assert 0.7 < float(np.sqrt((se**2).mean())) / err < 1.6
+    assert 0.45 < float(np.sqrt((se**2).mean())) / err < 1.2
