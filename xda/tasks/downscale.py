@@ -30,7 +30,6 @@ CLASSICAL = {"lapse_rate": "cubic", "bicubic": "cubic", "bilinear": "linear"}
 MIN_CELLS = 4
 #: The reliefs the lapse-rate correction can follow (``relief=``), as recorded in ``xda_relief``.
 RELIEFS = {"full": "cell means", "model": f"a model's: cell means smoothed by a Gaussian of {MODEL_RELIEF_SIGMA} cells"}
-
 #: Refinement of the learned methods when neither `factor` nor `like` is given.
 DEFAULT_FACTOR = 4
 

@@ -105,24 +105,26 @@ def _rmse(a: np.ndarray, tas: np.ndarray, w: np.ndarray) -> float:
     return float(np.sqrt(np.sum(w * (a - tas) ** 2) / (w.sum() * tas.shape[0])))
 
 
-def _lapse_rate(c, fine, relief: str) -> np.ndarray:
-    """The lapse-rate method on one problem of :func:`_problems`, following ``relief`` ("full" or "model")."""
+def _lapse_rate(f: int, c, fine, relief: str) -> np.ndarray:
+    """The lapse-rate method on one problem of :func:`_problems` (factor ``f``), following ``relief`` ("full" or
+    "model")."""
     from ..numerics.lapse_rate import lapse_rate_downscale, model_relief
 
     lat, lon, orog, _ = fine
     z = model_relief(orog, c.periodic) if relief == "model" else orog
-    return lapse_rate_downscale(c.t, z, c.lat, c.lon, lat, lon, lat.size // c.lat.size, c.periodic)[0]
+    return lapse_rate_downscale(c.t, z, c.lat, c.lon, lat, lon, f, c.periodic)[0]
 
 
 def fit_relief(level: dict) -> tuple[str, dict]:
     """The relief the user's fine fields follow: ``"full"`` (the cell means) or ``"model"``, whichever gives the
     lapse-rate method the smaller squared error over the factors, and those RMSEs (K) per relief. Fitted on the
     training times only; recorded in the card (``relief``), where ``relief="auto"`` finds it."""
-    sq = {"full": 0.0, "model": 0.0}
-    for _, c, fine, tas, w in _problems(level):
+    sq, n = {"full": 0.0, "model": 0.0}, 0
+    for f, c, fine, tas, w in _problems(level):
+        n += 1
         for relief in sq:
-            sq[relief] += _rmse(_lapse_rate(c, fine, relief), tas, w) ** 2
-    rmse = {k: round(float(np.sqrt(v / max(len(FACTORS), 1))), 4) for k, v in sq.items()}
+            sq[relief] += _rmse(_lapse_rate(f, c, fine, relief), tas, w) ** 2
+    rmse = {k: round(float(np.sqrt(v / max(n, 1))), 4) for k, v in sq.items()}
     return min(sq, key=sq.get), rmse
 
 
@@ -135,7 +137,7 @@ def _scores(net, card, level: dict, relief: str) -> dict:
     for f, c, (lat, lon, orog, land), tas, w in _problems(level):
         reg, _, _ = downscale_arrays(c.t, c.lat, c.lon, lat, lon, orog, land, c.periodic, model=net, card=card, u_c=c.u,
                                      v_c=c.v, method="regression")
-        out[f"x{f}"] = dict(lapse_rate=round(_rmse(_lapse_rate(c, (lat, lon, orog, land), relief), tas, w), 4),
+        out[f"x{f}"] = dict(lapse_rate=round(_rmse(_lapse_rate(f, c, (lat, lon, orog, land), relief), tas, w), 4),
                             regression=round(_rmse(reg[0], tas, w), 4))
     return out
 
