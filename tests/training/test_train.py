@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -194,6 +196,30 @@ def test_downscaling_finetunes_on_the_users_fine_fields(tmp_path, monkeypatch):
     for _ in range(20):
         rows, cols = ex._domain(24, 32, 2, False)
         assert np.all(np.diff(cols) == 1) and cols.min() >= 0 and cols.max() < 32
+
+
+def test_a_model_fine_tuned_on_a_finer_grid_counts_it_as_trained(tmp_path, monkeypatch):
+    """Real MPI-ESM tas interpolated onto a 0.75-degree grid (finer than the 1.85-3.72 degrees the shipped model
+    knows): the shipped model's default is the lapse-rate method, with the warning; fine-tuned on such fields, the
+    card records their spacing and the default counts the grid as trained (no warning, a verified weight)."""
+    import warnings
+
+    import numpy as np
+
+    ds = xda.datasets.open_dataset("esm_tas")[["tas"]].isel(time=slice(0, 4))
+    lat, lon = np.arange(30.375, 54.0, 0.75), np.arange(240.375, 270.0, 0.75)
+    fine = ds.interp(lat=lat, lon=lon)
+    monkeypatch.setenv("XDA_WEIGHTS_DIR", str(tmp_path))
+    path = xda.train(fine, task="downscaling", minutes=0.05, max_steps=2, name="fine-ft")
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["finetune"]["fine_spacing_deg"] == [0.75, 0.75]
+    coarse = xda.coarsen(fine["tas"].isel(time=0), 2)
+    with pytest.warns(xda.errors.XdaWarning, match=r"outside the spacings.*\(1.85-3.72 deg\)"):
+        coarse.phyda.downscale(2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*outside the spacings", category=xda.errors.XdaWarning)
+        out = coarse.phyda.downscale(2, model="fine-ft")
+    assert out.shape == (32, 40) and isinstance(out.attrs["xda_correction_weight"], float)
 
 
 @pytest.mark.parametrize("follows", ["full", "model"])

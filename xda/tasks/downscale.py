@@ -467,16 +467,19 @@ SPACING_SLACK = 1.1
 
 
 def _check_spacing(card: dict, lat_f, lon_f, model: str, name: str, method: str) -> bool:
-    """Whether the fine grid's spacing is inside the model's trained range (widened by :data:`SPACING_SLACK` each
-    way); if not, warn: the default answers with the lapse-rate method, ``method="regression"`` extrapolates."""
-    lo, hi = card["fine_spacing_deg"]
+    """Whether the fine grid's spacing is inside one of the model's trained ranges (card ``fine_spacing_deg``, and a
+    fine-tuned model's ``finetune.fine_spacing_deg``; widened by :data:`SPACING_SLACK` each way); if not, warn: the
+    default answers with the lapse-rate method, ``method="regression"`` extrapolates."""
+    tuned = card.get("finetune", {}).get("fine_spacing_deg")
+    ranges = [card["fine_spacing_deg"]] + ([tuned] if tuned else [])
     d = [float(np.median(np.abs(np.diff(a)))) for a in (lat_f, lon_f) if a.size > 1]
-    if not d or (min(d) >= lo / SPACING_SLACK and max(d) <= hi * SPACING_SLACK):
+    if not d or any(min(d) >= lo / SPACING_SLACK and max(d) <= hi * SPACING_SLACK for lo, hi in ranges):
         return True
     what = ("the answer is the lapse-rate method (xda_correction_weight = 0)" if method == "xda" else
             "its departure from the lapse-rate baseline is an extrapolation; compare with method='lapse_rate'")
+    trained = " and ".join(f"{lo:.3g}-{hi:.3g}" for lo, hi in ranges)
     warnings.warn(XdaWarning(f"the fine grid of {name!r} ({min(d):.3g}-{max(d):.3g} deg) is outside the spacings model "
-                             f"{model!r} was trained on ({lo:.3g}-{hi:.3g} deg): {what}"), stacklevel=4)
+                             f"{model!r} was trained on ({trained} deg): {what}"), stacklevel=4)
     return False
 
 

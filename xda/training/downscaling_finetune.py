@@ -115,6 +115,13 @@ def _lapse_rate(f: int, c, fine, relief: str) -> np.ndarray:
     return lapse_rate_downscale(c.t, z, c.lat, c.lon, lat, lon, f, c.periodic)[0]
 
 
+def _spacing(level: dict) -> list:
+    """[least, largest] median grid spacing (degrees) of ``level``'s latitudes and longitudes: the fine spacing
+    the fine-tuned model was trained on, which the default then counts as in its range."""
+    d = [float(np.median(np.abs(np.diff(level[k])))) for k in ("lat", "lon")]
+    return [round(min(d), 4), round(max(d), 4)]
+
+
 def fit_relief(level: dict) -> tuple[str, dict]:
     """The relief the user's fine fields follow: ``"full"`` (the cell means) or ``"model"``, whichever gives the
     lapse-rate method the smaller squared error over the factors, and those RMSEs (K) per relief. Fitted on the
@@ -168,8 +175,10 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
 
     Returns
     -------
-    Path of the weight file (its card holds ``finetune``: the data, the settings and the
-    held-out RMSEs of the lapse-rate method, ``init`` and the fine-tuned model per factor).
+    Path of the weight file (its card holds ``finetune``: the data, the settings, the fine
+    grid's spacing (``fine_spacing_deg``: in the model's range from then on, with the
+    pretraining's), the relief fitted and the held-out RMSEs of the lapse-rate method, ``init``
+    and the fine-tuned model per factor).
 
     Raises
     ------
@@ -206,7 +215,7 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     card["finetune"] = dict(init=Path(init).name, times_train=int(nt - n_test), times_held_out=int(n_test),
                             grid=list(grid_of(ds["tas"]).shape), winds=bool(train["winds"]), minutes=minutes,
                             seconds=round(time.perf_counter() - t0, 1), lr=lr, seed=seed, relief=relief,
-                            train_lapse_rate_rmse_K=relief_rmse,
+                            train_lapse_rate_rmse_K=relief_rmse, fine_spacing_deg=_spacing(train),
                             held_out_rmse_K={k: dict(v, regression_init=before[k]["regression"],
                                                       regression=after[k]["regression"]) for k, v in after.items()})
     card["training"] = dict(card["training"], finetuned_from=Path(init).name)
