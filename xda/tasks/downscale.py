@@ -705,7 +705,8 @@ def _standard_error(se, out: xr.DataArray, tas, tname: str, where) -> xr.DataArr
     da.name = f"{tname}_standard_error"
     da.attrs = {"units": out.attrs.get("units", "K"),
                 "long_name": f"standard error of {tname}: rms error of the same method one level up (the input's block "
-                             "means downscaled back onto the input, 3 x 3 cells), an upper estimate"}
+                             "means downscaled back onto the input, 3 x 3 cells), extrapolated to this level and scaled "
+                             "as calibrated in the training world"}
     if out.attrs.get("standard_name"):
         da.attrs["standard_name"] = f"{out.attrs['standard_name']} standard_error"
     out.attrs["ancillary_variables"] = da.name

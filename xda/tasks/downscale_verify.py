@@ -8,8 +8,9 @@ anchor's residuals ``r = T - A`` are regressed on the learned departures ``c = R
 of one cell's fine cells are not independent). The weight ``w`` in [0, 1] is kept only
 where it shows skill and is shrunk by its standard error, so that where the model is out of
 its depth the answer is the anchor. The error of the weighted estimate at that level,
-smoothed over 3 x 3 cells, is the standard error handed back (one level up, where the
-unresolved scales are coarser, it errs on the large side).
+smoothed over 3 x 3 cells, extrapolated to the target's level (:func:`_per_level`) and scaled
+by :data:`STANDARD_ERROR_SCALE` (the extrapolation errs on the large side; the scale is the
+actual over the stated error in the training world), is the standard error handed back.
 """
 
 from __future__ import annotations
