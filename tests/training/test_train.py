@@ -220,6 +220,15 @@ def test_a_model_fine_tuned_on_a_finer_grid_counts_it_as_trained(tmp_path, monke
         warnings.filterwarnings("error", message=".*outside the spacings", category=xda.errors.XdaWarning)
         out = coarse.phyda.downscale(2, model="fine-ft")
     assert out.shape == (32, 40) and isinstance(out.attrs["xda_correction_weight"], float)
+    # an input too small to verify one level up (6 x 6 coarse cells) takes the weight the fine-tuning verified on
+    # its held-out times, where the shipped model would have none
+    w, stderr, _, _ = card["finetune"]["held_out_weight"]["x2"]
+    small = coarse.isel(lat=slice(0, 6), lon=slice(0, 6)).phyda.downscale(2, model="fine-ft")
+    assert small.attrs["xda_correction_weight"] == round(w, 4)
+    assert small.attrs["xda_correction_weight_stderr"] == round(stderr, 4)
+    lapse = coarse.isel(lat=slice(0, 6), lon=slice(0, 6)).phyda.downscale(2, model="fine-ft", method="lapse_rate")
+    reg = coarse.isel(lat=slice(0, 6), lon=slice(0, 6)).phyda.downscale(2, model="fine-ft", method="regression")
+    np.testing.assert_allclose(small.values, (lapse + w * (reg - lapse)).values, atol=5e-4)
 
 
 @pytest.mark.parametrize("follows", ["full", "model"])

@@ -79,6 +79,14 @@ def cell_bounds(centres: np.ndarray, lo: float | None = None, hi: float | None =
     return edges
 
 
+def block_labels(shape, k: int) -> np.ndarray:
+    """Cluster label of every cell of a (B, ny, nx) batch, raveled: its field and its ``k x k`` block (for
+    cluster-robust statistics over fine cells whose errors within a block are not independent)."""
+    b, ny, nx = shape
+    i = np.arange(ny)[:, None] // k * (nx // k) + np.arange(nx)[None, :] // k
+    return (np.arange(b)[:, None, None] * (ny // k) * (nx // k) + i[None]).ravel()
+
+
 def coarse_coords(lat: np.ndarray, lon: np.ndarray, factor: int) -> tuple[np.ndarray, np.ndarray]:
     """Centres of the coarse cells: the mean of the fine centres in each block.
 

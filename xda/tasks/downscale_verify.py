@@ -111,8 +111,10 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
     else:
         (base, gamma), reg = anchor(c, f, gamma), None
     up = one_level_up(c, f)
-    if up is None:  # too small to verify: the anchor, and no standard error
-        return Learned(base, base, gamma, Weight(0.0, np.inf, 0.0, np.inf), np.full(base.shape, np.nan), reg)
+    if up is None:  # too small to verify: the weight a fine-tuned model verified on its held-out times, else 0
+        w = held_out_weight(card, f.factor) if reg is not None else Weight(0.0, np.inf, 0.0, np.inf)
+        return Learned(base, base if reg is None else base + w.weight * (reg - base), gamma, w,
+                       np.full(base.shape, np.nan), reg)
     c2, f2 = up
     given = None if gamma is None or np.ndim(gamma) else gamma
     if in_range:
@@ -121,12 +123,20 @@ def verified(c: Coarse, f: Fine, net, card, in_range: bool, gamma=None) -> Learn
         a2, _ = anchor(c2, f2, given)
         r2 = a2
     truth = c.t[:, : f2.lat.size, : f2.lon.size]
-    clusters = _blocks(truth.shape, f2.factor)
+    clusters = regrid.block_labels(truth.shape, f2.factor)
     w = correction_weight((truth - a2).ravel(), (r2 - a2).ravel(), clusters) if in_range else Weight(0.0, np.inf, 0.0, np.inf)
     est = base if reg is None else base + w.weight * (reg - base)
     err = truth - (a2 + w.weight * (r2 - a2))
     se = STANDARD_ERROR_SCALE * _on_fine(err, c, f, f2) * _per_level(c2, f2, truth - a2, given)[:, None, None]
     return Learned(base, est, gamma, w, se, reg)
+
+
+def held_out_weight(card, factor: int) -> Weight:
+    """The weight a fine-tuned model's learned departure earned on the held-out times of its user's archive at
+    ``factor`` (card ``finetune.held_out_weight``, :mod:`xda.training.downscaling_finetune`), for inputs too small
+    to verify one level up; no weight (0, unverified) without one."""
+    stored = (card or {}).get("finetune", {}).get("held_out_weight", {}).get(f"x{factor}")
+    return Weight(*map(float, stored)) if stored else Weight(0.0, np.inf, 0.0, np.inf)
 
 
 #: The least factor by which an error is taken to shrink from one level up to the target's level.
@@ -153,13 +163,6 @@ def _per_level(c2: Coarse, f2: Fine, e1: np.ndarray, gamma) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = rms(e1) / rms(e2)
     return np.clip(np.nan_to_num(ratio, nan=1.0), MIN_SHRINK, 1.0)
-
-
-def _blocks(shape, k: int) -> np.ndarray:
-    """Cluster index of every cell of (B, ny, nx): its field and its k x k block."""
-    b, ny, nx = shape
-    i = np.arange(ny)[:, None] // k * (nx // k) + np.arange(nx)[None, :] // k
-    return (np.arange(b)[:, None, None] * (ny // k) * (nx // k) + i[None]).ravel()
 
 
 def _on_fine(err: np.ndarray, c: Coarse, f: Fine, f2: Fine) -> np.ndarray:

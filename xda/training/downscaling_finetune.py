@@ -138,14 +138,17 @@ def fit_relief(level: dict) -> tuple[str, dict]:
 def _scores(net, card, level: dict, relief: str) -> dict:
     """RMSE (K) of the lapse-rate method (following ``relief``) and the regression on ``level``'s fields, per
     factor (block means back)."""
+    from ..assimilation.verify import correction_weight
     from ..models.downscaling import downscale_arrays
 
     out = {}
     for f, c, (lat, lon, orog, land), tas, w in _problems(level):
         reg, _, _ = downscale_arrays(c.t, c.lat, c.lon, lat, lon, orog, land, c.periodic, model=net, card=card, u_c=c.u,
                                      v_c=c.v, method="regression")
-        out[f"x{f}"] = dict(lapse_rate=round(_rmse(_lapse_rate(f, c, (lat, lon, orog, land), relief), tas, w), 4),
-                            regression=round(_rmse(reg[0], tas, w), 4))
+        lr = _lapse_rate(f, c, (lat, lon, orog, land), relief)
+        weight = correction_weight((tas - lr).ravel(), (reg[0] - lr).ravel(), regrid.block_labels(tas.shape, f))
+        out[f"x{f}"] = dict(lapse_rate=round(_rmse(lr, tas, w), 4), regression=round(_rmse(reg[0], tas, w), 4),
+                            weight=[round(float(x), 6) if np.isfinite(x) else None for x in weight])
     return out
 
 
@@ -177,8 +180,11 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
     -------
     Path of the weight file (its card holds ``finetune``: the data, the settings, the fine
     grid's spacing (``fine_spacing_deg``: in the model's range from then on, with the
-    pretraining's), the relief fitted and the held-out RMSEs of the lapse-rate method, ``init``
-    and the fine-tuned model per factor).
+    pretraining's), the relief fitted, the held-out RMSEs of the lapse-rate method, ``init``
+    and the fine-tuned model per factor, and the weight the fine-tuned departure earns on the
+    held-out times per factor (``held_out_weight``: weight, its standard error, the slope and
+    its standard error, :func:`xda.assimilation.verify.correction_weight`), which the default
+    uses where an input is too small to verify one level up).
 
     Raises
     ------
@@ -216,8 +222,9 @@ def finetune_downscaler(fields, out=None, *, init: str = DEFAULT_DOWNSCALING_MOD
                             grid=list(grid_of(ds["tas"]).shape), winds=bool(train["winds"]), minutes=minutes,
                             seconds=round(time.perf_counter() - t0, 1), lr=lr, seed=seed, relief=relief,
                             train_lapse_rate_rmse_K=relief_rmse, fine_spacing_deg=_spacing(train),
-                            held_out_rmse_K={k: dict(v, regression_init=before[k]["regression"],
-                                                      regression=after[k]["regression"]) for k, v in after.items()})
+                            held_out_rmse_K={k: dict(lapse_rate=v["lapse_rate"], regression_init=before[k]["regression"],
+                                                      regression=v["regression"]) for k, v in after.items()},
+                            held_out_weight={k: v["weight"] for k, v in after.items() if None not in v["weight"]})
     card["training"] = dict(card["training"], finetuned_from=Path(init).name)
     card["relief"] = relief
     return save_model(model, card, out, name, dtype=torch.float16)
