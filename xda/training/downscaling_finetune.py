@@ -137,7 +137,8 @@ def fit_relief(level: dict) -> tuple[str, dict]:
 
 def _scores(net, card, level: dict, relief: str) -> dict:
     """RMSE (K) of the lapse-rate method (following ``relief``) and the regression on ``level``'s fields, per
-    factor (block means back)."""
+    factor (block means back), and the weight of the regression's departure from that method there
+    (:func:`~xda.assimilation.verify.correction_weight`, coarse blocks as clusters; None where unverified)."""
     from ..assimilation.verify import correction_weight
     from ..models.downscaling import downscale_arrays
 
