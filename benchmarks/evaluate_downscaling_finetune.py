@@ -1,8 +1,9 @@
 """Fine-tuning the downscaling model on half of a real archive, scored on the other half (issue 24).
 
-    python benchmarks/evaluate_downscaling_finetune.py [--minutes 4] [--split months|regions|blizzard ...]
+    python benchmarks/evaluate_downscaling_finetune.py [--minutes 4] [--split months|seasons|regions|blizzard ...]
 
-(``--split blizzard`` writes ``results/downscaling_finetune_blizzard.md``.)
+(``--split blizzard`` writes ``results/downscaling_finetune_blizzard.md``; ``--split seasons``, the
+months cut into two contiguous halves instead of alternating ones, ``..._seasons.md``.)
 
 MPI-ESM 2005 monthly tas with its near-surface winds (T63), cut in two halves twice: by
 time (the even months fine-tune, the odd months, the whole globe, are scored) and by region
@@ -81,6 +82,8 @@ def halves(ds: xr.Dataset, dim: str, alternate: bool = False) -> tuple:
 
 #: split: (data, what fine-tunes, what is scored, the cut)
 SPLITS = {"months": (fields, "the even months", "the odd months (globe)", lambda ds: halves(ds, "time", True)),
+          "seasons": (fields, "January-June", "July-December (globe; the other half of the year)",
+                      lambda ds: halves(ds, "time")),
           "regions": (fields, "0-180 E", "180-360 E (all months)", lambda ds: halves(ds, "lon")),
           "blizzard": (blizzard, "the blizzard's first 8 days (6-hourly, a grid finer than the model was pretrained for)",
                        "its last 8 days", lambda ds: halves(ds, "time"))}
