@@ -29,6 +29,9 @@ MIN_RELIEF = 50.0
 #: cell means of its 96 x 192 Gaussian grid, rms difference 103 m unsmoothed, 66 m at 0.6, 71 m at 0.5 and 0.7;
 #: ``benchmarks/fit_model_relief.py``).
 MODEL_RELIEF_SIGMA = 0.6
+#: The reliefs the lapse-rate correction can follow, by name: the Gaussian width (cells) :func:`model_relief` takes
+#: the cell means through (``"full"``: none; ``"model"``: :data:`MODEL_RELIEF_SIGMA`).
+RELIEF_SIGMA = {"full": 0.0, "model": MODEL_RELIEF_SIGMA}
 
 
 def model_relief(z: np.ndarray, periodic: bool, sigma: float = MODEL_RELIEF_SIGMA) -> np.ndarray:

@@ -17,7 +17,7 @@ from ..labeled.grid import grid_of
 from ..errors import DataError, GridError, ModelError, NotFoundError, ParameterError, UnitsError, check_choice, check_number
 from ..models.cards import DEFAULT_DOWNSCALING_MODEL, DEFAULT_STEPS, require_kind
 from ..numerics import memory, regrid
-from ..numerics.lapse_rate import MODEL_RELIEF_SIGMA
+from ..numerics.lapse_rate import MODEL_RELIEF_SIGMA, RELIEF_SIGMA
 from ..errors import XdaWarning
 from . import lazy
 from .downscale_verify import Coarse, Fine, anchor, verified
@@ -314,8 +314,7 @@ def downscale(
     learned = method in LEARNED
     u_c, v_c = _winds(ds, tas, grid, extra, u, v, was_da) if learned and winds else (None, None)
     c = Coarse(t_c, lat_c, grid.lon, grid.periodic, u_c, v_c)
-    smooth = MODEL_RELIEF_SIGMA if relief == "model" else 0.0
-    f = Fine(lat_f, lon_f, orog_f, _land(lat_f, lon_f) if learned else None, factor, smooth)
+    f = Fine(lat_f, lon_f, orog_f, _land(lat_f, lon_f) if learned else None, factor, RELIEF_SIGMA[relief])
     solve = Solve(method, net, card, (model, tname), Sampling(int(members), steps, seed), _lapse_rate(lapse_rate),
                   None if lapse_rate is None else str(lapse_rate))
     fine, se, more = METHODS[method](solve, c, f)

@@ -50,7 +50,7 @@ class Fine(NamedTuple):
 def anchor_orography(c: Coarse, f: Fine) -> np.ndarray:
     """The relief the anchor's lapse-rate correction follows: ``f.orog``, or with ``f.relief`` the model's
     (:func:`xda.numerics.lapse_rate.model_relief`)."""
-    return model_relief(f.orog, c.periodic, f.relief) if f.relief else f.orog
+    return model_relief(f.orog, c.periodic, f.relief)
 
 
 def anchor(c: Coarse, f: Fine, gamma=None) -> tuple[np.ndarray, np.ndarray]:

@@ -108,10 +108,10 @@ def _rmse(a: np.ndarray, tas: np.ndarray, w: np.ndarray) -> float:
 def _lapse_rate(f: int, c, fine, relief: str) -> np.ndarray:
     """The lapse-rate method on one problem of :func:`_problems` (factor ``f``), following ``relief`` ("full" or
     "model")."""
-    from ..numerics.lapse_rate import lapse_rate_downscale, model_relief
+    from ..numerics.lapse_rate import RELIEF_SIGMA, lapse_rate_downscale, model_relief
 
     lat, lon, orog, _ = fine
-    z = model_relief(orog, c.periodic) if relief == "model" else orog
+    z = model_relief(orog, c.periodic, RELIEF_SIGMA[relief])
     return lapse_rate_downscale(c.t, z, c.lat, c.lon, lat, lon, f, c.periodic)[0]
 
 
