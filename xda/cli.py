@@ -419,7 +419,7 @@ def _simulate(a) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if a.kind == "osse":
         out = simulate(a.out or "~/.cache/xda/hs_t42.nc", a.days or 200, a.spinup_days or 120, a.interval_hours or 12,
-                       a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")))
+                       a.alpha, a.seed, leads=tuple(int(h) for h in a.leads.split(",")), world=a.world)
     else:
         out = simulate_downscaling(a.out or "~/.cache/xda/hs_t63_ls.nc", a.days or 150, a.spinup_days or 60,
                                    a.interval_hours or 6, truncation=a.truncation, seed=a.seed)
@@ -578,10 +578,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _add_simulate(sub) -> None:
+    from .simulate.core import WORLDS as OSSE_WORLDS  # numpy only: jax is imported when a simulation runs
+
     s = sub.add_parser("simulate", help="the Held-Suarez training simulation (the simulation extra: dinosaur, jax)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n"
                        "  xda simulate --out ~/.cache/xda/hs_t42_leads_s0.nc --days 120 --interval-hours 6 --leads 6,12,24,48,72\n"
-                       "  xda simulate --kind downscaling --out ~/.cache/xda/hs_t63_ls_s0.nc --seed 0\n")
+                       "  xda simulate --kind downscaling --out ~/.cache/xda/hs_t63_ls_s0.nc --seed 0\n"
+                       "  xda simulate --world earth --out ~/.cache/xda/hs_t42_earth_s0.nc --days 40 --spinup-days 80 "
+                       "--interval-hours 6 --leads 6,12,24\n")
     s.add_argument("--kind", choices=["osse", "downscaling"], default="osse",
                    help="osse: truth + forecast backgrounds (T42); downscaling: near-surface fields with orography (T63)")
     s.add_argument("--out", default=None, help="netCDF file (default ~/.cache/xda/hs_t42.nc or hs_t63_ls.nc)")
@@ -592,6 +596,10 @@ def _add_simulate(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of the initial noise and the backgrounds")
     s.add_argument("--truncation", type=int, default=63, choices=[42, 63, 85], help="downscaling: spectral truncation")
     s.add_argument("--leads", default="24", help="osse: background forecast leads in hours, comma-separated (e.g. 6,12,24)")
+    s.add_argument("--world", default="hs94", choices=list(OSSE_WORLDS),
+                   help="osse: the forcing and surface (xda.simulate.core.WORLDS): hs94 (Held & Suarez 1994, flat; "
+                        "every shipped model's), earth (ETOPO20 orography, land-sea contrast), strong-gradient, "
+                        "weak-gradient (equator-pole contrast 80 / 40 K), stable (static stability 20 K)")
     s.set_defaults(run=_simulate)
 
 

@@ -57,11 +57,12 @@ def _gaussian_grid(truncation: int):
 
 
 def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 42, surface_height=None,
-                 land_sea: dict | None = None):
+                 land_sea: dict | None = None, forcing: dict | None = None):
     """dinosaur Held-Suarez model; ``surface_height`` (m, nodal (lon, lat)) adds orography.
 
     ``land_sea`` (keys ``land`` (nodal (lon, lat), 0..1), ``amplitude`` (K), ``period_days``)
-    adds a seasonal land-sea contrast to the forcing (:func:`_land_sea_forcing`).
+    adds a seasonal land-sea contrast to the forcing (:func:`_land_sea_forcing`); ``forcing``
+    changes Held & Suarez's parameters (:data:`FORCING_UNITS`; :class:`World`).
 
     Returns a dict: ``coords``, ``specs``, ``init_fn``, ``advance(hours)`` (a jitted
     stepper), ``diagnostics`` (``OSSE_VARIABLES``), ``surface`` (tas, uas, vas) and ``orography`` (m).
@@ -85,7 +86,7 @@ def _build_model(layers: int = 12, dt_minutes: float = 20.0, truncation: int = 4
         coords=coords,
         specs=specs,
         init_fn=init_fn,
-        advance=_stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea),
+        advance=_stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea, forcing),
         diagnostics=jax.jit(diagnostics),
         surface=jax.jit(surface),
         orography=specs.dimensionalize(np.asarray(coords.horizontal.to_nodal(orography)), scales.units.meter).magnitude,
@@ -117,16 +118,17 @@ def _rest_state(coords, specs, surface_height):
     return init_fn, aux[xarray_utils.REF_TEMP_KEY], modal
 
 
-def _stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea=None):
+def _stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea=None, forcing=None):
     """``advance(hours)``: a jitted function integrating Held-Suarez ``hours`` forward (IMEX RK SIL3)."""
     import jax
     from dinosaur import held_suarez, primitive_equations, scales, time_integration
 
     eq = primitive_equations.PrimitiveEquations(ref_temps, orography, coords, specs)
+    params = {k: v * scales.units(FORCING_UNITS[k]) for k, v in (forcing or {}).items()}
     if land_sea is None:
-        hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps)
+        hs = held_suarez.HeldSuarezForcing(coords, specs, ref_temps, **params)
     else:
-        hs = _land_sea_forcing(coords, specs, ref_temps, **land_sea)
+        hs = _land_sea_forcing(coords, specs, ref_temps, **land_sea, params=params)
     forcing = time_integration.ExplicitODE.from_functions(hs.explicit_terms)
     full = time_integration.compose_equations([eq, forcing])
     dt = specs.nondimensionalize(dt_minutes * scales.units.minute)
@@ -136,7 +138,7 @@ def _stepper(coords, specs, ref_temps, orography, dt_minutes, land_sea=None):
     return lambda hours: jax.jit(time_integration.repeated(step, hours * steps_per_hour))
 
 
-def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_days: float):
+def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_days: float, params=None):
     """Held & Suarez (1994) forcing plus a seasonal land-sea contrast near the surface.
 
     The equilibrium temperature gains, below ``sigma_b = 0.7``,
@@ -149,7 +151,8 @@ def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_d
     Held-Suarez's own ``k_T`` and carried by the resolved winds, the contrast reaches
     the coasts the way real near-surface contrasts do (sharp on the lee side, advected
     inland on the windward), which is what a downscaling model must learn to place. The
-    state's ``sim_time`` carries the season.
+    state's ``sim_time`` carries the season; ``params``, Held & Suarez's parameters (pint
+    quantities) where they differ from the paper's.
     """
     import dataclasses
 
@@ -170,7 +173,7 @@ def _land_sea_forcing(coords, specs, ref_temps, land, amplitude: float, period_d
                 tend, temperature_variation=tend.temperature_variation + self.coords.horizontal.to_modal(extra),
                 sim_time=0.0)
 
-    return LandSeaHeldSuarez(coords, specs, ref_temps)
+    return LandSeaHeldSuarez(coords, specs, ref_temps, **(params or {}))
 
 
 def _diagnostic_fns(coords, specs, ref_temps, orography):
@@ -190,9 +193,14 @@ def _diagnostic_fns(coords, specs, ref_temps, orography):
             gravity_acceleration=specs.gravity_acceleration, ideal_gas_constant=specs.ideal_gas_constant,
         )
         u, v = spherical_harmonic.vor_div_to_uv_nodal(grid, state.vorticity, state.divergence)
-        at = lambda hpa, f: vertical_interpolation.interp_sigma_to_pressure(  # noqa: E731
-            f, vertical_interpolation.PressureCoordinates(np.array([specs.nondimensionalize(hpa * 100 * units.pascal)])),
-            coords.vertical, ps)[0]
+
+        def at(hpa, f):
+            """``f`` on the ``hpa`` surface; below the ground (orography) the lowest model level's value."""
+            level = vertical_interpolation.PressureCoordinates(
+                np.array([specs.nondimensionalize(hpa * 100 * units.pascal)]))
+            value = vertical_interpolation.interp_sigma_to_pressure(f, level, coords.vertical, ps)[0]
+            return jnp.where(jnp.isnan(value), f[-1], value)
+
         ms = units.meter / units.second
         z500 = specs.dimensionalize(at(500, phi) / specs.gravity_acceleration, units.meter).magnitude
         kelvin = lambda t: specs.dimensionalize(t, units.degK).magnitude  # noqa: E731
@@ -218,6 +226,54 @@ OSSE_VARIABLES = {
     "u500": ("eastward_wind", "m s-1", "500 hPa eastward wind"),
     "v500": ("northward_wind", "m s-1", "500 hPa northward wind"),
 }
+
+
+#: Units of the Held & Suarez (1994) forcing parameters a :class:`World` may change (dinosaur's names): the
+#: equator-pole and vertical potential-temperature contrasts, and the friction and radiative relaxation rates.
+FORCING_UNITS = {"dTy": "kelvin", "dThz": "kelvin", "kf": "1/day", "ka": "1/day", "ks": "1/day"}
+
+
+class World(NamedTuple):
+    """A simulated world of the OSSE: a model trained on several learns less of one world's statistics
+    (issue 27, item 2; the real anomalies' length scales are 3x the flat Held-Suarez world's)."""
+
+    forcing: dict  #: Held & Suarez parameters that differ from the paper's (:data:`FORCING_UNITS`), SI magnitudes
+    orography: bool = False  #: ETOPO20 cell means, spectrally filtered (as in the downscaling simulation)
+    land_sea: bool = False  #: the seasonal land-sea contrast of :data:`LAND_SEA` on the ETOPO20 land fraction
+    about: str = ""
+
+
+#: The OSSE's worlds (``xda simulate --world``); ``hs94`` is the one every shipped model was trained in.
+WORLDS = {
+    "hs94": World({}, about="Held & Suarez (1994) as published: flat, zonally symmetric forcing"),
+    "earth": World({}, True, True, "ETOPO20 orography and a seasonal land-sea contrast: stationary waves, storm tracks"),
+    "strong-gradient": World({"dTy": 80.0}, about="equator-pole contrast 80 K (60): a winter-like, more baroclinic jet"),
+    "weak-gradient": World({"dTy": 40.0}, about="equator-pole contrast 40 K (60): a summer-like, weaker jet"),
+    "stable": World({"dThz": 20.0}, about="static stability 20 K (10): a longer deformation radius, broader eddies"),
+}
+
+
+def _world(name: str) -> World:
+    """The OSSE world ``name`` (:data:`WORLDS`); an unknown name is a :class:`~xda.errors.ParameterError` listing
+    the worlds."""
+    if name not in WORLDS:
+        raise ParameterError(f"world={name!r} is not a simulated world; use one of {', '.join(WORLDS)} "
+                             "(xda.simulate.core.WORLDS)")
+    return WORLDS[name]
+
+
+def _osse_model(name: str) -> dict:
+    """The OSSE's T42 model (:func:`_build_model`) in the world ``name``."""
+    w = _world(name)
+    if not (w.orography or w.land_sea):
+        return _build_model(forcing=w.forcing)
+    from ..labeled.static import land_area_fraction, surface_altitude
+
+    grid = _gaussian_grid(42)
+    lat, lon = np.degrees(grid.latitudes), np.degrees(grid.longitudes)
+    return _build_model(surface_height=surface_altitude(lat, lon).T if w.orography else None,
+                        land_sea=dict(LAND_SEA, land=land_area_fraction(lat, lon).T) if w.land_sea else None,
+                        forcing=w.forcing)
 
 
 def _split_labels(n: int, per_day: int) -> np.ndarray:
@@ -287,6 +343,8 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, plan: Forec
     Returns (targets, lead per target, truth, background), the last two tuples in the order of
     ``OSSE_VARIABLES``.
     """
+    import dataclasses
+
     import jax
 
     interval_hours, leads, alpha, batch = plan
@@ -305,7 +363,10 @@ def _forecast_backgrounds(m: dict, states: list, labels: np.ndarray, plan: Forec
             starts = []
             for t in targets[idx[k : k + batch]]:
                 i, j = rng.choice(np.flatnonzero(labels == labels[t]), size=2, replace=False)
-                starts.append(jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - steps[h]], states[i], states[j]))
+                start = jax.tree.map(lambda a, b, c: a + alpha * (b - c), states[t - steps[h]], states[i], states[j])
+                if getattr(start, "sim_time", None) is not None:  # the clock (a world's season) is not perturbed
+                    start = dataclasses.replace(start, sim_time=states[t - steps[h]].sim_time)
+                starts.append(start)
             fields = jax.device_get(diag(forecast(stack(starts))))
             for n, q in enumerate(idx[k : k + batch]):
                 background[q] = tuple(f[n] for f in fields)
@@ -339,21 +400,25 @@ def simulate(
     seed: int = 0,
     batch: int = 8,
     leads: tuple = (24,),
+    world: str = "hs94",
 ) -> Path:
     """Run the Held-Suarez OSSE simulation and write it to ``out`` (netCDF).
 
-    Truth every ``interval_hours`` after ``spinup_days``; backgrounds are forecasts of a
+    ``world`` (:data:`WORLDS`): the forcing and surface (default Held & Suarez (1994), flat),
+    recorded in the attributes ``world`` and ``world_about``. Truth every
+    ``interval_hours`` after ``spinup_days``; backgrounds are forecasts of a
     random lead in ``leads`` (hours, multiples of ``interval_hours``) from perturbed truth
     states (:func:`_forecast_backgrounds`), the lead stored in ``lead_hours``; ``split`` labels by
     :func:`_split_labels`. Variables ``<v>_truth`` and ``<v>_background`` for each ``v`` of
     ``OSSE_VARIABLES`` (z500 m, tas K, t850 K, u500 and v500 m s-1), (time, lat, lon), latitude ascending.
     """
+    w = _world(world)  # an unknown name fails before jax is imported
     import jax
     import xarray as xr
 
     t0 = _time.perf_counter()
-    m = _build_model()
-    state = _spin_up(m, seed, spinup_days, t0)
+    m = _osse_model(world)
+    state = _spin_up(m, seed, spinup_days, t0, check=w.orography)
     per_day = 24 // interval_hours
     states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
     labels = _split_labels(len(states), per_day)
@@ -369,7 +434,11 @@ def simulate(
         coords=_coords(m["coords"].horizontal, (targets + 1) * interval_hours),
         attrs={
             "title": "Held-Suarez OSSE: truth and forecast backgrounds of several leads (xda.simulate)",
-            "model": "dinosaur primitive equations, T42 L12 sigma, dt 20 min, Held & Suarez (1994) forcing",
+            "model": "dinosaur primitive equations, T42 L12 sigma, dt 20 min, Held & Suarez (1994) forcing"
+                     + "".join(f", {k}={v:g} {FORCING_UNITS[k]}" for k, v in w.forcing.items())
+                     + (", ETOPO20 orography" if w.orography else "")
+                     + (f", a seasonal land-sea contrast {LAND_SEA}" if w.land_sea else ""),
+            "world": world, "world_about": w.about,
             "spinup_days": spinup_days,
             "seed": seed,
             "background": (f"forecast of lead L (lead_hours, random in {list(leads)} h) from truth(t-L) + {alpha} * "
