@@ -414,3 +414,29 @@ def test_a_mean_head_is_trained_on_the_models_own_sampler(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="members=0"):
         xda.train(tmp_path / "sim.nc", tmp_path / "w", task="assimilation-mean-head", init=str(init), max_steps=1,
                   cases=8, batch=2, members=0)
+
+
+def test_climatological_backgrounds_come_from_the_cases_own_world(tmp_path):
+    """Pooled files (two worlds 40 K apart, the same clock): a case's climatology is its own file's mean, whatever
+    the window, never a mixture of worlds."""
+    from xda.training.assimilation import Draw, _bank_cases, open_split, variable_stats
+
+    _fake_simulation(tmp_path / "a.nc", seed=0)
+    _fake_simulation(tmp_path / "b.nc", seed=1)
+    with xr.open_dataset(tmp_path / "b.nc") as b:
+        warm = b.load()
+    (warm[["tas_truth", "tas_background"]] + 40.0).merge(warm[["z500_truth", "z500_background", "split"]]) \
+        .to_netcdf(tmp_path / "b_warm.nc")
+    paths = [str(tmp_path / "a.nc"), str(tmp_path / "b_warm.nc")]
+    train = open_split(paths, "train")
+    np.testing.assert_array_equal(train["source"].values, [0] * 8 + [1] * 8)
+    stats = variable_stats(paths)
+    assert stats["tas"]["climatology"].shape == (2, 24, 48)
+    for k in (0, 1):
+        np.testing.assert_allclose(stats["tas"]["climatology"][k], train["tas_truth"].values[8 * k:8 * k + 8].mean(0))
+    tas = list(xda.training.assimilation.VARIABLES).index("tas")
+    for window in (np.inf, 2.0):  # 12-hourly times: +-1 day, less +-1 day, is empty -> the file's mean
+        draws = [Draw(3, tas, t, window, 0.05, 0.5, False) for t in (2, 12)]
+        x, _, _ = _bank_cases((paths, "train", draws, stats))
+        # field 0 is (x_b - mean) / std over both worlds: -1 for world a's own climatology, +1 for b's (0 if mixed)
+        np.testing.assert_allclose(x[:, 0].mean(axis=(1, 2)), [-1.0, 1.0], atol=0.05)

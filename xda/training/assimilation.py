@@ -10,7 +10,7 @@ One reproducible command from simulation to shipped weights::
 
 Training cases are built as the analysis is at inference (:func:`make_case`): a random
 time and variable of the split; a background that is the simulation's forecast (lead
-6-72 h, 70 %) or the climatology (mean of the training times, 30 %); a random
+6-72 h, 70 %) or the climatology (mean of its file's training times, 30 %); a random
 observation density (log-uniform 0.5-10 %) of point observations *off the grid*
 (uniform on the sphere) with a random error (log-uniform 0.1-1 of the background's rms
 error); background-error statistics estimated from those observations alone
@@ -22,7 +22,8 @@ the time), meant to teach the correction to repair the B users actually have (it
 transfer to real fields: ``benchmarks/results/misspecified.md``); with
 ``climatology_days``, the climatological backgrounds are means over windows of those
 lengths around the case's time (its own +-1 day left out) instead of the whole split's.
-Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
+Several files (seeds, or the worlds of ``xda simulate --world``) are pooled; each case's
+climatology is taken within its own file. Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
 augmented in training by longitude rolls, north-south reflection and regional crops
 (half of the batches, 32 x 64 cells).
 
@@ -150,7 +151,9 @@ def _paths(data) -> list[Path]:
 
 
 def open_split(data, split: str) -> xr.Dataset:
-    """The times of ``split`` ("train", "validation", "test") of one or several simulation files, concatenated.
+    """The times of ``split`` ("train", "validation", "test") of one or several simulation files, concatenated,
+    with the coordinate ``source`` (along time): the index of the file each time came from (its own world and
+    trajectory, so climatologies are taken within it, :func:`_climatology`).
 
     Raises
     ------
@@ -164,6 +167,7 @@ def open_split(data, split: str) -> xr.Dataset:
             raise GridError(f"simulation {p} is on a {ds.sizes['lat']} x {ds.sizes['lon']} grid, "
                              f"{paths[0]} on {parts[0].sizes['lat']} x {parts[0].sizes['lon']}: train on one grid")
     parts = [ds.isel(time=np.flatnonzero(ds["split"].values == split)) for ds in parts]
+    parts = [ds.assign_coords(source=("time", np.full(ds.sizes["time"], k))) for k, ds in enumerate(parts)]
     return xr.concat(parts, dim="time", data_vars="minimal", coords="minimal", compat="override", join="override")
 
 
@@ -177,12 +181,13 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = {v: (ds[f"{v}_truth"].values.astype(np.float64), ds[f"{v}_background"].values.astype(np.float64))
             for v in VARIABLES}
     wg = WorkingGrid(lat, lon, True, float(360.0 / lon.size))  # native: the simulation's own grid
+    source = ds["source"].values
     xs, us, vs = [], [], []
     for d in draws:
         name = list(VARIABLES)[d.variable]
         xt = data[name][0][d.time]
-        xb = data[name][1][d.time] if d.window is None else _climatology(data[name][0], days, d.time, d.window,
-                                                                         stats[name]["climatology"])
+        xb = data[name][1][d.time] if d.window is None else _climatology(
+            data[name][0], days, d.time, d.window, stats[name]["climatology"][source[d.time]], source == source[d.time])
         rng = np.random.default_rng(d.seed)
         case = make_case(xt, xb, lat, lon, d.density, d.error * float(np.sqrt(np.mean((xt - xb) ** 2))), rng,
                          misspecified=d.misspecified)
@@ -197,13 +202,16 @@ def _bank_cases(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 CLIMATOLOGY_GAP_DAYS = 1.0
 
 
-def _climatology(truth: np.ndarray, days: np.ndarray, t: int, window: float, whole: np.ndarray) -> np.ndarray:
-    """The climatological background of time ``t``: ``whole`` (the split's mean) for ``window = inf``, else the
-    mean of the truths within ``window / 2`` days of it, less those within :data:`CLIMATOLOGY_GAP_DAYS`."""
+def _climatology(truth: np.ndarray, days: np.ndarray, t: int, window: float, whole: np.ndarray,
+                 same: np.ndarray | None = None) -> np.ndarray:
+    """The climatological background of time ``t``: ``whole`` (the mean of its file's training times) for
+    ``window = inf``, else the mean of the truths within ``window / 2`` days of it, less those within
+    :data:`CLIMATOLOGY_GAP_DAYS`, of the times ``same`` (bool, those of its file: files of other worlds or
+    seeds share the clock but not the weather)."""
     if not np.isfinite(window):
         return whole
     gap = np.abs(days - days[t])
-    near = (gap <= window / 2) & (gap > CLIMATOLOGY_GAP_DAYS)
+    near = (gap <= window / 2) & (gap > CLIMATOLOGY_GAP_DAYS) & (True if same is None else same)
     return truth[near].mean(axis=0) if near.any() else whole
 
 
@@ -270,9 +278,9 @@ def variable_stats(data, variables: dict = VARIABLES) -> dict:
     for k, (v, (sn, units, ln)) in enumerate(variables.items()):
         truth, bg = (train[f"{v}_{k}"].assign_attrs(units=units) for k in ("truth", "background"))
         be = BackgroundError.from_pairs(bg, truth, dim="time", per_point=False)
+        per_file = truth.groupby("source").mean("time").values.astype(np.float64)  # (files, lat, lon)
         stats[v] = dict(index=k, standard_name=sn, units=units, long_name=ln, clim_mean=float(truth.mean()),
-                        clim_std=float(truth.std()), climatology=truth.mean("time").values.astype(np.float64),
-                        **be.card_entry())
+                        clim_std=float(truth.std()), climatology=per_file, **be.card_entry())
     return stats
 
 
