@@ -87,8 +87,8 @@ def observe(truth: xr.Dataset, density: float, rng) -> tuple[xr.Dataset, dict]:
     return xr.Dataset(obs), masks
 
 
-def analyses(bg, obs, arch_bg, arch_truth, masks) -> dict:
-    """{row: analysis Dataset} for one case."""
+def analyses(bg, obs, arch_bg, arch_truth, masks, candidate: str | None = None) -> dict:
+    """{row: analysis Dataset} for one case (with ``candidate``, another anchored model's three rows too)."""
     err = {v: (arch_bg[v] - arch_truth[v]).transpose("time", "lat", "lon").values for v in VARIABLES}
     g = xda.labeled.grid.grid_of(bg)
     ref = xr.Dataset({v: bg[v].copy(data=eo.reference_oi(bg[v].values, obs[v].values[masks[v]], masks[v], err[v],
@@ -96,11 +96,16 @@ def analyses(bg, obs, arch_bg, arch_truth, masks) -> dict:
     arch = {v: xda.BackgroundError.from_archive(arch_bg[v], arch_truth[v], obs[v], obs_error=so)
             for v, so in VARIABLES.items()}
     run = lambda **kw: xda.assimilate(bg, obs, obs_error=VARIABLES, seed=0, **kw)  # noqa: E731
-    return {"background": bg, "reference archive OI": ref,
+    rows = {"background": bg, "reference archive OI": ref,
             "OI, archive B": run(method="oi", background_error=arch), "OI, default B": run(method="oi"),
             "anchored, default B": run(), "anchored, archive B": run(background_error=arch),
             "anchored, archive B, full weight": run(background_error=arch, verify=False),
             "joint, default B": run(model="hs-t42-mv-v1"), "joint, archive B": run(model="hs-t42-mv-v1", background_error=arch)}
+    if candidate is not None:
+        rows.update({"candidate, default B": run(model=candidate),
+                     "candidate, archive B": run(model=candidate, background_error=arch),
+                     "candidate, archive B, full weight": run(model=candidate, background_error=arch, verify=False)})
+    return rows
 
 
 def score(rows: dict, truth: xr.Dataset, masks: dict) -> dict:
@@ -129,7 +134,7 @@ def summarise(scores: list[dict], variable: str, n_boot: int = 2000) -> list[str
             for r in rows]
 
 
-def run_set(ds: xr.Dataset, lead_h: int, density: float, max_cases: int) -> tuple[list[str], int]:
+def run_set(ds: xr.Dataset, lead_h: int, density: float, max_cases: int, candidate: str | None = None) -> tuple[list[str], int]:
     """The table of one lead and density."""
     all_cases = list(cases(ds, lead_h // 6))
     pick = np.linspace(0, len(all_cases) - 1, min(max_cases, len(all_cases))).round().astype(int)
@@ -137,7 +142,7 @@ def run_set(ds: xr.Dataset, lead_h: int, density: float, max_cases: int) -> tupl
     for i in pick:
         truth, bg, arch_bg, arch_truth = all_cases[i]
         obs, masks = observe(truth, density, rng)
-        scores.append(score(analyses(bg, obs, arch_bg, arch_truth, masks), truth, masks))
+        scores.append(score(analyses(bg, obs, arch_bg, arch_truth, masks, candidate), truth, masks))
     lines = ["| variable | method | mean RMSE | x ref [90 %] | x arch [90 %] |", "|---|---|---|---|---|"]
     for v in VARIABLES:
         lines += summarise(scores, v)
@@ -221,6 +226,8 @@ def main() -> int:
     p.add_argument("--densities", type=float, nargs="+", default=[0.02, 0.1])
     p.add_argument("--max-cases", type=int, default=60)
     p.add_argument("--stations", action="store_true", help="only the hourly station cycles (appended to the results)")
+    p.add_argument("--candidate", help="another anchored model (path of its .safetensors): three more rows")
+    p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args()
     if a.stations:
         t0 = time.perf_counter()
@@ -235,16 +242,18 @@ def main() -> int:
     ds = blizzard()
     out = ["# Flow-dependent real cases: blizzard persistence backgrounds", "",
            f"`python benchmarks/evaluate_flow.py --leads {' '.join(map(str, a.leads))} --densities "
-           f"{' '.join(map(str, a.densities))} --max-cases {a.max_cases}` ({time.strftime('%Y-%m-%d')}, 2 CPU cores). "
+           f"{' '.join(map(str, a.densities))} --max-cases {a.max_cases}"
+           + (f" --candidate {Path(a.candidate).name}" if a.candidate else "")
+           + f"` ({time.strftime('%Y-%m-%d')}, 2 CPU cores). "
            "See the script's docstring for the cases and rows.", ""]
     for lead in a.leads:
         for density in a.densities:
             t0 = time.perf_counter()
-            lines, n = run_set(ds, lead, density, a.max_cases)
+            lines, n = run_set(ds, lead, density, a.max_cases, a.candidate)
             out += [f"## {lead} h persistence, {density:.0%} observed, {n} cases ({time.perf_counter() - t0:.0f} s)", "",
                     *lines, ""]
             print("\n".join(out[-len(lines) - 3:]), flush=True)
-            RESULTS.write_text("\n".join(out) + "\n")
+            a.out.write_text("\n".join(out) + "\n")
     return 0
 
 
