@@ -267,13 +267,18 @@ def _osse_model(name: str) -> dict:
     w = _world(name)
     if not (w.orography or w.land_sea):
         return _build_model(forcing=w.forcing)
+    _, _, orog, land = _surface(42)
+    return _build_model(surface_height=orog.T if w.orography else None,
+                        land_sea=dict(LAND_SEA, land=land.T) if w.land_sea else None, forcing=w.forcing)
+
+
+def _surface(truncation: int) -> tuple:
+    """(lat, lon, ETOPO20 cell-mean altitude (m), land fraction), (lat, lon), on the T``truncation`` Gaussian grid."""
     from ..labeled.static import land_area_fraction, surface_altitude
 
-    grid = _gaussian_grid(42)
+    grid = _gaussian_grid(truncation)
     lat, lon = np.degrees(grid.latitudes), np.degrees(grid.longitudes)
-    return _build_model(surface_height=surface_altitude(lat, lon).T if w.orography else None,
-                        land_sea=dict(LAND_SEA, land=land_area_fraction(lat, lon).T) if w.land_sea else None,
-                        forcing=w.forcing)
+    return lat, lon, surface_altitude(lat, lon), land_area_fraction(lat, lon)
 
 
 def _split_labels(n: int, per_day: int) -> np.ndarray:
@@ -479,12 +484,8 @@ def simulate_downscaling(
     * ``sftlf`` (1): the ETOPO20 land area fraction, which carries the seasonal land-sea
       contrast of the forcing (:func:`_land_sea_forcing`, :data:`LAND_SEA`).
     """
-    from ..labeled.static import land_area_fraction, surface_altitude
-
     t0 = _time.perf_counter()
-    grid = _gaussian_grid(truncation)
-    lat, lon = np.degrees(grid.latitudes), np.degrees(grid.longitudes)
-    orog, land = surface_altitude(lat, lon), land_area_fraction(lat, lon)  # (lat, lon)
+    lat, lon, orog, land = _surface(truncation)
     m = _build_model(truncation=truncation, dt_minutes=dt_minutes, surface_height=orog.T,
                      land_sea=dict(LAND_SEA, land=land.T))
     state = _spin_up(m, seed, spinup_days, t0, check=True)
@@ -498,7 +499,7 @@ def simulate_downscaling(
     tas = screen_temperature(t1, t2, sigma[-1], sigma[-2])
     labels = _split_labels(len(tas), per_day)
     ds = _downscaling_dataset(tas, uas, vas, orog, orog_model, land, labels,
-                              _coords(grid, (np.arange(len(tas)) + 1) * interval_hours))
+                              _coords(m["coords"].horizontal, (np.arange(len(tas)) + 1) * interval_hours))
     ds.attrs.update(model=f"dinosaur primitive equations, T{truncation} L12 sigma, dt {dt_minutes} min, "
                           f"Held & Suarez (1994) forcing with a seasonal land-sea contrast {LAND_SEA}",
                     spinup_days=spinup_days, seed=seed)
