@@ -227,14 +227,14 @@ def main() -> int:
     p.add_argument("--max-cases", type=int, default=60)
     p.add_argument("--stations", action="store_true", help="only the hourly station cycles (appended to the results)")
     p.add_argument("--candidate", help="another anchored model (path of its .safetensors): three more rows")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=RESULTS, help="the results file (--stations appends to it)")
     a = p.parse_args()
     if a.stations:
         t0 = time.perf_counter()
         lines, n = run_stations()
         text = [f"## Hourly stations, previous hour's analysis as background, {n} cases ({time.perf_counter() - t0:.0f} s)", "",
                 STATIONS_NOTE, "", *lines, ""]
-        with RESULTS.open("a") as f:
+        with a.out.open("a") as f:
             f.write("\n".join(text) + "\n")
         print("\n".join(text))
         return 0

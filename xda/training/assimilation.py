@@ -23,8 +23,8 @@ transfer to real fields: ``benchmarks/results/misspecified.md``); with
 ``climatology_days``, the climatological backgrounds are means over windows of those
 lengths around the case's time (its own +-1 day left out) instead of the whole split's.
 Several files (seeds, or the worlds of ``xda simulate --world``) are pooled; each case's
-climatology is taken within its own file. Cases are computed once into a bank (:func:`make_bank`, in parallel processes) and
-augmented in training by longitude rolls, north-south reflection and regional crops
+climatology is taken within its own file. Cases are computed once into a bank
+(:func:`make_bank`, in parallel processes) and augmented in training by longitude rolls, north-south reflection and regional crops
 (half of the batches, 32 x 64 cells).
 
 Scale-out: under ``torchrun --nproc_per_node N`` each process trains on its own
