@@ -597,9 +597,8 @@ def _add_simulate(sub) -> None:
     s.add_argument("--truncation", type=int, default=63, choices=[42, 63, 85], help="downscaling: spectral truncation")
     s.add_argument("--leads", default="24", help="osse: background forecast leads in hours, comma-separated (e.g. 6,12,24)")
     s.add_argument("--world", default="hs94", choices=list(OSSE_WORLDS),
-                   help="osse: the forcing and surface (xda.simulate.core.WORLDS): hs94 (Held & Suarez 1994, flat; "
-                        "every shipped model's), earth (ETOPO20 orography, land-sea contrast), strong-gradient, "
-                        "weak-gradient (equator-pole contrast 80 / 40 K), stable (static stability 20 K)")
+                   help="osse: the forcing and surface (xda.simulate.core.WORLDS; default hs94, every shipped "
+                        "model's): " + "; ".join(f"{k}: {w.about}" for k, w in OSSE_WORLDS.items()))
     s.set_defaults(run=_simulate)
 
 

@@ -235,7 +235,8 @@ FORCING_UNITS = {"dTy": "kelvin", "dThz": "kelvin", "kf": "1/day", "ka": "1/day"
 
 class World(NamedTuple):
     """A simulated world of the OSSE: a model trained on several learns less of one world's statistics
-    (issue 27, item 2; the real anomalies' length scales are 3x the flat Held-Suarez world's)."""
+    (issue 27, item 2; real climatological anomalies are 1.4-1.6x longer than the flat Held-Suarez world's,
+    ``benchmarks/results/world_statistics.md``)."""
 
     forcing: dict  #: Held & Suarez parameters that differ from the paper's (:data:`FORCING_UNITS`), SI magnitudes
     orography: bool = False  #: ETOPO20 cell means, spectrally filtered (as in the downscaling simulation)
@@ -262,9 +263,8 @@ def _world(name: str) -> World:
     return WORLDS[name]
 
 
-def _osse_model(name: str) -> dict:
-    """The OSSE's T42 model (:func:`_build_model`) in the world ``name``."""
-    w = _world(name)
+def _osse_model(w: World) -> dict:
+    """The OSSE's T42 model (:func:`_build_model`) in the world ``w``."""
     if not (w.orography or w.land_sea):
         return _build_model(forcing=w.forcing)
     _, _, orog, land = _surface(42)
@@ -422,7 +422,7 @@ def simulate(
     import xarray as xr
 
     t0 = _time.perf_counter()
-    m = _osse_model(world)
+    m = _osse_model(w)
     state = _spin_up(m, seed, spinup_days, t0, check=w.orography)
     per_day = 24 // interval_hours
     states = _run(m, state, days * per_day, interval_hours, jax.device_get, t0)
